@@ -1,0 +1,7 @@
+module tributary.dev/services/s3-loader
+
+go 1.26
+
+require tributary.dev/libs v0.0.0
+
+replace tributary.dev/libs => ../../libs
