@@ -34,41 +34,63 @@ var postgresAdmin = sync.OnceValues(func() (string, error) {
 	return startThrowawayCluster()
 })
 
+const postgresHowTo = "Start the local server with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n" +
+	"or point DATABASE_URL at one (postgres://user@host:5432/postgres?sslmode=disable)."
+
 // Postgres returns the DSN of a fresh, empty database that is dropped when
 // the test ends. Tests in parallel each get their own.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	admin, err := postgresAdmin()
+	admin, err := PostgresAdmin()
 	if err != nil {
-		t.Fatalf("testkit: no PostgreSQL: %v\n"+
-			"Start the local server with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
-			"or point DATABASE_URL at one (postgres://user@host:5432/postgres?sslmode=disable).", err)
+		t.Fatalf("testkit: no PostgreSQL: %v\n%s", err, postgresHowTo)
 	}
 	name := "tk_" + sanitize(t.Name(), 40) + "_" + randomHex(4)
+	dsn, err := CreateDatabase(admin, name)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := DropDatabase(admin, name); err != nil {
+			t.Errorf("testkit: %v", err)
+		}
+	})
+	return dsn
+}
+
+// PostgresAdmin is the DSN tests and the devstack create databases from:
+// DATABASE_URL, else 127.0.0.1:5432, else a throwaway initdb cluster.
+func PostgresAdmin() (string, error) { return postgresAdmin() }
+
+// CreateDatabase creates database name on the admin server and returns
+// its DSN.
+func CreateDatabase(admin, name string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		t.Fatalf("testkit: connect to PostgreSQL: %v", err)
+		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("testkit: create database %s: %v", name, err)
+		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("testkit: drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("testkit: drop database %s: %v", name, err)
-		}
-	})
-	return withDatabase(admin, name)
+	return withDatabase(admin, name), nil
+}
+
+// DropDatabase drops database name, closing its connections.
+func DropDatabase(admin, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
 }
 
 func ping(dsn string) error {
