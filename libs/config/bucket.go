@@ -72,6 +72,26 @@ func (b Bucket) String() string {
 		b.Endpoint, b.ID, b.Key, b.Name, b.Path)
 }
 
+// Raw is the key=value form with the key in clear, for handing the
+// setting to a child process. Never log it.
+func (b Bucket) Raw() string {
+	parts := []string{"bucket_endpoint=" + quoteKV(b.Endpoint), "bucket_id=" + quoteKV(b.ID),
+		"bucket_key=" + quoteKV(b.Key.Value()), "bucket_name=" + quoteKV(b.Name), "bucket_path=" + quoteKV(b.Path)}
+	if b.Region != "" {
+		parts = append(parts, "bucket_region="+quoteKV(b.Region))
+	}
+	return strings.Join(parts, " ")
+}
+
+// quoteKV quotes a value for ParseKV when it is empty or holds spaces,
+// quotes or backslashes.
+func quoteKV(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t\n\r'\\") {
+		return v
+	}
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
 // GoString keeps %#v from printing the key through the struct fields.
 func (b Bucket) GoString() string { return b.String() }
 

@@ -53,6 +53,9 @@ func TestLoadGood(t *testing.T) {
 	if s.RunAsService || s.MinSleep != 15 || s.MaxSleep != 30 || s.Batch != 5000 {
 		t.Fatalf("defaults/overrides wrong: %+v", s.Common)
 	}
+	if back, err := ParseBucket(s.Source.Raw()); err != nil || back != s.Source {
+		t.Fatalf("Raw does not round-trip: %q -> %#v, %v", s.Source.Raw(), back, err)
+	}
 	if got := s.Source.Join("dbo", "orders"); got != "dms/prod/dbo/orders" {
 		t.Fatalf("Join = %q", got)
 	}
