@@ -1,0 +1,182 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"testing"
+
+	"tributary.dev/libs/testkit"
+)
+
+// stores opens the same behaviour test on every backend, each a real
+// server: versitygw for S3, fake-gcs-server for GCS, a temp dir for local.
+func stores(t *testing.T) map[string]Store {
+	ctx := context.Background()
+	s3b := testkit.S3(t)
+	s3s, err := Open(ctx, s3b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gcsb := testkit.GCS(t)
+	gcs, err := Open(ctx, gcsb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Small pages so the tests cross page boundaries on every backend.
+	s3s.(*S3).pageSize = 3
+	gcs.(*GCS).pageSize = 3
+	return map[string]Store{"s3": s3s, "gcs": gcs, "local": local}
+}
+
+func put(t *testing.T, s Store, key, body string) {
+	t.Helper()
+	if err := s.Put(context.Background(), key, strings.NewReader(body), int64(len(body))); err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+}
+
+func read(t *testing.T, rc io.ReadCloser, err error) string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func listKeys(t *testing.T, s Store, prefix, after string) []string {
+	t.Helper()
+	var keys []string
+	err := s.List(context.Background(), prefix, after, func(o Object) error {
+		keys = append(keys, fmt.Sprintf("%s:%d", o.Key, o.Size))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func TestStores(t *testing.T) {
+	ctx := context.Background()
+	// Keys chosen so directory order and byte order differ ("a-c" < "a/b"),
+	// with spaces, unicode and record-stream-like names.
+	keys := []string{
+		"recordstreams/record0.0.3/2024-01-01T00_00_00.000000000Z.rcd.gz",
+		"recordstreams/record0.0.3/2024-01-01T00_00_02.000000000Z.rcd.gz",
+		"recordstreams/record0.0.3/2024-01-01T00_00_02.000000000Z.rcd_sig",
+		"recordstreams/record0.0.3/2024-01-01T00_00_04.000000000Z.rcd.gz",
+		"recordstreams/record0.0.3/sidecar/2024-01-01T00_00_00.000000000Z_01.rcd.gz",
+		"recordstreams/record0.0.3-c",
+		"recordstreams/record0.0.4/2024-01-01T00_00_00.000000000Z.rcd.gz",
+		"dms/dbo/orders/LOAD00000001.csv",
+		"dms/dbo/orders/20240101-120000000.csv",
+		"topics/weird name/ü/ok",
+	}
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			for i, k := range keys {
+				put(t, s, k, strings.Repeat("x", i+1))
+			}
+			size := map[string]int{}
+			for i, k := range keys {
+				size[k] = i + 1
+			}
+			want := func(prefix, after string) []string {
+				var w []string
+				for _, k := range keys {
+					if strings.HasPrefix(k, prefix) && k > after {
+						w = append(w, fmt.Sprintf("%s:%d", k, size[k]))
+					}
+				}
+				sort.Strings(w)
+				return w
+			}
+			for _, c := range []struct{ prefix, after string }{
+				{"recordstreams/record0.0.3", ""},
+				{"recordstreams/record0.0.3/", "recordstreams/record0.0.3/2024-01-01T00_00_02.000000000Z.rcd.gz"},
+				{"recordstreams/", "recordstreams/record0.0.3/2024-01-01T00_00_04.000000000Z.rcd.gz"},
+				{"dms/dbo/orders/", ""},
+				{"", ""},
+				{"", "topics/weird name/ü/ok"},
+				{"nothing/", ""},
+			} {
+				got := listKeys(t, s, c.prefix, c.after)
+				if w := want(c.prefix, c.after); fmt.Sprint(got) != fmt.Sprint(w) {
+					t.Errorf("List(%q, after %q)\n got %v\nwant %v", c.prefix, c.after, got, w)
+				}
+			}
+
+			// Write once: the second put fails and the first content stays.
+			k := "dms/dbo/orders/LOAD00000001.csv"
+			err := s.Put(ctx, k, strings.NewReader("replacement"), 11)
+			if !errors.Is(err, ErrExists) {
+				t.Fatalf("second Put = %v, want ErrExists", err)
+			}
+			rc, err := s.Open(ctx, k)
+			if got := read(t, rc, err); got != strings.Repeat("x", size[k]) {
+				t.Fatalf("after refused Put the object holds %q", got)
+			}
+
+			// Streaming read and ranges of binary content.
+			bin := make([]byte, 70_000)
+			for i := range bin {
+				bin[i] = byte(i * 7)
+			}
+			if err := s.Put(ctx, "segments/t/0/000001.bson", bytes.NewReader(bin), int64(len(bin))); err != nil {
+				t.Fatal(err)
+			}
+			rc, err = s.Open(ctx, "segments/t/0/000001.bson")
+			if got := read(t, rc, err); got != string(bin) {
+				t.Fatalf("Open returned %d bytes, not the %d written", len(got), len(bin))
+			}
+			rc, err = s.ReadRange(ctx, "segments/t/0/000001.bson", 65_000, 1234)
+			if got := read(t, rc, err); got != string(bin[65_000:66_234]) {
+				t.Fatalf("ReadRange returned %d wrong bytes", len(got))
+			}
+
+			if _, err := s.Open(ctx, "no/such/key"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Open(missing) = %v, want ErrNotFound", err)
+			}
+			if err := s.Delete(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Open(ctx, k); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Open after Delete = %v, want ErrNotFound", err)
+			}
+			if err := s.Delete(ctx, k); err != nil {
+				t.Fatalf("Delete of a missing key = %v, want nil", err)
+			}
+			// The key is free again after a delete.
+			put(t, s, k, "second life")
+		})
+	}
+}
+
+func TestLocalRejectsEscapingKeys(t *testing.T) {
+	s, err := NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "", "a\x00b", `a\..\b`, ".tributary-tmp/x", "\xff"} {
+		if err := s.Put(context.Background(), k, strings.NewReader("x"), 1); err == nil {
+			t.Errorf("Put(%q) accepted", k)
+		}
+		if _, err := s.Open(context.Background(), k); err == nil || errors.Is(err, ErrNotFound) {
+			t.Errorf("Open(%q) = %v, want a rejection", k, err)
+		}
+	}
+}

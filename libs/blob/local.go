@@ -1,0 +1,200 @@
+package blob
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// tmpDir holds puts in progress, inside the root so a rename/link into
+// place stays on one file system; List never shows it.
+const tmpDir = ".tributary-tmp"
+
+// Local is a Store over a directory: keys are slash-separated paths below
+// it. It is how the downloader's record directory and tests without a
+// server look like a bucket.
+type Local struct {
+	root string
+}
+
+// NewLocal uses dir (created if missing) as a bucket.
+func NewLocal(dir string) (*Local, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("local store: empty directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(abs, tmpDir), 0o755); err != nil {
+		return nil, fmt.Errorf("local store %s: %w", abs, err)
+	}
+	return &Local{root: abs}, nil
+}
+
+func (l *Local) Bucket() string { return l.root }
+
+// path turns a key into a file path, refusing anything that would step
+// outside the root: keys come from outside (object names, topics).
+func (l *Local) path(key string) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(key, "/") || strings.Contains(key, `\`) {
+		return "", fmt.Errorf("object key %q: not a relative slash path", key)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." || seg == tmpDir {
+			return "", fmt.Errorf("object key %q: segment %q not allowed", key, seg)
+		}
+	}
+	p := filepath.Join(l.root, filepath.FromSlash(key))
+	if !filepath.IsLocal(filepath.FromSlash(key)) {
+		return "", fmt.Errorf("object key %q escapes the store", key)
+	}
+	return p, nil
+}
+
+func (l *Local) List(ctx context.Context, prefix, startAfter string, fn func(Object) error) error {
+	// Walk only the directory the prefix lies in. Directory order is not
+	// key order ("a-c" sorts before "a/b"), so collect, then sort.
+	base := l.root
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		dir := prefix[:i]
+		if dir != "" {
+			p, err := l.path(dir)
+			if err != nil {
+				return err
+			}
+			base = p
+		}
+	}
+	var objs []Object
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == tmpDir && filepath.Dir(p) == l.root {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(l.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) || key <= startAfter {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		objs = append(objs, Object{Key: key, Size: info.Size(), Modified: info.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list %s/%s: %w", l.root, prefix, err)
+	}
+	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
+	for _, o := range objs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	p, err := l.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", key, ErrNotFound)
+	}
+	return f, err
+}
+
+func (l *Local) ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	rc, err := l.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	f := rc.(*os.File)
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, offset, length), f}, nil
+}
+
+// Put writes to a temp file, syncs it, then hard-links it into place:
+// link fails if the name exists, so the write is atomic and once only.
+func (l *Local) Put(_ context.Context, key string, r io.Reader, _ int64) error {
+	p, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	rnd := make([]byte, 8)
+	_, _ = rand.Read(rnd)
+	tmp := filepath.Join(l.root, tmpDir, hex.EncodeToString(rnd))
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	defer os.Remove(tmp)
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := os.Link(tmp, p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("write %s: %w", key, ErrExists)
+		}
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	// Make the new directory entry durable too.
+	if d, err := os.Open(filepath.Dir(p)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func (l *Local) Delete(_ context.Context, key string) error {
+	p, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"tributary.dev/libs/config"
+)
+
+func validUTF8(s string) bool { return utf8.ValidString(s) }
+
+// S3 is a Store over an S3 bucket.
+type S3 struct {
+	client   *s3.Client
+	bucket   string
+	pageSize int32
+}
+
+// NewS3 connects to the bucket b names. With an endpoint it uses path-style
+// addressing, which S3-compatible servers expect; without one, AWS itself.
+func NewS3(_ context.Context, b config.Bucket) (*S3, error) {
+	region := b.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	opts := s3.Options{
+		Region:      region,
+		Credentials: credentials.NewStaticCredentialsProvider(b.ID, b.Key.Value(), ""),
+		// Checksums only when the operation requires them: S3-compatible
+		// servers reject the trailing checksums newer SDKs send by default.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	}
+	if b.Endpoint != "" {
+		opts.BaseEndpoint = aws.String(b.Endpoint)
+		opts.UsePathStyle = true
+	}
+	return &S3{client: s3.New(opts), bucket: b.Name, pageSize: 1000}, nil
+}
+
+// Client is the underlying SDK client, for what the interface lacks.
+func (s *S3) Client() *s3.Client { return s.client }
+
+func (s *S3) Bucket() string { return s.bucket }
+
+func (s *S3) List(ctx context.Context, prefix, startAfter string, fn func(Object) error) error {
+	in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(prefix), MaxKeys: aws.Int32(s.pageSize)}
+	if startAfter != "" {
+		in.StartAfter = aws.String(startAfter)
+	}
+	p := s3.NewListObjectsV2Paginator(s.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s after %q: %w", s.bucket, prefix, startAfter, err)
+		}
+		for _, o := range page.Contents {
+			obj := Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size)}
+			if o.LastModified != nil {
+				obj.Modified = *o.LastModified
+			}
+			if err := fn(obj); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return nil, s.wrap("read", key, err)
+	}
+	return out.Body, nil
+}
+
+func (s *S3) ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if length <= 0 {
+		return io.NopCloser(http.NoBody), nil
+	}
+	rng := fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng})
+	if err != nil {
+		return nil, s.wrap("read", key, err)
+	}
+	return out.Body, nil
+}
+
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: r, IfNoneMatch: aws.String("*")}
+	if size >= 0 {
+		in.ContentLength = aws.Int64(size)
+	}
+	_, err := s.client.PutObject(ctx, in)
+	if err != nil {
+		return s.wrap("write", key, err)
+	}
+	return nil
+}
+
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key}); err != nil {
+		return s.wrap("delete", key, err)
+	}
+	return nil
+}
+
+// wrap maps S3's answers onto ErrExists/ErrNotFound and names the object.
+func (s *S3) wrap(op, key string, err error) error {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		switch re.HTTPStatusCode() {
+		case http.StatusPreconditionFailed, http.StatusConflict:
+			return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, ErrExists)
+		case http.StatusNotFound:
+			return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, ErrNotFound)
+		}
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound") {
+		return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, ErrNotFound)
+	}
+	return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, err)
+}
