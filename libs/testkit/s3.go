@@ -170,4 +170,3 @@ func (s *S3Server) CreateBucket(ctx context.Context, name string) (config.Bucket
 	}
 	return s.Bucket(name), nil
 }
-
