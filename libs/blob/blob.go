@@ -38,6 +38,11 @@ type Store interface {
 	// after startAfter, in lexical (byte) order, page by page. An error
 	// from fn stops the listing and is returned.
 	List(ctx context.Context, prefix, startAfter string, fn func(Object) error) error
+	// Dirs returns the common prefixes one level below prefix (which
+	// should end in "/"), each ending in "/", in lexical order: how a
+	// service finds the schemas and tables under a delivery path without
+	// listing every object.
+	Dirs(ctx context.Context, prefix string) ([]string, error)
 	// Open streams an object's bytes.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// ReadRange streams length bytes from offset.

@@ -120,9 +120,18 @@ func TestStores(t *testing.T) {
 				}
 			}
 
+			dirs, err := s.Dirs(ctx, "recordstreams/")
+			if err != nil || fmt.Sprint(dirs) != "[recordstreams/record0.0.3/ recordstreams/record0.0.4/]" {
+				t.Errorf("Dirs(recordstreams/) = %v, %v", dirs, err)
+			}
+			dirs, err = s.Dirs(ctx, "dms/")
+			if err != nil || fmt.Sprint(dirs) != "[dms/dbo/]" {
+				t.Errorf("Dirs(dms/) = %v, %v", dirs, err)
+			}
+
 			// Write once: the second put fails and the first content stays.
 			k := "dms/dbo/orders/LOAD00000001.csv"
-			err := s.Put(ctx, k, strings.NewReader("replacement"), 11)
+			err = s.Put(ctx, k, strings.NewReader("replacement"), 11)
 			if !errors.Is(err, ErrExists) {
 				t.Fatalf("second Put = %v, want ErrExists", err)
 			}

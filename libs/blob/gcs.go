@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 
 	"cloud.google.com/go/storage"
@@ -71,6 +72,25 @@ func (g *GCS) List(ctx context.Context, prefix, startAfter string, fn func(Objec
 			return err
 		}
 	}
+}
+
+func (g *GCS) Dirs(ctx context.Context, prefix string) ([]string, error) {
+	var dirs []string
+	it := g.client.Bucket(g.bucket).Objects(ctx, &storage.Query{Prefix: prefix, Delimiter: "/"})
+	for {
+		a, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list gs://%s/%s: %w", g.bucket, prefix, err)
+		}
+		if a.Prefix != "" {
+			dirs = append(dirs, a.Prefix)
+		}
+	}
+	sort.Strings(dirs)
+	return dirs, nil
 }
 
 func (g *GCS) Open(ctx context.Context, key string) (io.ReadCloser, error) {

@@ -121,6 +121,32 @@ func (l *Local) List(ctx context.Context, prefix, startAfter string, fn func(Obj
 	return nil
 }
 
+func (l *Local) Dirs(_ context.Context, prefix string) ([]string, error) {
+	dir := l.root
+	if prefix != "" {
+		p, err := l.path(strings.TrimSuffix(prefix, "/"))
+		if err != nil {
+			return nil, err
+		}
+		dir = p
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() && !(dir == l.root && e.Name() == tmpDir) {
+			dirs = append(dirs, prefix+e.Name()+"/")
+		}
+	}
+	sort.Strings(dirs)
+	return dirs, nil
+}
+
 func (l *Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	p, err := l.path(key)
 	if err != nil {

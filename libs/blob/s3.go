@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -75,6 +76,22 @@ func (s *S3) List(ctx context.Context, prefix, startAfter string, fn func(Object
 		}
 	}
 	return nil
+}
+
+func (s *S3) Dirs(ctx context.Context, prefix string) ([]string, error) {
+	var dirs []string
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			dirs = append(dirs, aws.ToString(cp.Prefix))
+		}
+	}
+	sort.Strings(dirs)
+	return dirs, nil
 }
 
 func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
