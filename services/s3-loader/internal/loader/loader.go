@@ -1,0 +1,270 @@
+// Package loader is the s3-loader's domain: one pass finds the delivery
+// files not yet applied and applies each, in delivery order, as one
+// transaction with its record and its notification.
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"tributary.dev/libs/runner"
+	"tributary.dev/services/s3-loader/internal/notify"
+	"tributary.dev/services/s3-loader/internal/source"
+	"tributary.dev/services/s3-loader/internal/target"
+)
+
+// Config is what a pass needs to know; main fills it from the environment.
+type Config struct {
+	SchemaMap     map[string]string // DMS schema → PostgreSQL schema
+	NullValue     string
+	EventIDColumn string
+	SkipBadFiles  bool // ON_BAD_FILE=skip
+	DryRun        bool
+	LateWindow    time.Duration // how far back to look for late CDC files
+	ProgressEvery int64
+}
+
+// Loader applies deliveries from a source to a target.
+type Loader struct {
+	cfg       Config
+	src       *source.Source
+	tgt       *target.Target
+	notify    func(*target.Delivery) (target.Notification, error)
+	publisher *notify.Publisher
+	log       *zap.Logger
+	m         *Metrics
+	// BeforeCommit, when set, runs just before each delivery commits.
+	BeforeCommit func(*target.Delivery)
+}
+
+// New builds a Loader. builder and publisher may be nil (NOTIFICATIONS=false).
+func New(cfg Config, src *source.Source, tgt *target.Target, builder *notify.Builder, publisher *notify.Publisher, log *zap.Logger, m *Metrics) *Loader {
+	l := &Loader{cfg: cfg, src: src, tgt: tgt, publisher: publisher, log: log, m: m}
+	if builder != nil {
+		l.notify = builder.Build
+	}
+	return l
+}
+
+// Result sums up a pass.
+type Result struct {
+	Applied, Skipped int
+	Rows             int64
+}
+
+// Pass applies every pending delivery. A bad file stops its own table
+// (or is recorded and passed over with SkipBadFiles); other tables go on.
+// The returned error joins every table's failure.
+func (l *Loader) Pass(ctx context.Context) (Result, error) {
+	var res Result
+	l.flush(ctx)
+	unlock, err := l.tgt.Lock(ctx, l.src.Bucket()+"/"+l.srcRoot())
+	if err != nil {
+		l.m.Errors.WithLabelValues("target").Inc()
+		return res, fmt.Errorf("take the loader lock: %w", err)
+	}
+	defer unlock()
+
+	markers, err := l.tgt.Markers(ctx, l.src.Bucket())
+	if err != nil {
+		l.m.Errors.WithLabelValues("target").Inc()
+		return res, err
+	}
+	tables, badDirs, err := l.src.Tables(ctx)
+	if err != nil {
+		l.m.Errors.WithLabelValues("source").Inc()
+		return res, fmt.Errorf("list tables in s3://%s/%s: %w", l.src.Bucket(), l.srcRoot(), err)
+	}
+	var errs []error
+	for _, d := range badDirs {
+		l.m.Errors.WithLabelValues("bad_input").Inc()
+		err := fmt.Errorf("s3://%s/%s: %w: folder is not <schema>/<table> with plain identifiers; its files are not loaded", l.src.Bucket(), d, target.ErrBadInput)
+		l.log.Error("bad delivery folder", zap.Error(err))
+		errs = append(errs, err)
+	}
+	sort.Slice(tables, func(i, j int) bool { return tables[i].String() < tables[j].String() })
+	var pending int
+	oldest := time.Time{}
+	for _, tb := range tables {
+		if runner.Stopping(ctx) {
+			break
+		}
+		n, old, err := l.table(ctx, tb, markers[tb], &res)
+		pending += n
+		if !old.IsZero() && (oldest.IsZero() || old.Before(oldest)) {
+			oldest = old
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.m.Pending.Set(float64(pending - res.Applied - res.Skipped))
+	if oldest.IsZero() || pending == res.Applied+res.Skipped {
+		l.m.Lag.Set(0)
+	} else {
+		l.m.Lag.Set(time.Since(oldest).Seconds())
+	}
+	return res, errors.Join(errs...)
+}
+
+func (l *Loader) srcRoot() string { return l.src.Root() }
+
+// table applies one table's pending files in order and reports how many
+// it found and the time of the oldest CDC file among them.
+func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, res *Result) (int, time.Time, error) {
+	log := l.log.With(zap.String("table", tb.String()))
+	schema := tb.Schema
+	if s, ok := l.cfg.SchemaMap[schema]; ok {
+		schema = s
+	}
+	var done map[string]bool
+	if m.LastCDCKey != "" {
+		var err error
+		if done, err = l.tgt.DoneSince(ctx, l.src.Bucket(), tb, m.LastCDCTime.Add(-l.cfg.LateWindow)); err != nil {
+			l.m.Errors.WithLabelValues("target").Inc()
+			return 0, time.Time{}, err
+		}
+	}
+	files, keyErrs, err := l.src.Pending(ctx, tb, m, l.cfg.LateWindow, func(k string) bool { return done[k] })
+	if err != nil {
+		l.m.Errors.WithLabelValues("source").Inc()
+		return 0, time.Time{}, fmt.Errorf("list %s: %w", tb, err)
+	}
+	for _, e := range keyErrs {
+		// Not a DMS file name: nothing to apply, but say so once a pass.
+		l.m.Errors.WithLabelValues("bad_input").Inc()
+		log.Warn("ignoring object that is not a DMS file", zap.Error(e))
+	}
+	if len(files) == 0 {
+		return 0, time.Time{}, nil
+	}
+	var oldest time.Time
+	for _, f := range files {
+		if f.Kind == source.CDC && (oldest.IsZero() || f.Time.Before(oldest)) {
+			oldest = f.Time
+		}
+	}
+	tbl, err := l.tgt.Describe(ctx, schema, tb.Table)
+	if err != nil && !errors.Is(err, target.ErrUnknownTable) {
+		l.m.Errors.WithLabelValues("target").Inc()
+		return len(files), oldest, err
+	}
+	for _, f := range files {
+		if runner.Stopping(ctx) {
+			return len(files), oldest, nil
+		}
+		var ferr error
+		switch {
+		case tbl == nil:
+			ferr = fmt.Errorf("%s: %w: %w", f.Key, target.ErrBadInput, err)
+		case f.Kind == source.CDC && !m.LastCDCTime.IsZero() && f.Time.Before(m.LastCDCTime):
+			ferr = fmt.Errorf("%s: %w: CDC file is stamped %s, older than %s already applied; refusing to apply changes out of order",
+				f.Key, target.ErrBadInput, f.Time.Format(time.RFC3339Nano), m.LastCDCTime.Format(time.RFC3339Nano))
+		default:
+			ferr = l.apply(ctx, f, tbl, res)
+		}
+		if ferr == nil {
+			if f.Kind == source.CDC && !l.cfg.DryRun {
+				m.LastCDCTime = f.Time
+			}
+			continue
+		}
+		if errors.Is(ferr, target.ErrBadInput) {
+			l.m.Errors.WithLabelValues("bad_input").Inc()
+			if l.cfg.SkipBadFiles && !l.cfg.DryRun {
+				targetName := schema + "." + tb.Table
+				if err := l.tgt.RecordSkipped(ctx, l.src.Bucket(), f, targetName, ferr.Error()); err != nil {
+					l.m.Errors.WithLabelValues("target").Inc()
+					return len(files), oldest, err
+				}
+				l.m.Deliveries.WithLabelValues("skipped").Inc()
+				res.Skipped++
+				log.Error("bad delivery skipped (ON_BAD_FILE=skip)", zap.String("key", f.Key), zap.Error(ferr))
+				continue
+			}
+		} else {
+			l.m.Errors.WithLabelValues("target").Inc()
+		}
+		l.m.Deliveries.WithLabelValues("failed").Inc()
+		log.Error("delivery failed; this table waits until it is fixed (or ON_BAD_FILE=skip)", zap.String("key", f.Key), zap.Error(ferr))
+		return len(files), oldest, ferr
+	}
+	return len(files), oldest, nil
+}
+
+// apply applies one file and logs as the original did.
+func (l *Loader) apply(ctx context.Context, f source.File, tbl *target.Table, res *Result) error {
+	start := time.Now()
+	body, err := l.src.Open(ctx, f)
+	if err != nil {
+		if errors.Is(err, target.ErrBadInput) {
+			return err
+		}
+		return fmt.Errorf("%s: open: %w", f.Key, err)
+	}
+	defer body.Close()
+	d := &target.Delivery{Bucket: l.src.Bucket(), File: f, Table: tbl}
+	var lastBytes int64
+	opts := target.Options{
+		NullValue:     l.cfg.NullValue,
+		EventIDColumn: l.cfg.EventIDColumn,
+		DryRun:        l.cfg.DryRun,
+		Notify:        l.notify,
+		BeforeCommit:  l.BeforeCommit,
+		ProgressEvery: l.cfg.ProgressEvery,
+		Started: func(d *target.Delivery) {
+			l.log.Info(fmt.Sprintf("Delivery %d: process %s (%s) into %s", d.ID, f.Key, mb(f.Size), tbl))
+		},
+		Progress: func(d *target.Delivery, rows, n int64) {
+			l.m.Bytes.Add(float64(n - lastBytes))
+			lastBytes = n
+			l.log.Info(fmt.Sprintf("Delivery %d: processed %d rows (%s read)", d.ID, rows, mb(n)))
+		},
+	}
+	if err := l.tgt.Apply(ctx, d, body, opts); err != nil {
+		return err
+	}
+	dur := time.Since(start)
+	l.m.Duration.Observe(dur.Seconds())
+	res.Rows += d.Rows
+	entity := tbl.Name
+	if l.cfg.DryRun {
+		l.m.Deliveries.WithLabelValues("dry_run").Inc()
+		l.log.Info(fmt.Sprintf("Delivery %d: %s (create: %d, amend: %d, remove: %d, missing: %d) — DRY_RUN, rolled back",
+			d.ID, entity, d.Created, d.Amended, d.Removed, d.Missing))
+		res.Applied++
+		return nil
+	}
+	l.m.Deliveries.WithLabelValues("loaded").Inc()
+	l.m.Rows.WithLabelValues(entity, "CREATE").Add(float64(d.Created))
+	l.m.Rows.WithLabelValues(entity, "AMEND").Add(float64(d.Amended))
+	l.m.Rows.WithLabelValues(entity, "REMOVE").Add(float64(d.Removed))
+	l.m.Rows.WithLabelValues(entity, "MISSING").Add(float64(d.Missing))
+	l.m.LastDelivery.SetToCurrentTime()
+	l.log.Info(fmt.Sprintf("Delivery %d: %s (create: %d, amend: %d, remove: %d)", d.ID, entity, d.Created, d.Amended, d.Removed),
+		zap.Int64("rows", d.Rows), zap.Int64("missing_deletes", d.Missing))
+	l.log.Info(fmt.Sprintf("Delivery %d: processed (%s)", d.ID, dur.Round(time.Millisecond)),
+		zap.Float64("rows_per_second", float64(d.Rows)/dur.Seconds()))
+	res.Applied++
+	l.flush(ctx)
+	return nil
+}
+
+// flush publishes what the outbox holds; failures are counted and left
+// for the next flush, never lost.
+func (l *Loader) flush(ctx context.Context) {
+	if l.publisher == nil || l.cfg.DryRun {
+		return
+	}
+	if err := l.publisher.Flush(ctx); err != nil {
+		l.m.Errors.WithLabelValues("notify").Inc()
+		l.log.Warn("notifications wait in the outbox", zap.Error(err))
+	}
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -1,0 +1,109 @@
+// Package notify sends the loader's outbox to NATS. Rows reach the outbox
+// in their delivery's transaction; here they are published with
+// Nats-Msg-Id set to a per-delivery id and then marked sent, so a crash
+// between the two resends a message NATS can recognise as a duplicate.
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"tributary.dev/libs/natsbus"
+	"tributary.dev/services/s3-loader/internal/target"
+)
+
+// Change is the original loader's notification, field for field and in
+// the original's key order.
+type Change struct {
+	V          int                    `json:"v"`
+	DS         string                 `json:"ds"`
+	ID         string                 `json:"id"`
+	Host       string                 `json:"host"`
+	UTCTS      string                 `json:"utcts"`
+	Stats      map[string]EntityStats `json:"stats"`
+	MaxEventID json.RawMessage        `json:"max_event_id"`
+}
+
+// EntityStats counts one entity's changes in a delivery.
+type EntityStats struct {
+	AMEND  int64 `json:"AMEND"`
+	CREATE int64 `json:"CREATE"`
+	REMOVE int64 `json:"REMOVE"`
+}
+
+// Builder makes notifications for deliveries.
+type Builder struct {
+	Subject string // paper-engine.meta.orders.change
+	DS      string // paper-engine
+	ID      string // orders
+	Host    string
+	Now     func() time.Time
+}
+
+// Build is target.Options.Notify.
+func (b Builder) Build(d *target.Delivery) (target.Notification, error) {
+	maxID := json.RawMessage("null")
+	if d.MaxEventID != nil {
+		if d.EventIDNumeric {
+			maxID = json.RawMessage(*d.MaxEventID)
+		} else {
+			q, _ := json.Marshal(*d.MaxEventID)
+			maxID = q
+		}
+	}
+	now := time.Now
+	if b.Now != nil {
+		now = b.Now
+	}
+	payload, err := json.Marshal(Change{
+		V: 1, DS: b.DS, ID: b.ID, Host: b.Host, UTCTS: natsbus.UTCTS(now()),
+		Stats:      map[string]EntityStats{d.Table.Name: {AMEND: d.Amended, CREATE: d.Created, REMOVE: d.Removed}},
+		MaxEventID: maxID,
+	})
+	if err != nil {
+		return target.Notification{}, err
+	}
+	return target.Notification{Subject: b.Subject, MsgID: fmt.Sprintf("%s.%s.delivery.%d", b.DS, b.ID, d.ID), Payload: payload}, nil
+}
+
+// Publisher drains the outbox.
+type Publisher struct {
+	Target *target.Target
+	Bus    *natsbus.Bus
+	Log    *zap.Logger
+	// Sent and Failed count notifications, for metrics.
+	Sent, Failed func()
+}
+
+// Flush sends every unsent notification in delivery order. It stops at
+// the first failure so order is kept; what is left goes on the next call.
+func (p *Publisher) Flush(ctx context.Context) error {
+	for {
+		rows, err := p.Target.Unsent(ctx, 500)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := p.Bus.Publish(ctx, r.Subject, r.MsgID, r.Payload); err != nil {
+				if p.Failed != nil {
+					p.Failed()
+				}
+				return fmt.Errorf("notify delivery %d: %w", r.DeliveryID, err)
+			}
+			if err := p.Target.MarkSent(ctx, r.DeliveryID); err != nil {
+				return err
+			}
+			if p.Sent != nil {
+				p.Sent()
+			}
+			p.Log.Debug("notification sent", zap.Int64("delivery", r.DeliveryID), zap.String("subject", r.Subject))
+		}
+		if len(rows) < 500 {
+			return nil
+		}
+	}
+}

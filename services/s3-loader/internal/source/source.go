@@ -1,0 +1,149 @@
+package source
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"tributary.dev/libs/blob"
+	"tributary.dev/libs/pg"
+)
+
+// Source lists and opens delivery files below a root path of a bucket.
+type Source struct {
+	store blob.Store
+	root  string
+}
+
+// New reads deliveries from store below root (the SOURCE bucket_path).
+func New(store blob.Store, root string) *Source {
+	return &Source{store: store, root: strings.Trim(root, "/")}
+}
+
+// Root is the path below the bucket deliveries are under.
+func (s *Source) Root() string { return s.root }
+
+// Bucket names the bucket, for logs.
+func (s *Source) Bucket() string { return s.store.Bucket() }
+
+func (s *Source) prefix(parts ...string) string {
+	p := s.root
+	for _, x := range parts {
+		if p != "" {
+			p += "/"
+		}
+		p += x
+	}
+	if p != "" {
+		p += "/"
+	}
+	return p
+}
+
+// Table is one <schema>/<table> folder.
+type Table struct{ Schema, Table string }
+
+func (t Table) String() string { return t.Schema + "." + t.Table }
+
+// Tables finds the schema/table folders with one listing per schema.
+// Folders whose names are not plain identifiers are returned in bad, so
+// the caller can report them rather than skip them silently.
+func (s *Source) Tables(ctx context.Context) (tables []Table, bad []string, err error) {
+	schemas, err := s.store.Dirs(ctx, s.prefix())
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, sp := range schemas {
+		tdirs, err := s.store.Dirs(ctx, sp)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, tp := range tdirs {
+			rel := strings.TrimSuffix(strings.TrimPrefix(tp, s.prefix()), "/")
+			schema, table, _ := strings.Cut(rel, "/")
+			if pg.CheckIdent(schema) != nil || pg.CheckIdent(table) != nil {
+				bad = append(bad, tp)
+				continue
+			}
+			tables = append(tables, Table{schema, table})
+		}
+	}
+	return tables, bad, nil
+}
+
+// Marker is where a table's applied deliveries end.
+type Marker struct {
+	LastLoadKey string    // the last full-load key applied ("" if none)
+	LastCDCKey  string    // the last CDC key applied ("" if none)
+	LastCDCTime time.Time // its timestamp
+}
+
+// Pending lists a table's files not yet applied, in delivery order. It
+// lists full-load files after the last applied one, and CDC files from
+// lateWindow before the last applied CDC time, so that a file arriving
+// late (older than one already applied) is seen and reported instead of
+// silently passed over; applied says which of those were already done.
+// The listing stays proportional to new files plus the window, not to
+// the table's history.
+func (s *Source) Pending(ctx context.Context, t Table, m Marker, lateWindow time.Duration, applied func(key string) bool) (files []File, errs []error, err error) {
+	tp := s.prefix(t.Schema, t.Table)
+	add := func(o blob.Object) {
+		if applied(o.Key) {
+			return
+		}
+		f, perr := ParseKey(s.root, o.Key)
+		if perr != nil {
+			errs = append(errs, perr)
+			return
+		}
+		f.Size = o.Size
+		files = append(files, f)
+	}
+	loadAfter := m.LastLoadKey
+	if err := s.store.List(ctx, tp+"LOAD", loadAfter, func(o blob.Object) error { add(o); return nil }); err != nil {
+		return nil, nil, err
+	}
+	cdcAfter := ""
+	if m.LastCDCKey != "" {
+		dated := strings.Count(strings.TrimPrefix(m.LastCDCKey, tp), "/") == 3
+		cdcAfter = cdcStartAfter(tp, m.LastCDCTime.Add(-lateWindow), dated)
+	}
+	stop := errors.New("past the CDC keys")
+	err = s.store.List(ctx, tp, cdcAfter, func(o blob.Object) error {
+		if strings.HasPrefix(o.Key, tp+"LOAD") {
+			return stop // CDC keys (digits) all sort before LOAD
+		}
+		add(o)
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return nil, nil, err
+	}
+	sort.SliceStable(files, func(i, j int) bool { return Before(files[i], files[j]) })
+	return files, errs, nil
+}
+
+// Open streams a file's CSV bytes, decompressed when it is gzipped.
+func (s *Source) Open(ctx context.Context, f File) (io.ReadCloser, error) {
+	rc, err := s.store.Open(ctx, f.Key)
+	if err != nil {
+		return nil, err
+	}
+	if !f.Gzip {
+		return rc, nil
+	}
+	zr, err := gzip.NewReader(rc)
+	if err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{zr, rc}, nil
+}
