@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"tributary.dev/libs/pg"
@@ -89,8 +90,15 @@ func (t *Target) Describe(ctx context.Context, schema, name string) (*Table, err
 	if len(tb.Columns) == 0 {
 		return nil, fmt.Errorf("%s.%s: %w (create it first, as the deployment's schema scripts do)", schema, name, ErrUnknownTable)
 	}
-	for i := 1; i <= len(keyPos); i++ {
-		tb.Key = append(tb.Key, keyPos[i])
+	// indkey is an int2vector, whose subscripts start at 0: order the key
+	// columns by position rather than assuming a base.
+	positions := make([]int, 0, len(keyPos))
+	for p := range keyPos {
+		positions = append(positions, p)
+	}
+	sort.Ints(positions)
+	for _, p := range positions {
+		tb.Key = append(tb.Key, keyPos[p])
 	}
 	return tb, nil
 }
