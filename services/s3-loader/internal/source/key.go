@@ -6,6 +6,7 @@ package source
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +69,8 @@ func ParseKey(root, key string) (File, error) {
 	}
 	name := parts[len(parts)-1]
 	if m := loadName.FindStringSubmatch(name); m != nil && len(parts) == 3 {
-		fmt.Sscan(m[1], &f.Seq)
+		// Atoi, not Sscan: Sscan reads the leading zeros as octal.
+		f.Seq, _ = strconv.Atoi(m[1])
 		f.Kind, f.Gzip = Load, m[2] != ""
 		return f, nil
 	}
