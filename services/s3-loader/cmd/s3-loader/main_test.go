@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 }
 
 type procEnv struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	bucket config.Bucket
 	store  blob.Store
@@ -56,7 +56,7 @@ type procEnv struct {
 	stream jetstream.Stream
 }
 
-func newProcEnv(t *testing.T) *procEnv {
+func newProcEnv(t testing.TB) *procEnv {
 	ctx := context.Background()
 	e := &procEnv{t: t, ctx: ctx, bucket: testkit.S3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
 	e.bucket.Path = "dms"
