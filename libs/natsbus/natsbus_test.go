@@ -81,6 +81,30 @@ func TestDurableRepublishIsDeduplicated(t *testing.T) {
 	}
 }
 
+func TestPublishBatch(t *testing.T) {
+	url := testkit.NATS(t)
+	ctx := context.Background()
+	bus, err := Connect(ctx, url, "test", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	sub, _ := bus.Conn.SubscribeSync("archive.stored.>")
+	var batch []Msg
+	for i := 0; i < 100; i++ {
+		batch = append(batch, Msg{Subject: "archive.stored.t", MsgID: string(rune('a' + i%26)), Payload: []byte{byte(i)}})
+	}
+	if err := bus.PublishBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil || m.Data[0] != byte(i) {
+			t.Fatalf("message %d: %v %v", i, m, err)
+		}
+	}
+}
+
 func TestConnectFailsClearly(t *testing.T) {
 	_, err := Connect(context.Background(), "nats://127.0.0.1:1", "test", zap.NewNop())
 	if err == nil {
