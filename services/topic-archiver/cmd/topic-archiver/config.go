@@ -1,0 +1,117 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"tributary.dev/libs/config"
+	"tributary.dev/services/topic-archiver/internal/archive"
+)
+
+// Config is every variable the archiver reads; `topic-archiver --help`
+// prints it.
+type Config struct {
+	config.Common
+	Brokers       []string         `envconfig:"KAFKA_BROKERS" required:"true" desc:"Kafka bootstrap servers, host:port,host:port"`
+	Group         string           `envconfig:"KAFKA_GROUP" default:"tributary-archiver" desc:"consumer group; replicas in one group split the partitions"`
+	SASLMechanism string           `envconfig:"KAFKA_SASL_MECHANISM" desc:"PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: no SASL"`
+	SASLUser      string           `envconfig:"KAFKA_SASL_USER" desc:"SASL user"`
+	SASLPassword  config.Secret    `envconfig:"KAFKA_SASL_PASSWORD" desc:"SASL password"`
+	TLS           bool             `envconfig:"KAFKA_TLS" default:"false" desc:"connect to Kafka over TLS"`
+	TLSCA         string           `envconfig:"KAFKA_TLS_CA" desc:"PEM file of CAs to trust for Kafka (default: the system's)"`
+	Topics        string           `envconfig:"TOPICS" default:".*" desc:"regular expression (anchored) of topics to archive"`
+	Veto          []string         `envconfig:"VETO_TOPICS" desc:"comma-separated regular expressions (anchored) of topics never read; __internal topics always are"`
+	S3            config.Bucket    `envconfig:"S3" required:"true" desc:"where messages are stored: bucket_endpoint=… bucket_id=… bucket_key=… bucket_name=… bucket_path=…"`
+	Target        config.DSN       `envconfig:"TARGET" required:"true" desc:"PostgreSQL index, libpq form: user=… password=… host=… port=… dbname=…"`
+	NATS          config.SecretURL `envconfig:"NATS" desc:"NATS server for archive.stored.<topic> announcements; empty: none"`
+	StoreMode     string           `envconfig:"STORE_MODE" default:"object" desc:"object: one S3 object per message (the original); segment: many per object, per partition"`
+	SegmentBytes  int              `envconfig:"SEGMENT_BYTES" default:"16777216" desc:"segment mode: write a segment once it holds this many bytes"`
+	SegmentSecs   float64          `envconfig:"SEGMENT_SECONDS" default:"10" desc:"segment mode: write a segment once it is this old"`
+	BatchSize     int              `envconfig:"BATCH_SIZE" default:"2000" desc:"messages fetched, deduplicated and indexed together"`
+	PutParallel   int              `envconfig:"PUT_CONCURRENCY" default:"32" desc:"object mode: S3 writes in flight"`
+	TopicRefresh  int              `envconfig:"TOPIC_REFRESH" default:"30" desc:"seconds between looks for new topics"`
+	IdleExit      int              `envconfig:"IDLE_EXIT" default:"5" desc:"with RUN_AS_SERVICE=false: exit once no message has come for this many seconds"`
+	TestTopic     string           `envconfig:"TEST_TOPIC" default:"tributary.archiver.test" desc:"topic used by verify and removed by clean-tests"`
+}
+
+// Validate checks what types cannot.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.StoreMode != string(archive.ObjectMode) && c.StoreMode != string(archive.SegmentMode) {
+		errs = append(errs, fmt.Errorf("STORE_MODE: want object or segment, got %q", c.StoreMode))
+	}
+	if _, err := archive.NewSelector(c.Topics, c.Veto); err != nil {
+		errs = append(errs, err)
+	}
+	switch strings.ToUpper(c.SASLMechanism) {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.SASLMechanism))
+	}
+	if c.SegmentBytes < 1024 {
+		errs = append(errs, fmt.Errorf("SEGMENT_BYTES: at least 1024, got %d", c.SegmentBytes))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("BATCH_SIZE: at least 1, got %d", c.BatchSize))
+	}
+	return errors.Join(errs...)
+}
+
+// dialer builds the Kafka dialer with SASL and TLS as configured.
+func (c *Config) dialer() (*kafka.Dialer, error) {
+	d := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, ClientID: "topic-archiver"}
+	var mech sasl.Mechanism
+	var err error
+	switch strings.ToUpper(c.SASLMechanism) {
+	case "PLAIN":
+		mech = plain.Mechanism{Username: c.SASLUser, Password: c.SASLPassword.Value()}
+	case "SCRAM-SHA-256":
+		mech, err = scram.Mechanism(scram.SHA256, c.SASLUser, c.SASLPassword.Value())
+	case "SCRAM-SHA-512":
+		mech, err = scram.Mechanism(scram.SHA512, c.SASLUser, c.SASLPassword.Value())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("KAFKA_SASL_MECHANISM: %w", err)
+	}
+	d.SASLMechanism = mech
+	if c.TLS {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.TLSCA != "" {
+			pem, err := os.ReadFile(c.TLSCA)
+			if err != nil {
+				return nil, fmt.Errorf("KAFKA_TLS_CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("KAFKA_TLS_CA: no certificates in %s", c.TLSCA)
+			}
+			cfg.RootCAs = pool
+		}
+		d.TLS = cfg
+	}
+	return d, nil
+}
+
+// archiveConfig is the domain's view of the configuration.
+func (c *Config) archiveConfig(dialer *kafka.Dialer) archive.Config {
+	sel, _ := archive.NewSelector(c.Topics, c.Veto) // validated by Load
+	ac := archive.Config{
+		Brokers: c.Brokers, Group: c.Group, Dialer: dialer, Topics: sel, Mode: archive.Mode(c.StoreMode),
+		Root: c.S3.Path, SegmentBytes: c.SegmentBytes, SegmentAge: time.Duration(c.SegmentSecs * float64(time.Second)),
+		BatchSize: c.BatchSize, PutConcurrency: c.PutParallel, TopicRefresh: time.Duration(c.TopicRefresh) * time.Second,
+	}
+	if !c.RunAsService {
+		ac.IdleExit = time.Duration(c.IdleExit) * time.Second
+	}
+	return ac
+}

@@ -1,0 +1,229 @@
+// Package archive is the topic-archiver's domain: consume every allowed
+// topic in a consumer group, store each message as BSON in S3, index it
+// in PostgreSQL, announce it on NATS, and only then commit the offsets.
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"tributary.dev/libs/blob"
+	"tributary.dev/libs/natsbus"
+	"tributary.dev/services/topic-archiver/internal/index"
+)
+
+// Mode is how messages are laid out in S3.
+type Mode string
+
+const (
+	ObjectMode  Mode = "object"  // one object per message (the original)
+	SegmentMode Mode = "segment" // many documents per object, per partition
+)
+
+// Config is what the archiver needs; main fills it from the environment.
+type Config struct {
+	Brokers        []string
+	Group          string
+	Dialer         *kafka.Dialer
+	Topics         Selector
+	Mode           Mode
+	Root           string // key prefix (bucket_path)
+	SegmentBytes   int
+	SegmentAge     time.Duration
+	BatchSize      int
+	BatchWait      time.Duration
+	PutConcurrency int
+	TopicRefresh   time.Duration
+	// IdleExit, when set, ends Run once no message has arrived for this
+	// long and everything fetched is stored (RUN_AS_SERVICE=false).
+	IdleExit time.Duration
+}
+
+// Archiver runs the consume → store → index → commit loop.
+type Archiver struct {
+	cfg   Config
+	store blob.Store
+	ix    *index.Index
+	bus   *natsbus.Bus // nil: no announcements
+	log   *zap.Logger
+	m     *Metrics
+	segs  *segments
+	// run is Run's context: once it is done, retries give up so that a
+	// stop is not held hostage by an unavailable S3.
+	run context.Context
+}
+
+func (a *Archiver) stopping() bool { return a.run != nil && a.run.Err() != nil }
+
+// New builds an Archiver; bus may be nil.
+func New(cfg Config, store blob.Store, ix *index.Index, bus *natsbus.Bus, log *zap.Logger, m *Metrics) *Archiver {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
+	if cfg.BatchWait <= 0 {
+		cfg.BatchWait = 200 * time.Millisecond
+	}
+	if cfg.PutConcurrency <= 0 {
+		cfg.PutConcurrency = 16
+	}
+	if cfg.TopicRefresh <= 0 {
+		cfg.TopicRefresh = 30 * time.Second
+	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	}
+	a := &Archiver{cfg: cfg, store: store, ix: ix, bus: bus, log: log, m: m}
+	a.segs = newSegments(a)
+	return a
+}
+
+var errTopicsChanged = errors.New("topic set changed")
+
+// Run archives until ctx is done (or, with IdleExit, until caught up). A
+// new or deleted topic rebuilds the group's reader. On return every
+// fetched message is stored and committed.
+func (a *Archiver) Run(ctx context.Context) error {
+	a.run = ctx
+	for {
+		topics, err := Discover(ctx, a.cfg.Dialer, a.cfg.Brokers, a.cfg.Topics)
+		if err != nil {
+			a.m.Errors.WithLabelValues("kafka").Inc()
+			a.log.Warn("cannot list topics; retrying", zap.Error(err))
+		}
+		a.m.Topics.Set(float64(len(topics)))
+		if len(topics) == 0 {
+			if a.cfg.IdleExit > 0 && err == nil {
+				a.log.Info("no topics to archive")
+				return nil
+			}
+			if !sleep(ctx, min(a.cfg.TopicRefresh, 5*time.Second)) {
+				return nil
+			}
+			continue
+		}
+		a.log.Info("archiving topics", zap.Strings("topics", topics), zap.String("group", a.cfg.Group), zap.String("mode", string(a.cfg.Mode)))
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:               a.cfg.Brokers,
+			GroupID:               a.cfg.Group,
+			GroupTopics:           topics,
+			Dialer:                a.cfg.Dialer,
+			StartOffset:           kafka.FirstOffset,
+			MinBytes:              1,
+			MaxBytes:              16 << 20,
+			MaxWait:               100 * time.Millisecond,
+			QueueCapacity:         max(1000, a.cfg.BatchSize),
+			CommitInterval:        0, // synchronous commits, only after storing
+			WatchPartitionChanges: true,
+			HeartbeatInterval:     time.Second,
+			SessionTimeout:        10 * time.Second,
+			RebalanceTimeout:      10 * time.Second,
+			JoinGroupBackoff:      500 * time.Millisecond,
+		})
+		err = a.consume(ctx, r, topics)
+		if cerr := r.Close(); cerr != nil {
+			a.log.Debug("close reader", zap.Error(cerr))
+		}
+		if errors.Is(err, errTopicsChanged) {
+			continue
+		}
+		return err
+	}
+}
+
+// consume reads batches until ctx is done, the topic set changes, or (once
+// mode) the stream goes idle.
+func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string) error {
+	nextRefresh := time.Now().Add(a.cfg.TopicRefresh)
+	lastMsg := time.Now()
+	for {
+		if ctx.Err() != nil {
+			return a.finish(context.WithoutCancel(ctx), r)
+		}
+		batch, err := a.fetch(ctx, r)
+		if err != nil && ctx.Err() == nil {
+			a.m.Errors.WithLabelValues("kafka").Inc()
+			a.log.Warn("fetch", zap.Error(err))
+			sleep(ctx, time.Second)
+		}
+		if len(batch) > 0 {
+			lastMsg = time.Now()
+			// The batch is stored with a context that survives SIGTERM:
+			// a unit of work is finished, not cut in half.
+			if err := a.handle(context.WithoutCancel(ctx), r, batch); err != nil {
+				return err
+			}
+		}
+		if err := a.segs.flushAged(context.WithoutCancel(ctx), r, false); err != nil {
+			return err
+		}
+		if a.cfg.IdleExit > 0 && time.Since(lastMsg) > a.cfg.IdleExit {
+			a.log.Info("caught up: no new messages", zap.Duration("idle", a.cfg.IdleExit))
+			return a.finish(context.WithoutCancel(ctx), r)
+		}
+		if time.Now().After(nextRefresh) {
+			nextRefresh = time.Now().Add(a.cfg.TopicRefresh)
+			now, err := Discover(ctx, a.cfg.Dialer, a.cfg.Brokers, a.cfg.Topics)
+			if err == nil && !slices.Equal(now, topics) {
+				a.log.Info("topic set changed; rejoining the group", zap.Strings("topics", now))
+				if err := a.finish(context.WithoutCancel(ctx), r); err != nil {
+					return err
+				}
+				return errTopicsChanged
+			}
+		}
+	}
+}
+
+// finish stores what is pending and commits it.
+func (a *Archiver) finish(ctx context.Context, r *kafka.Reader) error {
+	return a.segs.flushAged(ctx, r, true)
+}
+
+// fetch collects up to BatchSize messages, waiting at most BatchWait once
+// the first has arrived.
+func (a *Archiver) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, error) {
+	first, cancel := context.WithTimeout(ctx, max(a.cfg.BatchWait, 250*time.Millisecond))
+	m, err := r.FetchMessage(first)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	batch := []kafka.Message{m}
+	rest, cancel := context.WithTimeout(ctx, a.cfg.BatchWait)
+	defer cancel()
+	for len(batch) < a.cfg.BatchSize {
+		m, err := r.FetchMessage(rest)
+		if err != nil {
+			break
+		}
+		batch = append(batch, m)
+	}
+	last := map[tp]kafka.Message{}
+	for _, m := range batch {
+		last[tp{m.Topic, m.Partition}] = m
+	}
+	for k, m := range last {
+		a.m.Lag.WithLabelValues(k.topic, fmt.Sprint(k.partition)).Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
+	}
+	return batch, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

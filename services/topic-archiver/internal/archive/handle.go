@@ -1,0 +1,228 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"tributary.dev/libs/blob"
+	"tributary.dev/libs/natsbus"
+	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/internal/store"
+)
+
+// item is one fetched message on its way to S3.
+type item struct {
+	msg kafka.Message
+	rec store.Record
+	id  store.UUID
+	doc []byte
+}
+
+func (it *item) row(bucket, key string, offset int64) index.Row {
+	sum := sha256.Sum256(it.doc)
+	return index.Row{
+		UUID: it.id, Topic: it.msg.Topic, Partition: int32(it.msg.Partition), Offset: it.msg.Offset,
+		Time: it.rec.Time(), Bucket: bucket, Key: key, ByteOffset: offset, ByteLength: int64(len(it.doc)),
+		Size: len(it.msg.Value), SHA256: sum[:], Headers: index.TextHeaders(it.rec.Headers),
+	}
+}
+
+// handle stores one fetched batch: encode, drop what is already archived,
+// write, index, announce, and commit what is durable.
+func (a *Archiver) handle(ctx context.Context, r *kafka.Reader, batch []kafka.Message) error {
+	items := make([]*item, 0, len(batch))
+	for _, m := range batch {
+		rec, id := store.FromMessage(m)
+		doc, err := rec.Marshal()
+		if err != nil {
+			// Cannot happen for byte payloads short of BSON's 16 MiB
+			// document limit; if it does, the batch is not committed.
+			a.m.Errors.WithLabelValues("encode").Inc()
+			return fmt.Errorf("encode %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
+		}
+		items = append(items, &item{msg: m, rec: rec, id: id, doc: doc})
+	}
+	fresh, err := a.dedupe(ctx, items)
+	if err != nil {
+		return err
+	}
+	a.segs.fetched(batch)
+	if a.cfg.Mode == SegmentMode {
+		return a.segs.add(ctx, r, fresh)
+	}
+	if err := a.storeObjects(ctx, fresh); err != nil {
+		return err
+	}
+	return a.segs.commit(ctx, r)
+}
+
+// dedupe drops messages the index already has (by offset or by id) and
+// repeats of an id within the batch, counting them.
+func (a *Archiver) dedupe(ctx context.Context, items []*item) ([]*item, error) {
+	refs := make([]index.Ref, len(items))
+	ids := make([]store.UUID, len(items))
+	for i, it := range items {
+		refs[i] = index.Ref{Topic: it.msg.Topic, Partition: int32(it.msg.Partition), Offset: it.msg.Offset}
+		ids[i] = it.id
+	}
+	var knownRefs map[index.Ref]bool
+	var knownIDs map[store.UUID]bool
+	err := a.retry(ctx, "postgres", "look up archived messages", func() error {
+		var err error
+		knownRefs, knownIDs, err = a.ix.Known(ctx, refs, ids)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	fresh := items[:0:0]
+	seen := map[store.UUID]bool{}
+	for i, it := range items {
+		if knownRefs[refs[i]] || knownIDs[it.id] || seen[it.id] {
+			a.m.Duplicates.WithLabelValues(it.msg.Topic).Inc()
+			continue
+		}
+		seen[it.id] = true
+		fresh = append(fresh, it)
+	}
+	return fresh, nil
+}
+
+// storeObjects writes one object per message with bounded parallelism,
+// then indexes and announces them. An object that already exists is one
+// an earlier run wrote before it could index it: same id, same place.
+func (a *Archiver) storeObjects(ctx context.Context, items []*item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	rows := make([]index.Row, len(items))
+	err := a.retry(ctx, "s3", "write objects", func() error {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var firstErr error
+		sem := make(chan struct{}, a.cfg.PutConcurrency)
+		for i, it := range items {
+			if rows[i].Key != "" {
+				continue // written on an earlier try
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				key := store.ObjectKey(a.cfg.Root, it.msg.Topic, it.rec.Time(), it.id)
+				err := a.store.Put(ctx, key, bytes.NewReader(it.doc), int64(len(it.doc)))
+				if err != nil && !errors.Is(err, blob.ErrExists) {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				rows[i] = it.row(a.store.Bucket(), key, 0)
+				a.m.Bytes.Add(float64(len(it.doc)))
+			}()
+		}
+		wg.Wait()
+		return firstErr
+	})
+	if err != nil {
+		return err
+	}
+	return a.indexAndAnnounce(ctx, rows)
+}
+
+// indexAndAnnounce inserts index rows and announces those that were new.
+func (a *Archiver) indexAndAnnounce(ctx context.Context, rows []index.Row) error {
+	var inserted map[store.UUID]bool
+	err := a.retry(ctx, "postgres", "index messages", func() error {
+		var err error
+		inserted, err = a.ix.Insert(ctx, rows)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var announce []natsbus.Msg
+	for _, r := range rows {
+		if !inserted[r.UUID] {
+			// Another replica indexed it first (a rebalance mid-batch).
+			a.m.Duplicates.WithLabelValues(r.Topic).Inc()
+			continue
+		}
+		a.m.Messages.WithLabelValues(r.Topic).Inc()
+		if a.bus != nil {
+			payload, _ := json.Marshal(storedEvent(r))
+			announce = append(announce, natsbus.Msg{Subject: "archive.stored." + natsbus.Token(r.Topic), MsgID: r.UUID.String(), Payload: payload})
+		}
+	}
+	a.m.LastStored.SetToCurrentTime()
+	if len(announce) > 0 {
+		if err := a.bus.PublishBatch(ctx, announce); err != nil {
+			// Stored and indexed is what matters; an announcement that
+			// fails is counted and logged, not retried into a stall.
+			a.m.Errors.WithLabelValues("nats").Inc()
+			a.log.Warn("announce stored messages", zap.Int("messages", len(announce)), zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// Stored is the archive.stored.<topic> event.
+type Stored struct {
+	V           int    `json:"v"`
+	Host        string `json:"host"`
+	UTCTS       string `json:"utcts"`
+	UUID        string `json:"uuid"`
+	Topic       string `json:"topic"`
+	Partition   int32  `json:"partition"`
+	Offset      int64  `json:"offset"`
+	TimestampMS int64  `json:"timestamp_ms"`
+	Bucket      string `json:"bucket"`
+	Key         string `json:"key"`
+	Size        int    `json:"size"`
+	ByteOffset  int64  `json:"byte_offset"`
+	ByteLength  int64  `json:"byte_length"`
+}
+
+var host = natsbus.Host()
+
+func storedEvent(r index.Row) Stored {
+	return Stored{V: 1, Host: host, UTCTS: natsbus.UTCTS(time.Now()), UUID: r.UUID.String(), Topic: r.Topic, Partition: r.Partition,
+		Offset: r.Offset, TimestampMS: r.Time.UnixMilli(), Bucket: r.Bucket, Key: r.Key, Size: r.Size, ByteOffset: r.ByteOffset, ByteLength: r.ByteLength}
+}
+
+// retry runs fn until it works. While S3 or PostgreSQL is down the
+// archiver pauses here — nothing is committed — and resumes when they
+// answer. It gives up only when the process is asked to stop, leaving the
+// batch uncommitted for the next run.
+func (a *Archiver) retry(ctx context.Context, kind, what string, fn func() error) error {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			if attempt > 1 {
+				a.log.Info("recovered", zap.String("what", what), zap.Int("attempts", attempt))
+			}
+			return nil
+		}
+		a.m.Errors.WithLabelValues(kind).Inc()
+		a.log.Warn("retrying", zap.String("what", what), zap.Int("attempt", attempt), zap.Duration("in", wait), zap.Error(err))
+		if attempt == 1 && a.ix != nil {
+			_ = a.ix.LogError(context.WithoutCancel(ctx), kind, "", 0, 0, what+": "+err.Error())
+		}
+		if a.stopping() || !sleep(ctx, wait) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}

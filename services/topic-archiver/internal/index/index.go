@@ -1,0 +1,172 @@
+// Package index is the archive's PostgreSQL side: one row per stored
+// message, unique by uuid and by (topic, partition, offset), plus recent
+// errors. Rows go in with COPY, a batch at a time.
+package index
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tributary.dev/libs/pg"
+	"tributary.dev/services/topic-archiver/internal/store"
+	"tributary.dev/services/topic-archiver/migrations"
+)
+
+// Row is one archived message's index entry.
+type Row struct {
+	UUID       store.UUID
+	Topic      string
+	Partition  int32
+	Offset     int64
+	Time       time.Time
+	Bucket     string
+	Key        string
+	ByteOffset int64
+	ByteLength int64
+	Size       int
+	SHA256     []byte
+	Headers    map[string][]string
+}
+
+// Index is the archive's database.
+type Index struct{ pool *pgxpool.Pool }
+
+// New uses pool; call Migrate first.
+func New(pool *pgxpool.Pool) *Index { return &Index{pool: pool} }
+
+// Pool is the pool, for utilities.
+func (ix *Index) Pool() *pgxpool.Pool { return ix.pool }
+
+// Migrate creates or updates the index tables.
+func (ix *Index) Migrate(ctx context.Context) error {
+	return pg.Migrate(ctx, ix.pool, "topic-archiver", migrations.FS)
+}
+
+// Ping is a readiness check.
+func (ix *Index) Ping(ctx context.Context) error { return ix.pool.Ping(ctx) }
+
+// Ref names a message by where it was in Kafka.
+type Ref struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// Known reports which of refs and ids are already archived, in two
+// queries for the whole batch.
+func (ix *Index) Known(ctx context.Context, refs []Ref, ids []store.UUID) (map[Ref]bool, map[store.UUID]bool, error) {
+	topics := make([]string, len(refs))
+	parts := make([]int32, len(refs))
+	offs := make([]int64, len(refs))
+	for i, r := range refs {
+		topics[i], parts[i], offs[i] = r.Topic, r.Partition, r.Offset
+	}
+	knownRefs := map[Ref]bool{}
+	rows, err := ix.pool.Query(ctx, `
+		SELECT a.topic, a.partition, a."offset" FROM archive_messages a
+		JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS b(topic, partition, "offset")
+		  ON a.topic = b.topic AND a.partition = b.partition AND a."offset" = b."offset"`, topics, parts, offs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("look up archived offsets: %w", err)
+	}
+	for rows.Next() {
+		var r Ref
+		if err := rows.Scan(&r.Topic, &r.Partition, &r.Offset); err != nil {
+			return nil, nil, err
+		}
+		knownRefs[r] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	uu := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		uu[i] = pgtype.UUID{Bytes: id, Valid: true}
+	}
+	knownIDs := map[store.UUID]bool{}
+	rows, err = ix.pool.Query(ctx, `SELECT uuid FROM archive_messages WHERE uuid = ANY($1::uuid[])`, uu)
+	if err != nil {
+		return nil, nil, fmt.Errorf("look up archived ids: %w", err)
+	}
+	for rows.Next() {
+		var u pgtype.UUID
+		if err := rows.Scan(&u); err != nil {
+			return nil, nil, err
+		}
+		knownIDs[u.Bytes] = true
+	}
+	return knownRefs, knownIDs, rows.Err()
+}
+
+var columns = []string{"uuid", "topic", "partition", "offset", "timestamp", "bucket", "key", "byte_offset", "byte_length", "size", "sha256", "headers"}
+
+// Insert adds rows in one transaction (COPY into a staging table, then
+// INSERT … ON CONFLICT DO NOTHING) and returns the ids actually inserted;
+// the rest were duplicates.
+func (ix *Index) Insert(ctx context.Context, rows []Row) (map[store.UUID]bool, error) {
+	inserted := map[store.UUID]bool{}
+	if len(rows) == 0 {
+		return inserted, nil
+	}
+	err := pgx.BeginFunc(ctx, ix.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE archive_stage (LIKE archive_messages INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"archive_stage"}, columns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
+			return []any{pgtype.UUID{Bytes: r.UUID, Valid: true}, r.Topic, r.Partition, r.Offset, r.Time, r.Bucket, r.Key,
+				r.ByteOffset, r.ByteLength, int32(r.Size), r.SHA256, r.Headers}, nil
+		}))
+		if err != nil {
+			return err
+		}
+		res, err := tx.Query(ctx, `INSERT INTO archive_messages (`+pg.QuoteIdents(columns)+`)
+			SELECT `+pg.QuoteIdents(columns)+` FROM archive_stage ORDER BY topic, partition, "offset"
+			ON CONFLICT DO NOTHING RETURNING uuid`)
+		if err != nil {
+			return err
+		}
+		for res.Next() {
+			var u pgtype.UUID
+			if err := res.Scan(&u); err != nil {
+				return err
+			}
+			inserted[u.Bytes] = true
+		}
+		return res.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index %d messages: %w", len(rows), err)
+	}
+	return inserted, nil
+}
+
+// LogError keeps an error for `topic-archiver logs`; failing to log is
+// itself only logged by the caller.
+func (ix *Index) LogError(ctx context.Context, kind, topic string, partition int32, offset int64, msg string) error {
+	_, err := ix.pool.Exec(ctx, `INSERT INTO archive_errors (kind, topic, partition, "offset", message) VALUES ($1, $2, $3, $4, $5)`,
+		kind, topic, partition, offset, msg)
+	return err
+}
+
+// TextHeaders keeps the UTF-8 headers of a record for filtering; binary
+// ones stay in the BSON only.
+func TextHeaders(hs []store.Header) map[string][]string {
+	out := map[string][]string{}
+	for _, h := range hs {
+		// jsonb holds valid UTF-8 without NUL; anything else stays in the BSON.
+		if string(h.Key) == store.IDHeader || !utf8.Valid(h.Key) || !utf8.Valid(h.Value) ||
+			bytes.IndexByte(h.Key, 0) >= 0 || bytes.IndexByte(h.Value, 0) >= 0 {
+			continue
+		}
+		out[string(h.Key)] = append(out[string(h.Key)], string(h.Value))
+	}
+	return out
+}

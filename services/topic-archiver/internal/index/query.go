@@ -1,0 +1,181 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"tributary.dev/services/topic-archiver/internal/store"
+)
+
+const rowColumns = `uuid, topic, partition, "offset", timestamp, bucket, key, byte_offset, byte_length, size, sha256`
+
+func scanRow(r pgx.CollectableRow) (Row, error) {
+	var row Row
+	var u pgtype.UUID
+	var size int32
+	err := r.Scan(&u, &row.Topic, &row.Partition, &row.Offset, &row.Time, &row.Bucket, &row.Key, &row.ByteOffset, &row.ByteLength, &size, &row.SHA256)
+	row.UUID, row.Size = u.Bytes, int(size)
+	return row, err
+}
+
+// Lookup finds one message by id.
+func (ix *Index) Lookup(ctx context.Context, id store.UUID) (Row, error) {
+	rows, err := ix.pool.Query(ctx, `SELECT `+rowColumns+` FROM archive_messages WHERE uuid = $1`, pgtype.UUID{Bytes: id, Valid: true})
+	if err != nil {
+		return Row{}, err
+	}
+	row, err := pgx.CollectExactlyOneRow(rows, scanRow)
+	if err == pgx.ErrNoRows {
+		return Row{}, fmt.Errorf("no archived message with uuid %s", id)
+	}
+	return row, err
+}
+
+// Filter selects messages; every field is bound as a parameter, never
+// spliced into SQL.
+type Filter struct {
+	Topic   string
+	Since   time.Time
+	Until   time.Time
+	Headers map[string]string
+	Limit   int
+}
+
+// Select streams matching rows in original order (time, then partition
+// and offset) to fn.
+func (ix *Index) Select(ctx context.Context, f Filter, fn func(Row) error) error {
+	where := []string{"true"}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.Topic != "" {
+		where = append(where, "topic = "+arg(f.Topic))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "timestamp >= "+arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "timestamp < "+arg(f.Until))
+	}
+	for k, v := range f.Headers {
+		where = append(where, "headers @> "+arg(map[string][]string{k: {v}}))
+	}
+	sql := `SELECT ` + rowColumns + ` FROM archive_messages WHERE ` + strings.Join(where, " AND ") + ` ORDER BY timestamp, partition, "offset"`
+	if f.Limit > 0 {
+		sql += " LIMIT " + arg(f.Limit)
+	}
+	rows, err := ix.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		row, err := scanRow(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// TopicCount is one line of `list`.
+type TopicCount struct {
+	Topic        string
+	Messages     int64
+	First, Last  time.Time
+	LastStoredAt time.Time
+}
+
+// Counts returns archive counts per topic.
+func (ix *Index) Counts(ctx context.Context) ([]TopicCount, error) {
+	rows, err := ix.pool.Query(ctx, `SELECT topic, count(*), min(timestamp), max(timestamp), max(stored_at) FROM archive_messages GROUP BY topic ORDER BY topic`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TopicCount, error) {
+		var c TopicCount
+		err := r.Scan(&c.Topic, &c.Messages, &c.First, &c.Last, &c.LastStoredAt)
+		return c, err
+	})
+}
+
+// PartitionState is the newest archived offset of a partition.
+type PartitionState struct {
+	Topic      string
+	Partition  int32
+	MaxOffset  int64
+	Messages   int64
+	LastStored time.Time
+}
+
+// Partitions returns per-partition archive state.
+func (ix *Index) Partitions(ctx context.Context) ([]PartitionState, error) {
+	rows, err := ix.pool.Query(ctx, `SELECT topic, partition, max("offset"), count(*), max(stored_at) FROM archive_messages GROUP BY 1, 2 ORDER BY 1, 2`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PartitionState, error) {
+		var p PartitionState
+		err := r.Scan(&p.Topic, &p.Partition, &p.MaxOffset, &p.Messages, &p.LastStored)
+		return p, err
+	})
+}
+
+// ErrorLine is one line of `logs`.
+type ErrorLine struct {
+	At      time.Time
+	Kind    string
+	Message string
+}
+
+// RecentErrors returns the newest errors first.
+func (ix *Index) RecentErrors(ctx context.Context, limit int) ([]ErrorLine, error) {
+	rows, err := ix.pool.Query(ctx, `SELECT at, kind, message FROM archive_errors ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ErrorLine, error) {
+		var e ErrorLine
+		err := r.Scan(&e.At, &e.Kind, &e.Message)
+		return e, err
+	})
+}
+
+// Keys returns the distinct object keys of a topic's messages.
+func (ix *Index) Keys(ctx context.Context, topic string) ([]string, error) {
+	rows, err := ix.pool.Query(ctx, `SELECT DISTINCT key FROM archive_messages WHERE topic = $1`, topic)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// KnownKeys reports which object keys some index row points at.
+func (ix *Index) KnownKeys(ctx context.Context, keys []string) (map[string]bool, error) {
+	rows, err := ix.pool.Query(ctx, `SELECT DISTINCT key FROM archive_messages WHERE key = ANY($1)`, keys)
+	if err != nil {
+		return nil, err
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out := map[string]bool{}
+	for _, k := range found {
+		out[k] = true
+	}
+	return out, err
+}
+
+// DeleteTopic removes a topic's index rows and returns how many.
+func (ix *Index) DeleteTopic(ctx context.Context, topic string) (int64, error) {
+	tag, err := ix.pool.Exec(ctx, `DELETE FROM archive_messages WHERE topic = $1`, topic)
+	return tag.RowsAffected(), err
+}

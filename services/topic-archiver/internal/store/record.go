@@ -1,0 +1,195 @@
+// Package store turns Kafka messages into the archive's BSON documents and
+// keeps them in S3: one object per message (STORE_MODE=object, the
+// original's layout) or many documents appended into one segment object
+// per topic-partition (STORE_MODE=segment).
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// IDHeader is the header that carries a message's 16-byte UUID.
+const (
+	IDHeader         = "_id"
+	OriginalIDHeader = "_original_id"
+)
+
+// Header is a Kafka header; keys and values are bytes, kept as sent.
+type Header struct {
+	Key   []byte `bson:"key"`
+	Value []byte `bson:"value"`
+}
+
+// Record is one archived message, as stored in BSON. Keys, values and
+// header keys are binary so that anything a producer sent — non-UTF-8
+// included — comes back byte for byte.
+type Record struct {
+	Message     []byte   `bson:"message"`
+	Key         []byte   `bson:"key"`
+	Topic       string   `bson:"topic"`
+	Partition   int32    `bson:"partition"`
+	Offset      int64    `bson:"offset"`
+	TimestampMS int64    `bson:"timestamp"`
+	Headers     []Header `bson:"headers"`
+}
+
+// UUID is the message's id (the value of its _id header).
+type UUID [16]byte
+
+func (u UUID) String() string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// ParseUUID reads the canonical 36-character form.
+func ParseUUID(s string) (UUID, error) {
+	var u UUID
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, fmt.Errorf("%q is not a UUID", s)
+	}
+	if _, err := hex.Decode(u[:], []byte(s[0:8]+s[9:13]+s[14:18]+s[19:23]+s[24:36])); err != nil {
+		return u, fmt.Errorf("%q is not a UUID", s)
+	}
+	return u, nil
+}
+
+// FromMessage builds the record for a consumed message and settles its id:
+// a valid 16-byte _id header is kept; a missing one is added; a malformed
+// one is replaced and kept as _original_id. A generated id has the UUIDv4
+// layout, its random bits taken from a hash of where and what the message
+// is, so a redelivery of the same message gets the same id and is
+// recognised as a duplicate instead of stored twice.
+func FromMessage(m kafka.Message) (Record, UUID) {
+	r := Record{
+		Message:     nonNil(m.Value),
+		Key:         m.Key,
+		Topic:       m.Topic,
+		Partition:   int32(m.Partition),
+		Offset:      m.Offset,
+		TimestampMS: m.Time.UnixMilli(),
+		Headers:     make([]Header, 0, len(m.Headers)+1),
+	}
+	var id UUID
+	found := false
+	for _, h := range m.Headers {
+		if string(h.Key) == IDHeader && !found {
+			found = true
+			if len(h.Value) == 16 {
+				copy(id[:], h.Value)
+				r.Headers = append(r.Headers, Header{Key: []byte(h.Key), Value: nonNil(h.Value)})
+				continue
+			}
+			id = derivedID(m)
+			r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: id[:]}, Header{Key: []byte(OriginalIDHeader), Value: nonNil(h.Value)})
+			continue
+		}
+		r.Headers = append(r.Headers, Header{Key: []byte(h.Key), Value: nonNil(h.Value)})
+	}
+	if !found {
+		id = derivedID(m)
+		r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: id[:]})
+	}
+	return r, id
+}
+
+func derivedID(m kafka.Message) UUID {
+	h := sha256.New()
+	var num [8]byte
+	h.Write([]byte(m.Topic))
+	h.Write([]byte{0})
+	binary.BigEndian.PutUint64(num[:], uint64(m.Partition))
+	h.Write(num[:])
+	binary.BigEndian.PutUint64(num[:], uint64(m.Offset))
+	h.Write(num[:])
+	binary.BigEndian.PutUint64(num[:], uint64(m.Time.UnixMilli()))
+	h.Write(num[:])
+	v := sha256.Sum256(m.Value)
+	h.Write(v[:])
+	var id UUID
+	copy(id[:], h.Sum(nil))
+	id[6] = id[6]&0x0f | 0x40 // version 4
+	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+	return id
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Marshal encodes the record as one BSON document.
+func (r *Record) Marshal() ([]byte, error) { return bson.Marshal(r) }
+
+// Unmarshal decodes one BSON document.
+func Unmarshal(doc []byte) (Record, error) {
+	var r Record
+	if err := bson.Unmarshal(doc, &r); err != nil {
+		return r, fmt.Errorf("decode archived document: %w", err)
+	}
+	return r, nil
+}
+
+// ID returns the record's _id header.
+func (r *Record) ID() (UUID, bool) {
+	for _, h := range r.Headers {
+		if string(h.Key) == IDHeader && len(h.Value) == 16 {
+			var u UUID
+			copy(u[:], h.Value)
+			return u, true
+		}
+	}
+	return UUID{}, false
+}
+
+// Time is the message timestamp.
+func (r *Record) Time() time.Time { return time.UnixMilli(r.TimestampMS).UTC() }
+
+// Kafka turns the record back into a message for restore: same key,
+// value, headers (in order, duplicates kept) and timestamp.
+func (r *Record) Kafka(topic string) kafka.Message {
+	hs := make([]kafka.Header, len(r.Headers))
+	for i, h := range r.Headers {
+		hs[i] = kafka.Header{Key: string(h.Key), Value: h.Value}
+	}
+	return kafka.Message{Topic: topic, Key: r.Key, Value: r.Message, Headers: hs, Time: r.Time()}
+}
+
+// SplitDocuments cuts a segment into its BSON documents (each starts with
+// its little-endian int32 length).
+func SplitDocuments(seg []byte) ([][]byte, error) {
+	var docs [][]byte
+	for len(seg) > 0 {
+		if len(seg) < 5 {
+			return nil, fmt.Errorf("truncated document: %d bytes left", len(seg))
+		}
+		n := int(binary.LittleEndian.Uint32(seg))
+		if n < 5 || n > len(seg) {
+			return nil, fmt.Errorf("bad document length %d with %d bytes left", n, len(seg))
+		}
+		docs = append(docs, seg[:n])
+		seg = seg[n:]
+	}
+	return docs, nil
+}
+
+// SameHeaders compares header lists in order.
+func SameHeaders(a, b []Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].Key, b[i].Key) || !bytes.Equal(a[i].Value, b[i].Value) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,149 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"tributary.dev/libs/blob"
+	"tributary.dev/libs/metrics"
+	"tributary.dev/libs/natsbus"
+	"tributary.dev/libs/pg"
+	"tributary.dev/libs/testkit"
+	"tributary.dev/services/topic-archiver/internal/archive"
+	"tributary.dev/services/topic-archiver/internal/index"
+)
+
+// env is one test's real servers: kfake, versitygw, PostgreSQL, NATS.
+type env struct {
+	t       *testing.T
+	ctx     context.Context
+	brokers []string
+	tools   *Env
+	ix      *index.Index
+	store   blob.Store
+	bus     *natsbus.Bus
+}
+
+func newEnv(t *testing.T, kopts ...kfake.Opt) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{t: t, ctx: ctx, brokers: testkit.Kafka(t, append([]kfake.Opt{kfake.DefaultNumPartitions(4)}, kopts...)...)}
+	b := testkit.S3(t)
+	b.Path = "archive"
+	var err error
+	if e.store, err = blob.Open(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pg.Connect(ctx, testkit.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	e.ix = index.New(pool)
+	if err := e.ix.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e.bus, err = natsbus.Connect(ctx, testkit.NATS(t), "test", zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.bus.Close)
+	sel, _ := archive.NewSelector(".*", []string{"vetoed.*"})
+	e.tools = &Env{Out: &bytes.Buffer{}, Log: zap.NewNop(), Index: e.ix, Store: e.store, Bus: e.bus, Brokers: e.brokers,
+		Dialer: &kafka.Dialer{Timeout: 5 * time.Second}, Selector: sel, Root: "archive", TestTopic: "tributary.archiver.test"}
+	return e
+}
+
+// archiver starts an in-process archiver and returns a stop function that
+// waits for it to finish.
+func (e *env) archiver(mode archive.Mode, tweak ...func(*archive.Config)) (stop func()) {
+	e.t.Helper()
+	cfg := archive.Config{
+		Brokers: e.brokers, Group: "archiver", Topics: e.tools.Selector, Mode: mode, Root: "archive",
+		SegmentBytes: 64 << 10, SegmentAge: 300 * time.Millisecond, BatchSize: 500, BatchWait: 50 * time.Millisecond,
+		TopicRefresh: 500 * time.Millisecond,
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	a := archive.New(cfg, e.store, e.ix, e.bus, zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), archive.NewMetrics(metrics.New("topic-archiver")))
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				e.t.Errorf("archiver: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			e.t.Error("archiver did not stop within 30s")
+		}
+	}
+}
+
+func (e *env) produce(topic string, msgs ...kafka.Message) {
+	e.t.Helper()
+	w := writer(e.tools, topic)
+	defer w.Close()
+	if err := produce(e.ctx, w, msgs); err != nil {
+		e.t.Fatalf("produce to %s: %v", topic, err)
+	}
+}
+
+// count is how many messages of topic the index holds.
+func (e *env) count(topic string) int {
+	e.t.Helper()
+	var n int
+	if err := e.ix.Pool().QueryRow(e.ctx, `SELECT count(*) FROM archive_messages WHERE topic = $1`, topic).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// waitCount waits until the index holds n messages of topic.
+func (e *env) waitCount(topic string, n int, within time.Duration) {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if e.count(topic) >= n {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("index holds %d messages of %q, want %d within %s", e.count(topic), topic, n, within)
+}
+
+// run runs a verb and returns its output.
+func (e *env) run(verb string, args ...string) (string, error) {
+	out := &bytes.Buffer{}
+	env := *e.tools
+	env.Out = out
+	err := Run(e.ctx, &env, verb, args)
+	return out.String(), err
+}
+
+func messages(n int, f func(i int) kafka.Message) []kafka.Message {
+	out := make([]kafka.Message, n)
+	for i := range out {
+		out[i] = f(i)
+	}
+	return out
+}
+
+func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
+
+var _ = fmt.Sprint
+
+func contextWithTimeout(e *env, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(e.ctx, d)
+}

@@ -1,0 +1,501 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/segmentio/kafka-go"
+
+	"tributary.dev/libs/blob"
+	"tributary.dev/services/topic-archiver/internal/archive"
+	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/internal/store"
+)
+
+func list(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	counts, err := env.Index.Counts(ctx)
+	if err != nil {
+		return err
+	}
+	archived := map[string]index.TopicCount{}
+	for _, c := range counts {
+		archived[c.Topic] = c
+	}
+	all, err := archive.Discover(ctx, env.Dialer, env.Brokers, archive.Selector{Include: matchAll})
+	if err != nil {
+		fmt.Fprintf(env.Out, "(Kafka not reachable: %v; archive only)\n", err)
+	}
+	seen := map[string]bool{}
+	tw := tabwriter.NewWriter(env.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tARCHIVED\tFIRST\tLAST\tSTATE")
+	line := func(topic, state string) {
+		c := archived[topic]
+		first, last := "-", "-"
+		if c.Messages > 0 {
+			first, last = c.First.UTC().Format(time.RFC3339), c.Last.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%q\t%d\t%s\t%s\t%s\n", topic, c.Messages, first, last, state)
+	}
+	for _, t := range all {
+		seen[t] = true
+		state := "archived"
+		if !env.Selector.Allowed(t) {
+			state = "vetoed"
+		}
+		line(t, state)
+	}
+	for _, c := range counts {
+		if !seen[c.Topic] {
+			line(c.Topic, "not in Kafka")
+		}
+	}
+	return tw.Flush()
+}
+
+func connect(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var failed []string
+	check := func(name string, err error) {
+		if err != nil {
+			failed = append(failed, name)
+			fmt.Fprintf(env.Out, "%-10s FAIL  %v\n", name, err)
+		} else {
+			fmt.Fprintf(env.Out, "%-10s ok\n", name)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	topics, err := archive.Discover(cctx, env.Dialer, env.Brokers, env.Selector)
+	if err == nil {
+		fmt.Fprintf(env.Out, "           %d topics to archive\n", len(topics))
+	}
+	check("kafka", err)
+	stop := errors.New("stop")
+	err = env.Store.List(cctx, env.Root, "", func(blob.Object) error { return stop })
+	if errors.Is(err, stop) {
+		err = nil
+	}
+	check("s3", err)
+	if env.Index == nil {
+		check("postgres", errors.New("not reachable"))
+	} else {
+		check("postgres", env.Index.Ping(cctx))
+	}
+	switch {
+	case env.Bus != nil:
+		check("nats", env.Bus.Check(cctx))
+	case env.NATSErr != nil:
+		check("nats", env.NATSErr)
+	default:
+		fmt.Fprintf(env.Out, "%-10s not configured\n", "nats")
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("unreachable: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func status(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	parts, err := env.Index.Partitions(ctx)
+	if err != nil {
+		return err
+	}
+	ends, err := endOffsets(ctx, env)
+	if err != nil {
+		fmt.Fprintf(env.Out, "(Kafka not reachable: %v)\n", err)
+	}
+	state := map[string]index.PartitionState{}
+	for _, p := range parts {
+		state[fmt.Sprintf("%s\x00%d", p.Topic, p.Partition)] = p
+	}
+	tw := tabwriter.NewWriter(env.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tEND\tARCHIVED UP TO\tLAG\tLAST STORED")
+	for _, e := range ends {
+		if !env.Selector.Allowed(e.topic) {
+			continue
+		}
+		p, ok := state[fmt.Sprintf("%s\x00%d", e.topic, e.partition)]
+		upto, last, lag := "-", "-", e.end
+		if ok {
+			upto, last = fmt.Sprint(p.MaxOffset), p.LastStored.UTC().Format(time.RFC3339)
+			lag = max(0, e.end-p.MaxOffset-1)
+		}
+		fmt.Fprintf(tw, "%q\t%d\t%d\t%s\t%d\t%s\n", e.topic, e.partition, e.end, upto, lag, last)
+	}
+	return tw.Flush()
+}
+
+type partitionEnd struct {
+	topic     string
+	partition int
+	end       int64
+}
+
+func endOffsets(ctx context.Context, env *Env) ([]partitionEnd, error) {
+	conn, err := env.Dialer.DialContext(ctx, "tcp", env.Brokers[0])
+	if err != nil {
+		return nil, err
+	}
+	parts, err := conn.ReadPartitions()
+	conn.Close()
+	if err != nil {
+		return nil, err
+	}
+	var out []partitionEnd
+	for _, p := range parts {
+		lc, err := env.Dialer.DialLeader(ctx, "tcp", fmt.Sprintf("%s:%d", p.Leader.Host, p.Leader.Port), p.Topic, p.ID)
+		if err != nil {
+			return out, err
+		}
+		end, err := lc.ReadLastOffset()
+		lc.Close()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, partitionEnd{p.Topic, p.ID, end})
+	}
+	return out, nil
+}
+
+func newID() store.UUID {
+	var u store.UUID
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}
+
+// testMessages makes n messages with known ids and awkward content: empty
+// and binary payloads, non-UTF-8 header values, repeated header keys.
+func testMessages(topic string, n, size int) ([]kafka.Message, []store.UUID) {
+	msgs := make([]kafka.Message, n)
+	ids := make([]store.UUID, n)
+	for i := range msgs {
+		ids[i] = newID()
+		val := make([]byte, size)
+		_, _ = rand.Read(val)
+		if i%7 == 3 {
+			val = []byte{}
+		}
+		msgs[i] = kafka.Message{
+			Topic: topic,
+			Key:   []byte(fmt.Sprintf("key-%d\xff", i)),
+			Value: val,
+			Time:  time.Now().Truncate(time.Millisecond),
+			Headers: []kafka.Header{
+				{Key: "_id", Value: ids[i][:]},
+				{Key: "seq", Value: []byte(fmt.Sprint(i))},
+				{Key: "dup", Value: []byte("one")},
+				{Key: "dup", Value: []byte{0xc3, 0x28, 0x00}},
+			},
+		}
+	}
+	return msgs, ids
+}
+
+func writer(env *Env, topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr: kafka.TCP(env.Brokers...), Topic: topic, Transport: &kafka.Transport{Dial: env.Dialer.DialFunc, SASL: env.Dialer.SASLMechanism, TLS: env.Dialer.TLS},
+		AllowAutoTopicCreation: true, BatchSize: 500, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll,
+	}
+}
+
+// produce writes messages, retrying while a new topic is being created.
+func produce(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	var err error
+	for attempt := 0; attempt < 40; attempt++ {
+		if err = w.WriteMessages(ctx, msgs...); err == nil {
+			return nil
+		}
+		if !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) {
+			return err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return err
+}
+
+func publish(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	topic := fs.String("topic", env.TestTopic, "topic to send to")
+	count := fs.Int("count", 10, "messages to send")
+	size := fs.Int("size", 256, "payload bytes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	msgs, ids := testMessages("", *count, *size)
+	w := writer(env, *topic)
+	defer w.Close()
+	if err := produce(ctx, w, msgs); err != nil {
+		return fmt.Errorf("publish to %q: %w", *topic, err)
+	}
+	for _, id := range ids {
+		fmt.Fprintln(env.Out, id)
+	}
+	return nil
+}
+
+func inspect(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	raw := fs.Bool("raw", false, "write only the message bytes")
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: topic-archiver inspect <uuid> [--raw]")
+	}
+	id, err := store.ParseUUID(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	row, err := env.Index.Lookup(ctx, id)
+	if err != nil {
+		return err
+	}
+	rec, _, err := readRecord(ctx, env.Store, row)
+	if err != nil {
+		return err
+	}
+	if *raw {
+		_, err := env.Out.Write(rec.Message)
+		return err
+	}
+	fmt.Fprintf(env.Out, "uuid       %s\ntopic      %q\npartition  %d\noffset     %d\ntimestamp  %s\nobject     s3://%s/%s [%d+%d]\nkey        %s\nheaders\n",
+		id, rec.Topic, rec.Partition, rec.Offset, rec.Time().Format(time.RFC3339Nano), row.Bucket, row.Key, row.ByteOffset, row.ByteLength, show(rec.Key))
+	for _, h := range rec.Headers {
+		fmt.Fprintf(env.Out, "  %s = %s\n", show(h.Key), show(h.Value))
+	}
+	fmt.Fprintf(env.Out, "message    %d bytes\n%s\n", len(rec.Message), show(rec.Message))
+	return nil
+}
+
+// show prints text as a quoted string and anything else as hex.
+func show(b []byte) string {
+	if utf8.Valid(b) && !bytes.ContainsFunc(b, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' }) {
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("0x%x", b)
+}
+
+// reorder moves flags before positional arguments, so `inspect <uuid>
+// --raw` works as operators type it.
+func reorder(args []string) []string {
+	var flags, pos []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+		} else {
+			pos = append(pos, a)
+		}
+	}
+	return append(flags, pos...)
+}
+
+type headerFlags map[string]string
+
+func (h headerFlags) String() string { return fmt.Sprint(map[string]string(h)) }
+func (h headerFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value, got %q", s)
+	}
+	h[k] = v
+	return nil
+}
+
+func filterFlags(fs *flag.FlagSet) func() (index.Filter, error) {
+	topic := fs.String("topic", "", "topic")
+	since := fs.String("since", "", "from this time (RFC 3339)")
+	until := fs.String("until", "", "before this time (RFC 3339)")
+	limit := fs.Int("limit", 0, "at most this many (0: all)")
+	headers := headerFlags{}
+	fs.Var(headers, "header", "key=value a message header must have (repeatable)")
+	return func() (index.Filter, error) {
+		f := index.Filter{Topic: *topic, Limit: *limit, Headers: headers}
+		var err error
+		if f.Since, err = parseTime("since", *since); err != nil {
+			return f, err
+		}
+		if f.Until, err = parseTime("until", *until); err != nil {
+			return f, err
+		}
+		return f, nil
+	}
+}
+
+func uuids(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	filter := filterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	f, err := filter()
+	if err != nil {
+		return err
+	}
+	return env.Index.Select(ctx, f, func(r index.Row) error {
+		_, err := fmt.Fprintf(env.Out, "%s\t%q\t%d\t%d\t%s\n", r.UUID, r.Topic, r.Partition, r.Offset, r.Time.UTC().Format(time.RFC3339Nano))
+		return err
+	})
+}
+
+func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	filter := filterFlags(fs)
+	to := fs.String("to-topic", "", "topic to replay into (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	f, err := filter()
+	if err != nil {
+		return err
+	}
+	if *to == "" || f.Topic == "" {
+		return errors.New("restore needs --topic and --to-topic")
+	}
+	w := writer(env, *to)
+	// Keep each message in its original partition (modulo the target's
+	// partition count), so per-partition order survives the replay.
+	w.Balancer = kafka.BalancerFunc(func(m kafka.Message, partitions ...int) int {
+		p := int(m.Partition) % len(partitions)
+		return partitions[p]
+	})
+	w.BatchTimeout = 20 * time.Millisecond
+	defer w.Close()
+	cache := &segmentCache{store: env.Store}
+	var batch []kafka.Message
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := produce(ctx, w, batch); err != nil {
+			return fmt.Errorf("restore into %q: %w", *to, err)
+		}
+		n += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	err = env.Index.Select(ctx, f, func(r index.Row) error {
+		rec, err := cache.record(ctx, r)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", r.UUID, err)
+		}
+		m := rec.Kafka("")
+		m.Partition = int(rec.Partition)
+		batch = append(batch, m)
+		if len(batch) == 1000 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	fmt.Fprintf(env.Out, "restored %d messages from %q to %q\n", n, f.Topic, *to)
+	return err
+}
+
+func logs(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	limit := fs.Int("limit", 50, "how many")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lines, err := env.Index.RecentErrors(ctx, *limit)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Fprintf(env.Out, "%s  %-8s %s\n", l.At.UTC().Format(time.RFC3339), l.Kind, l.Message)
+	}
+	if len(lines) == 0 {
+		fmt.Fprintln(env.Out, "no errors recorded")
+	}
+	return nil
+}
+
+func cleanTests(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	keys, err := env.Index.Keys(ctx, env.TestTopic)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := env.Store.Delete(ctx, k); err != nil {
+			return err
+		}
+	}
+	n, err := env.Index.DeleteTopic(ctx, env.TestTopic)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Out, "removed %d messages and %d objects of %q\n", n, len(keys), env.TestTopic)
+	return nil
+}
+
+func cleanDuplicates(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
+	apply := fs.Bool("apply", false, "delete what is found (default: only report)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var orphans []string
+	var page []string
+	check := func() error {
+		known, err := env.Index.KnownKeys(ctx, page)
+		if err != nil {
+			return err
+		}
+		for _, k := range page {
+			if !known[k] {
+				orphans = append(orphans, k)
+			}
+		}
+		page = page[:0]
+		return nil
+	}
+	prefix := env.Root
+	if prefix != "" {
+		prefix += "/"
+	}
+	err := env.Store.List(ctx, prefix, "", func(o blob.Object) error {
+		page = append(page, o.Key)
+		if len(page) == 1000 {
+			return check()
+		}
+		return nil
+	})
+	if err == nil {
+		err = check()
+	}
+	if err != nil {
+		return err
+	}
+	for _, k := range orphans {
+		fmt.Fprintf(env.Out, "orphan %s\n", k)
+		if *apply {
+			if err := env.Store.Delete(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	verb := "found (dry run; --apply deletes them)"
+	if *apply {
+		verb = "deleted"
+	}
+	fmt.Fprintf(env.Out, "%d objects with no index row %s\n", len(orphans), verb)
+	return nil
+}
