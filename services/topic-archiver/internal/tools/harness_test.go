@@ -11,7 +11,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/metrics"
@@ -66,29 +65,7 @@ func newEnv(t *testing.T, kopts ...kfake.Opt) *env {
 // waits for it to finish.
 func (e *env) archiver(mode archive.Mode, tweak ...func(*archive.Config)) (stop func()) {
 	e.t.Helper()
-	cfg := archive.Config{
-		Brokers: e.brokers, Group: "archiver", Topics: e.tools.Selector, Mode: mode, Root: "archive",
-		SegmentBytes: 64 << 10, SegmentAge: 300 * time.Millisecond, BatchSize: 500, BatchWait: 50 * time.Millisecond,
-		TopicRefresh: 500 * time.Millisecond,
-	}
-	for _, f := range tweak {
-		f(&cfg)
-	}
-	a := archive.New(cfg, e.store, e.ix, e.bus, zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), archive.NewMetrics(metrics.New("topic-archiver")))
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	return func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				e.t.Errorf("archiver: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			e.t.Error("archiver did not stop within 30s")
-		}
-	}
+	return e.archiverWith(mode, archive.NewMetrics(metrics.New("topic-archiver")), tweak...)
 }
 
 func (e *env) produce(topic string, msgs ...kafka.Message) {

@@ -1,0 +1,280 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"tributary.dev/libs/blob"
+	"tributary.dev/libs/metrics"
+	"tributary.dev/libs/testkit"
+	"tributary.dev/services/topic-archiver/internal/archive"
+)
+
+func (e *env) objects() int {
+	e.t.Helper()
+	n := 0
+	if err := e.store.List(e.ctx, "archive/", "", func(blob.Object) error { n++; return nil }); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func payloads(n, size int, prefix string) []kafka.Message {
+	return messages(n, func(i int) kafka.Message {
+		v := bytes.Repeat([]byte{byte(i)}, size)
+		copy(v, fmt.Sprintf("%s-%d-", prefix, i))
+		return kafka.Message{Value: v}
+	})
+}
+
+// TestCursorResetStoresNothingTwice replays a topic from the start under a
+// new group — a cursor reset — and expects every message recognised.
+func TestCursorResetStoresNothingTwice(t *testing.T) {
+	for _, mode := range []archive.Mode{archive.ObjectMode, archive.SegmentMode} {
+		t.Run(string(mode), func(t *testing.T) {
+			e := newEnv(t)
+			e.produce("events", payloads(80, 100, "e")...)
+			stop := e.archiver(mode)
+			e.waitCount("events", 80, 30*time.Second)
+			stop()
+			objects := e.objects()
+
+			m := archive.NewMetrics(metrics.New("topic-archiver"))
+			stop = e.archiverWith(mode, m, func(c *archive.Config) { c.Group = "reset" })
+			deadline := time.Now().Add(30 * time.Second)
+			for testutil.ToFloat64(m.Duplicates.WithLabelValues("events")) < 80 && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+			}
+			stop()
+			if d := testutil.ToFloat64(m.Duplicates.WithLabelValues("events")); d != 80 {
+				t.Fatalf("duplicates_total = %v, want 80", d)
+			}
+			if n := e.count("events"); n != 80 {
+				t.Fatalf("index holds %d, want 80", n)
+			}
+			if n := e.objects(); n != objects {
+				t.Fatalf("%d objects after the replay, %d before: something was stored twice", n, objects)
+			}
+		})
+	}
+}
+
+func TestTwoReplicasSplitPartitions(t *testing.T) {
+	e := newEnv(t)
+	e.produce("split", payloads(400, 64, "s")...)
+	m1 := archive.NewMetrics(metrics.New("topic-archiver"))
+	m2 := archive.NewMetrics(metrics.New("topic-archiver"))
+	stop1 := e.archiverWith(archive.SegmentMode, m1)
+	stop2 := e.archiverWith(archive.SegmentMode, m2)
+	e.waitCount("split", 400, 60*time.Second)
+	// Keep both running through a trickle so both own partitions.
+	for i := 0; i < 20; i++ {
+		e.produce("split", payloads(4, 64, fmt.Sprintf("t%d", i))...)
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.waitCount("split", 480, 60*time.Second)
+	stop1()
+	stop2()
+	a, b := testutil.ToFloat64(m1.Messages.WithLabelValues("split")), testutil.ToFloat64(m2.Messages.WithLabelValues("split"))
+	if a+b != 480 {
+		t.Fatalf("replicas stored %v + %v messages, want 480 in all", a, b)
+	}
+	if n := e.count("split"); n != 480 {
+		t.Fatalf("index holds %d, want 480", n)
+	}
+	if a == 0 || b == 0 {
+		t.Logf("one replica stored everything (%v/%v): the group gave it all partitions", a, b)
+	}
+}
+
+// TestS3OutagePausesWithoutLoss stops the S3 server while messages
+// arrive, checks nothing is indexed or committed meanwhile, then restarts
+// it and expects every message.
+func TestS3OutagePausesWithoutLoss(t *testing.T) {
+	e := newEnv(t)
+	srv := testkit.RunS3(t)
+	b, err := srv.CreateBucket(e.ctx, "outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.store, err = blob.Open(e.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	e.produce("outage", payloads(10, 50, "before")...)
+	stop := e.archiver(archive.ObjectMode)
+	e.waitCount("outage", 10, 30*time.Second)
+	srv.Stop()
+	e.produce("outage", payloads(100, 50, "during")...)
+	time.Sleep(3 * time.Second)
+	if n := e.count("outage"); n != 10 {
+		t.Fatalf("%d indexed while S3 was down, want 10", n)
+	}
+	if err := srv.Restart(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCount("outage", 110, 60*time.Second)
+	stop()
+	out, err := e.run("logs")
+	if err != nil || !strings.Contains(out, "s3") {
+		t.Fatalf("logs should show the S3 errors: %v\n%s", err, out)
+	}
+}
+
+func TestVerifyPasses(t *testing.T) {
+	e := newEnv(t)
+	stop := e.archiver(archive.SegmentMode)
+	defer stop()
+	out, err := e.run("verify", "--count", "25", "--timeout", "30s")
+	if err != nil || !strings.Contains(out, "verdict: PASS") || !strings.Contains(out, "25 sent, 25 received, 25 stored") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	out, err = e.run("clean-tests")
+	if err != nil || !strings.Contains(out, "removed 25 messages") {
+		t.Fatalf("clean-tests: %v\n%s", err, out)
+	}
+	if n := e.count("tributary.archiver.test"); n != 0 {
+		t.Fatalf("%d test messages left", n)
+	}
+}
+
+func TestLargeAndUnsafeTopicNames(t *testing.T) {
+	e := newEnv(t)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 60_000) // 960,000 bytes
+	w := writer(e.tools, "Weird.Topic_name-1")
+	w.BatchBytes = 2 << 20
+	if err := produce(e.ctx, w, []kafka.Message{{Value: big}, {Value: nil}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	stop := e.archiver(archive.ObjectMode)
+	e.waitCount("Weird.Topic_name-1", 2, 30*time.Second)
+	stop()
+	var key string
+	var size int
+	if err := e.ix.Pool().QueryRow(e.ctx, `SELECT key, size FROM archive_messages WHERE topic = $1 ORDER BY size DESC LIMIT 1`, "Weird.Topic_name-1").Scan(&key, &size); err != nil {
+		t.Fatal(err)
+	}
+	if size != len(big) || !strings.HasPrefix(key, "archive/Weird%2ETopic_name-1/") {
+		t.Fatalf("key %q size %d", key, size)
+	}
+	out, err := e.run("uuids", "--topic", "Weird.Topic_name-1", "--limit", "5")
+	if err != nil || len(lines(out)) != 2 {
+		t.Fatalf("uuids: %v\n%s", err, out)
+	}
+	for _, l := range lines(out) {
+		raw, err := e.run("inspect", "--raw", strings.Fields(l)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw != string(big) && raw != "" {
+			t.Fatalf("inspect --raw returned %d bytes", len(raw))
+		}
+	}
+}
+
+func TestCleanDuplicatesFindsOrphans(t *testing.T) {
+	e := newEnv(t)
+	e.produce("keep", payloads(5, 10, "k")...)
+	stop := e.archiver(archive.ObjectMode)
+	e.waitCount("keep", 5, 30*time.Second)
+	stop()
+	orphan := "archive/keep/2020/01/01/00000000-0000-4000-8000-000000000000.bson"
+	if err := e.store.Put(e.ctx, orphan, strings.NewReader("left by a crash"), 15); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.run("clean-duplicates")
+	if err != nil || !strings.Contains(out, "orphan "+orphan) || !strings.Contains(out, "1 objects with no index row found (dry run") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	if n := e.objects(); n != 6 {
+		t.Fatalf("dry run deleted something: %d objects", n)
+	}
+	if out, err = e.run("clean-duplicates", "--apply"); err != nil || !strings.Contains(out, "deleted") {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if n := e.objects(); n != 5 {
+		t.Fatalf("%d objects after --apply, want the 5 indexed ones", n)
+	}
+}
+
+func TestConnectAndStatus(t *testing.T) {
+	e := newEnv(t)
+	e.produce("st", payloads(7, 10, "x")...)
+	stop := e.archiver(archive.ObjectMode)
+	e.waitCount("st", 7, 30*time.Second)
+	stop()
+	out, err := e.run("connect")
+	if err != nil || strings.Count(out, " ok") != 4 {
+		t.Fatalf("connect: %v\n%s", err, out)
+	}
+	out, err = e.run("status")
+	if err != nil || !strings.Contains(out, `"st"`) {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	// Seven messages over four partitions; every partition is caught up.
+	for _, l := range lines(out)[1:] {
+		f := strings.Fields(l)
+		if f[0] == `"st"` && f[4] != "0" {
+			t.Fatalf("lag %s on %s", f[4], l)
+		}
+	}
+}
+
+// TestKcatProducer drives kfake with kcat, a client that is not ours.
+func TestKcatProducer(t *testing.T) {
+	kcat := testkit.Tool(t, "kcat")
+	e := newEnv(t)
+	cmd := exec.Command(kcat, "-P", "-b", e.brokers[0], "-t", "from-kcat", "-K", ":", "-H", "origin=kcat", "-H", "origin=twice")
+	cmd.Stdin = strings.NewReader("k1:first value\nk2:second value\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	stop := e.archiver(archive.ObjectMode)
+	e.waitCount("from-kcat", 2, 30*time.Second)
+	stop()
+	out, err := e.run("uuids", "--topic", "from-kcat", "--header", "origin=twice")
+	if err != nil || len(lines(out)) != 2 {
+		t.Fatalf("uuids --header: %v\n%s", err, out)
+	}
+	out, err = e.run("inspect", strings.Fields(lines(out)[0])[0])
+	if err != nil || !strings.Contains(out, `"origin" = "kcat"`) || !strings.Contains(out, `"origin" = "twice"`) || !strings.Contains(out, `"first value"`) {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+}
+
+func (e *env) archiverWith(mode archive.Mode, m *archive.Metrics, tweak ...func(*archive.Config)) (stop func()) {
+	e.t.Helper()
+	cfg := archive.Config{
+		Brokers: e.brokers, Group: "archiver", Topics: e.tools.Selector, Mode: mode, Root: "archive",
+		SegmentBytes: 64 << 10, SegmentAge: 300 * time.Millisecond, BatchSize: 500, BatchWait: 50 * time.Millisecond,
+		TopicRefresh: 500 * time.Millisecond,
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	a := archive.New(cfg, e.store, e.ix, e.bus, zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), m)
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				e.t.Errorf("archiver: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			e.t.Error("archiver did not stop within 30s")
+		}
+	}
+}
