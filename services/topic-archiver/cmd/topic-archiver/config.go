@@ -40,7 +40,7 @@ type Config struct {
 	BatchSize     int              `envconfig:"BATCH_SIZE" default:"2000" desc:"messages fetched, deduplicated and indexed together"`
 	PutParallel   int              `envconfig:"PUT_CONCURRENCY" default:"32" desc:"object mode: S3 writes in flight"`
 	TopicRefresh  int              `envconfig:"TOPIC_REFRESH" default:"30" desc:"seconds between looks for new topics"`
-	IdleExit      int              `envconfig:"IDLE_EXIT" default:"5" desc:"with RUN_AS_SERVICE=false: exit once no message has come for this many seconds"`
+	IdleExit      int              `envconfig:"IDLE_EXIT" default:"60" desc:"with RUN_AS_SERVICE=false (archive to the current end of every partition, then exit): give up after this many seconds without a message"`
 	TestTopic     string           `envconfig:"TEST_TOPIC" default:"tributary.archiver.test" desc:"topic used by verify and removed by clean-tests"`
 }
 
@@ -111,7 +111,7 @@ func (c *Config) archiveConfig(dialer *kafka.Dialer) archive.Config {
 		BatchSize: c.BatchSize, PutConcurrency: c.PutParallel, TopicRefresh: time.Duration(c.TopicRefresh) * time.Second,
 	}
 	if !c.RunAsService {
-		ac.IdleExit = time.Duration(c.IdleExit) * time.Second
+		ac.Once, ac.IdleExit = true, time.Duration(c.IdleExit)*time.Second
 	}
 	return ac
 }

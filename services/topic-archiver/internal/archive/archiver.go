@@ -40,8 +40,12 @@ type Config struct {
 	BatchWait      time.Duration
 	PutConcurrency int
 	TopicRefresh   time.Duration
-	// IdleExit, when set, ends Run once no message has arrived for this
-	// long and everything fetched is stored (RUN_AS_SERVICE=false).
+	// Once ends Run when every partition has been archived up to the end
+	// offset it had when Run started (RUN_AS_SERVICE=false).
+	Once bool
+	// IdleExit, with Once, also ends Run if no message has come for this
+	// long — a safety net for offsets that never arrive (transaction
+	// markers, compaction), logged with the partitions left short.
 	IdleExit time.Duration
 }
 
@@ -98,7 +102,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 		}
 		a.m.Topics.Set(float64(len(topics)))
 		if len(topics) == 0 {
-			if a.cfg.IdleExit > 0 && err == nil {
+			if a.cfg.Once && err == nil {
 				a.log.Info("no topics to archive")
 				return nil
 			}
@@ -125,7 +129,14 @@ func (a *Archiver) Run(ctx context.Context) error {
 			RebalanceTimeout:      10 * time.Second,
 			JoinGroupBackoff:      500 * time.Millisecond,
 		})
-		err = a.consume(ctx, r, topics)
+		var goal map[tp]int64
+		if a.cfg.Once {
+			if goal, err = a.goal(ctx, topics); err != nil {
+				r.Close()
+				return err
+			}
+		}
+		err = a.consume(ctx, r, topics, goal)
 		if cerr := r.Close(); cerr != nil {
 			a.log.Debug("close reader", zap.Error(cerr))
 		}
@@ -138,7 +149,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 
 // consume reads batches until ctx is done, the topic set changes, or (once
 // mode) the stream goes idle.
-func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string) error {
+func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string, goal map[tp]int64) error {
 	nextRefresh := time.Now().Add(a.cfg.TopicRefresh)
 	lastMsg := time.Now()
 	for {
@@ -162,9 +173,16 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 		if err := a.segs.flushAged(context.WithoutCancel(ctx), r, false); err != nil {
 			return err
 		}
-		if a.cfg.IdleExit > 0 && time.Since(lastMsg) > a.cfg.IdleExit {
-			a.log.Info("caught up: no new messages", zap.Duration("idle", a.cfg.IdleExit))
-			return a.finish(context.WithoutCancel(ctx), r)
+		if a.cfg.Once {
+			short := a.segs.short(goal)
+			if len(short) == 0 {
+				a.log.Info("caught up: every partition archived to its end offset")
+				return a.finish(context.WithoutCancel(ctx), r)
+			}
+			if a.cfg.IdleExit > 0 && time.Since(lastMsg) > a.cfg.IdleExit {
+				a.log.Warn("idle with partitions short of their end offset; exiting", zap.Strings("short", short), zap.Duration("idle", a.cfg.IdleExit))
+				return a.finish(context.WithoutCancel(ctx), r)
+			}
 		}
 		if time.Now().After(nextRefresh) {
 			nextRefresh = time.Now().Add(a.cfg.TopicRefresh)
@@ -178,6 +196,31 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 			}
 		}
 	}
+}
+
+// goal is, per partition, the offset a one-shot run must reach: the end
+// offset now, known to be reached already where the index has it.
+func (a *Archiver) goal(ctx context.Context, topics []string) (map[tp]int64, error) {
+	ends, err := EndOffsets(ctx, a.cfg.Dialer, a.cfg.Brokers, topics)
+	if err != nil {
+		return nil, fmt.Errorf("read end offsets: %w", err)
+	}
+	archived, err := a.ix.Partitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	have := map[tp]int64{}
+	for _, p := range archived {
+		have[tp{p.Topic, int(p.Partition)}] = p.MaxOffset
+	}
+	goal := map[tp]int64{}
+	for _, e := range ends {
+		k := tp{e.Topic, e.Partition}
+		if max, ok := have[k]; e.End > 0 && (!ok || max < e.End-1) {
+			goal[k] = e.End - 1
+		}
+	}
+	return goal, nil
 }
 
 // finish stores what is pending and commits it.

@@ -196,3 +196,16 @@ func (s *segments) commit(ctx context.Context, r *kafka.Reader) error {
 	}
 	return nil
 }
+
+// short lists the partitions whose committed progress is still below
+// their goal offset.
+func (s *segments) short(goal map[tp]int64) []string {
+	var out []string
+	for k, want := range goal {
+		st := s.parts[k]
+		if st == nil || st.committed < want {
+			out = append(out, fmt.Sprintf("%s/%d", k.topic, k.partition))
+		}
+	}
+	return out
+}

@@ -86,3 +86,44 @@ func Discover(ctx context.Context, dialer *kafka.Dialer, brokers []string, sel S
 	}
 	return nil, fmt.Errorf("list topics from %v: %w", brokers, lastErr)
 }
+
+// PartitionEnd is a partition's next offset to be written.
+type PartitionEnd struct {
+	Topic     string
+	Partition int
+	End       int64
+}
+
+// EndOffsets asks each partition's leader for its end offset. With no
+// topics given it covers every topic.
+func EndOffsets(ctx context.Context, dialer *kafka.Dialer, brokers []string, topics []string) ([]PartitionEnd, error) {
+	conn, err := dialer.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		return nil, err
+	}
+	parts, err := conn.ReadPartitions(topics...)
+	conn.Close()
+	if err != nil {
+		return nil, err
+	}
+	var out []PartitionEnd
+	for _, p := range parts {
+		lc, err := dialer.DialLeader(ctx, "tcp", fmt.Sprintf("%s:%d", p.Leader.Host, p.Leader.Port), p.Topic, p.ID)
+		if err != nil {
+			return out, err
+		}
+		end, err := lc.ReadLastOffset()
+		lc.Close()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, PartitionEnd{p.Topic, p.ID, end})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out, nil
+}

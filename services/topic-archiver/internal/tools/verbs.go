@@ -116,7 +116,7 @@ func status(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return err
 	}
-	ends, err := endOffsets(ctx, env)
+	ends, err := archive.EndOffsets(ctx, env.Dialer, env.Brokers, nil)
 	if err != nil {
 		fmt.Fprintf(env.Out, "(Kafka not reachable: %v)\n", err)
 	}
@@ -127,50 +127,18 @@ func status(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) erro
 	tw := tabwriter.NewWriter(env.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tEND\tARCHIVED UP TO\tLAG\tLAST STORED")
 	for _, e := range ends {
-		if !env.Selector.Allowed(e.topic) {
+		if !env.Selector.Allowed(e.Topic) {
 			continue
 		}
-		p, ok := state[fmt.Sprintf("%s\x00%d", e.topic, e.partition)]
-		upto, last, lag := "-", "-", e.end
+		p, ok := state[fmt.Sprintf("%s\x00%d", e.Topic, e.Partition)]
+		upto, last, lag := "-", "-", e.End
 		if ok {
 			upto, last = fmt.Sprint(p.MaxOffset), p.LastStored.UTC().Format(time.RFC3339)
-			lag = max(0, e.end-p.MaxOffset-1)
+			lag = max(0, e.End-p.MaxOffset-1)
 		}
-		fmt.Fprintf(tw, "%q\t%d\t%d\t%s\t%d\t%s\n", e.topic, e.partition, e.end, upto, lag, last)
+		fmt.Fprintf(tw, "%q\t%d\t%d\t%s\t%d\t%s\n", e.Topic, e.Partition, e.End, upto, lag, last)
 	}
 	return tw.Flush()
-}
-
-type partitionEnd struct {
-	topic     string
-	partition int
-	end       int64
-}
-
-func endOffsets(ctx context.Context, env *Env) ([]partitionEnd, error) {
-	conn, err := env.Dialer.DialContext(ctx, "tcp", env.Brokers[0])
-	if err != nil {
-		return nil, err
-	}
-	parts, err := conn.ReadPartitions()
-	conn.Close()
-	if err != nil {
-		return nil, err
-	}
-	var out []partitionEnd
-	for _, p := range parts {
-		lc, err := env.Dialer.DialLeader(ctx, "tcp", fmt.Sprintf("%s:%d", p.Leader.Host, p.Leader.Port), p.Topic, p.ID)
-		if err != nil {
-			return out, err
-		}
-		end, err := lc.ReadLastOffset()
-		lc.Close()
-		if err != nil {
-			return out, err
-		}
-		out = append(out, partitionEnd{p.Topic, p.ID, end})
-	}
-	return out, nil
 }
 
 func newID() store.UUID {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"tributary.dev/services/topic-archiver/internal/archive"
 	"tributary.dev/services/topic-archiver/internal/store"
 )
 
@@ -119,17 +120,17 @@ func readBack(ctx context.Context, env *Env, topic string, ids []store.UUID, tim
 	for _, id := range ids {
 		want[id] = true
 	}
-	ends, err := endOffsets(ctx, env)
+	ends, err := archive.EndOffsets(ctx, env.Dialer, env.Brokers, []string{topic})
 	if err != nil {
 		return nil, err
 	}
 	got := map[store.UUID]store.Record{}
 	deadline := time.Now().Add(timeout)
 	for _, e := range ends {
-		if e.topic != topic {
+		if e.End == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: env.Brokers, Topic: topic, Partition: e.partition, Dialer: env.Dialer, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: env.Brokers, Topic: topic, Partition: e.Partition, Dialer: env.Dialer, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
 		if err := r.SetOffset(kafka.FirstOffset); err != nil {
 			r.Close()
 			return nil, err
@@ -145,7 +146,7 @@ func readBack(ctx context.Context, env *Env, topic string, ids []store.UUID, tim
 			if want[id] {
 				got[id] = rec
 			}
-			if m.Offset >= e.end-1 {
+			if m.Offset >= e.End-1 {
 				break
 			}
 		}

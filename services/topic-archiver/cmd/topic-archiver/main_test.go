@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"tributary.dev/libs/blob"
+	"tributary.dev/libs/config"
+	"tributary.dev/libs/pg"
+	"tributary.dev/libs/testkit"
+	"tributary.dev/services/topic-archiver/internal/store"
+)
+
+// These tests run the real binary, so kill -9 hits a real process.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "topic-archiver-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "topic-archiver")
+	// Built without the race detector: this is about crash safety at
+	// production speed; the race detector runs over the same code in the
+	// package tests.
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build topic-archiver: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type procEnv struct {
+	t       testing.TB
+	ctx     context.Context
+	brokers []string
+	bucket  config.Bucket
+	store   blob.Store
+	dsn     string
+	pool    *pgxpool.Pool
+	nats    string
+}
+
+func newProcEnv(t testing.TB, partitions int) *procEnv {
+	ctx := context.Background()
+	e := &procEnv{t: t, ctx: ctx, brokers: testkit.Kafka(t, kfake.DefaultNumPartitions(partitions)), bucket: testkit.S3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
+	e.bucket.Path = "archive"
+	var err error
+	if e.store, err = blob.Open(ctx, e.bucket); err != nil {
+		t.Fatal(err)
+	}
+	if e.pool, err = pg.Connect(ctx, e.dsn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.pool.Close)
+	return e
+}
+
+func (e *procEnv) cmd(args []string, extra ...string) *exec.Cmd {
+	c := exec.Command(binary, args...)
+	c.Env = append(os.Environ(), "METRICS_ADDR=", "LOG_LEVEL=warn", "KAFKA_BROKERS="+strings.Join(e.brokers, ","),
+		"S3="+e.bucket.Raw(), "TARGET="+e.dsn, "NATS="+e.nats, "TOPIC_REFRESH=1", "IDLE_EXIT=60")
+	c.Env = append(c.Env, extra...)
+	return c
+}
+
+// produce sends n messages whose values say their number, in batches.
+func (e *procEnv) produce(topic string, n, size int) {
+	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: topic, AllowAutoTopicCreation: true, BatchSize: 500, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	batch := make([]kafka.Message, 0, 500)
+	for i := 0; i < n; i++ {
+		v := bytes.Repeat([]byte{byte(i)}, size)
+		copy(v, fmt.Sprintf("m-%d-", i))
+		batch = append(batch, kafka.Message{Value: v, Key: []byte(fmt.Sprint(i % 97))})
+		if len(batch) == cap(batch) || i == n-1 {
+			var err error
+			for try := 0; try < 40; try++ {
+				if err = w.WriteMessages(e.ctx, batch...); err == nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				e.t.Errorf("produce: %v", err)
+				return
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+// checkExactlyOnce reads every index row's document from S3 and checks
+// that messages 0..n-1 are each there exactly once, byte-identical.
+func (e *procEnv) checkExactlyOnce(topic string, n, size int) {
+	e.t.Helper()
+	rows, err := e.pool.Query(e.ctx, `SELECT key, byte_offset, byte_length, sha256 FROM archive_messages WHERE topic = $1 ORDER BY key, byte_offset`, topic)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	seen := make([]int, n)
+	var cacheKey string
+	var cache []byte
+	count := 0
+	for rows.Next() {
+		var key string
+		var off, length int64
+		var sum []byte
+		if err := rows.Scan(&key, &off, &length, &sum); err != nil {
+			e.t.Fatal(err)
+		}
+		if key != cacheKey {
+			rc, err := e.store.Open(e.ctx, key)
+			if err != nil {
+				e.t.Fatalf("index row points at %s: %v", key, err)
+			}
+			cache, _ = io.ReadAll(rc)
+			rc.Close()
+			cacheKey = key
+		}
+		doc := cache[off : off+length]
+		if got := sha256.Sum256(doc); !bytes.Equal(got[:], sum) {
+			e.t.Fatalf("%s@%d: stored bytes do not match the indexed sha256", key, off)
+		}
+		rec, err := store.Unmarshal(doc)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var i int
+		if _, err := fmt.Sscanf(string(rec.Message), "m-%d-", &i); err != nil || i < 0 || i >= n {
+			e.t.Fatalf("unexpected message %q", rec.Message[:min(20, len(rec.Message))])
+		}
+		want := bytes.Repeat([]byte{byte(i)}, size)
+		copy(want, fmt.Sprintf("m-%d-", i))
+		if !bytes.Equal(rec.Message, want) {
+			e.t.Fatalf("message %d is not byte-identical", i)
+		}
+		seen[i]++
+		count++
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	for i, c := range seen {
+		if c != 1 {
+			e.t.Fatalf("message %d stored %d times (of %d rows), want exactly once", i, c, count)
+		}
+	}
+}
+
+// TestKillNineWhileProducing kills the archiver at random moments three
+// times while a producer sends, restarts it, and expects every message
+// exactly once in PostgreSQL and readable, byte-identical, from S3.
+func TestKillNineWhileProducing(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		n    int
+	}{{"segment", 50_000}, {"object", 5_000}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			e := newProcEnv(t, 4)
+			const size = 200
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { defer wg.Done(); e.produce("crash", tc.n, size) }()
+			rng := rand.New(rand.NewPCG(uint64(tc.n), 7))
+			for round := 0; round < 3; round++ {
+				c := e.cmd(nil, "RUN_AS_SERVICE=true", "STORE_MODE="+tc.mode, "SEGMENT_SECONDS=0.5", "SEGMENT_BYTES=262144")
+				c.Stderr = os.Stderr
+				if err := c.Start(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
+				if err := c.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				_ = c.Wait()
+			}
+			wg.Wait()
+			out, err := e.cmd(nil, "RUN_AS_SERVICE=false", "STORE_MODE="+tc.mode, "SEGMENT_SECONDS=0.5", "SEGMENT_BYTES=262144").CombinedOutput()
+			if err != nil {
+				t.Fatalf("final run: %v\n%s", err, out)
+			}
+			var rows int
+			_ = e.pool.QueryRow(e.ctx, `SELECT count(*) FROM archive_messages WHERE topic = 'crash'`).Scan(&rows)
+			if rows != tc.n {
+				t.Fatalf("index holds %d messages, want %d", rows, tc.n)
+			}
+			e.checkExactlyOnce("crash", tc.n, size)
+		})
+	}
+}
+
+func TestVerifyAgainstRunningBinary(t *testing.T) {
+	e := newProcEnv(t, 2)
+	bg := e.cmd(nil, "RUN_AS_SERVICE=true", "STORE_MODE=segment", "SEGMENT_SECONDS=0.3")
+	if err := bg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = bg.Process.Signal(syscall.SIGTERM); _ = bg.Wait() }()
+	out, err := e.cmd([]string{"verify", "--count", "30", "--timeout", "60s"}).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "verdict: PASS") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	// SIGTERM: the archiver finishes what it holds and exits cleanly.
+	if err := bg.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- bg.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+}
+
+func TestHelp(t *testing.T) {
+	out, err := exec.Command(binary, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"KAFKA_BROKERS", "KAFKA_GROUP", "KAFKA_SASL_MECHANISM", "KAFKA_TLS", "TOPICS", "VETO_TOPICS", "S3", "TARGET", "NATS", "STORE_MODE", "SEGMENT_BYTES", "SEGMENT_SECONDS", "METRICS_ADDR", "LOG_LEVEL",
+		"list", "connect", "status", "publish", "verify", "inspect", "uuids", "restore", "db-logs", "clean-tests", "clean-duplicates"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("--help lacks %s", w)
+		}
+	}
+	c := exec.Command(binary, "frobnicate")
+	if out, err := c.CombinedOutput(); err == nil || !strings.Contains(string(out), `unknown verb "frobnicate"`) {
+		t.Fatalf("unknown verb: %v %s", err, out)
+	}
+}
