@@ -62,13 +62,27 @@ type Store interface {
 //	gcs+http://127.0.0.1:14443     a GCS-compatible server (fake-gcs-server)
 //	anything else (http://…, empty) S3 or an S3-compatible server
 func Open(ctx context.Context, b config.Bucket) (Store, error) {
+	// Each branch checks err itself: returning a nil *Local as a Store
+	// would make a non-nil interface holding nil.
 	switch {
 	case strings.HasPrefix(b.Endpoint, "file://"):
-		return NewLocal(strings.TrimPrefix(b.Endpoint, "file://"))
+		s, err := NewLocal(strings.TrimPrefix(b.Endpoint, "file://"))
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case strings.HasPrefix(b.Endpoint, "gs://"), strings.Contains(b.Endpoint, "storage.googleapis.com"), strings.HasPrefix(b.Endpoint, "gcs+"):
-		return OpenGCS(ctx, b)
+		s, err := OpenGCS(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	default:
-		return NewS3(ctx, b)
+		s, err := NewS3(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 }
 

@@ -22,8 +22,8 @@ func stores(t *testing.T) map[string]Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, gcsb := testkit.GCS(t)
-	gcs, err := Open(ctx, gcsb)
+	gsrv, gname := testkit.GCS(t)
+	gcs, err := Open(ctx, testkit.GCSBucket(gsrv, gname))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +171,19 @@ func TestStores(t *testing.T) {
 			}
 			// The key is free again after a delete.
 			put(t, s, k, "second life")
+
+			// A stream that cannot seek (a pipe, a gzip writer's output),
+			// with its size known and not.
+			for i, size := range []int64{int64(len(bin)), -1} {
+				key := fmt.Sprintf("streams/%d", i)
+				if err := s.Put(ctx, key, struct{ io.Reader }{bytes.NewReader(bin)}, size); err != nil {
+					t.Fatalf("Put(unseekable, size %d): %v", size, err)
+				}
+				rc, err = s.Open(ctx, key)
+				if got := read(t, rc, err); got != string(bin) {
+					t.Fatalf("unseekable Put stored %d bytes, not the %d written", len(got), len(bin))
+				}
+			}
 		})
 	}
 }

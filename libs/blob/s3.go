@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -118,15 +120,73 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	if err := CheckKey(key); err != nil {
 		return err
 	}
+	var opts []func(*s3.Options)
+	if _, ok := r.(io.ReadSeeker); !ok {
+		if size < 0 {
+			// S3 needs the length up front and refuses chunked bodies:
+			// spool a stream of unknown size to a temp file first.
+			f, n, err := spool(r)
+			if err != nil {
+				return fmt.Errorf("write s3://%s/%s: %w", s.bucket, key, err)
+			}
+			defer func() { f.Close(); os.Remove(f.Name()) }()
+			r, size = f, n
+		} else {
+			// Over plain HTTP the signer hashes the body, which needs a
+			// second pass; a stream gets one pass, so send it unsigned
+			// (its length is still signed, and TLS protects it in
+			// production).
+			opts = append(opts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+		}
+	}
 	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: r, IfNoneMatch: aws.String("*")}
 	if size >= 0 {
 		in.ContentLength = aws.Int64(size)
 	}
-	_, err := s.client.PutObject(ctx, in)
-	if err != nil {
-		return s.wrap("write", key, err)
+	// If-None-Match: * makes the server refuse the put when the key exists
+	// (412), atomically, so two writers cannot both succeed. versitygw
+	// honours it the same way AWS does, so no HEAD-then-PUT race is needed.
+	_, err := s.client.PutObject(ctx, in, opts...)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if statusOf(err) == http.StatusConflict {
+		// AWS answers 409 when another conditional write of the key is in
+		// flight. That writer may still fail, so this is ErrExists only if
+		// the object is there now; otherwise the caller must retry.
+		if _, herr := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key}); herr == nil {
+			return fmt.Errorf("write s3://%s/%s: %w", s.bucket, key, ErrExists)
+		}
+		return fmt.Errorf("write s3://%s/%s: concurrent write in progress, retry: %w", s.bucket, key, err)
+	}
+	return s.wrap("write", key, err)
+}
+
+// spool copies r to a temp file and rewinds it; the caller removes it.
+func spool(r io.Reader) (*os.File, int64, error) {
+	f, err := os.CreateTemp("", "blob-put-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := io.Copy(f, r)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, err
+	}
+	return f, n, nil
+}
+
+// statusOf is the HTTP status of a failed S3 call, 0 if it had none.
+func statusOf(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {
@@ -138,16 +198,19 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 
 // wrap maps S3's answers onto ErrExists/ErrNotFound and names the object.
 func (s *S3) wrap(op, key string, err error) error {
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		switch re.HTTPStatusCode() {
-		case http.StatusPreconditionFailed, http.StatusConflict:
-			return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, ErrExists)
-		case http.StatusNotFound:
-			return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, ErrNotFound)
-		}
-	}
 	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "NoSuchBucket" {
+		// A missing bucket is a configuration error, not a missing
+		// object a caller may wait for.
+		return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, err)
+	}
+	switch statusOf(err) {
+	case http.StatusPreconditionFailed:
+		// Only Put sends a precondition (If-None-Match: *).
+		return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, ErrExists)
+	case http.StatusNotFound:
+		return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, ErrNotFound)
+	}
 	if errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound") {
 		return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, key, ErrNotFound)
 	}

@@ -10,18 +10,26 @@ import (
 )
 
 // GCS starts fake-gcs-server in process over HTTP on a free port with a
-// fresh bucket, stopped when the test ends. The returned bucket config
-// opens it through blob.Open (endpoint gcs+http://…).
-func GCS(t testing.TB) (*fakestorage.Server, config.Bucket) {
+// fresh bucket, stopped when the test ends. It returns the server (to seed
+// objects the way a publisher would) and the bucket's name; GCSBucket
+// turns both into the config blob.Open takes.
+func GCS(t testing.TB) (*fakestorage.Server, string) {
 	t.Helper()
 	srv, err := StartGCS("127.0.0.1", 0)
 	if err != nil {
-		t.Fatalf("testkit: %v", err)
+		t.Fatalf("testkit: %v (fake-gcs-server runs in process; check that 127.0.0.1 accepts listeners)", err)
 	}
 	t.Cleanup(srv.Stop)
 	name := "test-" + randomHex(6)
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: name})
-	return srv, config.Bucket{Endpoint: "gcs+" + srv.URL(), Name: name}
+	return srv, name
+}
+
+// GCSBucket is the config for bucket on srv: the gcs+http:// endpoint tells
+// blob.Open to talk the JSON API to a GCS-compatible server without
+// credentials.
+func GCSBucket(srv *fakestorage.Server, bucket string) config.Bucket {
+	return config.Bucket{Endpoint: "gcs+" + srv.URL(), Name: bucket}
 }
 
 // StartGCS runs fake-gcs-server on host:port (0 for a free one).

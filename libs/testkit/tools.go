@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -41,11 +42,8 @@ func LookTool(name string) (string, bool) {
 	if root := RepoRoot(); root != "" {
 		dirs = append(dirs, filepath.Join(root, ".cache", "bin"))
 	}
-	if gp := os.Getenv("GOPATH"); gp != "" {
+	for _, gp := range goPaths() {
 		dirs = append(dirs, filepath.Join(gp, "bin"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
 	}
 	for _, d := range dirs {
 		p := filepath.Join(d, name)
@@ -54,6 +52,24 @@ func LookTool(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// goPaths is where `go install` puts binaries: GOPATH as the go command
+// sees it (it may be set with `go env -w`, not in the environment), each
+// entry of a list, else the default ~/go.
+func goPaths() []string {
+	gp := os.Getenv("GOPATH")
+	if gp == "" {
+		if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+			gp = strings.TrimSpace(string(out))
+		}
+	}
+	if gp == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			gp = filepath.Join(home, "go")
+		}
+	}
+	return filepath.SplitList(gp)
 }
 
 // Tool is LookTool that fails the test, saying how to install the binary.
