@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"tributary.dev/libs/testkit"
@@ -36,6 +37,10 @@ func stores(t *testing.T) map[string]Store {
 	gcs.(*GCS).pageSize = 3
 	return map[string]Store{"s3": s3s, "gcs": gcs, "local": local}
 }
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("source broke") }
 
 func put(t *testing.T, s Store, key, body string) {
 	t.Helper()
@@ -171,6 +176,54 @@ func TestStores(t *testing.T) {
 			}
 			// The key is free again after a delete.
 			put(t, s, k, "second life")
+
+			if _, err := s.ReadRange(ctx, "no/such/key", 0, 10); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("ReadRange(missing) = %v, want ErrNotFound", err)
+			}
+
+			// A put whose reader fails half way leaves no object behind,
+			// so a retry after a crash finds the key free.
+			err = s.Put(ctx, "broken/1", io.MultiReader(bytes.NewReader(bin[:40_000]), failingReader{}), int64(len(bin)))
+			if err == nil {
+				t.Fatal("Put with a failing reader succeeded")
+			}
+			if _, err := s.Open(ctx, "broken/1"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("after a failed Put, Open = %v, want ErrNotFound", err)
+			}
+			put(t, s, "broken/1", "retried")
+
+			// Racing writers of one key: exactly one wins, every other
+			// gets ErrExists, and the object holds the winner's bytes.
+			const writers = 8
+			errs := make([]error, writers)
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					body := strings.Repeat(fmt.Sprint(i), 50_000)
+					errs[i] = s.Put(ctx, "race/key", strings.NewReader(body), int64(len(body)))
+				}()
+			}
+			wg.Wait()
+			winner := -1
+			for i, err := range errs {
+				switch {
+				case err == nil && winner < 0:
+					winner = i
+				case err == nil:
+					t.Fatalf("writers %d and %d both won", winner, i)
+				case !errors.Is(err, ErrExists):
+					t.Fatalf("writer %d: %v, want ErrExists", i, err)
+				}
+			}
+			if winner < 0 {
+				t.Fatal("no writer won")
+			}
+			rc, err = s.Open(ctx, "race/key")
+			if got := read(t, rc, err); got != strings.Repeat(fmt.Sprint(winner), 50_000) {
+				t.Fatalf("race/key holds %d bytes starting %q, not writer %d's", len(got), got[:min(len(got), 10)], winner)
+			}
 
 			// A stream that cannot seek (a pipe, a gzip writer's output),
 			// with its size known and not.

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -120,24 +119,22 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	var opts []func(*s3.Options)
 	if _, ok := r.(io.ReadSeeker); !ok {
-		if size < 0 {
-			// S3 needs the length up front and refuses chunked bodies:
-			// spool a stream of unknown size to a temp file first.
-			f, n, err := spool(r)
-			if err != nil {
-				return fmt.Errorf("write s3://%s/%s: %w", s.bucket, key, err)
-			}
-			defer func() { f.Close(); os.Remove(f.Name()) }()
-			r, size = f, n
-		} else {
-			// Over plain HTTP the signer hashes the body, which needs a
-			// second pass; a stream gets one pass, so send it unsigned
-			// (its length is still signed, and TLS protects it in
-			// production).
-			opts = append(opts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+		// The SigV4 signer hashes the body before sending it, which needs
+		// a second pass, so a stream goes to a temp file first. Sending it
+		// unsigned instead is not safe: versitygw keeps the truncated body
+		// of an upload whose reader failed half way, and a write-once key
+		// would then hold a partial object for good. A signed payload
+		// hash makes any server refuse a body that is not all there.
+		f, n, err := spool(r)
+		if err != nil {
+			return fmt.Errorf("write s3://%s/%s: %w", s.bucket, key, err)
 		}
+		defer func() { f.Close(); os.Remove(f.Name()) }()
+		if size >= 0 && n != size {
+			return fmt.Errorf("write s3://%s/%s: reader gave %d bytes, want %d", s.bucket, key, n, size)
+		}
+		r, size = f, n
 	}
 	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: r, IfNoneMatch: aws.String("*")}
 	if size >= 0 {
@@ -146,7 +143,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	// If-None-Match: * makes the server refuse the put when the key exists
 	// (412), atomically, so two writers cannot both succeed. versitygw
 	// honours it the same way AWS does, so no HEAD-then-PUT race is needed.
-	_, err := s.client.PutObject(ctx, in, opts...)
+	_, err := s.client.PutObject(ctx, in)
 	if err == nil {
 		return nil
 	}
