@@ -92,6 +92,7 @@ func (s *S3Server) start(ctx context.Context) error {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
+	probe := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -99,8 +100,11 @@ func (s *S3Server) start(ctx context.Context) error {
 			return fmt.Errorf("versitygw exited at start: %s", out.String())
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", s.addr, 200*time.Millisecond); err == nil {
-			c.Close()
+		// Ready when it answers HTTP (any status: an unsigned request is
+		// refused, which proves the S3 handler is up), not merely when
+		// the port accepts.
+		if resp, err := probe.Get(s.Endpoint + "/"); err == nil {
+			resp.Body.Close()
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
