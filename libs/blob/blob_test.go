@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"tributary.dev/libs/config"
 	"tributary.dev/libs/testkit"
 )
 
@@ -90,6 +94,9 @@ func TestStores(t *testing.T) {
 		"dms/dbo/orders/LOAD00000001.csv",
 		"dms/dbo/orders/20240101-120000000.csv",
 		"topics/weird name/ü/ok",
+		// Characters URL encoding and signing get wrong.
+		"topics/plus+and%20percent&amp=?#",
+		"topics/日本 語/ñ~!'()*",
 	}
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
@@ -253,5 +260,72 @@ func TestLocalRejectsEscapingKeys(t *testing.T) {
 		if _, err := s.Open(context.Background(), k); err == nil || errors.Is(err, ErrNotFound) {
 			t.Errorf("Open(%q) = %v, want a rejection", k, err)
 		}
+	}
+}
+
+// TestOpenPicksBackend: the endpoint alone chooses the store, and a
+// failure is a nil Store, not a non-nil interface holding a nil pointer.
+func TestOpenPicksBackend(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	gsrv, gname := testkit.GCS(t)
+	for _, c := range []struct {
+		b    config.Bucket
+		want string
+	}{
+		{config.Bucket{Endpoint: "file://" + dir, Name: "records"}, "*blob.Local"},
+		{testkit.GCSBucket(gsrv, gname), "*blob.GCS"},
+		{config.Bucket{Endpoint: "http://127.0.0.1:9000", Name: "b"}, "*blob.S3"},
+		{config.Bucket{Name: "b"}, "*blob.S3"},
+	} {
+		s, err := Open(ctx, c.b)
+		if err != nil {
+			t.Fatalf("Open(%s): %v", c.b, err)
+		}
+		if got := fmt.Sprintf("%T", s); got != c.want {
+			t.Errorf("Open(%s) = %s, want %s", c.b, got, c.want)
+		}
+	}
+	// A file where the directory should be.
+	f := filepath.Join(dir, "file")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, config.Bucket{Endpoint: "file://" + f + "/sub", Name: "x"})
+	if err == nil || s != nil {
+		t.Fatalf("Open over a file = %v, %v; want nil and an error", s, err)
+	}
+}
+
+// TestLocalRemovesStaleTemps: temp files of puts a kill -9 interrupted do
+// not pile up, and are never listed.
+func TestLocalRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, tmpDir, "stale")
+	fresh := filepath.Join(dir, tmpDir, "fresh")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if keys := listKeys(t, s, "", ""); len(keys) != 0 {
+		t.Fatalf("temp files listed as objects: %v", keys)
+	}
+	if _, err := NewLocal(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale temp file still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh temp file (a put in progress) was removed: %v", err)
 	}
 }

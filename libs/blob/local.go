@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // tmpDir holds puts in progress, inside the root so a rename/link into
@@ -37,7 +38,24 @@ func NewLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(filepath.Join(abs, tmpDir), 0o755); err != nil {
 		return nil, fmt.Errorf("local store %s: %w", abs, err)
 	}
-	return &Local{root: abs}, nil
+	l := &Local{root: abs}
+	l.removeStaleTemps(24 * time.Hour)
+	return l, nil
+}
+
+// removeStaleTemps deletes temp files a killed process left behind. Only
+// old ones: a put by another process may be writing a fresh one now.
+func (l *Local) removeStaleTemps(age time.Duration) {
+	dir := filepath.Join(l.root, tmpDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func (l *Local) Bucket() string { return l.root }
