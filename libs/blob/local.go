@@ -81,58 +81,70 @@ func (l *Local) path(key string) (string, error) {
 	return p, nil
 }
 
+// List walks the tree depth first, each directory's entries sorted with a
+// directory named as its key prefix ("a/"), which makes the walk's order
+// the keys' byte order ("a-c" < "a/b" < "a0"). So it streams without
+// collecting the tree, and skips whole subtrees outside the prefix or
+// before the marker.
 func (l *Local) List(ctx context.Context, prefix, startAfter string, fn func(Object) error) error {
-	// Walk only the directory the prefix lies in. Directory order is not
-	// key order ("a-c" sorts before "a/b"), so collect, then sort.
-	base := l.root
-	if i := strings.LastIndex(prefix, "/"); i >= 0 {
-		dir := prefix[:i]
-		if dir != "" {
-			p, err := l.path(dir)
-			if err != nil {
-				return err
-			}
-			base = p
-		}
-	}
-	var objs []Object
-	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == tmpDir && filepath.Dir(p) == l.root {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		rel, err := filepath.Rel(l.root, p)
-		if err != nil {
-			return err
-		}
-		key := filepath.ToSlash(rel)
-		if !strings.HasPrefix(key, prefix) || key <= startAfter {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		objs = append(objs, Object{Key: key, Size: info.Size(), Modified: info.ModTime()})
+	// fn's own errors come back unwrapped, as on the other backends.
+	return l.walk(ctx, l.root, "", prefix, startAfter, fn)
+}
+
+func (l *Local) walk(ctx context.Context, dir, rel, prefix, startAfter string, fn func(Object) error) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("list %s/%s: %w", l.root, prefix, err)
 	}
-	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
-	for _, o := range objs {
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	type entry struct {
+		key string
+		e   fs.DirEntry
+	}
+	sorted := make([]entry, 0, len(entries))
+	for _, e := range entries {
+		if rel == "" && e.Name() == tmpDir {
+			continue
+		}
+		key := rel + e.Name()
+		if e.IsDir() {
+			key += "/"
+		}
+		sorted = append(sorted, entry{key, e})
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].key < sorted[j].key })
+	for _, en := range sorted {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(o); err != nil {
+		if en.e.IsDir() {
+			// Every key below starts with en.key: skip the subtree when
+			// that cannot match the prefix, or when the marker sorts
+			// after the whole subtree (it is larger without being inside).
+			if !strings.HasPrefix(en.key, prefix) && !strings.HasPrefix(prefix, en.key) {
+				continue
+			}
+			if startAfter > en.key && !strings.HasPrefix(startAfter, en.key) {
+				continue
+			}
+			if err := l.walk(ctx, filepath.Join(dir, en.e.Name()), en.key, prefix, startAfter, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if !strings.HasPrefix(en.key, prefix) || en.key <= startAfter {
+			continue
+		}
+		info, err := en.e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted while we walked
+		}
+		if err != nil {
+			return fmt.Errorf("list %s: %w", en.key, err)
+		}
+		if err := fn(Object{Key: en.key, Size: info.Size(), Modified: info.ModTime()}); err != nil {
 			return err
 		}
 	}
