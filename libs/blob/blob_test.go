@@ -394,3 +394,18 @@ func TestLocalListOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestS3MissingBucket: a misnamed bucket is a configuration error, never
+// ErrNotFound, which a caller would take as "not published yet".
+func TestS3MissingBucket(t *testing.T) {
+	b := testkit.S3(t)
+	b.Name += "-missing"
+	s, err := Open(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Open(context.Background(), "k")
+	if err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "NoSuchBucket") {
+		t.Fatalf("Open in a missing bucket = %v, want a NoSuchBucket error that is not ErrNotFound", err)
+	}
+}

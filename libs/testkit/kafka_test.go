@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,8 +38,11 @@ func TestKafkaRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got.Value) != string(want.Value) || string(got.Key) != string(want.Key) || len(got.Headers) != len(want.Headers) {
-			t.Fatalf("message %d = %+v, want %+v", i, got, want)
+		if string(got.Value) != string(want.Value) || string(got.Key) != string(want.Key) || fmt.Sprint(got.Headers) != fmt.Sprint(want.Headers) {
+			t.Fatalf("message %d = key %q value %q headers %v, want %q %q %v", i, got.Key, got.Value, got.Headers, want.Key, want.Value, want.Headers)
+		}
+		if got.Offset != int64(i) {
+			t.Fatalf("message %d at offset %d", i, got.Offset)
 		}
 	}
 }
