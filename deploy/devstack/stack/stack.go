@@ -1,0 +1,200 @@
+// Package stack starts Tributary's dependencies on fixed local ports for
+// `make run`: the same real servers tests use (embedded NATS, versitygw,
+// fake-gcs-server, kfake, the Elasticsearch stand-in, the agent stub) and
+// a fresh PostgreSQL database.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+
+	"tributary.dev/libs/config"
+	"tributary.dev/libs/testkit"
+	"tributary.dev/libs/testkit/agentstub"
+	"tributary.dev/libs/testkit/esstub"
+)
+
+// The fixed ports services and people find the devstack on.
+const (
+	NATSPort  = 14222
+	S3Port    = 19000
+	GCSPort   = 14443
+	KafkaPort = 19092
+	ESPort    = 19200
+	AgentPort = 18080
+)
+
+// Database is the PostgreSQL database the devstack (re)creates.
+const Database = "tributary_dev"
+
+// Buckets the devstack creates on its S3 server.
+const (
+	DeliveryBucket = "dms-deliveries"
+	ArchiveBucket  = "topic-archive"
+	RecordBucket   = "hedera-mainnet-streams" // on the GCS server
+)
+
+// Stack is the running dependencies.
+type Stack struct {
+	log     *zap.Logger
+	dir     string
+	PGAdmin string
+	PGDSN   string
+	nats    *server.Server
+	s3      *testkit.S3Server
+	gcs     *fakestorage.Server
+	kafka   *kfake.Cluster
+	es      func()
+	agent   func()
+	stops   []func()
+}
+
+// Start brings every dependency up, wiping dir first so each run starts
+// from the same state. On error, what was started is stopped.
+func Start(ctx context.Context, dir string, log *zap.Logger) (_ *Stack, err error) {
+	st := &Stack{log: log, dir: dir}
+	defer func() {
+		if err != nil {
+			st.Stop()
+		}
+	}()
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{"nats", "s3"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkPortsFree(); err != nil {
+		return nil, err
+	}
+
+	// PostgreSQL: a fresh database on the same server tests use.
+	if st.PGAdmin, err = testkit.PostgresAdmin(); err != nil {
+		return nil, fmt.Errorf("postgres: %w (start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)", err)
+	}
+	if err := testkit.DropDatabase(st.PGAdmin, Database); err != nil {
+		return nil, err
+	}
+	if st.PGDSN, err = testkit.CreateDatabase(st.PGAdmin, Database); err != nil {
+		return nil, err
+	}
+	log.Info("postgres ready", zap.String("database", Database))
+
+	if st.nats, err = testkit.StartNATS("127.0.0.1", NATSPort, filepath.Join(dir, "nats")); err != nil {
+		return nil, err
+	}
+	st.stops = append(st.stops, func() { st.nats.Shutdown(); st.nats.WaitForShutdown() })
+	log.Info("nats ready", zap.String("url", st.nats.ClientURL()))
+
+	if st.s3, err = testkit.StartS3(ctx, fmt.Sprintf("127.0.0.1:%d", S3Port), filepath.Join(dir, "s3")); err != nil {
+		return nil, err
+	}
+	st.stops = append(st.stops, st.s3.Stop)
+	for _, b := range []string{DeliveryBucket, ArchiveBucket} {
+		if _, err := st.s3.CreateBucket(ctx, b); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("s3 ready", zap.String("endpoint", st.s3.Endpoint), zap.Strings("buckets", []string{DeliveryBucket, ArchiveBucket}))
+
+	if st.gcs, err = testkit.StartGCS("127.0.0.1", GCSPort); err != nil {
+		return nil, err
+	}
+	st.gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: RecordBucket})
+	st.stops = append(st.stops, st.gcs.Stop)
+	log.Info("gcs ready", zap.String("url", st.gcs.URL()), zap.String("bucket", RecordBucket))
+
+	if st.kafka, err = testkit.StartKafka(KafkaPort, kfake.DefaultNumPartitions(3)); err != nil {
+		return nil, err
+	}
+	st.stops = append(st.stops, st.kafka.Close)
+	log.Info("kafka ready", zap.Strings("brokers", st.kafka.ListenAddrs()))
+
+	_, st.es, err = esstub.New().Start(fmt.Sprintf("127.0.0.1:%d", ESPort))
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch stand-in: %w", err)
+	}
+	st.stops = append(st.stops, st.es)
+	_, st.agent, err = agentstub.New(agentstub.Options{Latency: 20 * time.Millisecond}).Start(fmt.Sprintf("127.0.0.1:%d", AgentPort))
+	if err != nil {
+		return nil, fmt.Errorf("credential agent stub: %w", err)
+	}
+	st.stops = append(st.stops, st.agent)
+	log.Info("elasticsearch stand-in and credential agent ready")
+	return st, nil
+}
+
+// Stop stops everything in reverse order of starting.
+func (st *Stack) Stop() {
+	for i := len(st.stops) - 1; i >= 0; i-- {
+		st.stops[i]()
+	}
+	st.stops = nil
+}
+
+// NATSURL is the devstack's NATS.
+func (st *Stack) NATSURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", NATSPort) }
+
+// KafkaBrokers is the devstack's Kafka.
+func (st *Stack) KafkaBrokers() []string { return st.kafka.ListenAddrs() }
+
+// Bucket is a config.Bucket for one of the devstack's S3 buckets.
+func (st *Stack) Bucket(name, path string) config.Bucket {
+	b := st.s3.Bucket(name)
+	b.Path = path
+	return b
+}
+
+// Describe prints the ports and the environment a developer needs to run
+// a service by hand against the devstack.
+func (st *Stack) Describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nTributary devstack is up:\n")
+	fmt.Fprintf(&b, "  PostgreSQL     %s\n", config.RedactDSN(st.PGDSN))
+	fmt.Fprintf(&b, "  NATS           %s (JetStream on)\n", st.NATSURL())
+	fmt.Fprintf(&b, "  S3             %s buckets %s, %s (key %s)\n", st.s3.Endpoint, DeliveryBucket, ArchiveBucket, testkit.S3AccessKey)
+	fmt.Fprintf(&b, "  GCS            http://127.0.0.1:%d bucket %s\n", GCSPort, RecordBucket)
+	fmt.Fprintf(&b, "  Kafka          %s\n", strings.Join(st.KafkaBrokers(), ","))
+	fmt.Fprintf(&b, "  Elasticsearch  http://127.0.0.1:%d (stand-in)\n", ESPort)
+	fmt.Fprintf(&b, "  Agent          http://127.0.0.1:%d/issue-credential (stub)\n", AgentPort)
+	for _, svc := range knownServices {
+		fmt.Fprintf(&b, "\n  # %s (metrics on http://%s)\n", svc.name, svc.metricsAddr)
+		for _, kv := range svc.env(st) {
+			fmt.Fprintf(&b, "  export %s\n", shellQuoteEnv(kv))
+		}
+	}
+	return b.String()
+}
+
+func shellQuoteEnv(kv string) string {
+	k, v, _ := strings.Cut(kv, "=")
+	return k + "='" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// checkPortsFree fails early, naming the port, if another devstack (or
+// anything else) holds one of ours.
+func checkPortsFree() error {
+	var errs []error
+	for _, p := range []int{NATSPort, S3Port, GCSPort, KafkaPort, ESPort, AgentPort} {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("port %d is taken (is another devstack running?)", p))
+			continue
+		}
+		ln.Close()
+	}
+	return errors.Join(errs...)
+}
