@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 
-
 	"tributary.dev/deploy/devstack/stack"
 	"tributary.dev/libs/logging"
 )
@@ -68,4 +67,3 @@ func realMain(ctx context.Context) error {
 	}
 	return st.RunServices(ctx, *binDir, names)
 }
-
