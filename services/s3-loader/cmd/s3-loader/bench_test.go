@@ -8,12 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"tributary.dev/libs/pg"
+	"tributary.dev/libs/testkit"
 )
 
 // BenchmarkLoad is `make bench` for the s3-loader: a 1,000,000-row,
@@ -98,49 +97,16 @@ func BenchmarkLoad(b *testing.B) {
 }
 
 // runMeasured runs one pass of the loader binary and returns its wall
-// time and peak resident set size. The peak is VmHWM from /proc, polled
-// while it runs: rusage's Maxrss would count the test process's own
-// memory, which the child shares between fork and exec.
+// time and peak resident set size.
 func runMeasured(b *testing.B, e *procEnv, bin string) (time.Duration, int64) {
 	c := e.cmd("NOTIFICATIONS=false", "LOG_LEVEL=warn")
 	c.Path = bin
 	c.Stderr = os.Stderr
-	start := time.Now()
-	if err := c.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	var peak int64
-	status := fmt.Sprintf("/proc/%d/status", c.Process.Pid)
-	for {
-		if kb := vmHWM(status); kb > peak {
-			peak = kb
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Fatalf("s3-loader: %v", err)
-			}
-			return time.Since(start), peak << 10
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// vmHWM reads a process's peak resident set size in kB (0 once it is gone).
-func vmHWM(statusPath string) int64 {
-	data, err := os.ReadFile(statusPath)
+	d, peak, err := testkit.RunMeasured(c)
 	if err != nil {
-		return 0
+		b.Fatalf("s3-loader: %v", err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb
-		}
-	}
-	return 0
+	return d, peak
 }
 
 func gz(b *testing.B, data []byte) []byte {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,44 +57,13 @@ func BenchmarkArchive(b *testing.B) {
 }
 
 // runMeasured runs the binary to completion and returns its wall time and
-// peak RSS (VmHWM polled from /proc; rusage would count the test process's
-// memory shared before exec).
+// peak RSS.
 func (e *procEnv) runMeasured(b *testing.B, extra ...string) (time.Duration, int64) {
 	c := e.cmd(nil, extra...)
 	c.Stderr = os.Stderr
-	start := time.Now()
-	if err := c.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	var peak int64
-	status := fmt.Sprintf("/proc/%d/status", c.Process.Pid)
-	for {
-		if kb := vmHWM(status); kb > peak {
-			peak = kb
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Fatalf("topic-archiver: %v", err)
-			}
-			return time.Since(start), peak << 10
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func vmHWM(statusPath string) int64 {
-	data, err := os.ReadFile(statusPath)
+	d, peak, err := testkit.RunMeasured(c)
 	if err != nil {
-		return 0
+		b.Fatalf("topic-archiver: %v", err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb
-		}
-	}
-	return 0
+	return d, peak
 }
