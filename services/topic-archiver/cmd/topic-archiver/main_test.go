@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,21 +31,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "topic-archiver-bin-")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "topic-archiver")
 	// Built without the race detector: this is about crash safety at
 	// production speed; the race detector runs over the same code in the
 	// package tests.
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build topic-archiver: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testkit.MainWithBinary(m, "topic-archiver", false, &binary)
 }
 
 type procEnv struct {
