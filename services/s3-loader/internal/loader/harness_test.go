@@ -59,6 +59,7 @@ type env struct {
 	dsn    string
 	nats   string
 	msgs   *collector
+	plain  int // decompressed bytes put so far
 	m      *Metrics
 	cfg    Config
 }
@@ -111,6 +112,7 @@ func (e *env) pass() (Result, error) {
 func (e *env) put(key string, lines ...string) {
 	e.t.Helper()
 	body := []byte(strings.Join(lines, "\n") + "\n")
+	e.plain += len(body)
 	if strings.HasSuffix(key, ".gz") {
 		var b bytes.Buffer
 		zw := gzip.NewWriter(&b)

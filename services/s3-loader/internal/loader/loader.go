@@ -231,6 +231,7 @@ func (l *Loader) apply(ctx context.Context, f source.File, tbl *target.Table, re
 	}
 	dur := time.Since(start)
 	l.m.Duration.Observe(dur.Seconds())
+	l.m.Bytes.Add(float64(d.Bytes - lastBytes))
 	res.Rows += d.Rows
 	entity := tbl.Name
 	if l.cfg.DryRun {

@@ -100,6 +100,9 @@ func TestFullLoadThenCDC(t *testing.T) {
 	if got := string(decode(t, msgs[0])["max_event_id"]); got != "null" {
 		t.Fatalf("customers has no event_id column: max_event_id = %s, want null", got)
 	}
+	if got := testutil.ToFloat64(e.m.Bytes); got != float64(e.plain) {
+		t.Fatalf("bytes_total = %v, want every decompressed byte of the six files counted", got)
+	}
 	if got := testutil.ToFloat64(e.m.Rows.WithLabelValues("orders", "MISSING")); got != 1 {
 		t.Fatalf("rows_total{orders,MISSING} = %v", got)
 	}

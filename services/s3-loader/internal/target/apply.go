@@ -43,6 +43,7 @@ type Delivery struct {
 	File   source.File
 	Table  *Table
 	Stats
+	Bytes int64 // decompressed bytes read
 	// MaxEventID is the largest EVENT_ID_COLUMN value in the file, as
 	// text; nil when unset or absent. EventIDNumeric says whether it is a
 	// number (for JSON).
@@ -131,6 +132,7 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 	} else {
 		err = t.applyCDC(ctx, tx, conn, d, columns, copyOpts, counter, eventCol)
 	}
+	d.Bytes = counter.bytes
 	if err != nil {
 		return copyError(d.File.Key, headerLines, counter.lines, err)
 	}
