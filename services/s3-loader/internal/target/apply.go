@@ -108,7 +108,7 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 		opt.Started(d)
 	}
 
-	in, columns, headerLines, err := readHeader(d, body)
+	in, columns, headerLines, headerBytes, err := readHeader(d, body)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 	} else {
 		err = t.applyCDC(ctx, tx, conn, d, columns, copyOpts, counter, eventCol)
 	}
-	d.Bytes = counter.bytes
+	d.Bytes = headerBytes + counter.bytes
 	if err != nil {
 		return copyError(d.File.Key, headerLines, counter.lines, err)
 	}
@@ -312,44 +312,44 @@ func maxEvent(ctx context.Context, tx pgx.Tx, d *Delivery, from, eventCol string
 // readHeader decides whether the first line is a header (every field a
 // column of the table; for CDC the first is Op) and returns the stream to
 // copy, the table columns in file order, and how many lines it consumed.
-func readHeader(d *Delivery, body io.Reader) (io.Reader, []string, int64, error) {
+func readHeader(d *Delivery, body io.Reader) (io.Reader, []string, int64, int64, error) {
 	br := bufio.NewReaderSize(body, 256<<10)
 	first, err := br.ReadBytes('\n')
 	if err != nil && err != io.EOF {
-		return nil, nil, 0, classifyRead(d.File.Key, 1, err)
+		return nil, nil, 0, 0, classifyRead(d.File.Key, 1, err)
 	}
 	all := d.Table.names()
 	rest := func() io.Reader { return io.MultiReader(bytes.NewReader(first), br) }
 	if len(bytes.TrimSpace(first)) == 0 {
-		return rest(), all, 0, nil
+		return rest(), all, 0, 0, nil
 	}
 	fields, perr := csv.NewReader(bytes.NewReader(first)).Read()
 	if perr != nil {
-		return rest(), all, 0, nil // not a one-line header; COPY will judge the data
+		return rest(), all, 0, 0, nil // not a one-line header; COPY will judge the data
 	}
 	names := fields
 	if d.File.Kind == source.CDC {
 		if !strings.EqualFold(strings.TrimSpace(fields[0]), "Op") {
-			return rest(), all, 0, nil
+			return rest(), all, 0, 0, nil
 		}
 		names = fields[1:]
 	} else if _, ok := d.Table.Column(strings.TrimSpace(fields[0])); !ok {
-		return rest(), all, 0, nil
+		return rest(), all, 0, 0, nil
 	}
 	columns := make([]string, 0, len(names))
 	seen := map[string]bool{}
 	for i, n := range names {
 		c, ok := d.Table.Column(strings.TrimSpace(n))
 		if !ok {
-			return nil, nil, 0, fmt.Errorf("%s line 1: %w: header column %d %q is not a column of %s", d.File.Key, ErrBadInput, i+1, n, d.Table)
+			return nil, nil, 0, 0, fmt.Errorf("%s line 1: %w: header column %d %q is not a column of %s", d.File.Key, ErrBadInput, i+1, n, d.Table)
 		}
 		if seen[c.Name] {
-			return nil, nil, 0, fmt.Errorf("%s line 1: %w: header names column %q twice", d.File.Key, ErrBadInput, c.Name)
+			return nil, nil, 0, 0, fmt.Errorf("%s line 1: %w: header names column %q twice", d.File.Key, ErrBadInput, c.Name)
 		}
 		seen[c.Name] = true
 		columns = append(columns, c.Name)
 	}
-	return br, columns, 1, nil
+	return br, columns, 1, int64(len(first)), nil
 }
 
 var copyWhere = regexp.MustCompile(`COPY \S+, line (\d+)(?:, column ([^:]+))?`)
