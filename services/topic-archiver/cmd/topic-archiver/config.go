@@ -37,6 +37,7 @@ type Config struct {
 	StoreMode     string           `envconfig:"STORE_MODE" default:"object" desc:"object: one S3 object per message (the original); segment: many per object, per partition"`
 	SegmentBytes  int              `envconfig:"SEGMENT_BYTES" default:"16777216" desc:"segment mode: write a segment once it holds this many bytes"`
 	SegmentSecs   float64          `envconfig:"SEGMENT_SECONDS" default:"10" desc:"segment mode: write a segment once it is this old"`
+	SegmentMemory int              `envconfig:"SEGMENT_MEMORY" default:"0" desc:"segment mode: bytes held in open segments across all partitions before the biggest is written early; 0: 4 × SEGMENT_BYTES"`
 	BatchSize     int              `envconfig:"BATCH_SIZE" default:"2000" desc:"messages fetched, deduplicated and indexed together"`
 	PutParallel   int              `envconfig:"PUT_CONCURRENCY" default:"32" desc:"object mode: S3 writes in flight"`
 	TopicRefresh  int              `envconfig:"TOPIC_REFRESH" default:"30" desc:"seconds between looks for new topics"`
@@ -108,7 +109,8 @@ func (c *Config) archiveConfig(dialer *kafka.Dialer) archive.Config {
 	ac := archive.Config{
 		Brokers: c.Brokers, Group: c.Group, Dialer: dialer, Topics: sel, Mode: archive.Mode(c.StoreMode),
 		Root: c.S3.Path, SegmentBytes: c.SegmentBytes, SegmentAge: time.Duration(c.SegmentSecs * float64(time.Second)),
-		BatchSize: c.BatchSize, PutConcurrency: c.PutParallel, TopicRefresh: time.Duration(c.TopicRefresh) * time.Second,
+		SegmentMemory: c.SegmentMemory,
+		BatchSize:     c.BatchSize, PutConcurrency: c.PutParallel, TopicRefresh: time.Duration(c.TopicRefresh) * time.Second,
 	}
 	if !c.RunAsService {
 		ac.Once, ac.IdleExit = true, time.Duration(c.IdleExit)*time.Second

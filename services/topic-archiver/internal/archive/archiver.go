@@ -28,14 +28,17 @@ const (
 
 // Config is what the archiver needs; main fills it from the environment.
 type Config struct {
-	Brokers        []string
-	Group          string
-	Dialer         *kafka.Dialer
-	Topics         Selector
-	Mode           Mode
-	Root           string // key prefix (bucket_path)
-	SegmentBytes   int
-	SegmentAge     time.Duration
+	Brokers      []string
+	Group        string
+	Dialer       *kafka.Dialer
+	Topics       Selector
+	Mode         Mode
+	Root         string // key prefix (bucket_path)
+	SegmentBytes int
+	SegmentAge   time.Duration
+	// SegmentMemory bounds the bytes held in open segments across all
+	// partitions; 0: 4 × SegmentBytes.
+	SegmentMemory  int
 	BatchSize      int
 	BatchWait      time.Duration
 	PutConcurrency int
@@ -76,6 +79,9 @@ func New(cfg Config, store blob.Store, ix *index.Index, bus *natsbus.Bus, log *z
 	if cfg.PutConcurrency <= 0 {
 		cfg.PutConcurrency = 16
 	}
+	if cfg.SegmentMemory <= 0 {
+		cfg.SegmentMemory = 4 * cfg.SegmentBytes
+	}
 	if cfg.TopicRefresh <= 0 {
 		cfg.TopicRefresh = 30 * time.Second
 	}
@@ -94,6 +100,9 @@ var errTopicsChanged = errors.New("topic set changed")
 // fetched message is stored and committed.
 func (a *Archiver) Run(ctx context.Context) error {
 	a.run = ctx
+	// A run starts from what Kafka has committed, not from what an earlier
+	// run that ended in an error held in memory.
+	a.segs = newSegments(a)
 	for {
 		topics, err := Discover(ctx, a.cfg.Dialer, a.cfg.Brokers, a.cfg.Topics)
 		if err != nil {
@@ -112,6 +121,15 @@ func (a *Archiver) Run(ctx context.Context) error {
 			continue
 		}
 		a.log.Info("archiving topics", zap.Strings("topics", topics), zap.String("group", a.cfg.Group), zap.String("mode", string(a.cfg.Mode)))
+		// One Reader with GroupTopics rather than kafka.ConsumerGroup:
+		// the Reader already does the group protocol, per-partition
+		// fetching, rebalances and explicit commits, and hands us one
+		// stream to batch from. Its topic list is fixed at creation, so a
+		// changed topic set means storing and committing what is held,
+		// closing it and making a new one — a rejoin every TOPIC_REFRESH
+		// at most, and only when topics come or go. A ConsumerGroup would
+		// need the same rejoin (its topics are fixed too) plus our own
+		// per-partition readers and commit plumbing.
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:               a.cfg.Brokers,
 			GroupID:               a.cfg.Group,
@@ -174,6 +192,11 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 			return err
 		}
 		if a.cfg.Once {
+			if a.segs.fetchedAll(goal) {
+				if err := a.finish(context.WithoutCancel(ctx), r); err != nil {
+					return err
+				}
+			}
 			short := a.segs.short(goal)
 			if len(short) == 0 {
 				a.log.Info("caught up: every partition archived to its end offset")

@@ -19,20 +19,26 @@ import (
 	"tributary.dev/services/topic-archiver/internal/store"
 )
 
-// item is one fetched message on its way to S3.
+// item is one fetched message on its way to S3: its encoded document and
+// what its index row needs. The Kafka message itself is not kept, so a
+// message held in an open segment costs its document's bytes and no more.
 type item struct {
-	msg kafka.Message
-	rec store.Record
-	id  store.UUID
-	doc []byte
+	topic     string
+	partition int
+	offset    int64
+	ts        time.Time
+	size      int
+	headers   map[string][]string
+	id        store.UUID
+	doc       []byte
 }
 
 func (it *item) row(bucket, key string, offset int64) index.Row {
 	sum := sha256.Sum256(it.doc)
 	return index.Row{
-		UUID: it.id, Topic: it.msg.Topic, Partition: int32(it.msg.Partition), Offset: it.msg.Offset,
-		Time: it.rec.Time(), Bucket: bucket, Key: key, ByteOffset: offset, ByteLength: int64(len(it.doc)),
-		Size: len(it.msg.Value), SHA256: sum[:], Headers: index.TextHeaders(it.rec.Headers),
+		UUID: it.id, Topic: it.topic, Partition: int32(it.partition), Offset: it.offset,
+		Time: it.ts, Bucket: bucket, Key: key, ByteOffset: offset, ByteLength: int64(len(it.doc)),
+		Size: it.size, SHA256: sum[:], Headers: it.headers,
 	}
 }
 
@@ -49,7 +55,8 @@ func (a *Archiver) handle(ctx context.Context, r *kafka.Reader, batch []kafka.Me
 			a.m.Errors.WithLabelValues("encode").Inc()
 			return fmt.Errorf("encode %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
 		}
-		items = append(items, &item{msg: m, rec: rec, id: id, doc: doc})
+		items = append(items, &item{topic: m.Topic, partition: m.Partition, offset: m.Offset, ts: rec.Time(), size: len(m.Value),
+			headers: index.TextHeaders(rec.Headers), id: id, doc: doc})
 	}
 	fresh, err := a.dedupe(ctx, items)
 	if err != nil {
@@ -71,7 +78,7 @@ func (a *Archiver) dedupe(ctx context.Context, items []*item) ([]*item, error) {
 	refs := make([]index.Ref, len(items))
 	ids := make([]store.UUID, len(items))
 	for i, it := range items {
-		refs[i] = index.Ref{Topic: it.msg.Topic, Partition: int32(it.msg.Partition), Offset: it.msg.Offset}
+		refs[i] = index.Ref{Topic: it.topic, Partition: int32(it.partition), Offset: it.offset}
 		ids[i] = it.id
 	}
 	var knownRefs map[index.Ref]bool
@@ -88,7 +95,7 @@ func (a *Archiver) dedupe(ctx context.Context, items []*item) ([]*item, error) {
 	seen := map[store.UUID]bool{}
 	for i, it := range items {
 		if knownRefs[refs[i]] || knownIDs[it.id] || seen[it.id] {
-			a.m.Duplicates.WithLabelValues(it.msg.Topic).Inc()
+			a.m.Duplicates.WithLabelValues(it.topic).Inc()
 			continue
 		}
 		seen[it.id] = true
@@ -118,7 +125,7 @@ func (a *Archiver) storeObjects(ctx context.Context, items []*item) error {
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				key := store.ObjectKey(a.cfg.Root, it.msg.Topic, it.rec.Time(), it.id)
+				key := store.ObjectKey(a.cfg.Root, it.topic, it.ts, it.id)
 				err := a.store.Put(ctx, key, bytes.NewReader(it.doc), int64(len(it.doc)))
 				if err != nil && !errors.Is(err, blob.ErrExists) {
 					mu.Lock()

@@ -1,11 +1,13 @@
 package archive
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -28,21 +30,26 @@ type partition struct {
 	lastFetched int64 // -1: nothing yet
 	committed   int64 // last offset committed, -1: none by us
 	seg         *segment
+	pending     *int64 // first offset of a closed segment not yet written
 }
 
+// segment is an open segment: the documents themselves, laid end to end
+// only when it is written, so memory holds each document once.
 type segment struct {
-	buf    bytes.Buffer
 	items  []*item
-	offs   []int64
+	size   int
 	opened time.Time
 }
 
 // segments holds per-partition state. Offsets are committed up to, not
 // including, the first message of a partition's open segment: nothing
-// that is only in memory is ever committed.
+// that is only in memory is ever committed. buffered is the bytes held in
+// all open segments; past SegmentMemory the biggest are written early, so
+// memory stays flat however many partitions are assigned.
 type segments struct {
-	a     *Archiver
-	parts map[tp]*partition
+	a        *Archiver
+	parts    map[tp]*partition
+	buffered int
 }
 
 func newSegments(a *Archiver) *segments { return &segments{a: a, parts: map[tp]*partition{}} }
@@ -65,49 +72,132 @@ func (s *segments) fetched(batch []kafka.Message) {
 	}
 }
 
+// ready is a closed segment waiting to be written.
+type ready struct {
+	k   tp
+	seg *segment
+}
+
 // add appends documents to their partitions' segments, writes the full
-// ones, and commits what is durable.
+// ones (and, past SegmentMemory, the biggest open ones), and commits what
+// is durable.
 func (s *segments) add(ctx context.Context, r *kafka.Reader, items []*item) error {
+	var out []ready
 	for _, it := range items {
-		st := s.part(it.msg.Topic, it.msg.Partition)
+		k := tp{it.topic, it.partition}
+		st := s.part(it.topic, it.partition)
 		if st.seg == nil {
 			st.seg = &segment{opened: time.Now()}
 		}
-		st.seg.offs = append(st.seg.offs, int64(st.seg.buf.Len()))
-		st.seg.buf.Write(it.doc)
 		st.seg.items = append(st.seg.items, it)
-		if st.seg.buf.Len() >= s.a.cfg.SegmentBytes {
-			if err := s.flush(ctx, it.msg.Topic, it.msg.Partition, st); err != nil {
-				return err
-			}
+		st.seg.size += len(it.doc)
+		s.buffered += len(it.doc)
+		if st.seg.size >= s.a.cfg.SegmentBytes {
+			out = append(out, s.close(k, st))
 		}
 	}
+	for s.a.cfg.SegmentMemory > 0 && s.buffered > s.a.cfg.SegmentMemory {
+		var big *partition
+		var bigKey tp
+		for k, st := range s.parts {
+			if st.seg != nil && (big == nil || st.seg.size > big.seg.size) {
+				big, bigKey = st, k
+			}
+		}
+		out = append(out, s.close(bigKey, big))
+	}
+	if err := s.flushAll(ctx, out); err != nil {
+		return err
+	}
 	return s.commit(ctx, r)
+}
+
+// close takes a partition's open segment out for writing. Until it is
+// written the commit point stays below it: commit runs only after
+// flushAll has written every closed segment.
+func (s *segments) close(k tp, st *partition) ready {
+	seg := st.seg
+	st.seg = nil
+	s.buffered -= seg.size
+	if st.pending == nil || seg.items[0].offset < *st.pending {
+		first := seg.items[0].offset
+		st.pending = &first
+	}
+	return ready{k, seg}
 }
 
 // flushAged writes segments older than SEGMENT_SECONDS (all of them when
 // all is set) and commits.
 func (s *segments) flushAged(ctx context.Context, r *kafka.Reader, all bool) error {
+	var out []ready
 	for k, st := range s.parts {
 		if st.seg != nil && (all || time.Since(st.seg.opened) >= s.a.cfg.SegmentAge) {
-			if err := s.flush(ctx, k.topic, k.partition, st); err != nil {
-				return err
-			}
+			out = append(out, s.close(k, st))
 		}
+	}
+	if err := s.flushAll(ctx, out); err != nil {
+		return err
 	}
 	return s.commit(ctx, r)
 }
 
+// flushAll writes closed segments, several partitions at once: an S3 put
+// and an index insert are mostly waiting, and segments of different
+// partitions do not depend on each other. One partition's segments are
+// written in order, so its pending offset only moves forward.
+func (s *segments) flushAll(ctx context.Context, out []ready) error {
+	if len(out) == 0 {
+		return nil
+	}
+	byPart := map[tp][]*segment{}
+	var order []tp
+	for _, r := range out {
+		if _, ok := byPart[r.k]; !ok {
+			order = append(order, r.k)
+		}
+		byPart[r.k] = append(byPart[r.k], r.seg)
+	}
+	errs := make([]error, len(order))
+	sem := make(chan struct{}, flushParallel)
+	var wg sync.WaitGroup
+	for i, k := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, seg := range byPart[k] {
+				if errs[i] = s.flush(ctx, k.topic, k.partition, seg); errs[i] != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, k := range order {
+		s.parts[k].pending = nil
+	}
+	return nil
+}
+
+// flushParallel is how many partitions' segments are written at once.
+const flushParallel = 8
+
 // flush writes one segment object, indexes its documents with their byte
-// ranges and announces it.
-func (s *segments) flush(ctx context.Context, topic string, p int, st *partition) error {
-	seg := st.seg
+// ranges and announces it. It touches no shared state, so flushAll can
+// run several at once.
+func (s *segments) flush(ctx context.Context, topic string, p int, seg *segment) error {
 	a := s.a
-	first, last := seg.items[0].msg.Offset, seg.items[len(seg.items)-1].msg.Offset
+	first, last := seg.items[0].offset, seg.items[len(seg.items)-1].offset
 	key := store.SegmentKey(a.cfg.Root, topic, p, first, last)
-	body := seg.buf.Bytes()
+	body := newDocsReader(seg.items)
 	err := a.retry(ctx, "s3", "write segment "+key, func() error {
-		err := a.store.Put(ctx, key, bytes.NewReader(body), int64(len(body)))
+		if _, err := body.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		err := a.store.Put(ctx, key, body, body.Size())
 		if errors.Is(err, blob.ErrExists) {
 			return nil // written by a run that died before indexing it
 		}
@@ -116,11 +206,13 @@ func (s *segments) flush(ctx context.Context, topic string, p int, st *partition
 	if err != nil {
 		return err
 	}
-	a.m.Bytes.Add(float64(len(body)))
+	offs := body.offs
+	size := int(body.Size())
+	a.m.Bytes.Add(float64(size))
 	a.m.Segments.Inc()
 	rows := make([]index.Row, len(seg.items))
 	for i, it := range seg.items {
-		rows[i] = it.row(a.store.Bucket(), key, seg.offs[i])
+		rows[i] = it.row(a.store.Bucket(), key, offs[i])
 	}
 	var inserted map[store.UUID]bool
 	err = a.retry(ctx, "postgres", "index segment "+key, func() error {
@@ -141,11 +233,10 @@ func (s *segments) flush(ctx context.Context, topic string, p int, st *partition
 	}
 	a.m.Messages.WithLabelValues(topic).Add(float64(n))
 	a.m.LastStored.SetToCurrentTime()
-	st.seg = nil
-	a.log.Debug("segment stored", zap.String("key", key), zap.Int("messages", n), zap.Int("bytes", len(body)))
+	a.log.Debug("segment stored", zap.String("key", key), zap.Int("messages", n), zap.Int("bytes", size))
 	if a.bus != nil && n > 0 {
 		ev := SegmentStored{V: 1, Host: host, UTCTS: natsbus.UTCTS(time.Now()), Topic: topic, Partition: p,
-			Bucket: a.store.Bucket(), Key: key, FirstOffset: first, LastOffset: last, Count: n, Size: len(body)}
+			Bucket: a.store.Bucket(), Key: key, FirstOffset: first, LastOffset: last, Count: n, Size: size}
 		payload, _ := json.Marshal(ev)
 		if err := a.bus.PublishBatch(ctx, []natsbus.Msg{{Subject: "archive.stored." + natsbus.Token(topic), MsgID: key, Payload: payload}}); err != nil {
 			a.m.Errors.WithLabelValues("nats").Inc()
@@ -178,7 +269,10 @@ func (s *segments) commit(ctx context.Context, r *kafka.Reader) error {
 	for k, st := range s.parts {
 		upto := st.lastFetched
 		if st.seg != nil {
-			upto = st.seg.items[0].msg.Offset - 1
+			upto = st.seg.items[0].offset - 1
+		}
+		if st.pending != nil {
+			upto = min(upto, *st.pending-1)
 		}
 		if upto > st.committed {
 			msgs = append(msgs, kafka.Message{Topic: k.topic, Partition: k.partition, Offset: upto})
@@ -197,6 +291,18 @@ func (s *segments) commit(ctx context.Context, r *kafka.Reader) error {
 	return nil
 }
 
+// fetchedAll reports whether every partition has been fetched up to its
+// goal offset: a one-shot run then writes what it holds and ends, rather
+// than waiting for its segments to age.
+func (s *segments) fetchedAll(goal map[tp]int64) bool {
+	for k, want := range goal {
+		if st := s.parts[k]; st == nil || st.lastFetched < want {
+			return false
+		}
+	}
+	return true
+}
+
 // short lists the partitions whose committed progress is still below
 // their goal offset.
 func (s *segments) short(goal map[tp]int64) []string {
@@ -208,4 +314,60 @@ func (s *segments) short(goal map[tp]int64) []string {
 		}
 	}
 	return out
+}
+
+// docsReader reads a segment's documents end to end without copying them
+// into one buffer. It can seek, so the S3 client signs the payload (and
+// retries it) without spooling it to disk.
+type docsReader struct {
+	items []*item
+	offs  []int64 // each document's start
+	size  int64
+	pos   int64
+}
+
+func newDocsReader(items []*item) *docsReader {
+	d := &docsReader{items: items, offs: make([]int64, len(items))}
+	for i, it := range items {
+		d.offs[i] = d.size
+		d.size += int64(len(it.doc))
+	}
+	return d
+}
+
+func (d *docsReader) Size() int64 { return d.size }
+
+func (d *docsReader) Read(p []byte) (int, error) {
+	if d.pos >= d.size {
+		return 0, io.EOF
+	}
+	n := 0
+	i := sort.Search(len(d.offs), func(i int) bool { return d.offs[i] > d.pos }) - 1
+	for n < len(p) && i < len(d.items) {
+		doc := d.items[i].doc
+		c := copy(p[n:], doc[d.pos-d.offs[i]:])
+		n += c
+		d.pos += int64(c)
+		if d.pos-d.offs[i] >= int64(len(doc)) {
+			i++
+		}
+	}
+	return n, nil
+}
+
+func (d *docsReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += d.pos
+	case io.SeekEnd:
+		offset += d.size
+	default:
+		return 0, fmt.Errorf("seek: bad whence %d", whence)
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("seek: negative position %d", offset)
+	}
+	d.pos = offset
+	return offset, nil
 }
