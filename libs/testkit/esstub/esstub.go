@@ -6,7 +6,6 @@
 package esstub
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
@@ -24,6 +23,7 @@ import (
 type Server struct {
 	mu      sync.Mutex
 	indices map[string]*index
+	seq     int64 // _seq_no source; per server, so parallel servers never share state
 }
 
 type index struct {
@@ -83,21 +83,31 @@ func (s *Server) Handler() http.Handler {
 		if parts[0] == "" {
 			parts = nil
 		}
+		m := r.Method
 		switch {
-		case len(parts) == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-			reply(w, 200, map[string]any{"name": "esstub", "cluster_name": "tributary", "version": map[string]any{"number": "8.19.7", "build_flavor": "default"}, "tagline": "You Know, for Search"})
-		case len(parts) == 1 && parts[0] == "_bulk" && r.Method == http.MethodPost:
+		case len(parts) == 0 && (m == http.MethodGet || m == http.MethodHead):
+			reply(w, 200, map[string]any{"name": "esstub", "cluster_name": "tributary", "cluster_uuid": "esstub",
+				"version": map[string]any{"number": "8.19.7", "build_flavor": "default", "lucene_version": "9.12.0",
+					"minimum_wire_compatibility_version": "7.17.0", "minimum_index_compatibility_version": "7.0.0"},
+				"tagline": "You Know, for Search"})
+		case len(parts) == 2 && parts[0] == "_cluster" && parts[1] == "health" && m == http.MethodGet:
+			// Readiness probes (make run, compose healthchecks) ask this.
+			reply(w, 200, map[string]any{"cluster_name": "tributary", "status": "green", "timed_out": false, "number_of_nodes": 1})
+		case len(parts) == 1 && parts[0] == "_bulk" && (m == http.MethodPost || m == http.MethodPut):
 			s.bulk(w, r, "")
-		case len(parts) == 1 && r.Method == http.MethodPut:
+		case len(parts) == 1 && m == http.MethodPut:
 			s.createIndex(w, parts[0])
-		case len(parts) == 1 && r.Method == http.MethodHead:
+		case len(parts) == 1 && (m == http.MethodHead || m == http.MethodGet):
 			s.mu.Lock()
 			_, ok := s.indices[parts[0]]
 			s.mu.Unlock()
-			if !ok {
-				w.WriteHeader(404)
+			switch {
+			case !ok:
+				notFoundIndex(w, parts[0])
+			case m == http.MethodGet:
+				reply(w, 200, map[string]any{parts[0]: map[string]any{"aliases": map[string]any{}, "mappings": map[string]any{}, "settings": map[string]any{}}})
 			}
-		case len(parts) == 1 && r.Method == http.MethodDelete:
+		case len(parts) == 1 && m == http.MethodDelete:
 			s.mu.Lock()
 			_, ok := s.indices[parts[0]]
 			delete(s.indices, parts[0])
@@ -107,20 +117,40 @@ func (s *Server) Handler() http.Handler {
 				return
 			}
 			reply(w, 200, map[string]any{"acknowledged": true})
-		case len(parts) == 2 && parts[1] == "_bulk" && r.Method == http.MethodPost:
+		case len(parts) == 2 && parts[1] == "_bulk" && (m == http.MethodPost || m == http.MethodPut):
 			s.bulk(w, r, parts[0])
-		case len(parts) == 2 && parts[1] == "_refresh":
+		case len(parts) == 2 && parts[1] == "_refresh" && (m == http.MethodPost || m == http.MethodGet):
+			// Every write is visible at once here, so a refresh only has
+			// to know the index.
+			s.mu.Lock()
+			_, ok := s.indices[parts[0]]
+			s.mu.Unlock()
+			if !ok {
+				notFoundIndex(w, parts[0])
+				return
+			}
 			reply(w, 200, map[string]any{"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}})
-		case len(parts) == 2 && parts[1] == "_count":
+		case len(parts) == 2 && parts[1] == "_count" && (m == http.MethodGet || m == http.MethodPost):
 			s.count(w, r, parts[0])
-		case len(parts) == 2 && parts[1] == "_doc" && r.Method == http.MethodPost:
-			s.putDoc(w, r, parts[0], newID())
-		case len(parts) == 3 && parts[1] == "_doc" && r.Method == http.MethodGet:
+		case len(parts) == 2 && parts[1] == "_doc" && m == http.MethodPost:
+			s.putDoc(w, r, parts[0], newID(), "index")
+		case len(parts) == 3 && parts[1] == "_doc" && (m == http.MethodGet || m == http.MethodHead):
 			s.getDoc(w, parts[0], parts[2])
-		case len(parts) == 3 && parts[1] == "_doc" && (r.Method == http.MethodPut || r.Method == http.MethodPost):
-			s.putDoc(w, r, parts[0], parts[2])
+		case len(parts) == 3 && parts[1] == "_doc" && (m == http.MethodPut || m == http.MethodPost):
+			action := "index"
+			if r.URL.Query().Get("op_type") == "create" {
+				action = "create"
+			}
+			s.putDoc(w, r, parts[0], parts[2], action)
+		case len(parts) == 3 && parts[1] == "_create" && (m == http.MethodPut || m == http.MethodPost):
+			s.putDoc(w, r, parts[0], parts[2], "create")
+		case len(parts) == 3 && parts[1] == "_doc" && m == http.MethodDelete:
+			s.mu.Lock()
+			res, status := s.write("delete", parts[0], parts[2], nil)
+			s.mu.Unlock()
+			replyWrite(w, status, res)
 		default:
-			reply(w, 400, errorBody("illegal_argument_exception", fmt.Sprintf("no handler for %s %s in the stand-in", r.Method, r.URL.Path)))
+			reply(w, 400, errorBody("illegal_argument_exception", fmt.Sprintf("no handler found for uri [%s] and method [%s] in the stand-in", r.URL.Path, m)))
 		}
 	})
 }
@@ -147,7 +177,32 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// invalidIndexName says why Elasticsearch would refuse name, or "".
+func invalidIndexName(name string) string {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "must not be '', '.' or '..'"
+	case strings.ToLower(name) != name:
+		return "must be lowercase"
+	case strings.ContainsAny(name[:1], "_-+"):
+		return "must not start with '_', '-', or '+'"
+	case strings.ContainsAny(name, "\\/*?\"<>| ,#:"):
+		return `must not contain the following characters [ , ", *, \\, <, |, ,, >, /, ?, #, :]`
+	case len(name) > 255:
+		return "index name is too long"
+	}
+	return ""
+}
+
+func invalidIndexBody(name, why string) map[string]any {
+	return errorBody("invalid_index_name_exception", fmt.Sprintf("Invalid index name [%s], %s", name, why))
+}
+
 func (s *Server) createIndex(w http.ResponseWriter, name string) {
+	if why := invalidIndexName(name); why != "" {
+		reply(w, 400, invalidIndexBody(name, why))
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.indices[name]; ok {
@@ -169,26 +224,32 @@ func (s *Server) ix(name string) *index {
 	return ix
 }
 
-var seq int64
-
 // write applies one document operation and returns the item result.
-// Callers hold s.mu.
+// For update, source is the whole update body ({"doc":…}). Callers hold
+// s.mu.
 func (s *Server) write(action, name, id string, source json.RawMessage) (map[string]any, int) {
+	res := map[string]any{"_index": name, "_id": id}
+	fail := func(status int, typ, reason string) (map[string]any, int) {
+		res["status"] = status
+		res["error"] = map[string]any{"type": typ, "reason": reason, "index": name}
+		return res, status
+	}
+	if why := invalidIndexName(name); why != "" {
+		return fail(400, "invalid_index_name_exception", fmt.Sprintf("Invalid index name [%s], %s", name, why))
+	}
+	if action != "delete" && action != "update" {
+		// Elasticsearch parses an index/create source on the shard, so a
+		// bad document fails its item, not the request.
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(source, &obj); err != nil {
+			return fail(400, "document_parsing_exception", "[1:1] failed to parse: "+err.Error())
+		}
+	}
 	ix := s.ix(name)
 	cur := ix.docs[id]
-	res := map[string]any{"_index": name, "_id": id}
-	switch action {
-	case "create":
-		if cur != nil {
-			res["status"] = 409
-			res["error"] = map[string]any{"type": "version_conflict_engine_exception",
-				"reason": fmt.Sprintf("[%s]: version conflict, document already exists (current version [%d])", id, cur.version), "index": name}
-			return res, 409
-		}
-		fallthrough
-	case "index":
-		seq++
-		d := &doc{source: source, version: 1, seqNo: seq}
+	put := func(src json.RawMessage) {
+		s.seq++
+		d := &doc{source: src, version: 1, seqNo: s.seq}
 		res["result"], res["status"] = "created", 201
 		if cur != nil {
 			d.version = cur.version + 1
@@ -196,88 +257,137 @@ func (s *Server) write(action, name, id string, source json.RawMessage) (map[str
 		}
 		ix.docs[id] = d
 		res["_version"], res["_seq_no"], res["_primary_term"] = d.version, d.seqNo, 1
-	case "update":
-		if cur == nil {
-			res["status"] = 404
-			res["error"] = map[string]any{"type": "document_missing_exception", "reason": fmt.Sprintf("[%s]: document missing", id), "index": name}
-			return res, 404
+	}
+	switch action {
+	case "create":
+		if cur != nil {
+			return fail(409, "version_conflict_engine_exception",
+				fmt.Sprintf("[%s]: version conflict, document already exists (current version [%d])", id, cur.version))
 		}
+		put(source)
+	case "index":
+		put(source)
+	case "update":
 		var body struct {
-			Doc json.RawMessage `json:"doc"`
+			Doc         json.RawMessage `json:"doc"`
+			DocAsUpsert bool            `json:"doc_as_upsert"`
+			Upsert      json.RawMessage `json:"upsert"`
 		}
 		if err := json.Unmarshal(source, &body); err != nil || body.Doc == nil {
-			res["status"] = 400
-			res["error"] = map[string]any{"type": "illegal_argument_exception", "reason": "update needs a doc"}
-			return res, 400
+			return fail(400, "action_request_validation_exception", "Validation Failed: 1: script or doc is missing;")
+		}
+		if cur == nil {
+			switch {
+			case body.DocAsUpsert:
+				put(body.Doc)
+			case body.Upsert != nil:
+				put(body.Upsert)
+			default:
+				return fail(404, "document_missing_exception", fmt.Sprintf("[%s]: document missing", id))
+			}
+			break
 		}
 		merged := map[string]json.RawMessage{}
 		_ = json.Unmarshal(cur.source, &merged)
 		patch := map[string]json.RawMessage{}
-		_ = json.Unmarshal(body.Doc, &patch)
+		if err := json.Unmarshal(body.Doc, &patch); err != nil {
+			return fail(400, "document_parsing_exception", "[1:1] failed to parse: "+err.Error())
+		}
 		for k, v := range patch {
 			merged[k] = v
 		}
 		src, _ := json.Marshal(merged)
-		seq++
-		ix.docs[id] = &doc{source: src, version: cur.version + 1, seqNo: seq}
-		res["result"], res["status"], res["_version"] = "updated", 200, cur.version+1
+		before, _ := json.Marshal(mustMap(cur.source))
+		if bytes.Equal(src, before) {
+			// detect_noop is on by default: an update that changes
+			// nothing keeps the version.
+			res["result"], res["status"], res["_version"], res["_seq_no"], res["_primary_term"] = "noop", 200, cur.version, cur.seqNo, 1
+			break
+		}
+		put(src)
 	case "delete":
 		if cur == nil {
-			res["result"], res["status"] = "not_found", 404
-			return res, 404
+			res["result"], res["status"], res["_version"] = "not_found", 404, 1
+			break
 		}
 		delete(ix.docs, id)
-		res["result"], res["status"], res["_version"] = "deleted", 200, cur.version+1
+		s.seq++
+		res["result"], res["status"], res["_version"], res["_seq_no"], res["_primary_term"] = "deleted", 200, cur.version+1, s.seq, 1
 	}
 	res["_shards"] = map[string]int{"total": 1, "successful": 1, "failed": 0}
 	return res, res["status"].(int)
 }
 
+func mustMap(src json.RawMessage) map[string]json.RawMessage {
+	m := map[string]json.RawMessage{}
+	_ = json.Unmarshal(src, &m)
+	return m
+}
+
 // bulk reads NDJSON action/source pairs and answers per item, as the
-// real API does: one failing item does not fail the request.
+// real API does: one failing item does not fail the request, but a line
+// that cannot be parsed as an action fails the whole request before
+// anything is written, like Elasticsearch's request parser.
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request, defaultIndex string) {
 	start := time.Now()
-	sc := bufio.NewScanner(r.Body)
-	sc.Buffer(make([]byte, 1<<20), 100<<20)
-	var items []any
-	errorsSeen := false
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	line := 0
-	for sc.Scan() {
-		line++
-		text := bytes.TrimSpace(sc.Bytes())
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		reply(w, 400, errorBody("parse_exception", err.Error()))
+		return
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		reply(w, 400, errorBody("action_request_validation_exception", "Validation Failed: 1: no requests added;"))
+		return
+	}
+	if data[len(data)-1] != '\n' {
+		reply(w, 400, errorBody("illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]"))
+		return
+	}
+	type op struct {
+		verb, index, id string
+		source          json.RawMessage
+	}
+	var ops []op
+	lines := bytes.Split(data[:len(data)-1], []byte("\n"))
+	for i := 0; i < len(lines); i++ {
+		line := i + 1
+		text := bytes.TrimSpace(lines[i])
 		if len(text) == 0 {
 			continue
 		}
-		var action map[string]struct {
-			Index string `json:"_index"`
-			ID    string `json:"_id"`
-		}
-		if err := json.Unmarshal(text, &action); err != nil || len(action) != 1 {
-			reply(w, 400, errorBody("x_content_parse_exception", fmt.Sprintf("[%d:1] malformed action/metadata line", line)))
+		var action map[string]json.RawMessage
+		if err := json.Unmarshal(text, &action); err != nil {
+			reply(w, 400, errorBody("x_content_parse_exception", fmt.Sprintf("[%d:1] Malformed action/metadata line [%d]: %v", line, line, err)))
 			return
 		}
-		for verb, meta := range action {
-			name := meta.Index
-			if name == "" {
-				name = defaultIndex
+		if len(action) != 1 {
+			reply(w, 400, errorBody("illegal_argument_exception", fmt.Sprintf("Malformed action/metadata line [%d], expected a single action, found %d", line, len(action))))
+			return
+		}
+		for verb, raw := range action {
+			var meta struct {
+				Index string `json:"_index"`
+				ID    string `json:"_id"`
 			}
-			if name == "" {
-				reply(w, 400, errorBody("action_request_validation_exception", "Validation Failed: 1: index is missing;"))
+			if err := json.Unmarshal(raw, &meta); err != nil {
+				reply(w, 400, errorBody("illegal_argument_exception", fmt.Sprintf("Malformed action/metadata line [%d], expected START_OBJECT but found [%s]", line, bytes.TrimSpace(raw))))
 				return
 			}
-			var source json.RawMessage
+			o := op{verb: verb, index: meta.Index, id: meta.ID}
+			if o.index == "" {
+				o.index = defaultIndex
+			}
 			switch verb {
 			case "index", "create", "update":
-				if !sc.Scan() {
-					reply(w, 400, errorBody("illegal_argument_exception", fmt.Sprintf("the bulk request must be terminated by a newline [%d]", line)))
+				i++
+				if i >= len(lines) {
+					reply(w, 400, errorBody("illegal_argument_exception", fmt.Sprintf("The bulk request must be terminated by a newline [\\n] (action on line %d has no source)", line)))
 					return
 				}
-				line++
-				source = append(json.RawMessage(nil), bytes.TrimSpace(sc.Bytes())...)
-				if !json.Valid(source) {
-					reply(w, 400, errorBody("x_content_parse_exception", fmt.Sprintf("[%d:1] malformed document", line)))
+				o.source = append(json.RawMessage(nil), bytes.TrimSpace(lines[i])...)
+				if verb == "update" && !json.Valid(o.source) {
+					// Update bodies are parsed with the request.
+					reply(w, 400, errorBody("x_content_parse_exception", fmt.Sprintf("[%d:1] malformed update body", i+1)))
 					return
 				}
 			case "delete":
@@ -285,24 +395,32 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, defaultIndex strin
 				reply(w, 400, errorBody("illegal_argument_exception", fmt.Sprintf("Malformed action/metadata line [%d], expected one of [create, delete, index, update] but found [%s]", line, verb)))
 				return
 			}
-			id := meta.ID
-			if id == "" {
+			if o.index == "" {
+				reply(w, 400, errorBody("action_request_validation_exception", "Validation Failed: 1: index is missing;"))
+				return
+			}
+			if o.id == "" {
 				if verb != "index" && verb != "create" {
 					reply(w, 400, errorBody("action_request_validation_exception", "Validation Failed: 1: id is missing;"))
 					return
 				}
-				id = newID()
+				o.id = newID()
 			}
-			res, status := s.write(verb, name, id, source)
-			if status >= 300 && !(verb == "delete" && status == 404) {
-				errorsSeen = true
-			}
-			items = append(items, map[string]any{verb: res})
+			ops = append(ops, o)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		reply(w, 400, errorBody("parse_exception", err.Error()))
-		return
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items := make([]any, 0, len(ops))
+	errorsSeen := false
+	for _, o := range ops {
+		res, _ := s.write(o.verb, o.index, o.id, o.source)
+		if _, failed := res["error"]; failed {
+			// A delete of a missing document is not_found, not a failure.
+			errorsSeen = true
+		}
+		items = append(items, map[string]any{o.verb: res})
 	}
 	reply(w, 200, map[string]any{"took": time.Since(start).Milliseconds(), "errors": errorsSeen, "items": items})
 }
@@ -380,18 +498,28 @@ func (s *Server) getDoc(w http.ResponseWriter, name, id string) {
 	reply(w, 200, map[string]any{"_index": name, "_id": id, "_version": d.version, "_seq_no": d.seqNo, "_primary_term": 1, "found": true, "_source": d.source})
 }
 
-func (s *Server) putDoc(w http.ResponseWriter, r *http.Request, name, id string) {
+func (s *Server) putDoc(w http.ResponseWriter, r *http.Request, name, id, action string) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil || !json.Valid(body) {
-		reply(w, 400, errorBody("mapper_parsing_exception", "failed to parse"))
+		reply(w, 400, errorBody("document_parsing_exception", "[1:1] failed to parse"))
 		return
-	}
-	action := "index"
-	if r.URL.Query().Get("op_type") == "create" {
-		action = "create"
 	}
 	s.mu.Lock()
 	res, status := s.write(action, name, id, body)
 	s.mu.Unlock()
+	replyWrite(w, status, res)
+}
+
+// replyWrite answers a single-document write: the item result, or, when
+// it failed, the error envelope the document APIs use.
+func replyWrite(w http.ResponseWriter, status int, res map[string]any) {
+	if e, ok := res["error"].(map[string]any); ok {
+		typ, _ := e["type"].(string)
+		reason, _ := e["reason"].(string)
+		b := errorBody(typ, reason)
+		b["status"] = status
+		reply(w, status, b)
+		return
+	}
 	reply(w, status, res)
 }
