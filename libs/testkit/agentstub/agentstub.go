@@ -20,7 +20,7 @@ type Options struct {
 	Latency         time.Duration // added to every request
 	FailureRate     float64       // share of requests answered 500
 	ItemFailureRate float64       // share of credentials answered success:false
-	Seed            uint64        // fixes the failure pattern
+	Seed            int64         // fixes the failure pattern: same seed, same requests, same answers
 }
 
 // Credential is one credential as posted.
@@ -50,7 +50,7 @@ type Stub struct {
 
 // New returns a stub with opts.
 func New(opts Options) *Stub {
-	return &Stub{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}
+	return &Stub{opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15))}
 }
 
 // Start serves on addr and returns the URL and a stop function.
@@ -88,7 +88,13 @@ func (s *Stub) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /issue-credential", func(w http.ResponseWriter, r *http.Request) {
 		if s.opts.Latency > 0 {
-			time.Sleep(s.opts.Latency)
+			// A caller that gives up (timeout, shutdown) should not keep
+			// the stub busy, as a real agent would notice the closed socket.
+			select {
+			case <-time.After(s.opts.Latency):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		var creds []Credential
 		if err := json.NewDecoder(r.Body).Decode(&creds); err != nil {

@@ -3,8 +3,11 @@ package agentstub_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"tributary.dev/libs/testkit"
 	"tributary.dev/libs/testkit/agentstub"
@@ -69,5 +72,107 @@ func TestInjectedFailuresAreReproducible(t *testing.T) {
 	s := testkit.Agent(t, agentstub.Options{FailureRate: 1})
 	if code, _ := post(t, s.URL, []agentstub.Credential{cred("Y")}); code != 500 || len(s.Credentials()) != 0 {
 		t.Fatalf("whole-request failure: %d, recorded %d", code, len(s.Credentials()))
+	}
+}
+
+func TestWholeRequestFailuresAreReproducible(t *testing.T) {
+	pattern := func() ([]int, int, int) {
+		s := testkit.Agent(t, agentstub.Options{FailureRate: 0.3, Seed: 7})
+		var codes []int
+		for i := 0; i < 20; i++ {
+			code, _ := post(t, s.URL, []agentstub.Credential{cred("BC" + string(rune('A'+i)))})
+			codes = append(codes, code)
+		}
+		return codes, s.Requests(), len(s.Credentials())
+	}
+	a, reqs, recorded := pattern()
+	b, _, _ := pattern()
+	ok := 0
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed, different answers: %v vs %v", a, b)
+		}
+		if a[i] != 200 && a[i] != 500 {
+			t.Fatalf("request %d answered %d", i, a[i])
+		}
+		if a[i] == 200 {
+			ok++
+		}
+	}
+	// A failed request is still a request, and records nothing.
+	if reqs != 20 || recorded != ok || ok == 0 || ok == 20 {
+		t.Fatalf("requests=%d recorded=%d ok=%d", reqs, recorded, ok)
+	}
+}
+
+func TestItemFailuresKeepOrderAndRecordOnlySuccesses(t *testing.T) {
+	s := testkit.Agent(t, agentstub.Options{ItemFailureRate: 0.5, Seed: 3})
+	batch := []agentstub.Credential{cred("BC1"), cred("BC2"), cred("BC3"), cred("BC4"), cred("BC5"), cred("BC6")}
+	code, res := post(t, s.URL, batch)
+	if code != 200 || len(res) != len(batch) {
+		t.Fatalf("answer %d %+v", code, res)
+	}
+	var want []string
+	ids := map[string]bool{}
+	for i, r := range res {
+		if r.Success {
+			want = append(want, batch[i].Attributes["registration_id"].(string))
+			if r.Result == "" || ids[r.Result] {
+				t.Fatalf("credential id %q empty or repeated in %+v", r.Result, res)
+			}
+			ids[r.Result] = true
+		} else if r.Result == "" {
+			t.Fatalf("a failed item should say why: %+v", res)
+		}
+	}
+	var got []string
+	for _, c := range s.Credentials() {
+		got = append(got, c.Attributes["registration_id"].(string))
+	}
+	if len(want) == 0 || len(want) == len(batch) || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("recorded %v, want the successes %v", got, want)
+	}
+}
+
+func TestStatusLatencyAndBadBodies(t *testing.T) {
+	s := testkit.Agent(t, agentstub.Options{Latency: 50 * time.Millisecond})
+	resp, err := http.Get(s.URL + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"ready":true`) {
+		t.Fatalf("status = %d %s", resp.StatusCode, body)
+	}
+	start := time.Now()
+	if code, res := post(t, s.URL, []agentstub.Credential{cred("BC9")}); code != 200 || !res[0].Success {
+		t.Fatalf("post = %d %+v", code, res)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("answered in %v, before the configured latency", d)
+	}
+	resp, err = http.Post(s.URL+"/issue-credential", "application/json", strings.NewReader(`{"schema":"not an array"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || len(s.Credentials()) != 1 {
+		t.Fatalf("object body = %d, recorded %d", resp.StatusCode, len(s.Credentials()))
+	}
+}
+
+func TestStart(t *testing.T) {
+	s := agentstub.New(agentstub.Options{})
+	url, stop, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if url != s.URL || !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("url %q, Stub.URL %q", url, s.URL)
+	}
+	if code, res := post(t, url, []agentstub.Credential{cred("BC10")}); code != 200 || !res[0].Success || s.Requests() != 1 {
+		t.Fatalf("post = %d %+v", code, res)
 	}
 }
