@@ -202,8 +202,8 @@ func (l *Loader) apply(ctx context.Context, f source.File, tbl *target.Table, re
 	start := time.Now()
 	body, err := l.src.Open(ctx, f)
 	if err != nil {
-		if errors.Is(err, target.ErrBadInput) {
-			return err
+		if errors.Is(err, source.ErrCorrupt) {
+			return fmt.Errorf("%s line 1: %w: %w", f.Key, target.ErrBadInput, err)
 		}
 		return fmt.Errorf("%s: open: %w", f.Key, err)
 	}

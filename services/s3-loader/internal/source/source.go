@@ -128,6 +128,9 @@ func (s *Source) Pending(ctx context.Context, t Table, m Marker, lateWindow time
 	return files, errs, nil
 }
 
+// ErrCorrupt marks a .gz file that does not start as gzip.
+var ErrCorrupt = errors.New("corrupt gzip")
+
 // Open streams a file's CSV bytes, decompressed when it is gzipped.
 func (s *Source) Open(ctx context.Context, f File) (io.ReadCloser, error) {
 	rc, err := s.store.Open(ctx, f.Key)
@@ -140,6 +143,11 @@ func (s *Source) Open(ctx context.Context, f File) (io.ReadCloser, error) {
 	zr, err := gzip.NewReader(rc)
 	if err != nil {
 		rc.Close()
+		if errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.EOF) {
+			// Not gzip at all, or empty: the file is at fault, and
+			// retrying will not change it.
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
 	return struct {
