@@ -165,6 +165,11 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 		case f.Kind == source.CDC && !m.LastCDCTime.IsZero() && f.Time.Before(m.LastCDCTime):
 			ferr = fmt.Errorf("%s: %w: CDC file is stamped %s, older than %s already applied; refusing to apply changes out of order",
 				f.Key, target.ErrBadInput, f.Time.Format(time.RFC3339Nano), m.LastCDCTime.Format(time.RFC3339Nano))
+		case f.Kind == source.Load && !m.LastCDCTime.IsZero():
+			// A snapshot taken before changes already applied would put
+			// older rows back over newer ones.
+			ferr = fmt.Errorf("%s: %w: full-load file found after changes up to %s were applied; refusing to put older rows over newer ones (to reload the table, see the runbook)",
+				f.Key, target.ErrBadInput, m.LastCDCTime.Format(time.RFC3339Nano))
 		default:
 			ferr = l.apply(ctx, f, tbl, res)
 		}

@@ -288,6 +288,26 @@ func TestSkipPolicyRecordsReasonAndMovesOn(t *testing.T) {
 	}
 }
 
+// TestLateFullLoadRefused: a full-load file that appears after changes
+// were applied would put snapshot rows over newer ones; it is reported,
+// not applied.
+func TestLateFullLoadRefused(t *testing.T) {
+	e := newEnv(t)
+	e.put("dbo/orders/LOAD00000001.csv", "1,a,1.00,,1")
+	e.put("dbo/orders/20240101-120000000.csv", "U,1,changed,1.00,,2")
+	if res, err := e.pass(); err != nil || res.Applied != 2 {
+		t.Fatalf("pass = %+v, %v", res, err)
+	}
+	e.put("dbo/orders/LOAD00000002.csv", "1,stale,1.00,,1")
+	res, err := e.pass()
+	if err == nil || !errors.Is(err, target.ErrBadInput) || !strings.Contains(err.Error(), "LOAD00000002.csv") || res.Applied != 0 {
+		t.Fatalf("pass = %+v, %v; want the late full-load file reported", res, err)
+	}
+	if got := e.query(`SELECT customer FROM orders WHERE order_id = 1`); got != "changed" {
+		t.Fatalf("order 1 customer = %q, want the CDC change kept", got)
+	}
+}
+
 func TestCustomNullValue(t *testing.T) {
 	e := newEnv(t)
 	e.cfg.NullValue = "\\N"
