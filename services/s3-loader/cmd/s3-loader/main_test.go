@@ -223,6 +223,20 @@ func TestTwoLoadersOneTarget(t *testing.T) {
 	e.put("dbo/customers/LOAD00000001.csv", []byte("1,ann\n"))
 	e.put("dbo/items/LOAD00000001.csv", []byte("1,1,a\n1,2,b\n"))
 	e.put("dbo/items/20240101-120000000.csv", []byte("I,1,3,c\n"))
+	// A plain subscriber has no deduplication: it must see each
+	// notification once, so the replicas must never both send one.
+	nc, err := nats.Connect(e.nats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("paper-engine.meta.orders.change")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	outs := make([]string, 2)
 	errs := make([]error, 2)
@@ -245,6 +259,9 @@ func TestTwoLoadersOneTarget(t *testing.T) {
 	}
 	if n := e.notifications(); n != 5 {
 		t.Fatalf("%d notifications, want 5", n)
+	}
+	if n, _, _ := sub.Pending(); n != 5 {
+		t.Fatalf("a plain subscriber got %d notifications, want 5 (each once)", n)
 	}
 	applied := strings.Count(outs[0]+outs[1], ": processed (")
 	if applied != 5 {

@@ -62,13 +62,15 @@ type Result struct {
 // The returned error joins every table's failure.
 func (l *Loader) Pass(ctx context.Context) (Result, error) {
 	var res Result
-	l.flush(ctx)
 	unlock, err := l.tgt.Lock(ctx, l.src.Bucket()+"/"+l.srcRoot())
 	if err != nil {
 		l.m.Errors.WithLabelValues("target").Inc()
 		return res, fmt.Errorf("take the loader lock: %w", err)
 	}
 	defer unlock()
+	// Under the lock, so two replicas never send the same outbox row at
+	// once (subscribers without JetStream deduplication would see it twice).
+	l.flush(ctx)
 
 	markers, err := l.tgt.Markers(ctx, l.src.Bucket())
 	if err != nil {
