@@ -207,6 +207,8 @@ func TestBadInput(t *testing.T) {
 			[]string{"dms/dbo/orders/LOAD00000001.csv line 2 column amount", "invalid input syntax for type numeric"}},
 		{"bad date in CDC", "dbo/orders/20240101-120000000.csv", []string{"Op,order_id,customer,amount,created_at,event_id", "I,1,a,1.00,,1", "I,2,b,2.00,2024-13-45,2"}, nil,
 			[]string{"dms/dbo/orders/20240101-120000000.csv line 3 column created_at"}},
+		{"NULL in a NOT NULL column in CDC", "dbo/orders/20240101-120000000.csv", []string{"I,1,a,1.00,,1", "U,1,b,1.00,,2", "I,2,,2.00,,3"}, nil,
+			[]string{"dms/dbo/orders/20240101-120000000.csv line 3 column customer", "not-null"}},
 		{"bad op", "dbo/orders/20240101-120000000.csv", []string{"I,1,a,1.00,,1", "X,2,b,2.00,,2"}, nil,
 			[]string{"dms/dbo/orders/20240101-120000000.csv line 2 column Op", `"X" is not I, U or D`}},
 		{"corrupt gzip", "dbo/orders/LOAD00000001.csv.gz", nil, append([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}, bytes.Repeat([]byte{0xde, 0xad}, 50)...),

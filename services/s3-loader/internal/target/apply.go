@@ -239,6 +239,9 @@ func (t *Target) applyCDC(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, d
 	for _, k := range d.Table.Key {
 		match = append(match, "t."+pg.QuoteIdent(k)+" = l."+pg.QuoteIdent(k))
 	}
+	if _, err := tx.Exec(ctx, "SAVEPOINT s3l_merge"); err != nil {
+		return err
+	}
 	err = tx.QueryRow(ctx, `
 		WITH del AS (
 			DELETE FROM `+d.Table.Quoted()+` t USING `+lastTable+` l
@@ -250,10 +253,31 @@ func (t *Target) applyCDC(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, d
 		       (SELECT count(*) FILTER (WHERE created) FROM up),
 		       (SELECT count(*) FILTER (WHERE NOT created) FROM up)`).Scan(&d.Removed, &d.Missing, &d.Created, &d.Amended)
 	if err != nil {
-		return err
+		return nullLine(ctx, tx, err)
 	}
 	d.Missing -= d.Removed
 	return maxEvent(ctx, tx, d, stageTable, eventCol)
+}
+
+// nullLine turns a NOT NULL violation in the merge — which, unlike a
+// COPY error, carries no line — into one naming the first change in the
+// file that leaves the column empty. The merge ran after a savepoint, so
+// the staged rows can still be read once it is rolled back to.
+func nullLine(ctx context.Context, tx pgx.Tx, err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "23502" || pe.ColumnName == "" {
+		return err
+	}
+	if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT s3l_merge"); rerr != nil {
+		return err
+	}
+	var line int64
+	qerr := tx.QueryRow(ctx, `SELECT `+seqColumn+` FROM `+lastTable+` WHERE `+opColumn+` IN ('I', 'U') AND `+
+		pg.QuoteIdent(pe.ColumnName)+` IS NULL ORDER BY `+seqColumn+` LIMIT 1`).Scan(&line)
+	if qerr != nil {
+		return err
+	}
+	return &copyLineError{line: line, column: pe.ColumnName, msg: pe.Message}
 }
 
 // upsert is INSERT … SELECT … ON CONFLICT DO UPDATE returning whether
