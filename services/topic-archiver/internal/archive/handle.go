@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type item struct {
 	size      int
 	headers   map[string][]string
 	id        store.UUID
+	ownID     bool // the producer sent the id
 	doc       []byte
 }
 
@@ -45,18 +47,9 @@ func (it *item) row(bucket, key string, offset int64) index.Row {
 // handle stores one fetched batch: encode, drop what is already archived,
 // write, index, announce, and commit what is durable.
 func (a *Archiver) handle(ctx context.Context, r *kafka.Reader, batch []kafka.Message) error {
-	items := make([]*item, 0, len(batch))
-	for _, m := range batch {
-		rec, id := store.FromMessage(m)
-		doc, err := rec.Marshal()
-		if err != nil {
-			// Cannot happen for byte payloads short of BSON's 16 MiB
-			// document limit; if it does, the batch is not committed.
-			a.m.Errors.WithLabelValues("encode").Inc()
-			return fmt.Errorf("encode %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
-		}
-		items = append(items, &item{topic: m.Topic, partition: m.Partition, offset: m.Offset, ts: rec.Time(), size: len(m.Value),
-			headers: index.TextHeaders(rec.Headers), id: id, doc: doc})
+	items, err := a.encode(batch)
+	if err != nil {
+		return err
 	}
 	fresh, err := a.dedupe(ctx, items)
 	if err != nil {
@@ -72,14 +65,51 @@ func (a *Archiver) handle(ctx context.Context, r *kafka.Reader, batch []kafka.Me
 	return a.segs.commit(ctx, r)
 }
 
+// encode turns a batch into items on every CPU: BSON encoding and header
+// scanning are the archiver's own CPU work, and a batch splits evenly.
+func (a *Archiver) encode(batch []kafka.Message) ([]*item, error) {
+	items := make([]*item, len(batch))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(batch)/256))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(batch); i += workers {
+				m := batch[i]
+				rec, id, own := store.FromMessage(m)
+				doc, err := rec.Marshal()
+				if err != nil {
+					// Cannot happen for byte payloads short of BSON's 16
+					// MiB document limit; if it does, the batch is not
+					// committed.
+					a.m.Errors.WithLabelValues("encode").Inc()
+					errs[w] = fmt.Errorf("encode %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
+					return
+				}
+				items[i] = &item{topic: m.Topic, partition: m.Partition, offset: m.Offset, ts: rec.Time(), size: len(m.Value),
+					headers: index.TextHeaders(rec.Headers), id: id, ownID: own, doc: doc}
+			}
+		}()
+	}
+	wg.Wait()
+	return items, errors.Join(errs...)
+}
+
 // dedupe drops messages the index already has (by offset or by id) and
 // repeats of an id within the batch, counting them.
 func (a *Archiver) dedupe(ctx context.Context, items []*item) ([]*item, error) {
 	refs := make([]index.Ref, len(items))
-	ids := make([]store.UUID, len(items))
+	var ids []store.UUID
 	for i, it := range items {
 		refs[i] = index.Ref{Topic: it.topic, Partition: int32(it.partition), Offset: it.offset}
-		ids[i] = it.id
+		// A generated id is derived from the message's place, so it can
+		// only be known if that place is: looking up the producers' ids
+		// alone is enough, and the unique index stays the last word.
+		if it.ownID {
+			ids = append(ids, it.id)
+		}
 	}
 	var knownRefs map[index.Ref]bool
 	var knownIDs map[store.UUID]bool

@@ -96,15 +96,19 @@ func (s *segments) add(ctx context.Context, r *kafka.Reader, items []*item) erro
 			out = append(out, s.close(k, st))
 		}
 	}
-	for s.a.cfg.SegmentMemory > 0 && s.buffered > s.a.cfg.SegmentMemory {
-		var big *partition
-		var bigKey tp
-		for k, st := range s.parts {
-			if st.seg != nil && (big == nil || st.seg.size > big.seg.size) {
-				big, bigKey = st, k
+	// Past the cap, write the biggest segments until half of it is left:
+	// several go out together, in parallel, rather than one per batch.
+	if s.a.cfg.SegmentMemory > 0 && s.buffered > s.a.cfg.SegmentMemory {
+		for s.buffered > s.a.cfg.SegmentMemory/2 {
+			var big *partition
+			var bigKey tp
+			for k, st := range s.parts {
+				if st.seg != nil && (big == nil || st.seg.size > big.seg.size) {
+					big, bigKey = st, k
+				}
 			}
+			out = append(out, s.close(bigKey, big))
 		}
-		out = append(out, s.close(bigKey, big))
 	}
 	if err := s.flushAll(ctx, out); err != nil {
 		return err

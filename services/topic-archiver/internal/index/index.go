@@ -6,11 +6,14 @@ package index
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -107,43 +110,88 @@ func (ix *Index) Known(ctx context.Context, refs []Ref, ids []store.UUID) (map[R
 
 var columns = []string{"uuid", "topic", "partition", "offset", "timestamp", "bucket", "key", "byte_offset", "byte_length", "size", "sha256", "headers"}
 
-// Insert adds rows in one transaction (COPY into a staging table, then
-// INSERT … ON CONFLICT DO NOTHING) and returns the ids actually inserted;
-// the rest were duplicates.
+// Insert adds rows and returns the ids actually inserted; the rest were
+// duplicates. Most batches hold none (the archiver looked them up first),
+// so rows go straight in with COPY, the cheapest way in; a unique
+// violation means another replica or an earlier life got some of them
+// first, and the batch then goes through INSERT … ON CONFLICT DO NOTHING,
+// which says which rows were new.
 func (ix *Index) Insert(ctx context.Context, rows []Row) (map[store.UUID]bool, error) {
 	inserted := map[store.UUID]bool{}
 	if len(rows) == 0 {
 		return inserted, nil
 	}
-	err := pgx.BeginFunc(ctx, ix.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE archive_stage (LIKE archive_messages INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
-			return err
+	_, err := ix.pool.CopyFrom(ctx, pgx.Identifier{"archive_messages"}, columns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		r := rows[i]
+		return []any{pgtype.UUID{Bytes: r.UUID, Valid: true}, r.Topic, r.Partition, r.Offset, r.Time, r.Bucket, r.Key,
+			r.ByteOffset, r.ByteLength, int32(r.Size), r.SHA256, r.Headers}, nil
+	}))
+	if err == nil {
+		for _, r := range rows {
+			inserted[r.UUID] = true
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"archive_stage"}, columns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			r := rows[i]
-			return []any{pgtype.UUID{Bytes: r.UUID, Valid: true}, r.Topic, r.Partition, r.Offset, r.Time, r.Bucket, r.Key,
-				r.ByteOffset, r.ByteLength, int32(r.Size), r.SHA256, r.Headers}, nil
-		}))
-		if err != nil {
-			return err
-		}
-		res, err := tx.Query(ctx, `INSERT INTO archive_messages (`+pg.QuoteIdents(columns)+`)
-			SELECT `+pg.QuoteIdents(columns)+` FROM archive_stage ORDER BY topic, partition, "offset"
-			ON CONFLICT DO NOTHING RETURNING uuid`)
-		if err != nil {
-			return err
-		}
-		for res.Next() {
-			var u pgtype.UUID
-			if err := res.Scan(&u); err != nil {
-				return err
-			}
-			inserted[u.Bytes] = true
-		}
-		return res.Err()
-	})
-	if err != nil {
+		return inserted, nil
+	}
+	if pgErr := (*pgconn.PgError)(nil); !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 		return nil, fmt.Errorf("index %d messages: %w", len(rows), err)
+	}
+	return ix.insertNew(ctx, rows)
+}
+
+// insertNew inserts rows in one statement — the batch sent as column
+// arrays and unnested into INSERT … ON CONFLICT DO NOTHING — and returns
+// the ids it inserted. Rows go in the order given (offset order within a
+// partition), so two replicas inserting the same rows take their locks in
+// the same order.
+func (ix *Index) insertNew(ctx context.Context, rows []Row) (map[store.UUID]bool, error) {
+	inserted := map[store.UUID]bool{}
+	n := len(rows)
+	var (
+		uuids   = make([]pgtype.UUID, n)
+		topics  = make([]string, n)
+		parts   = make([]int32, n)
+		offs    = make([]int64, n)
+		times   = make([]time.Time, n)
+		buckets = make([]string, n)
+		keys    = make([]string, n)
+		boffs   = make([]int64, n)
+		blens   = make([]int64, n)
+		sizes   = make([]int32, n)
+		sums    = make([][]byte, n)
+		headers = make([]string, n)
+	)
+	for i, r := range rows {
+		uuids[i] = pgtype.UUID{Bytes: r.UUID, Valid: true}
+		topics[i], parts[i], offs[i], times[i] = r.Topic, r.Partition, r.Offset, r.Time
+		buckets[i], keys[i], boffs[i], blens[i], sizes[i], sums[i] = r.Bucket, r.Key, r.ByteOffset, r.ByteLength, int32(r.Size), r.SHA256
+		headers[i] = "{}"
+		if len(r.Headers) > 0 {
+			h, err := json.Marshal(r.Headers)
+			if err != nil {
+				return nil, fmt.Errorf("index %s/%d@%d: headers: %w", r.Topic, r.Partition, r.Offset, err)
+			}
+			headers[i] = string(h)
+		}
+	}
+	res, err := ix.pool.Query(ctx, `INSERT INTO archive_messages (`+pg.QuoteIdents(columns)+`)
+		SELECT u, t, p, o, ts, b, k, bo, bl, sz, sh, h::jsonb
+		FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::timestamptz[], $6::text[], $7::text[],
+		            $8::bigint[], $9::bigint[], $10::int[], $11::bytea[], $12::text[]) AS x(u, t, p, o, ts, b, k, bo, bl, sz, sh, h)
+		ON CONFLICT DO NOTHING RETURNING uuid`,
+		uuids, topics, parts, offs, times, buckets, keys, boffs, blens, sizes, sums, headers)
+	if err != nil {
+		return nil, fmt.Errorf("index %d messages: %w", n, err)
+	}
+	defer res.Close()
+	for res.Next() {
+		var u pgtype.UUID
+		if err := res.Scan(&u); err != nil {
+			return nil, fmt.Errorf("index %d messages: %w", n, err)
+		}
+		inserted[u.Bytes] = true
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("index %d messages: %w", n, err)
 	}
 	return inserted, nil
 }

@@ -66,8 +66,10 @@ func ParseUUID(s string) (UUID, error) {
 // layout, its random bits taken from a hash of where and what the message
 // is, so a redelivery of the same message gets the same id and is
 // recognised as a duplicate instead of stored twice.
-func FromMessage(m kafka.Message) (Record, UUID) {
-	r := Record{
+//
+// own reports whether the id is the producer's (a valid _id was sent).
+func FromMessage(m kafka.Message) (r Record, id UUID, own bool) {
+	r = Record{
 		Message:     nonNil(m.Value),
 		Key:         m.Key,
 		Topic:       m.Topic,
@@ -76,13 +78,13 @@ func FromMessage(m kafka.Message) (Record, UUID) {
 		TimestampMS: m.Time.UnixMilli(),
 		Headers:     make([]Header, 0, len(m.Headers)+1),
 	}
-	var id UUID
 	found := false
 	for _, h := range m.Headers {
 		if string(h.Key) == IDHeader && !found {
 			found = true
 			if len(h.Value) == 16 {
 				copy(id[:], h.Value)
+				own = true
 				r.Headers = append(r.Headers, Header{Key: []byte(h.Key), Value: nonNil(h.Value)})
 				continue
 			}
@@ -96,7 +98,7 @@ func FromMessage(m kafka.Message) (Record, UUID) {
 		id = derivedID(m)
 		r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: id[:]})
 	}
-	return r, id
+	return r, id, own
 }
 
 func derivedID(m kafka.Message) UUID {

@@ -70,12 +70,12 @@ func TestFromMessageAndBSONRoundTrip(t *testing.T) {
 			if id[6]>>4 != 4 || id[8]>>6 != 2 {
 				t.Fatalf("%s is not laid out as a UUIDv4", id)
 			}
-			if _, again := FromMessage(base); again != id {
+			if _, again, _ := FromMessage(base); again != id {
 				t.Fatalf("a redelivery got id %s, first %s", again, id)
 			}
 			other := base
 			other.Offset++
-			if _, next := FromMessage(other); next == id {
+			if _, next, _ := FromMessage(other); next == id {
 				t.Fatal("two offsets share a generated id")
 			}
 		}},
@@ -89,8 +89,11 @@ func TestFromMessageAndBSONRoundTrip(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := base
 			m.Headers = c.headers
-			r, id := FromMessage(m)
+			r, id, own := FromMessage(m)
 			c.check(t, r, id)
+			if own != (c.name == "kept") {
+				t.Fatalf("own = %v for a %s id", own, c.name)
+			}
 			doc, err := r.Marshal()
 			if err != nil {
 				t.Fatal(err)
@@ -117,7 +120,7 @@ func TestFromMessageAndBSONRoundTrip(t *testing.T) {
 // An empty payload is stored as empty bytes, not as a missing field, so a
 // restore sends a 0-byte message and not a null one.
 func TestEmptyPayload(t *testing.T) {
-	r, _ := FromMessage(kafka.Message{Topic: "t"})
+	r, _, _ := FromMessage(kafka.Message{Topic: "t"})
 	doc, _ := r.Marshal()
 	back, _ := Unmarshal(doc)
 	if back.Message == nil || len(back.Message) != 0 {
@@ -129,7 +132,7 @@ func TestSplitDocuments(t *testing.T) {
 	var seg []byte
 	var want [][]byte
 	for i := 0; i < 3; i++ {
-		r, _ := FromMessage(kafka.Message{Topic: "t", Offset: int64(i), Value: bytes.Repeat([]byte{byte(i)}, i*10)})
+		r, _, _ := FromMessage(kafka.Message{Topic: "t", Offset: int64(i), Value: bytes.Repeat([]byte{byte(i)}, i*10)})
 		doc, _ := r.Marshal()
 		seg = append(seg, doc...)
 		want = append(want, doc)
