@@ -27,6 +27,7 @@ type Config struct {
 	LateWindow    int              `envconfig:"CDC_LATE_WINDOW" default:"3600" desc:"seconds before the last applied CDC file to look for files that arrived late (reported, not applied)"`
 	ProgressRows  int64            `envconfig:"PROGRESS_ROWS" default:"100000" desc:"log progress every this many rows"`
 	TestPause     bool             `envconfig:"S3_LOADER_TEST_PAUSE_BEFORE_COMMIT" default:"false" desc:"test hook for crash tests: stop just before each commit; never set in production"`
+	TestPausePub  bool             `envconfig:"S3_LOADER_TEST_PAUSE_AFTER_PUBLISH" default:"false" desc:"test hook for crash tests: stop after publishing a notification, before marking it sent; never set in production"`
 }
 
 // Validate checks what types cannot.

@@ -89,6 +89,12 @@ func realMain(ctx context.Context) error {
 		builder = &notify.Builder{Subject: cfg.NotifySubject, DS: cfg.NotifyDS, ID: cfg.NotifyID, Host: natsbus.Host()}
 		publisher = &notify.Publisher{Target: tgt, Bus: bus, Log: log,
 			Sent: m.Notified.WithLabelValues("sent").Inc, Failed: m.Notified.WithLabelValues("failed").Inc}
+		if cfg.TestPausePub {
+			publisher.AfterPublish = func(id int64) {
+				fmt.Fprintf(os.Stderr, "TEST PAUSE after publish of delivery %d\n", id)
+				select {}
+			}
+		}
 	}
 
 	schemaMap, _ := cfg.schemaMap() // validated by Load

@@ -216,6 +216,29 @@ func TestKillBeforeCommitThenRestart(t *testing.T) {
 	}
 }
 
+// TestKillAfterPublishThenRestart kills the loader after a notification
+// went out but before it was marked sent: the restart sends it again with
+// the same Nats-Msg-Id, and the stream keeps one per delivery.
+func TestKillAfterPublishThenRestart(t *testing.T) {
+	e := newProcEnv(t)
+	e.put("dbo/customers/LOAD00000001.csv", []byte("1,ann\n"))
+	e.put("dbo/customers/20240101-120000000.csv", []byte("U,1,anna\n"))
+	e.killWhen("TEST PAUSE after publish", "S3_LOADER_TEST_PAUSE_AFTER_PUBLISH=true")
+	if got := e.scalar(`SELECT (SELECT count(*) FROM loader_deliveries) || '|' || (SELECT count(*) FROM loader_outbox WHERE sent_at IS NULL)`); got != "1|1" {
+		t.Fatalf("after kill -9 between publish and mark (deliveries|unsent) = %s, want 1|1", got)
+	}
+	if n := e.notifications(); n != 1 {
+		t.Fatalf("%d notifications before the restart, want 1", n)
+	}
+	e.run()
+	if got := e.scalar(`SELECT (SELECT name FROM customers WHERE customer_id = 1) || '|' || (SELECT count(*) FROM loader_deliveries) || '|' || (SELECT count(*) FROM loader_outbox WHERE sent_at IS NULL)`); got != "anna|2|0" {
+		t.Fatalf("after restart (name|deliveries|unsent) = %s, want anna|2|0", got)
+	}
+	if n := e.notifications(); n != 2 {
+		t.Fatalf("%d notifications, want one per delivery (2): the resend must carry the same Nats-Msg-Id", n)
+	}
+}
+
 func TestTwoLoadersOneTarget(t *testing.T) {
 	e := newProcEnv(t)
 	e.put("dbo/orders/LOAD00000001.csv", bigLoad(50_000))

@@ -77,6 +77,9 @@ type Publisher struct {
 	Log    *zap.Logger
 	// Sent and Failed count notifications, for metrics.
 	Sent, Failed func()
+	// AfterPublish, when set, runs between a publish and marking it sent
+	// (crash tests stop here to prove a resend is recognised).
+	AfterPublish func(deliveryID int64)
 }
 
 // Flush sends every unsent notification in delivery order. It stops at
@@ -93,6 +96,9 @@ func (p *Publisher) Flush(ctx context.Context) error {
 					p.Failed()
 				}
 				return fmt.Errorf("notify delivery %d: %w", r.DeliveryID, err)
+			}
+			if p.AfterPublish != nil {
+				p.AfterPublish(r.DeliveryID)
 			}
 			if err := p.Target.MarkSent(ctx, r.DeliveryID); err != nil {
 				return err
