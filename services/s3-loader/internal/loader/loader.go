@@ -72,15 +72,15 @@ func (l *Loader) Pass(ctx context.Context) (Result, error) {
 	// once (subscribers without JetStream deduplication would see it twice).
 	l.flush(ctx)
 
-	markers, err := l.tgt.Markers(ctx, l.src.Bucket())
-	if err != nil {
-		l.m.Errors.WithLabelValues("target").Inc()
-		return res, err
-	}
 	tables, badDirs, err := l.src.Tables(ctx)
 	if err != nil {
 		l.m.Errors.WithLabelValues("source").Inc()
 		return res, fmt.Errorf("list tables in s3://%s/%s: %w", l.src.Bucket(), l.srcRoot(), err)
+	}
+	markers, err := l.tgt.Markers(ctx, l.src.Bucket(), tables)
+	if err != nil {
+		l.m.Errors.WithLabelValues("target").Inc()
+		return res, err
 	}
 	var errs []error
 	for _, d := range badDirs {

@@ -48,15 +48,26 @@ func (t *Target) Lock(ctx context.Context, name string) (unlock func(), err erro
 }
 
 // Markers returns, per table, where its applied (or skipped) deliveries
-// end — one query for all tables.
-func (t *Target) Markers(ctx context.Context, bucket string) (map[source.Table]source.Marker, error) {
+// end. It looks each table up by index (LATERAL … LIMIT 1) rather than
+// aggregating the whole history, so it stays cheap as history grows.
+func (t *Target) Markers(ctx context.Context, bucket string, tables []source.Table) (map[source.Table]source.Marker, error) {
+	schemas := make([]string, len(tables))
+	names := make([]string, len(tables))
+	for i, tb := range tables {
+		schemas[i], names[i] = tb.Schema, tb.Table
+	}
 	rows, err := t.pool.Query(ctx, `
-		SELECT schema_name, table_name,
-		       coalesce(max(key) FILTER (WHERE kind = 'load'), ''),
-		       coalesce((array_agg(key ORDER BY file_time DESC, key DESC) FILTER (WHERE kind = 'cdc'))[1], ''),
-		       max(file_time) FILTER (WHERE kind = 'cdc')
-		FROM loader_deliveries WHERE bucket = $1
-		GROUP BY schema_name, table_name`, bucket)
+		SELECT tb.s, tb.t, coalesce(l.key, ''), coalesce(c.key, ''), c.file_time
+		FROM unnest($2::text[], $3::text[]) AS tb(s, t)
+		LEFT JOIN LATERAL (
+			SELECT max(key) AS key FROM loader_deliveries d
+			WHERE d.schema_name = tb.s AND d.table_name = tb.t AND d.kind = 'load' AND d.bucket = $1
+		) l ON true
+		LEFT JOIN LATERAL (
+			SELECT key, file_time FROM loader_deliveries d
+			WHERE d.schema_name = tb.s AND d.table_name = tb.t AND d.kind = 'cdc' AND d.bucket = $1
+			ORDER BY file_time DESC, key DESC LIMIT 1
+		) c ON true`, bucket, schemas, names)
 	if err != nil {
 		return nil, fmt.Errorf("read markers: %w", err)
 	}
