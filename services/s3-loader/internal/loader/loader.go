@@ -230,7 +230,9 @@ func (l *Loader) apply(ctx context.Context, f source.File, tbl *target.Table, re
 		Progress: func(d *target.Delivery, rows, n int64) {
 			l.m.Bytes.Add(float64(n - lastBytes))
 			lastBytes = n
-			l.log.Info(fmt.Sprintf("Delivery %d: processed %d rows (%s read)", d.ID, rows, mb(n)))
+			// Like the original's "processed 10000/159967": the row total
+			// is unknown while streaming, so the fraction is of the file.
+			l.log.Info(fmt.Sprintf("Delivery %d: processed %d rows (%s of %s)", d.ID, rows, mb(body.Stored()), mb(f.Size)))
 		},
 	}
 	if err := l.tgt.Apply(ctx, d, body, opts); err != nil {
@@ -275,4 +277,11 @@ func (l *Loader) flush(ctx context.Context) {
 	}
 }
 
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+// mb prints a size for log lines; small files in kB, so they do not all
+// read "0.0 MB".
+func mb(n int64) string {
+	if n < 1e6 {
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}

@@ -131,16 +131,44 @@ func (s *Source) Pending(ctx context.Context, t Table, m Marker, lateWindow time
 // ErrCorrupt marks a .gz file that does not start as gzip.
 var ErrCorrupt = errors.New("corrupt gzip")
 
+// Body is an open delivery file: its CSV bytes, decompressed when the
+// file is gzipped.
+type Body struct {
+	io.Reader
+	raw *countingReader
+	rc  io.Closer
+}
+
+// Stored is how many bytes of the object as stored (compressed, if it
+// is) have been read: against File.Size, how far through the file a
+// delivery is.
+func (b *Body) Stored() int64 { return b.raw.n }
+
+// Close releases the object.
+func (b *Body) Close() error { return b.rc.Close() }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // Open streams a file's CSV bytes, decompressed when it is gzipped.
-func (s *Source) Open(ctx context.Context, f File) (io.ReadCloser, error) {
+func (s *Source) Open(ctx context.Context, f File) (*Body, error) {
 	rc, err := s.store.Open(ctx, f.Key)
 	if err != nil {
 		return nil, err
 	}
+	raw := &countingReader{r: rc}
 	if !f.Gzip {
-		return rc, nil
+		return &Body{Reader: raw, raw: raw, rc: rc}, nil
 	}
-	zr, err := gzip.NewReader(rc)
+	zr, err := gzip.NewReader(raw)
 	if err != nil {
 		rc.Close()
 		if errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.EOF) {
@@ -150,8 +178,5 @@ func (s *Source) Open(ctx context.Context, f File) (io.ReadCloser, error) {
 		}
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{zr, rc}, nil
+	return &Body{Reader: zr, raw: raw, rc: rc}, nil
 }
