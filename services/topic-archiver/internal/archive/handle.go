@@ -191,11 +191,14 @@ func (a *Archiver) indexAndAnnounce(ctx context.Context, rows []index.Row) error
 	}
 	var announce []natsbus.Msg
 	for _, r := range rows {
+		// Each id counts once: a batch can hold one message twice when a
+		// rebalance hands a partition back and it is fetched again.
 		if !inserted[r.UUID] {
 			// Another replica indexed it first (a rebalance mid-batch).
 			a.m.Duplicates.WithLabelValues(r.Topic).Inc()
 			continue
 		}
+		delete(inserted, r.UUID)
 		a.m.Messages.WithLabelValues(r.Topic).Inc()
 		if a.bus != nil {
 			payload, _ := json.Marshal(storedEvent(r))

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -30,7 +29,7 @@ type partition struct {
 	lastFetched int64 // -1: nothing yet
 	committed   int64 // last offset committed, -1: none by us
 	seg         *segment
-	pending     *int64 // first offset of a closed segment not yet written
+	pending     map[int64]bool // first offsets of closed segments being written
 }
 
 // segment is an open segment: the documents themselves, laid end to end
@@ -42,23 +41,41 @@ type segment struct {
 }
 
 // segments holds per-partition state. Offsets are committed up to, not
-// including, the first message of a partition's open segment: nothing
-// that is only in memory is ever committed. buffered is the bytes held in
-// all open segments; past SegmentMemory the biggest are written early, so
-// memory stays flat however many partitions are assigned.
+// including, the first message of a partition's open segment or of any
+// segment still being written: nothing that is only in memory is ever
+// committed. Closed segments are written in the background (flushParallel
+// at a time) while the next batches are fetched and encoded; buffered and
+// inflight are the bytes held open and being written, and past
+// SegmentMemory the biggest open ones are written early and the loop waits
+// for writes to finish, so memory stays flat however many partitions are
+// assigned.
 type segments struct {
 	a        *Archiver
 	parts    map[tp]*partition
 	buffered int
+	inflight int
+	running  int
+	sem      chan struct{}
+	done     chan flushed
 }
 
-func newSegments(a *Archiver) *segments { return &segments{a: a, parts: map[tp]*partition{}} }
+// flushed is a background write's outcome.
+type flushed struct {
+	k     tp
+	first int64
+	size  int
+	err   error
+}
+
+func newSegments(a *Archiver) *segments {
+	return &segments{a: a, parts: map[tp]*partition{}, sem: make(chan struct{}, flushParallel), done: make(chan flushed, 4*flushParallel)}
+}
 
 func (s *segments) part(topic string, p int) *partition {
 	k := tp{topic, p}
 	st := s.parts[k]
 	if st == nil {
-		st = &partition{lastFetched: -1, committed: -1}
+		st = &partition{lastFetched: -1, committed: -1, pending: map[int64]bool{}}
 		s.parts[k] = st
 	}
 	return st
@@ -98,8 +115,9 @@ func (s *segments) add(ctx context.Context, r *kafka.Reader, items []*item) erro
 	}
 	// Past the cap, write the biggest segments until half of it is left:
 	// several go out together, in parallel, rather than one per batch.
-	if s.a.cfg.SegmentMemory > 0 && s.buffered > s.a.cfg.SegmentMemory {
-		for s.buffered > s.a.cfg.SegmentMemory/2 {
+	limit := s.a.cfg.SegmentMemory
+	if limit > 0 && s.buffered+s.inflight > limit {
+		for s.buffered > limit/2 {
 			var big *partition
 			var bigKey tp
 			for k, st := range s.parts {
@@ -110,28 +128,28 @@ func (s *segments) add(ctx context.Context, r *kafka.Reader, items []*item) erro
 			out = append(out, s.close(bigKey, big))
 		}
 	}
-	if err := s.flushAll(ctx, out); err != nil {
+	s.start(ctx, out)
+	for limit > 0 && s.buffered+s.inflight > limit && s.running > 0 {
+		if err := s.reap(true); err != nil {
+			return err
+		}
+	}
+	if err := s.reap(false); err != nil {
 		return err
 	}
 	return s.commit(ctx, r)
 }
 
-// close takes a partition's open segment out for writing. Until it is
-// written the commit point stays below it: commit runs only after
-// flushAll has written every closed segment.
+// close takes a partition's open segment out for writing.
 func (s *segments) close(k tp, st *partition) ready {
 	seg := st.seg
 	st.seg = nil
 	s.buffered -= seg.size
-	if st.pending == nil || seg.items[0].offset < *st.pending {
-		first := seg.items[0].offset
-		st.pending = &first
-	}
 	return ready{k, seg}
 }
 
 // flushAged writes segments older than SEGMENT_SECONDS (all of them when
-// all is set) and commits.
+// all is set, and then waits for every write) and commits what is durable.
 func (s *segments) flushAged(ctx context.Context, r *kafka.Reader, all bool) error {
 	var out []ready
 	for k, st := range s.parts {
@@ -139,59 +157,71 @@ func (s *segments) flushAged(ctx context.Context, r *kafka.Reader, all bool) err
 			out = append(out, s.close(k, st))
 		}
 	}
-	if err := s.flushAll(ctx, out); err != nil {
+	s.start(ctx, out)
+	for all && s.running > 0 {
+		if err := s.reap(true); err != nil {
+			return err
+		}
+	}
+	if err := s.reap(false); err != nil {
 		return err
 	}
 	return s.commit(ctx, r)
 }
 
-// flushAll writes closed segments, several partitions at once: an S3 put
-// and an index insert are mostly waiting, and segments of different
-// partitions do not depend on each other. One partition's segments are
-// written in order, so its pending offset only moves forward.
-func (s *segments) flushAll(ctx context.Context, out []ready) error {
-	if len(out) == 0 {
-		return nil
-	}
-	byPart := map[tp][]*segment{}
-	var order []tp
+// start writes closed segments in the background: an S3 put and an index
+// insert are mostly waiting, so the loop goes on fetching and encoding
+// meanwhile. Each segment's first offset stays pending — holding the
+// partition's commit point below it — until reap sees it written.
+func (s *segments) start(ctx context.Context, out []ready) {
 	for _, r := range out {
-		if _, ok := byPart[r.k]; !ok {
-			order = append(order, r.k)
-		}
-		byPart[r.k] = append(byPart[r.k], r.seg)
-	}
-	errs := make([]error, len(order))
-	sem := make(chan struct{}, flushParallel)
-	var wg sync.WaitGroup
-	for i, k := range order {
-		wg.Add(1)
-		sem <- struct{}{}
+		first := r.seg.items[0].offset
+		s.parts[r.k].pending[first] = true
+		s.inflight += r.seg.size
+		s.running++
+		s.sem <- struct{}{} // at most flushParallel writes at once
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			for _, seg := range byPart[k] {
-				if errs[i] = s.flush(ctx, k.topic, k.partition, seg); errs[i] != nil {
-					return
-				}
-			}
+			err := s.flush(ctx, r.k.topic, r.k.partition, r.seg)
+			<-s.sem
+			s.done <- flushed{k: r.k, first: first, size: r.seg.size, err: err}
 		}()
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
+}
+
+// reap takes finished writes (waiting for one when wait is set) and
+// clears their pending offsets. A failed write stays pending, so nothing
+// after it is committed, and its error ends the run.
+func (s *segments) reap(wait bool) error {
+	var errs []error
+	for s.running > 0 {
+		var f flushed
+		if wait {
+			f = <-s.done
+			wait = false
+		} else {
+			select {
+			case f = <-s.done:
+			default:
+				return errors.Join(errs...)
+			}
+		}
+		s.running--
+		s.inflight -= f.size
+		if f.err != nil {
+			errs = append(errs, f.err)
+			continue
+		}
+		delete(s.parts[f.k].pending, f.first)
 	}
-	for _, k := range order {
-		s.parts[k].pending = nil
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // flushParallel is how many partitions' segments are written at once.
 const flushParallel = 8
 
 // flush writes one segment object, indexes its documents with their byte
-// ranges and announces it. It touches no shared state, so flushAll can
-// run several at once.
+// ranges and announces it. It touches no shared state, so several run at
+// once in the background.
 func (s *segments) flush(ctx context.Context, topic string, p int, seg *segment) error {
 	a := s.a
 	first, last := seg.items[0].offset, seg.items[len(seg.items)-1].offset
@@ -229,7 +259,10 @@ func (s *segments) flush(ctx context.Context, topic string, p int, seg *segment)
 	}
 	n := 0
 	for _, r := range rows {
+		// Each id counts once: a segment can hold one message twice when
+		// a rebalance hands its partition back and it is fetched again.
 		if inserted[r.UUID] {
+			delete(inserted, r.UUID)
 			n++
 		} else {
 			a.m.Duplicates.WithLabelValues(topic).Inc()
@@ -275,8 +308,8 @@ func (s *segments) commit(ctx context.Context, r *kafka.Reader) error {
 		if st.seg != nil {
 			upto = st.seg.items[0].offset - 1
 		}
-		if st.pending != nil {
-			upto = min(upto, *st.pending-1)
+		for first := range st.pending {
+			upto = min(upto, first-1)
 		}
 		if upto > st.committed {
 			msgs = append(msgs, kafka.Message{Topic: k.topic, Partition: k.partition, Offset: upto})
