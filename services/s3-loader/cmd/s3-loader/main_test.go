@@ -178,7 +178,7 @@ func TestKillDuringCopyThenRestart(t *testing.T) {
 	// progress line, which is when the kill lands.
 	e.put("dbo/orders/LOAD00000001.csv", bigLoad(1_000_000))
 	e.put("dbo/orders/20240101-120000000.csv", []byte("U,7,changed,1.00,1000001\nD,8,,,1000002\n"))
-	e.killWhen(" B of ", "PROGRESS_ROWS=50000")
+	e.killWhen("B of ", "PROGRESS_ROWS=50000")
 	if got := e.scalar(`SELECT (SELECT count(*) FROM orders) || '|' || (SELECT count(*) FROM loader_deliveries)`); got != "0|0" {
 		t.Fatalf("after kill -9 mid-COPY (orders|deliveries) = %s, want nothing", got)
 	}
