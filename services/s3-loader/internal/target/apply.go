@@ -3,8 +3,6 @@ package target
 import (
 	"bufio"
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -16,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
 
 	"tributary.dev/libs/pg"
 	"tributary.dev/services/s3-loader/internal/source"
@@ -422,6 +422,7 @@ func copyError(key string, headerLines, linesRead int64, err error) error {
 // classifyRead names a failure reading the file: corrupt compression is
 // bad input; anything else (the network) is worth a retry.
 func classifyRead(key string, line int64, err error) error {
+	// The types of the gzip reader source.Open uses.
 	var corrupt flate.CorruptInputError
 	if errors.As(err, &corrupt) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%s near line %d: %w: corrupt gzip: %v", key, line, ErrBadInput, err)
