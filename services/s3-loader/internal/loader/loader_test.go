@@ -310,6 +310,31 @@ func TestLateFullLoadRefused(t *testing.T) {
 	}
 }
 
+// TestDuplicateKeysInFullLoad: a key twice in one full-load file is bad
+// input, whether the table was empty (COPY meets the primary key) or not
+// (the merge cannot apply two rows to one key).
+func TestDuplicateKeysInFullLoad(t *testing.T) {
+	for _, first := range []bool{true, false} {
+		e := newEnv(t)
+		key := "dbo/orders/LOAD00000001.csv"
+		if !first {
+			e.put(key, "9,z,9.00,,9")
+			if _, err := e.pass(); err != nil {
+				t.Fatal(err)
+			}
+			key = "dbo/orders/LOAD00000002.csv"
+		}
+		e.put(key, "1,a,1.00,,1", "2,b,2.00,,2", "2,c,3.00,,3")
+		_, err := e.pass()
+		if err == nil || !errors.Is(err, target.ErrBadInput) || !strings.Contains(err.Error(), "dms/"+key) {
+			t.Fatalf("empty table %v: err = %v, want bad input naming %s", first, err, key)
+		}
+		if got := e.query(`SELECT string_agg(order_id::text, ',' ORDER BY order_id) FROM orders`); (first && got != "NULL") || (!first && got != "9") {
+			t.Fatalf("empty table %v: orders = %s; nothing of the bad file may be applied", first, got)
+		}
+	}
+}
+
 func TestCustomNullValue(t *testing.T) {
 	e := newEnv(t)
 	e.cfg.NullValue = "\\N"

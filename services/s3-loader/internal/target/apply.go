@@ -396,7 +396,10 @@ func copyError(key string, headerLines, linesRead int64, err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		bad := strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+		// 22: a value of the wrong type; 23: a constraint (a duplicate
+		// key in a full load into an empty table); 21000: a duplicate key
+		// in a full load merged into rows (ON CONFLICT cannot apply two).
+		bad := strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") || pe.Code == "21000"
 		where := ""
 		if m := copyWhere.FindStringSubmatch(pe.Where); m != nil {
 			line, _ := strconv.ParseInt(m[1], 10, 64)
