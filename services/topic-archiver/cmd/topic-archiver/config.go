@@ -41,7 +41,7 @@ type Config struct {
 	BatchSize     int              `envconfig:"BATCH_SIZE" default:"2000" desc:"messages fetched, deduplicated and indexed together"`
 	PutParallel   int              `envconfig:"PUT_CONCURRENCY" default:"32" desc:"object mode: S3 writes in flight"`
 	TopicRefresh  int              `envconfig:"TOPIC_REFRESH" default:"30" desc:"seconds between looks for new topics"`
-	IdleExit      int              `envconfig:"IDLE_EXIT" default:"60" desc:"with RUN_AS_SERVICE=false (archive to the current end of every partition, then exit): give up after this many seconds without a message"`
+	IdleExit      int              `envconfig:"IDLE_EXIT" default:"60" desc:"with RUN_AS_SERVICE=false (archive to the current end of every partition, then exit): give up, with exit status 1, after this many seconds without a message while partitions are short of their end offset"`
 	TestTopic     string           `envconfig:"TEST_TOPIC" default:"tributary.archiver.test" desc:"topic used by verify and removed by clean-tests"`
 }
 

@@ -203,8 +203,12 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 				return a.finish(context.WithoutCancel(ctx), r)
 			}
 			if a.cfg.IdleExit > 0 && time.Since(lastMsg) > a.cfg.IdleExit {
-				a.log.Warn("idle with partitions short of their end offset; exiting", zap.Strings("short", short), zap.Duration("idle", a.cfg.IdleExit))
-				return a.finish(context.WithoutCancel(ctx), r)
+				// What was fetched is stored and committed, but the pass
+				// did not do what it was asked: the exit code says so.
+				if err := a.finish(context.WithoutCancel(ctx), r); err != nil {
+					return err
+				}
+				return fmt.Errorf("no message for %s with partitions short of their end offset: %v", a.cfg.IdleExit, short)
 			}
 		}
 		if time.Now().After(nextRefresh) {
