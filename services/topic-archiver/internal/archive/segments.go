@@ -29,7 +29,9 @@ type partition struct {
 	lastFetched int64 // -1: nothing yet
 	committed   int64 // last offset committed, -1: none by us
 	seg         *segment
-	pending     map[int64]bool // first offsets of closed segments being written
+	// pending counts the closed segments being written by their first
+	// offset: after a rebalance two can start at the same offset.
+	pending map[int64]int
 }
 
 // segment is an open segment: the documents themselves, laid end to end
@@ -75,7 +77,7 @@ func (s *segments) part(topic string, p int) *partition {
 	k := tp{topic, p}
 	st := s.parts[k]
 	if st == nil {
-		st = &partition{lastFetched: -1, committed: -1, pending: map[int64]bool{}}
+		st = &partition{lastFetched: -1, committed: -1, pending: map[int64]int{}}
 		s.parts[k] = st
 	}
 	return st
@@ -176,7 +178,7 @@ func (s *segments) flushAged(ctx context.Context, r *kafka.Reader, all bool) err
 func (s *segments) start(ctx context.Context, out []ready) {
 	for _, r := range out {
 		first := r.seg.items[0].offset
-		s.parts[r.k].pending[first] = true
+		s.parts[r.k].pending[first]++
 		s.inflight += r.seg.size
 		s.running++
 		s.sem <- struct{}{} // at most flushParallel writes at once
@@ -211,7 +213,11 @@ func (s *segments) reap(wait bool) error {
 			errs = append(errs, f.err)
 			continue
 		}
-		delete(s.parts[f.k].pending, f.first)
+		if p := s.parts[f.k].pending; p[f.first] <= 1 {
+			delete(p, f.first)
+		} else {
+			p[f.first]--
+		}
 	}
 	return errors.Join(errs...)
 }
