@@ -31,7 +31,6 @@ type item struct {
 	size      int
 	headers   map[string][]string
 	id        store.UUID
-	ownID     bool // the producer sent the id
 	doc       []byte
 }
 
@@ -47,14 +46,20 @@ func (it *item) row(bucket, key string, offset int64) index.Row {
 // handle stores one fetched batch: encode, drop what is already archived,
 // write, index, announce, and commit what is durable.
 func (a *Archiver) handle(ctx context.Context, r *kafka.Reader, batch []kafka.Message) error {
+	// The index lookup waits on PostgreSQL while encoding keeps the CPUs
+	// busy, so the two run at once: it needs only each message's place
+	// and the producer's id, both read straight off the message.
+	lookup := make(chan known, 1)
+	go func() { lookup <- a.lookUp(ctx, batch) }()
 	items, err := a.encode(batch)
+	k := <-lookup
 	if err != nil {
 		return err
 	}
-	fresh, err := a.dedupe(ctx, items)
-	if err != nil {
-		return err
+	if k.err != nil {
+		return k.err
 	}
+	fresh := a.dedupe(items, k)
 	a.segs.fetched(batch)
 	if a.cfg.Mode == SegmentMode {
 		return a.segs.add(ctx, r, fresh)
@@ -78,18 +83,18 @@ func (a *Archiver) encode(batch []kafka.Message) ([]*item, error) {
 			defer wg.Done()
 			for i := w; i < len(batch); i += workers {
 				m := batch[i]
-				rec, id, own := store.FromMessage(m)
+				rec, id := store.FromMessage(m)
 				doc, err := rec.Marshal()
 				if err != nil {
-					// Cannot happen for byte payloads short of BSON's 16
-					// MiB document limit; if it does, the batch is not
+					// Cannot happen for a Kafka message, far short of
+					// BSON's 2 GiB limit; if it does, the batch is not
 					// committed.
 					a.m.Errors.WithLabelValues("encode").Inc()
 					errs[w] = fmt.Errorf("encode %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
 					return
 				}
 				items[i] = &item{topic: m.Topic, partition: m.Partition, offset: m.Offset, ts: rec.Time(), size: len(m.Value),
-					headers: index.TextHeaders(rec.Headers), id: id, ownID: own, doc: doc}
+					headers: index.TextHeaders(rec.Headers), id: id, doc: doc}
 			}
 		}()
 	}
@@ -97,41 +102,50 @@ func (a *Archiver) encode(batch []kafka.Message) ([]*item, error) {
 	return items, errors.Join(errs...)
 }
 
-// dedupe drops messages the index already has (by offset or by id) and
-// repeats of an id within the batch, counting them.
-func (a *Archiver) dedupe(ctx context.Context, items []*item) ([]*item, error) {
-	refs := make([]index.Ref, len(items))
+// known is what the index already holds of a batch: places and ids.
+type known struct {
+	refs map[index.Ref]bool
+	ids  map[store.UUID]bool
+	err  error
+}
+
+// lookUp asks the index which of the batch's places and producer ids it
+// already has. A generated id is derived from the message's place, so it
+// can only be known if that place is: looking up the producers' ids alone
+// is enough, and the unique index stays the last word.
+func (a *Archiver) lookUp(ctx context.Context, batch []kafka.Message) known {
+	refs := make([]index.Ref, len(batch))
 	var ids []store.UUID
-	for i, it := range items {
-		refs[i] = index.Ref{Topic: it.topic, Partition: int32(it.partition), Offset: it.offset}
-		// A generated id is derived from the message's place, so it can
-		// only be known if that place is: looking up the producers' ids
-		// alone is enough, and the unique index stays the last word.
-		if it.ownID {
-			ids = append(ids, it.id)
+	for i, m := range batch {
+		refs[i] = index.Ref{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset}
+		if id, ok := store.ProducerID(m); ok {
+			ids = append(ids, id)
 		}
 	}
-	var knownRefs map[index.Ref]bool
-	var knownIDs map[store.UUID]bool
-	err := a.retry(ctx, "postgres", "look up archived messages", func() error {
+	var k known
+	k.err = a.retry(ctx, "postgres", "look up archived messages", func() error {
 		var err error
-		knownRefs, knownIDs, err = a.ix.Known(ctx, refs, ids)
+		k.refs, k.ids, err = a.ix.Known(ctx, refs, ids)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
+	return k
+}
+
+// dedupe drops messages the index already has (by place or by id) and
+// repeats of an id within the batch, counting them.
+func (a *Archiver) dedupe(items []*item, k known) []*item {
 	fresh := items[:0:0]
 	seen := map[store.UUID]bool{}
-	for i, it := range items {
-		if knownRefs[refs[i]] || knownIDs[it.id] || seen[it.id] {
+	for _, it := range items {
+		ref := index.Ref{Topic: it.topic, Partition: int32(it.partition), Offset: it.offset}
+		if k.refs[ref] || k.ids[it.id] || seen[it.id] {
 			a.m.Duplicates.WithLabelValues(it.topic).Inc()
 			continue
 		}
 		seen[it.id] = true
 		fresh = append(fresh, it)
 	}
-	return fresh, nil
+	return fresh
 }
 
 // storeObjects writes one object per message with bounded parallelism,

@@ -62,8 +62,8 @@ type Ref struct {
 	Offset    int64
 }
 
-// Known reports which of refs and ids are already archived, in two
-// queries for the whole batch.
+// Known reports which of refs and ids are already archived, in one query
+// for the whole batch's places and one for its ids, if it has any.
 func (ix *Index) Known(ctx context.Context, refs []Ref, ids []store.UUID) (map[Ref]bool, map[store.UUID]bool, error) {
 	topics := make([]string, len(refs))
 	parts := make([]int32, len(refs))
@@ -89,11 +89,14 @@ func (ix *Index) Known(ctx context.Context, refs []Ref, ids []store.UUID) (map[R
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
+	knownIDs := map[store.UUID]bool{}
+	if len(ids) == 0 {
+		return knownRefs, knownIDs, nil
+	}
 	uu := make([]pgtype.UUID, len(ids))
 	for i, id := range ids {
 		uu[i] = pgtype.UUID{Bytes: id, Valid: true}
 	}
-	knownIDs := map[store.UUID]bool{}
 	rows, err = ix.pool.Query(ctx, `SELECT uuid FROM archive_messages WHERE uuid = ANY($1::uuid[])`, uu)
 	if err != nil {
 		return nil, nil, fmt.Errorf("look up archived ids: %w", err)

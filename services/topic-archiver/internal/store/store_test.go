@@ -2,11 +2,14 @@ package store
 
 import (
 	"bytes"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Keys must stay inside the topic's own prefix whatever the topic is
@@ -70,12 +73,12 @@ func TestFromMessageAndBSONRoundTrip(t *testing.T) {
 			if id[6]>>4 != 4 || id[8]>>6 != 2 {
 				t.Fatalf("%s is not laid out as a UUIDv4", id)
 			}
-			if _, again, _ := FromMessage(base); again != id {
+			if _, again := FromMessage(base); again != id {
 				t.Fatalf("a redelivery got id %s, first %s", again, id)
 			}
 			other := base
 			other.Offset++
-			if _, next, _ := FromMessage(other); next == id {
+			if _, next := FromMessage(other); next == id {
 				t.Fatal("two offsets share a generated id")
 			}
 		}},
@@ -89,10 +92,10 @@ func TestFromMessageAndBSONRoundTrip(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := base
 			m.Headers = c.headers
-			r, id, own := FromMessage(m)
+			r, id := FromMessage(m)
 			c.check(t, r, id)
-			if own != (c.name == "kept") {
-				t.Fatalf("own = %v for a %s id", own, c.name)
+			if pid, ok := ProducerID(m); ok != (c.name == "kept") || (ok && pid != id) {
+				t.Fatalf("ProducerID = %s %v for a %s id; FromMessage settled on %s", pid, ok, c.name, id)
 			}
 			doc, err := r.Marshal()
 			if err != nil {
@@ -120,7 +123,7 @@ func TestFromMessageAndBSONRoundTrip(t *testing.T) {
 // An empty payload is stored as empty bytes, not as a missing field, so a
 // restore sends a 0-byte message and not a null one.
 func TestEmptyPayload(t *testing.T) {
-	r, _, _ := FromMessage(kafka.Message{Topic: "t"})
+	r, _ := FromMessage(kafka.Message{Topic: "t"})
 	doc, _ := r.Marshal()
 	back, _ := Unmarshal(doc)
 	if back.Message == nil || len(back.Message) != 0 {
@@ -132,7 +135,7 @@ func TestSplitDocuments(t *testing.T) {
 	var seg []byte
 	var want [][]byte
 	for i := 0; i < 3; i++ {
-		r, _, _ := FromMessage(kafka.Message{Topic: "t", Offset: int64(i), Value: bytes.Repeat([]byte{byte(i)}, i*10)})
+		r, _ := FromMessage(kafka.Message{Topic: "t", Offset: int64(i), Value: bytes.Repeat([]byte{byte(i)}, i*10)})
 		doc, _ := r.Marshal()
 		seg = append(seg, doc...)
 		want = append(want, doc)
@@ -156,4 +159,64 @@ func TestSplitDocuments(t *testing.T) {
 	if _, err := ParseUUID("nope"); err == nil {
 		t.Fatal("ParseUUID accepted nope")
 	}
+}
+
+// Marshal writes the document by hand for speed; archives written before
+// (and every reader) know bson.Marshal's bytes, so the two must agree
+// exactly, nils, empties, odd bytes and many headers included.
+func TestMarshalMatchesBSONMarshal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	bytesOf := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		return b
+	}
+	records := []Record{
+		{},
+		{Message: []byte{}, Key: []byte{}, Headers: []Header{}},
+		{Message: []byte{0}, Topic: "weird topic/ü\x00?", Partition: -1, Offset: math.MaxInt64, TimestampMS: -5,
+			Headers: []Header{{Key: nil, Value: nil}, {Key: []byte{}, Value: []byte{}}, {Key: []byte{0xff}, Value: []byte{0xc3, 0x28}}}},
+	}
+	for i := 0; i < 200; i++ {
+		r := Record{Message: bytesOf(rng.IntN(3000)), Topic: string(bytesOf(rng.IntN(20))), Partition: rng.Int32(), Offset: rng.Int64(), TimestampMS: rng.Int64()}
+		if rng.IntN(3) > 0 {
+			r.Key = bytesOf(rng.IntN(40))
+		}
+		for range rng.IntN(15) { // past ten, array keys get two digits
+			r.Headers = append(r.Headers, Header{Key: bytesOf(rng.IntN(10)), Value: bytesOf(rng.IntN(50))})
+		}
+		records = append(records, r)
+	}
+	for i, r := range records {
+		got, err := r.Marshal()
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		want, err := bson.Marshal(r)
+		if err != nil {
+			t.Fatalf("record %d: bson.Marshal: %v", i, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("record %d: Marshal gave %d bytes %x…, bson.Marshal %d bytes %x…", i, len(got), got[:min(len(got), 64)], len(want), want[:min(len(want), 64)])
+		}
+		if cap(got) != len(got) {
+			t.Fatalf("record %d: buffer of %d for %d bytes: the size estimate is off", i, cap(got), len(got))
+		}
+	}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	r, _ := FromMessage(kafka.Message{Topic: "bench", Value: make([]byte, 1024), Headers: []kafka.Header{{Key: "k", Value: []byte("v")}}})
+	b.Run("hand", func(b *testing.B) {
+		for b.Loop() {
+			r.Marshal()
+		}
+	})
+	b.Run("reflect", func(b *testing.B) {
+		for b.Loop() {
+			bson.Marshal(r)
+		}
+	})
 }

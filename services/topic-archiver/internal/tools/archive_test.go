@@ -113,7 +113,7 @@ func TestArchiveRestoreRoundTrip(t *testing.T) {
 			}
 			got := readAll(t, e, "orders.restored", 60)
 			for _, g := range got {
-				rec, id, _ := store.FromMessage(g)
+				rec, id := store.FromMessage(g)
 				row, err := e.ix.Lookup(e.ctx, id)
 				if err != nil {
 					t.Fatalf("restored message's _id %s is not in the archive: %v", id, err)

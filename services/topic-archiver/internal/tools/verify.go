@@ -142,7 +142,7 @@ func readBack(ctx context.Context, env *Env, topic string, ids []store.UUID, tim
 			if err != nil {
 				break
 			}
-			rec, id, _ := store.FromMessage(m)
+			rec, id := store.FromMessage(m)
 			if want[id] {
 				got[id] = rec
 			}
