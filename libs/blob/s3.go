@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -28,6 +29,10 @@ type S3 struct {
 	pageSize int32
 }
 
+// maxIdleConns is the connections kept open to the S3 endpoint between
+// requests: enough for the most parallel writer among the services.
+const maxIdleConns = 64
+
 // NewS3 connects to the bucket b names. With an endpoint it uses path-style
 // addressing, which S3-compatible servers expect; without one, AWS itself.
 func NewS3(_ context.Context, b config.Bucket) (*S3, error) {
@@ -42,6 +47,13 @@ func NewS3(_ context.Context, b config.Bucket) (*S3, error) {
 		// servers reject the trailing checksums newer SDKs send by default.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		// The SDK keeps 10 idle connections per host; a caller writing
+		// many small objects at once (the archiver's object mode runs 32
+		// puts) would otherwise open and close connections all the time.
+		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = max(t.MaxIdleConns, maxIdleConns)
+			t.MaxIdleConnsPerHost = maxIdleConns
+		}),
 	}
 	if b.Endpoint != "" {
 		opts.BaseEndpoint = aws.String(b.Endpoint)

@@ -81,7 +81,11 @@ func (s *S3Server) start(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("versitygw not found: %s", howToInstall["versitygw"])
 	}
-	cmd := exec.Command(bin, "--access", S3AccessKey, "--secret", S3SecretKey, "--port", s.addr, "posix", s.dir)
+	// --keep-alive: versitygw closes every connection after one request
+	// unless told otherwise, which S3 itself does not do; a client doing
+	// many small requests would measure connection set-up instead.
+	// --quiet: no line on stdout per request.
+	cmd := exec.Command(bin, "--access", S3AccessKey, "--secret", S3SecretKey, "--port", s.addr, "--keep-alive", "--quiet", "posix", s.dir)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY=", "ROOT_SECRET_KEY=")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
