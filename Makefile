@@ -15,7 +15,7 @@ SERVICES     := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/cmd/*/main.
 SERVICE_CMDS := $(foreach s,$(wildcard services/*/cmd/*/main.go),./$(dir $(s)))
 
 VERSITYGW_VERSION   := v1.8.0
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VER   := v1.36.12
 TEST_TIMEOUT        ?= 30m
 
