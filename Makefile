@@ -89,7 +89,7 @@ run: tools-test build
 # baseline measured in the same run.
 bench: tools-test
 	@for s in $(SERVICES); do \
-	  if ls services/$$s/*_test.go services/$$s/*/*_test.go 2>/dev/null | xargs -r grep -l '^func Benchmark' >/dev/null; then \
+	  if grep -rqs --include='*_test.go' '^func Benchmark' services/$$s; then \
 	    echo "== $$s"; \
 	    (cd services/$$s && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...) | grep -v '^ok\|^PASS\|no test files' || exit 1; \
 	  fi; \
