@@ -9,15 +9,22 @@ import (
 	"time"
 )
 
-// RunMeasured runs cmd to completion and returns its wall time and peak
-// resident set size in bytes, for benchmarks of real binaries. The peak is
-// VmHWM polled from /proc while the process runs: rusage's Maxrss would
-// also count the parent's memory, which the child shares between fork and
-// exec.
-func RunMeasured(cmd *exec.Cmd) (time.Duration, int64, error) {
+// Measurement is what RunMeasured saw of a process.
+type Measurement struct {
+	Wall    time.Duration // from start to exit
+	CPU     time.Duration // user + system time of the process itself
+	PeakRSS int64         // bytes
+}
+
+// RunMeasured runs cmd to completion and measures it, for benchmarks of
+// real binaries. The peak is VmHWM polled from /proc while the process
+// runs: rusage's Maxrss would also count the parent's memory, which the
+// child shares between fork and exec. CPU time tells a process's own work
+// from waiting on servers that share the machine with it.
+func RunMeasured(cmd *exec.Cmd) (Measurement, error) {
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return Measurement{}, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -29,7 +36,11 @@ func RunMeasured(cmd *exec.Cmd) (time.Duration, int64, error) {
 		}
 		select {
 		case err := <-done:
-			return time.Since(start), peak << 10, err
+			m := Measurement{Wall: time.Since(start), PeakRSS: peak << 10}
+			if ps := cmd.ProcessState; ps != nil {
+				m.CPU = ps.UserTime() + ps.SystemTime()
+			}
+			return m, err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

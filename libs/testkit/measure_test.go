@@ -23,11 +23,15 @@ func TestMeasuredChild(t *testing.T) {
 func TestRunMeasured(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMeasuredChild$")
 	cmd.Env = append(os.Environ(), "TESTKIT_MEASURED_CHILD=1")
-	d, peak, err := RunMeasured(cmd)
+	m, err := RunMeasured(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d < 300*time.Millisecond || peak < 60<<20 || peak > 400<<20 {
-		t.Fatalf("duration %s, peak %d MB: want ≥ 300ms and about 64 MB more than a test binary", d, peak>>20)
+	if m.Wall < 300*time.Millisecond || m.PeakRSS < 60<<20 || m.PeakRSS > 400<<20 {
+		t.Fatalf("duration %s, peak %d MB: want ≥ 300ms and about 64 MB more than a test binary", m.Wall, m.PeakRSS>>20)
+	}
+	// Touching 64 MB takes some CPU; sleeping takes none.
+	if m.CPU <= 0 || m.CPU >= m.Wall {
+		t.Fatalf("CPU %s for a process that mostly sleeps %s", m.CPU, m.Wall)
 	}
 }

@@ -102,11 +102,11 @@ func runMeasured(b *testing.B, e *procEnv, bin string) (time.Duration, int64) {
 	c := e.cmd("NOTIFICATIONS=false", "LOG_LEVEL=warn")
 	c.Path = bin
 	c.Stderr = os.Stderr
-	d, peak, err := testkit.RunMeasured(c)
+	m, err := testkit.RunMeasured(c)
 	if err != nil {
 		b.Fatalf("s3-loader: %v", err)
 	}
-	return d, peak
+	return m.Wall, m.PeakRSS
 }
 
 func gz(b *testing.B, data []byte) []byte {

@@ -206,17 +206,3 @@ func TestMarshalMatchesBSONMarshal(t *testing.T) {
 		}
 	}
 }
-
-func BenchmarkMarshal(b *testing.B) {
-	r, _ := FromMessage(kafka.Message{Topic: "bench", Value: make([]byte, 1024), Headers: []kafka.Header{{Key: "k", Value: []byte("v")}}})
-	b.Run("hand", func(b *testing.B) {
-		for b.Loop() {
-			r.Marshal()
-		}
-	})
-	b.Run("reflect", func(b *testing.B) {
-		for b.Loop() {
-			bson.Marshal(r)
-		}
-	})
-}
