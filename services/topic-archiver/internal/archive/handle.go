@@ -157,34 +157,42 @@ func (a *Archiver) storeObjects(ctx context.Context, items []*item) error {
 	}
 	rows := make([]index.Row, len(items))
 	err := a.retry(ctx, "s3", "write objects", func() error {
+		// A fixed set of writers rather than a goroutine per message: a
+		// put runs deep through the SDK's middleware, and a fresh
+		// goroutine grows its stack for each one.
+		next := make(chan int)
+		errs := make([]error, min(a.cfg.PutConcurrency, len(items)))
 		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var firstErr error
-		sem := make(chan struct{}, a.cfg.PutConcurrency)
-		for i, it := range items {
-			if rows[i].Key != "" {
-				continue // written on an earlier try
-			}
+		for w := range errs {
 			wg.Add(1)
-			sem <- struct{}{}
 			go func() {
-				defer func() { <-sem; wg.Done() }()
-				key := store.ObjectKey(a.cfg.Root, it.topic, it.ts, it.id)
-				err := a.store.Put(ctx, key, bytes.NewReader(it.doc), int64(len(it.doc)))
-				if err != nil && !errors.Is(err, blob.ErrExists) {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
+				defer wg.Done()
+				for i := range next {
+					it := items[i]
+					key := store.ObjectKey(a.cfg.Root, it.topic, it.ts, it.id)
+					err := a.store.Put(ctx, key, bytes.NewReader(it.doc), int64(len(it.doc)))
+					if err != nil && !errors.Is(err, blob.ErrExists) {
+						errs[w] = err // the rest are still tried; the retry skips what worked
+						continue
 					}
-					mu.Unlock()
-					return
+					rows[i] = it.row(a.store.Bucket(), key, 0)
+					a.m.Bytes.Add(float64(len(it.doc)))
 				}
-				rows[i] = it.row(a.store.Bucket(), key, 0)
-				a.m.Bytes.Add(float64(len(it.doc)))
 			}()
 		}
+		for i := range items {
+			if rows[i].Key == "" { // not written on an earlier try
+				next <- i
+			}
+		}
+		close(next)
 		wg.Wait()
-		return firstErr
+		for _, err := range errs {
+			if err != nil {
+				return err // one says it: an outage fails them all alike
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
