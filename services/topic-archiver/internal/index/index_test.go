@@ -57,7 +57,8 @@ func TestInsertReportsOnlyNewRows(t *testing.T) {
 	if err != nil || len(refs) != 1 || !refs[Ref{"t", 1, 4}] || len(ids) != 1 || !ids[first[2].UUID] {
 		t.Fatalf("Known: %v %v %v", refs, ids, err)
 	}
-	if _, _, err := ix.Known(ctx, []Ref{{"t", 1, 0}}, nil); err != nil {
-		t.Fatalf("Known without ids: %v", err)
+	refs, ids, err = ix.Known(ctx, []Ref{{"t", 1, 0}, {"t", 1, 9}}, nil)
+	if err != nil || len(refs) != 1 || !refs[Ref{"t", 1, 0}] || ids == nil || len(ids) != 0 {
+		t.Fatalf("Known without ids: %v %v %v", refs, ids, err)
 	}
 }

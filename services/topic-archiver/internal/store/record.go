@@ -93,23 +93,23 @@ func FromMessage(m kafka.Message) (r Record, id UUID) {
 		TimestampMS: m.Time.UnixMilli(),
 		Headers:     make([]Header, 0, len(m.Headers)+1),
 	}
+	id, own := ProducerID(m)
+	if !own {
+		id = derivedID(m)
+	}
 	found := false
 	for _, h := range m.Headers {
-		if string(h.Key) == IDHeader && !found {
+		if h.Key == IDHeader && !found {
 			found = true
-			if len(h.Value) == 16 {
-				copy(id[:], h.Value)
-				r.Headers = append(r.Headers, Header{Key: []byte(h.Key), Value: nonNil(h.Value)})
-				continue
+			r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: id[:]})
+			if !own { // malformed: replaced, and kept beside
+				r.Headers = append(r.Headers, Header{Key: []byte(OriginalIDHeader), Value: nonNil(h.Value)})
 			}
-			id = derivedID(m)
-			r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: id[:]}, Header{Key: []byte(OriginalIDHeader), Value: nonNil(h.Value)})
 			continue
 		}
 		r.Headers = append(r.Headers, Header{Key: []byte(h.Key), Value: nonNil(h.Value)})
 	}
 	if !found {
-		id = derivedID(m)
 		r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: id[:]})
 	}
 	return r, id

@@ -69,6 +69,41 @@ func TestCursorResetStoresNothingTwice(t *testing.T) {
 	}
 }
 
+// TestProducerResendStoredOnce has a producer send the same ten _id
+// values again at new offsets, after the first ten are archived: the
+// lookup by producer id recognises them before anything is written. In
+// segment mode a resend that got past it would be written into a new
+// segment before the index refused it, so the object count tells.
+func TestProducerResendStoredOnce(t *testing.T) {
+	e := newEnv(t)
+	withIDs := func(round string) []kafka.Message {
+		return messages(10, func(i int) kafka.Message {
+			id := bytes.Repeat([]byte{byte(0xa0 + i)}, 16)
+			return kafka.Message{Value: []byte(fmt.Sprintf("%s-%d", round, i)), Headers: []kafka.Header{{Key: "_id", Value: id}}}
+		})
+	}
+	m := archive.NewMetrics(metrics.New("topic-archiver"))
+	stop := e.archiverWith(archive.SegmentMode, m, func(c *archive.Config) { c.SegmentAge = 200 * time.Millisecond })
+	defer stop()
+	e.produce("resent", withIDs("first")...)
+	e.waitCount("resent", 10, 30*time.Second)
+	objects := e.objects()
+	e.produce("resent", withIDs("again")...)
+	deadline := time.Now().Add(30 * time.Second)
+	for testutil.ToFloat64(m.Duplicates.WithLabelValues("resent")) < 10 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if d := testutil.ToFloat64(m.Duplicates.WithLabelValues("resent")); d != 10 {
+		t.Fatalf("duplicates_total = %v, want 10", d)
+	}
+	if n := e.count("resent"); n != 10 {
+		t.Fatalf("index holds %d, want 10", n)
+	}
+	if n := e.objects(); n != objects || objects == 0 {
+		t.Fatalf("%d segments after the resend, %d before: a resent id was written", n, objects)
+	}
+}
+
 func TestTwoReplicasSplitPartitions(t *testing.T) {
 	e := newEnv(t)
 	e.produce("split", payloads(400, 64, "s")...)
