@@ -72,6 +72,7 @@ build:
 	$(GO) build -o bin/ $(SERVICE_CMDS) ./deploy/devstack/cmd/devstack
 
 test: tools-test
+	@./.ci/check-tree
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
