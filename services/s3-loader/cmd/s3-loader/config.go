@@ -7,11 +7,14 @@ import (
 
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/pg"
+	"tributary.dev/libs/setup"
 )
 
 // Config is every variable the loader reads; `s3-loader --help` prints it.
 type Config struct {
 	config.Common
+	setup.SQL
+	setup.Store
 	DryRun        bool             `envconfig:"DRY_RUN" default:"false" desc:"read, parse and count everything, then roll back: persist nothing, publish nothing"`
 	Notifications bool             `envconfig:"NOTIFICATIONS" default:"true" desc:"publish a change notification per delivery"`
 	NATS          config.SecretURL `envconfig:"NATS" desc:"NATS server, nats://user:pw@host:4222 (required when NOTIFICATIONS is true)"`
@@ -26,8 +29,6 @@ type Config struct {
 	NotifySubject string           `envconfig:"NOTIFY_SUBJECT" default:"paper-engine.meta.orders.change" desc:"NATS subject of notifications"`
 	LateWindow    int              `envconfig:"CDC_LATE_WINDOW" default:"3600" desc:"seconds before the last applied CDC file to look for files that arrived late (reported, not applied)"`
 	ProgressRows  int64            `envconfig:"PROGRESS_ROWS" default:"100000" desc:"log progress every this many rows"`
-	TestPause     bool             `envconfig:"S3_LOADER_TEST_PAUSE_BEFORE_COMMIT" default:"false" desc:"test hook for crash tests: stop just before each commit; never set in production"`
-	TestPausePub  bool             `envconfig:"S3_LOADER_TEST_PAUSE_AFTER_PUBLISH" default:"false" desc:"test hook for crash tests: stop after publishing a notification, before marking it sent; never set in production"`
 }
 
 // Validate checks what types cannot.

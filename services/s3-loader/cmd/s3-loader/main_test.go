@@ -20,21 +20,40 @@ import (
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/pg"
+	"tributary.dev/libs/setup"
 	"tributary.dev/libs/testkit"
 )
 
 // These tests run the real binary as operators do, so that kill -9 hits a
 // real process with real connections.
 
-var binary string
+// binary is the production build; faultBinary is built with -tags
+// faults and has the crash tests' pause points (faults.go). Only the
+// crash tests run it.
+var binary, faultBinary string
 
-func TestMain(m *testing.M) {
-	testkit.MainWithBinary(m, "s3-loader", true, &binary)
+func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+
+func runTests(m *testing.M) int {
+	var err error
+	var cleanup func()
+	if binary, cleanup, err = testkit.BuildBinary("s3-loader", true); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	if faultBinary, cleanup, err = testkit.BuildBinary("s3-loader", true, "faults"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	return m.Run()
 }
 
 type procEnv struct {
 	t      testing.TB
 	ctx    context.Context
+	s3     *testkit.S3Server
 	bucket config.Bucket
 	store  blob.Store
 	dsn    string
@@ -45,9 +64,12 @@ type procEnv struct {
 
 func newProcEnv(t testing.TB) *procEnv {
 	ctx := context.Background()
-	e := &procEnv{t: t, ctx: ctx, bucket: testkit.S3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
-	e.bucket.Path = "dms"
+	e := &procEnv{t: t, ctx: ctx, s3: testkit.RunS3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
 	var err error
+	if e.bucket, err = e.s3.CreateBucket(ctx, "dms-test"); err != nil {
+		t.Fatal(err)
+	}
+	e.bucket.Path = "dms"
 	if e.store, err = blob.Open(ctx, e.bucket); err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +104,11 @@ func (e *procEnv) put(key string, body []byte) {
 	}
 }
 
-func (e *procEnv) cmd(extra ...string) *exec.Cmd {
-	c := exec.Command(binary)
+func (e *procEnv) cmd(extra ...string) *exec.Cmd { return e.cmdOf(binary, extra...) }
+
+// cmdOf is cmd with another build of the loader.
+func (e *procEnv) cmdOf(bin string, extra ...string) *exec.Cmd {
+	c := exec.Command(bin)
 	c.Env = append(os.Environ(),
 		"RUN_AS_SERVICE=false", "METRICS_ADDR=", "LOG_LEVEL=info", "SCHEMA_MAP=dbo=public", "EVENT_ID_COLUMN=event_id",
 		"SOURCE="+e.bucket.Raw(), "TARGET="+e.dsn, "NATS="+e.nats)
@@ -101,29 +126,48 @@ func (e *procEnv) run(extra ...string) string {
 	return string(out)
 }
 
-// killWhen starts the loader and kill -9s it as soon as a line of its
-// output contains marker.
+// killWhen starts the loader (the build with fault points) and kill -9s
+// it as soon as a line of its output contains marker.
 func (e *procEnv) killWhen(marker string, extra ...string) {
 	e.t.Helper()
-	c := e.cmd(extra...)
+	c, _ := e.startUntil(faultBinary, marker, extra...)
+	if err := c.Process.Signal(syscall.SIGKILL); err != nil {
+		e.t.Fatal(err)
+	}
+	err := c.Wait()
+	if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		e.t.Fatalf("loader was not killed by SIGKILL: %v", err)
+	}
+}
+
+// startUntil starts bin and returns once a line of its output contains
+// marker; the process is still running (the caller ends it) and the rest
+// of its output is copied to out.
+func (e *procEnv) startUntil(bin, marker string, extra ...string) (*exec.Cmd, *syncBuffer) {
+	e.t.Helper()
+	c := e.cmdOf(bin, extra...)
 	pr, pw, _ := os.Pipe()
 	c.Stdout, c.Stderr = pw, pw
 	if err := c.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	pw.Close()
+	e.t.Cleanup(func() { pr.Close() })
 	found := make(chan bool, 1)
-	var out strings.Builder
+	out := &syncBuffer{}
 	go func() {
 		sc := bufio.NewScanner(pr)
+		seen := false
 		for sc.Scan() {
 			out.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), marker) {
+			if !seen && strings.Contains(sc.Text(), marker) {
+				seen = true
 				found <- true
-				return
 			}
 		}
-		found <- false
+		if !seen {
+			found <- false
+		}
 	}()
 	select {
 	case ok := <-found:
@@ -132,16 +176,30 @@ func (e *procEnv) killWhen(marker string, extra ...string) {
 			e.t.Fatalf("loader ended before %q:\n%s", marker, out.String())
 		}
 	case <-time.After(60 * time.Second):
+		_ = c.Process.Kill()
+		_ = c.Wait()
 		e.t.Fatalf("no %q within 60s:\n%s", marker, out.String())
 	}
-	if err := c.Process.Signal(syscall.SIGKILL); err != nil {
-		e.t.Fatal(err)
-	}
-	err := c.Wait()
-	if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		e.t.Fatalf("loader was not killed by SIGKILL: %v", err)
-	}
-	pr.Close()
+	return c, out
+}
+
+// syncBuffer is a strings.Builder safe to write from the output reader
+// while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) WriteString(x string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(x)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (e *procEnv) scalar(sql string) string {
@@ -198,7 +256,7 @@ func TestKillBeforeCommitThenRestart(t *testing.T) {
 	e := newProcEnv(t)
 	e.put("dbo/customers/LOAD00000001.csv", []byte("1,ann\n2,ben\n"))
 	e.put("dbo/orders/LOAD00000001.csv", []byte("1,ann,1.00,1\n"))
-	e.killWhen("TEST PAUSE before commit", "S3_LOADER_TEST_PAUSE_BEFORE_COMMIT=true")
+	e.killWhen("FAULT pause before commit", "FAULT_PAUSE_BEFORE_COMMIT=true")
 	if got := e.scalar(`SELECT (SELECT count(*) FROM customers) || '|' || (SELECT count(*) FROM loader_deliveries) || '|' || (SELECT count(*) FROM loader_outbox)`); got != "0|0|0" {
 		t.Fatalf("after kill -9 before commit (customers|deliveries|outbox) = %s, want nothing", got)
 	}
@@ -223,7 +281,7 @@ func TestKillAfterPublishThenRestart(t *testing.T) {
 	e := newProcEnv(t)
 	e.put("dbo/customers/LOAD00000001.csv", []byte("1,ann\n"))
 	e.put("dbo/customers/20240101-120000000.csv", []byte("U,1,anna\n"))
-	e.killWhen("TEST PAUSE after publish", "S3_LOADER_TEST_PAUSE_AFTER_PUBLISH=true")
+	e.killWhen("FAULT pause after publish", "FAULT_PAUSE_AFTER_PUBLISH=true")
 	if got := e.scalar(`SELECT (SELECT count(*) FROM loader_deliveries) || '|' || (SELECT count(*) FROM loader_outbox WHERE sent_at IS NULL)`); got != "1|1" {
 		t.Fatalf("after kill -9 between publish and mark (deliveries|unsent) = %s, want 1|1", got)
 	}
@@ -292,14 +350,73 @@ func TestTwoLoadersOneTarget(t *testing.T) {
 	}
 }
 
+// TestHelpListsEveryVariable takes the variables from the Config struct
+// itself, so a new field cannot miss --help or the README.
 func TestHelpListsEveryVariable(t *testing.T) {
 	out, err := exec.Command(binary, "--help").CombinedOutput()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{"RUN_AS_SERVICE", "MIN_SLEEP", "MAX_SLEEP", "DRY_RUN", "NOTIFICATIONS", "NATS", "SOURCE", "TARGET", "SCHEMA_MAP", "CSV_NULL_VALUE", "EVENT_ID_COLUMN", "ON_BAD_FILE", "METRICS_ADDR", "LOG_LEVEL"} {
-		if !strings.Contains(string(out), v) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := setup.Variables(&Config{})
+	if len(vars) < 20 {
+		t.Fatalf("Config has only %d variables? %v", len(vars), vars)
+	}
+	for _, v := range vars {
+		if !strings.Contains(string(out), "  "+v+" ") {
 			t.Errorf("--help lacks %s", v)
+		}
+		if !strings.Contains(string(readme), "`"+v+"`") {
+			t.Errorf("README lacks %s", v)
+		}
+	}
+}
+
+// TestProductionBinaryHasNoFaultPoints sets every fault variable, old
+// and new, on the production build: the pass runs to the end, because
+// the hooks are not there, and --help does not mention them.
+func TestProductionBinaryHasNoFaultPoints(t *testing.T) {
+	e := newProcEnv(t)
+	e.put("dbo/customers/LOAD00000001.csv", []byte("1,ann\n2,ben\n"))
+	e.put("dbo/customers/20240101-120000000.csv", []byte("U,1,anna\n"))
+	c := e.cmd("FAULT_PAUSE_BEFORE_COMMIT=true", "FAULT_PAUSE_AFTER_PUBLISH=true",
+		"S3_LOADER_TEST_PAUSE_BEFORE_COMMIT=true", "S3_LOADER_TEST_PAUSE_AFTER_PUBLISH=true")
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("s3-loader: %v\n%s", err, out.String())
+		}
+	case <-time.After(120 * time.Second):
+		_ = c.Process.Kill()
+		<-done
+		t.Fatalf("the production binary paused on a fault variable:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "FAULT") {
+		t.Fatalf("the production binary reached a fault point:\n%s", out.String())
+	}
+	if got := e.scalar(`SELECT (SELECT name FROM customers WHERE customer_id = 1) || '|' || (SELECT count(*) FROM loader_deliveries) || '|' || (SELECT count(*) FROM loader_outbox WHERE sent_at IS NULL)`); got != "anna|2|0" {
+		t.Fatalf("(name|deliveries|unsent) = %s, want anna|2|0", got)
+	}
+	if n := e.notifications(); n != 2 {
+		t.Fatalf("%d notifications, want 2", n)
+	}
+	help, err := exec.Command(binary, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"FAULT", "TEST_PAUSE", "test hook"} {
+		if strings.Contains(string(help), w) {
+			t.Errorf("--help mentions %q:\n%s", w, help)
 		}
 	}
 }

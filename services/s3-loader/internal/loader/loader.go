@@ -27,6 +27,16 @@ type Config struct {
 	DryRun        bool
 	LateWindow    time.Duration // how far back to look for late CDC files
 	ProgressEvery int64
+	// Beat, when set, tells the health check the loader is alive: after
+	// each delivery and at each progress line, so a long file is not
+	// mistaken for a stuck loop.
+	Beat func()
+}
+
+func (l *Loader) beat() {
+	if l.cfg.Beat != nil {
+		l.cfg.Beat()
+	}
 }
 
 // Loader applies deliveries from a source to a target.
@@ -175,6 +185,7 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 		default:
 			ferr = l.apply(ctx, f, tbl, res)
 		}
+		l.beat()
 		if ferr == nil {
 			if f.Kind == source.CDC && !l.cfg.DryRun {
 				m.LastCDCTime = f.Time
@@ -233,6 +244,7 @@ func (l *Loader) apply(ctx context.Context, f source.File, tbl *target.Table, re
 			// Like the original's "processed 10000/159967": the row total
 			// is unknown while streaming, so the fraction is of the file.
 			l.log.Info(fmt.Sprintf("Delivery %d: processed %d rows (%s of %s)", d.ID, rows, mb(body.Stored()), mb(f.Size)))
+			l.beat()
 		},
 	}
 	if err := l.tgt.Apply(ctx, d, body, opts); err != nil {
