@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"tributary.dev/libs/config"
+	"tributary.dev/libs/setup"
 	"tributary.dev/services/topic-archiver/internal/archive"
 )
 
@@ -22,6 +23,8 @@ import (
 // prints it.
 type Config struct {
 	config.Common
+	setup.SQL
+	setup.Store
 	Brokers       []string         `envconfig:"KAFKA_BROKERS" required:"true" desc:"Kafka bootstrap servers, host:port,host:port"`
 	Group         string           `envconfig:"KAFKA_GROUP" default:"tributary-archiver" desc:"consumer group; replicas in one group split the partitions"`
 	SASLMechanism string           `envconfig:"KAFKA_SASL_MECHANISM" desc:"PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: no SASL"`

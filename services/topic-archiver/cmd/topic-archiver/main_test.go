@@ -22,6 +22,7 @@ import (
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/pg"
+	"tributary.dev/libs/setup"
 	"tributary.dev/libs/testkit"
 	"tributary.dev/services/topic-archiver/internal/store"
 )
@@ -40,7 +41,9 @@ func TestMain(m *testing.M) {
 type procEnv struct {
 	t       testing.TB
 	ctx     context.Context
+	kafka   *kfake.Cluster
 	brokers []string
+	s3      *testkit.S3Server
 	bucket  config.Bucket
 	store   blob.Store
 	dsn     string
@@ -50,9 +53,13 @@ type procEnv struct {
 
 func newProcEnv(t testing.TB, partitions int) *procEnv {
 	ctx := context.Background()
-	e := &procEnv{t: t, ctx: ctx, brokers: testkit.Kafka(t, kfake.DefaultNumPartitions(partitions)), bucket: testkit.S3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
-	e.bucket.Path = "archive"
+	e := &procEnv{t: t, ctx: ctx, kafka: testkit.KafkaCluster(t, kfake.DefaultNumPartitions(partitions)), s3: testkit.RunS3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
+	e.brokers = e.kafka.ListenAddrs()
 	var err error
+	if e.bucket, err = e.s3.CreateBucket(ctx, "archive-test"); err != nil {
+		t.Fatal(err)
+	}
+	e.bucket.Path = "archive"
 	if e.store, err = blob.Open(ctx, e.bucket); err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +222,9 @@ func TestVerifyAgainstRunningBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = bg.Process.Signal(syscall.SIGTERM); _ = bg.Wait() }()
+	// verify only reads the index: it waits for the archiver to have
+	// created it, as an operator starts the service before checking it.
+	e.waitIndex()
 	out, err := e.cmd([]string{"verify", "--count", "30", "--timeout", "60s"}).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "verdict: PASS") {
 		t.Fatalf("verify: %v\n%s", err, out)
@@ -235,16 +245,55 @@ func TestVerifyAgainstRunningBinary(t *testing.T) {
 	}
 }
 
+// waitIndex waits until the archiver has created the index tables.
+func (e *procEnv) waitIndex() {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var ok bool
+		if err := e.pool.QueryRow(e.ctx, `SELECT to_regclass('archive_messages') IS NOT NULL`).Scan(&ok); err != nil {
+			e.t.Fatal(err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("the archiver did not create its index within 60s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestHelp takes the variables from the Config struct itself, so a new
+// field cannot miss --help or the README.
 func TestHelp(t *testing.T) {
 	out, err := exec.Command(binary, "--help").CombinedOutput()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"KAFKA_BROKERS", "KAFKA_GROUP", "KAFKA_SASL_MECHANISM", "KAFKA_TLS", "TOPICS", "VETO_TOPICS", "S3", "TARGET", "NATS", "STORE_MODE", "SEGMENT_BYTES", "SEGMENT_SECONDS", "METRICS_ADDR", "LOG_LEVEL",
-		"list", "connect", "status", "publish", "verify", "inspect", "uuids", "restore", "db-logs", "clean-tests", "clean-duplicates"} {
-		if !strings.Contains(string(out), w) {
-			t.Errorf("--help lacks %s", w)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := setup.Variables(&Config{})
+	if len(vars) < 25 {
+		t.Fatalf("Config has only %d variables? %v", len(vars), vars)
+	}
+	for _, v := range vars {
+		if !strings.Contains(string(out), "  "+v+" ") {
+			t.Errorf("--help lacks %s", v)
 		}
+		if !strings.Contains(string(readme), "`"+v+"`") {
+			t.Errorf("README lacks %s", v)
+		}
+	}
+	for _, w := range []string{"list", "connect", "status", "publish", "verify", "inspect", "uuids", "restore", "db-logs", "clean-tests", "clean-duplicates"} {
+		if !strings.Contains(string(out), "  "+w+" ") {
+			t.Errorf("--help lacks verb %s", w)
+		}
+	}
+	if help, err := exec.Command(binary, "help").CombinedOutput(); err != nil || string(help) != string(out) {
+		t.Errorf("`help` differs from `--help` (%v):\n%s", err, help)
 	}
 	c := exec.Command(binary, "frobnicate")
 	if out, err := c.CombinedOutput(); err == nil || !strings.Contains(string(out), `unknown verb "frobnicate"`) {

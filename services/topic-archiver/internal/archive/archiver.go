@@ -50,6 +50,10 @@ type Config struct {
 	// long — a safety net for offsets that never arrive (transaction
 	// markers, compaction), logged with the partitions left short.
 	IdleExit time.Duration
+	// Beat, when set, tells the health check the loop is alive. Run is
+	// one long unit of work, so it beats on every turn of the fetch loop,
+	// idle ones included: a loop that stops turning is a stuck archiver.
+	Beat func()
 }
 
 // Archiver runs the consume → store → index → commit loop.
@@ -67,6 +71,12 @@ type Archiver struct {
 }
 
 func (a *Archiver) stopping() bool { return a.run != nil && a.run.Err() != nil }
+
+func (a *Archiver) beat() {
+	if a.cfg.Beat != nil {
+		a.cfg.Beat()
+	}
+}
 
 // New builds an Archiver; bus may be nil.
 func New(cfg Config, store blob.Store, ix *index.Index, bus *natsbus.Bus, log *zap.Logger, m *Metrics) *Archiver {
@@ -110,6 +120,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 			a.log.Warn("cannot list topics; retrying", zap.Error(err))
 		}
 		a.m.Topics.Set(float64(len(topics)))
+		a.beat()
 		if len(topics) == 0 {
 			if a.cfg.Once && err == nil {
 				a.log.Info("no topics to archive")
@@ -171,6 +182,7 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 	nextRefresh := time.Now().Add(a.cfg.TopicRefresh)
 	lastMsg := time.Now()
 	for {
+		a.beat()
 		if ctx.Err() != nil {
 			return a.finish(context.WithoutCancel(ctx), r)
 		}
