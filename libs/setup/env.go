@@ -92,8 +92,7 @@ func (e *Env) Postgres(ctx context.Context, dsn string, migrations fs.FS, servic
 	if !ok {
 		return nil, errors.New("setup: Postgres needs setup.SQL embedded in the config (SQL_TIMEOUT)")
 	}
-	_ = s.sqlTimeout() // interim: handed to pg once pg.Connect takes options
-	pool, err := pg.Connect(ctx, dsn)
+	pool, err := pg.Connect(ctx, dsn, pg.WithStatementTimeout(s.sqlTimeout()))
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +115,7 @@ func (e *Env) Store(ctx context.Context, b config.Bucket) (blob.Store, error) {
 	if !ok {
 		return nil, errors.New("setup: Store needs setup.Store embedded in the config (STORE_TIMEOUT)")
 	}
-	_ = s.storeTimeout() // interim: handed to blob once blob.Open takes options
-	st, err := blob.Open(ctx, b)
+	st, err := blob.Open(ctx, b, blob.WithTimeout(s.storeTimeout()))
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
@@ -144,7 +145,7 @@ func startDeps(t *testing.T) *deps {
 }
 
 // openAll opens every dependency through env.
-func openAll(ctx context.Context, env *setup.Env, cfg *full, migrations fstest.MapFS) (*pgxpool.Pool, error) {
+func openAll(ctx context.Context, env *setup.Env, cfg *full, migrations fs.FS) (*pgxpool.Pool, error) {
 	pool, err := env.Postgres(ctx, cfg.Target.Value(), migrations, "widget")
 	if err != nil {
 		return nil, fmt.Errorf("TARGET: %w", err)
