@@ -27,7 +27,17 @@ type Config struct {
 	DryRun        bool
 	LateWindow    time.Duration // how far back to look for late CDC files
 	ProgressEvery int64
+	// OutboxRetention is how long sent notifications stay in
+	// loader_outbox (for an operator tracing what went out); older ones
+	// are pruned, at most once per PruneEvery. 0 keeps them all.
+	OutboxRetention time.Duration
+	PruneEvery      time.Duration // 0: DefaultPruneEvery
 }
+
+// DefaultPruneEvery is how often sent notifications are pruned when
+// Config.PruneEvery is unset: often enough that the table stays near its
+// retention, rarely enough that the prune costs nothing to speak of.
+const DefaultPruneEvery = time.Hour
 
 // Loader applies deliveries from a source to a target.
 type Loader struct {
@@ -40,11 +50,14 @@ type Loader struct {
 	m         *Metrics
 	// BeforeCommit, when set, runs just before each delivery commits.
 	BeforeCommit func(*target.Delivery)
+
+	now       func() time.Time // the clock prunes are spaced by (tests move it)
+	lastPrune time.Time        // when the outbox was last pruned by this process
 }
 
 // New builds a Loader. builder and publisher may be nil (NOTIFICATIONS=false).
 func New(cfg Config, src *source.Source, tgt *target.Target, builder *notify.Builder, publisher *notify.Publisher, log *zap.Logger, m *Metrics) *Loader {
-	l := &Loader{cfg: cfg, src: src, tgt: tgt, publisher: publisher, log: log, m: m}
+	l := &Loader{cfg: cfg, src: src, tgt: tgt, publisher: publisher, log: log, m: m, now: time.Now}
 	if builder != nil {
 		l.notify = builder.Build
 	}
@@ -68,6 +81,7 @@ func (l *Loader) Pass(ctx context.Context) (Result, error) {
 		return res, fmt.Errorf("take the loader lock: %w", err)
 	}
 	defer unlock()
+	l.prune(ctx)
 	// Under the lock, so two replicas never send the same outbox row at
 	// once (subscribers without JetStream deduplication would see it twice).
 	l.flush(ctx)
@@ -274,6 +288,36 @@ func (l *Loader) flush(ctx context.Context) {
 	if err := l.publisher.Flush(ctx); err != nil {
 		l.m.Errors.WithLabelValues("notify").Inc()
 		l.log.Warn("notifications wait in the outbox", zap.Error(err))
+	}
+}
+
+// prune deletes sent notifications older than OutboxRetention, at most
+// once per PruneEvery, so loader_outbox stays the size of its retention
+// instead of growing by a row per delivery for ever. It runs under the
+// loader lock, before the flush; a failure is counted and logged and the
+// next pass tries again — it never stops loading.
+func (l *Loader) prune(ctx context.Context) {
+	if l.cfg.OutboxRetention <= 0 || l.cfg.DryRun {
+		return
+	}
+	every := l.cfg.PruneEvery
+	if every <= 0 {
+		every = DefaultPruneEvery
+	}
+	now := l.now()
+	if !l.lastPrune.IsZero() && now.Sub(l.lastPrune) < every {
+		return
+	}
+	n, err := l.tgt.PruneOutbox(ctx, l.cfg.OutboxRetention)
+	l.m.OutboxPruned.Add(float64(n))
+	if err != nil {
+		l.m.Errors.WithLabelValues("target").Inc()
+		l.log.Warn("pruning sent notifications failed; the next pass tries again", zap.Int64("pruned", n), zap.Error(err))
+		return
+	}
+	l.lastPrune = now
+	if n > 0 {
+		l.log.Info(fmt.Sprintf("Pruned %d sent notifications older than %s", n, l.cfg.OutboxRetention))
 	}
 }
 

@@ -16,6 +16,7 @@ type Metrics struct {
 	Lag          prometheus.Gauge
 	Pending      prometheus.Gauge
 	Notified     *prometheus.CounterVec // result: sent, failed
+	OutboxPruned prometheus.Counter
 	Duration     prometheus.Observer
 }
 
@@ -30,6 +31,7 @@ func NewMetrics(srv *metrics.Server) *Metrics {
 		Lag:          srv.Gauge("lag_seconds", "Age of the oldest pending CDC file at the last pass (0 when caught up).").WithLabelValues(),
 		Pending:      srv.Gauge("pending_files", "Delivery files found but not yet applied at the last pass.").WithLabelValues(),
 		Notified:     srv.Counter("notifications_total", "Notifications published, by result.", "result"),
+		OutboxPruned: srv.Counter("outbox_pruned_total", "Sent notifications deleted from loader_outbox after OUTBOX_RETENTION.").WithLabelValues(),
 		Duration:     srv.Histogram("delivery_duration_seconds", "Time to apply one delivery.", []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}).WithLabelValues(),
 	}
 }
