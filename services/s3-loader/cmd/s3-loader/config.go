@@ -26,6 +26,7 @@ type Config struct {
 	NotifySubject string           `envconfig:"NOTIFY_SUBJECT" default:"paper-engine.meta.orders.change" desc:"NATS subject of notifications"`
 	LateWindow    int              `envconfig:"CDC_LATE_WINDOW" default:"3600" desc:"seconds before the last applied CDC file to look for files that arrived late (reported, not applied)"`
 	ProgressRows  int64            `envconfig:"PROGRESS_ROWS" default:"100000" desc:"log progress every this many rows"`
+	OutboxHours   int              `envconfig:"OUTBOX_RETENTION" default:"168" desc:"hours a sent notification stays in loader_outbox before it is pruned (checked hourly); unsent ones are never pruned; 0 keeps all"`
 	TestPause     bool             `envconfig:"S3_LOADER_TEST_PAUSE_BEFORE_COMMIT" default:"false" desc:"test hook for crash tests: stop just before each commit; never set in production"`
 	TestPausePub  bool             `envconfig:"S3_LOADER_TEST_PAUSE_AFTER_PUBLISH" default:"false" desc:"test hook for crash tests: stop after publishing a notification, before marking it sent; never set in production"`
 }
@@ -41,6 +42,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Notifications && !c.DryRun && c.NATS.IsZero() {
 		errs = append(errs, errors.New("NATS: required when NOTIFICATIONS is true (or set NOTIFICATIONS=false)"))
+	}
+	if c.OutboxHours < 0 {
+		errs = append(errs, fmt.Errorf("OUTBOX_RETENTION: must not be negative, got %d", c.OutboxHours))
 	}
 	if c.LateWindow < 0 {
 		errs = append(errs, fmt.Errorf("CDC_LATE_WINDOW: must not be negative, got %d", c.LateWindow))

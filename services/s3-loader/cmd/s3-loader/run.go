@@ -72,6 +72,7 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		SchemaMap: schemaMap, NullValue: cfg.CSVNullValue, EventIDColumn: cfg.EventIDColumn,
 		SkipBadFiles: cfg.OnBadFile == "skip", DryRun: cfg.DryRun,
 		LateWindow: time.Duration(cfg.LateWindow) * time.Second, ProgressEvery: cfg.ProgressRows,
+		OutboxRetention: time.Duration(cfg.OutboxHours) * time.Hour,
 	}, src, tgt, builder, publisher, log, m)
 	if cfg.TestPause {
 		l.BeforeCommit = func(d *target.Delivery) {
