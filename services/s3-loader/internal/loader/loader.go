@@ -77,7 +77,7 @@ func (l *Loader) Pass(ctx context.Context) (Result, error) {
 	var res Result
 	unlock, err := l.tgt.Lock(ctx, l.src.Bucket()+"/"+l.srcRoot())
 	if err != nil {
-		l.m.Errors.WithLabelValues("target").Inc()
+		l.countError(err, "target")
 		return res, fmt.Errorf("take the loader lock: %w", err)
 	}
 	defer unlock()
@@ -88,12 +88,12 @@ func (l *Loader) Pass(ctx context.Context) (Result, error) {
 
 	tables, badDirs, err := l.src.Tables(ctx)
 	if err != nil {
-		l.m.Errors.WithLabelValues("source").Inc()
+		l.countError(err, "source")
 		return res, fmt.Errorf("list tables in s3://%s/%s: %w", l.src.Bucket(), l.srcRoot(), err)
 	}
 	markers, err := l.tgt.Markers(ctx, l.src.Bucket(), tables)
 	if err != nil {
-		l.m.Errors.WithLabelValues("target").Inc()
+		l.countError(err, "target")
 		return res, err
 	}
 	var errs []error
@@ -142,13 +142,13 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 	if m.LastCDCKey != "" {
 		var err error
 		if done, err = l.tgt.DoneSince(ctx, l.src.Bucket(), tb, m.LastCDCTime.Add(-l.cfg.LateWindow)); err != nil {
-			l.m.Errors.WithLabelValues("target").Inc()
+			l.countError(err, "target")
 			return 0, time.Time{}, err
 		}
 	}
 	files, keyErrs, err := l.src.Pending(ctx, tb, m, l.cfg.LateWindow, func(k string) bool { return done[k] })
 	if err != nil {
-		l.m.Errors.WithLabelValues("source").Inc()
+		l.countError(err, "source")
 		return 0, time.Time{}, fmt.Errorf("list %s: %w", tb, err)
 	}
 	for _, e := range keyErrs {
@@ -167,7 +167,7 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 	}
 	tbl, err := l.tgt.Describe(ctx, schema, tb.Table)
 	if err != nil && !errors.Is(err, target.ErrUnknownTable) {
-		l.m.Errors.WithLabelValues("target").Inc()
+		l.countError(err, "target")
 		return len(files), oldest, err
 	}
 	for _, f := range files {
@@ -200,7 +200,7 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 			if l.cfg.SkipBadFiles && !l.cfg.DryRun {
 				targetName := schema + "." + tb.Table
 				if err := l.tgt.RecordSkipped(ctx, l.src.Bucket(), f, targetName, ferr.Error()); err != nil {
-					l.m.Errors.WithLabelValues("target").Inc()
+					l.countError(err, "target")
 					return len(files), oldest, err
 				}
 				l.m.Deliveries.WithLabelValues("skipped").Inc()
@@ -208,8 +208,17 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 				log.Error("bad delivery skipped (ON_BAD_FILE=skip)", zap.String("key", f.Key), zap.Error(ferr))
 				continue
 			}
+		} else if IsTimeout(ferr) {
+			// Its transaction rolled back; the file is still pending, so
+			// the next pass applies it once the database or the store
+			// answers in time. The table waits meanwhile, keeping order.
+			l.countError(ferr, "target")
+			l.m.Deliveries.WithLabelValues("failed").Inc()
+			ferr = fmt.Errorf("%w (%w: nothing of it was committed; the next pass retries it)", ferr, ErrTimeout)
+			log.Error("delivery timed out", zap.String("key", f.Key), zap.Error(ferr))
+			return len(files), oldest, ferr
 		} else {
-			l.m.Errors.WithLabelValues("target").Inc()
+			l.countError(ferr, "target")
 		}
 		l.m.Deliveries.WithLabelValues("failed").Inc()
 		log.Error("delivery failed; this table waits until it is fixed (or ON_BAD_FILE=skip)", zap.String("key", f.Key), zap.Error(ferr))
@@ -286,7 +295,7 @@ func (l *Loader) flush(ctx context.Context) {
 		return
 	}
 	if err := l.publisher.Flush(ctx); err != nil {
-		l.m.Errors.WithLabelValues("notify").Inc()
+		l.countError(err, "notify")
 		l.log.Warn("notifications wait in the outbox", zap.Error(err))
 	}
 }
@@ -311,7 +320,7 @@ func (l *Loader) prune(ctx context.Context) {
 	n, err := l.tgt.PruneOutbox(ctx, l.cfg.OutboxRetention)
 	l.m.OutboxPruned.Add(float64(n))
 	if err != nil {
-		l.m.Errors.WithLabelValues("target").Inc()
+		l.countError(err, "target")
 		l.log.Warn("pruning sent notifications failed; the next pass tries again", zap.Int64("pruned", n), zap.Error(err))
 		return
 	}

@@ -10,7 +10,7 @@ import (
 type Metrics struct {
 	Deliveries   *prometheus.CounterVec // result: loaded, skipped, failed, dry_run
 	Rows         *prometheus.CounterVec // entity, op: CREATE, AMEND, REMOVE, MISSING
-	Errors       *prometheus.CounterVec // kind: bad_input, source, target, notify
+	Errors       *prometheus.CounterVec // kind: bad_input, source, target, notify, timeout
 	Bytes        prometheus.Counter
 	LastDelivery prometheus.Gauge
 	Lag          prometheus.Gauge
@@ -25,7 +25,7 @@ func NewMetrics(srv *metrics.Server) *Metrics {
 	return &Metrics{
 		Deliveries:   srv.Counter("deliveries_total", "Delivery files handled, by result.", "result"),
 		Rows:         srv.Counter("rows_total", "Rows changed, by entity and op (CREATE, AMEND, REMOVE; MISSING for deletes of absent keys).", "entity", "op"),
-		Errors:       srv.Counter("errors_total", "Errors, by kind (bad_input, source, target, notify).", "kind"),
+		Errors:       srv.Counter("errors_total", "Errors, by kind (bad_input, source, target, notify; timeout: a statement or object-store call past its deadline).", "kind"),
 		Bytes:        srv.Counter("bytes_total", "Bytes of delivery files read (decompressed).").WithLabelValues(),
 		LastDelivery: srv.Gauge("last_delivery_timestamp_seconds", "Unix time the last delivery committed.").WithLabelValues(),
 		Lag:          srv.Gauge("lag_seconds", "Age of the oldest pending CDC file at the last pass (0 when caught up).").WithLabelValues(),

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -75,6 +76,9 @@ type Options struct {
 	BeforeCommit func(d *Delivery)
 }
 
+// rollbackTimeout bounds the rollback of a failed delivery.
+const rollbackTimeout = 30 * time.Second
+
 const (
 	stageTable = "s3l_stage"
 	lastTable  = "s3l_last"
@@ -93,7 +97,13 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 	}
 	defer func() {
 		if err != nil || opt.DryRun {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+			// Even when ctx has ended; but bounded, so a server that
+			// stopped answering cannot hang the pass here (pgx closes the
+			// connection when the rollback fails, and the server then
+			// rolls back on its own).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			defer cancel()
+			_ = tx.Rollback(rctx)
 		}
 	}()
 	err = tx.QueryRow(ctx, `
