@@ -28,7 +28,8 @@ func withStatementTimeout(t *testing.T, dsn string, ms int) string {
 		}
 		q := u.Query()
 		q.Set("options", opt)
-		u.RawQuery = q.Encode()
+		// %20, not Encode's +, which the server would take literally.
+		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 		return u.String()
 	}
 	return dsn + " options='" + opt + "'"
