@@ -64,6 +64,7 @@ type env struct {
 	m      *Metrics
 	cfg    Config
 	notify notify.Builder // the notification identity main builds from NOTIFY_*
+	log    *zap.Logger    // the loader's logger; nil: the test's
 }
 
 func newEnv(t *testing.T) *env {
@@ -106,7 +107,11 @@ func (e *env) loaderOn(pool *pgxpool.Pool, publish bool) *Loader {
 	}
 	e.m = NewMetrics(metrics.New("s3-loader"))
 	b := e.notify
-	return New(e.cfg, source.New(e.store, e.bucket.Path), tgt, &b, p, zaptest.NewLogger(e.t), e.m)
+	log := e.log
+	if log == nil {
+		log = zaptest.NewLogger(e.t)
+	}
+	return New(e.cfg, source.New(e.store, e.bucket.Path), tgt, &b, p, log, e.m)
 }
 
 func (e *env) pass() (Result, error) {

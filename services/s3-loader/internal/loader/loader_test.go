@@ -2,8 +2,10 @@ package loader
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -215,6 +217,8 @@ func TestBadInput(t *testing.T) {
 			[]string{"dms/dbo/orders/LOAD00000001.csv.gz", "corrupt gzip"}},
 		{"not gzip at all", "dbo/orders/LOAD00000001.csv.gz", nil, []byte("1,a,1.00,,1\n"),
 			[]string{"dms/dbo/orders/LOAD00000001.csv.gz line 1", "corrupt gzip"}},
+		{"gzip cut short mid-file", "dbo/orders/LOAD00000001.csv.gz", nil, truncatedGzip(),
+			[]string{"dms/dbo/orders/LOAD00000001.csv.gz near line", "corrupt gzip"}},
 		{"empty gzip", "dbo/orders/LOAD00000001.csv.gz", nil, []byte{},
 			[]string{"dms/dbo/orders/LOAD00000001.csv.gz line 1", "corrupt gzip"}},
 		{"unknown table", "dbo/nosuch/LOAD00000001.csv", []string{"1,a"}, nil,
@@ -346,6 +350,20 @@ func TestCustomNullValue(t *testing.T) {
 	if got := e.query(`SELECT '[' || customer || ']|' || coalesce(amount::text, 'NULL') || '|' || coalesce(created_at::text, 'NULL') FROM orders`); got != "[]|NULL|NULL" {
 		t.Fatalf("row = %s", got)
 	}
+}
+
+// truncatedGzip is a gzipped full load cut off at 80% of its bytes: far
+// past the first read, so the decompressor fails while COPY streams.
+func truncatedGzip() []byte {
+	var plain bytes.Buffer
+	for i := 1; i <= 100_000; i++ {
+		fmt.Fprintf(&plain, "%d,customer-%d,%d.00,,%d\n", i, i%977, i%1000, i)
+	}
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(plain.Bytes())
+	zw.Close()
+	return b.Bytes()[:b.Len()*8/10]
 }
 
 func decode(t *testing.T, m *nats.Msg) map[string]json.RawMessage {

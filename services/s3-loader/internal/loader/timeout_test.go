@@ -6,14 +6,22 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
 
+	"tributary.dev/libs/blob"
 	"tributary.dev/libs/pg"
+	"tributary.dev/libs/testkit"
+	"tributary.dev/services/s3-loader/internal/source"
+	"tributary.dev/services/s3-loader/internal/target"
 )
 
 // withStatementTimeout is dsn with a statement timeout for every
@@ -192,5 +200,75 @@ func TestIsTimeout(t *testing.T) {
 		if got := IsTimeout(c.err); got != c.want {
 			t.Errorf("%s: IsTimeout(%v) = %v, want %v", c.name, c.err, got, c.want)
 		}
+	}
+}
+
+// TestStoreGoneMidFileIsRetriedNotSkipped: the object store dies while a
+// plain full-load file streams into COPY. The read ends early (an HTTP
+// body cut short reads as io.ErrUnexpectedEOF, the error a truncated gzip
+// gives), and COPY reports the failed read as 57014, the code of a
+// statement timeout. It is neither bad input (with ON_BAD_FILE=skip it
+// would be recorded as skipped and its rows never loaded) nor a timeout:
+// a retryable read failure, nothing recorded, and the file applied whole
+// once the store is back.
+func TestStoreGoneMidFileIsRetriedNotSkipped(t *testing.T) {
+	e := newEnv(t)
+	srv := testkit.RunS3(t)
+	b, err := srv.CreateBucket(e.ctx, "cut-off")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Path = "dms"
+	e.bucket = b
+	if e.store, err = blob.Open(e.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.SkipBadFiles = true
+	e.cfg.ProgressEvery = 1000
+	// Far more than socket buffers hold, so most of it is still on the
+	// server when it goes.
+	const rows = 500_000
+	lines := make([]string, rows)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("%d,customer-%d,%d.00,,%d", i+1, i%977, i%1000, i+1)
+	}
+	e.put("dbo/orders/LOAD00000001.csv", lines...)
+
+	var once sync.Once
+	// At the first progress line the loader is mid-file: stop the store
+	// there, from the loader's own goroutine, so it reads on only from
+	// what was already in flight.
+	e.log = zaptest.NewLogger(t, zaptest.WrapOptions(zap.Hooks(func(en zapcore.Entry) error {
+		if strings.Contains(en.Message, "processed 1") && strings.Contains(en.Message, "rows (") {
+			once.Do(srv.Stop)
+		}
+		return nil
+	})))
+	res, err := e.pass()
+	if err == nil || errors.Is(err, target.ErrBadInput) || res.Skipped != 0 {
+		t.Fatalf("pass with the store gone mid-file = %+v, %v; want a retryable failure, not bad input", res, err)
+	}
+	if !errors.Is(err, source.ErrCutOff) {
+		t.Fatalf("error %v does not say the read was cut off", err)
+	}
+	if got := e.query(`SELECT (SELECT count(*) FROM orders)::text, (SELECT count(*) FROM loader_deliveries)::text`); got != "0|0" {
+		t.Fatalf("after the cut-off (orders|deliveries) = %s, want nothing recorded", got)
+	}
+	if got := testutil.ToFloat64(e.m.Errors.WithLabelValues("bad_input")) + testutil.ToFloat64(e.m.Errors.WithLabelValues("timeout")); got != 0 {
+		t.Fatalf("errors_total{bad_input} + {timeout} = %v, want 0: the read was cut off", got)
+	}
+
+	if err := srv.Restart(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.pass()
+	if err != nil || res.Applied != 1 {
+		t.Fatalf("pass with the store back = %+v, %v", res, err)
+	}
+	if got := e.query(`SELECT count(*)::text || '|' || sum(order_id)::text FROM orders`); got != fmt.Sprintf("%d|%d", rows, rows*(rows+1)/2) {
+		t.Fatalf("orders (count|sum) = %s, want every row once", got)
+	}
+	if got := e.query(`SELECT status FROM loader_deliveries`); got != "loaded" {
+		t.Fatalf("delivery recorded as %q", got)
 	}
 }
