@@ -29,6 +29,7 @@ type Config struct {
 	NotifySubject string           `envconfig:"NOTIFY_SUBJECT" default:"paper-engine.meta.orders.change" desc:"NATS subject of notifications"`
 	LateWindow    int              `envconfig:"CDC_LATE_WINDOW" default:"3600" desc:"seconds before the last applied CDC file to look for files that arrived late (reported, not applied)"`
 	ProgressRows  int64            `envconfig:"PROGRESS_ROWS" default:"100000" desc:"log progress every this many rows"`
+	OutboxHours   int              `envconfig:"OUTBOX_RETENTION" default:"168" desc:"hours a sent notification stays in loader_outbox before it is pruned (checked hourly); unsent ones are never pruned; 0 keeps all"`
 }
 
 // Validate checks what types cannot.
@@ -42,6 +43,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Notifications && !c.DryRun && c.NATS.IsZero() {
 		errs = append(errs, errors.New("NATS: required when NOTIFICATIONS is true (or set NOTIFICATIONS=false)"))
+	}
+	if c.OutboxHours < 0 {
+		errs = append(errs, fmt.Errorf("OUTBOX_RETENTION: must not be negative, got %d", c.OutboxHours))
 	}
 	if c.LateWindow < 0 {
 		errs = append(errs, fmt.Errorf("CDC_LATE_WINDOW: must not be negative, got %d", c.LateWindow))

@@ -219,6 +219,14 @@ func (e *procEnv) notifications() uint64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// Every one the stream holds must keep the subject's schema.
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := e.stream.GetMsg(e.ctx, seq)
+		if err != nil {
+			e.t.Fatalf("read notification %d from the stream: %v", seq, err)
+		}
+		testkit.CheckEvent(e.t, m.Subject, m.Data)
+	}
 	return info.State.Msgs
 }
 
@@ -343,6 +351,13 @@ func TestTwoLoadersOneTarget(t *testing.T) {
 	}
 	if n, _, _ := sub.Pending(); n != 5 {
 		t.Fatalf("a plain subscriber got %d notifications, want 5 (each once)", n)
+	}
+	for range 5 {
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.CheckEvent(t, m.Subject, m.Data)
 	}
 	applied := strings.Count(outs[0]+outs[1], ": processed (")
 	if applied != 5 {

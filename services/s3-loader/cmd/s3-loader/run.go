@@ -53,7 +53,8 @@ func run(ctx context.Context, cfg *Config, env *setup.Env) error {
 		SchemaMap: schemaMap, NullValue: cfg.CSVNullValue, EventIDColumn: cfg.EventIDColumn,
 		SkipBadFiles: cfg.OnBadFile == "skip", DryRun: cfg.DryRun,
 		LateWindow: time.Duration(cfg.LateWindow) * time.Second, ProgressEvery: cfg.ProgressRows,
-		Beat: env.Beat,
+		Beat:            env.Beat,
+		OutboxRetention: time.Duration(cfg.OutboxHours) * time.Hour,
 	}, src, tgt, builder, publisher, log, m)
 	installFaults(l, publisher)
 

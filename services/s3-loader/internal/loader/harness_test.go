@@ -19,11 +19,12 @@ import (
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/metrics"
 	"tributary.dev/libs/natsbus"
-	"tributary.dev/libs/pg"
 	"tributary.dev/libs/testkit"
+	"tributary.dev/libs/testkit/svc"
 	"tributary.dev/services/s3-loader/internal/notify"
 	"tributary.dev/services/s3-loader/internal/source"
 	"tributary.dev/services/s3-loader/internal/target"
+	"tributary.dev/services/s3-loader/migrations"
 )
 
 // schemaSQL is the operator's tables, as the original's db/*.sql made them:
@@ -62,45 +63,55 @@ type env struct {
 	plain  int // decompressed bytes put so far
 	m      *Metrics
 	cfg    Config
+	notify notify.Builder // the notification identity main builds from NOTIFY_*
+	log    *zap.Logger    // the loader's logger; nil: the test's
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, ctx: ctx, bucket: testkit.S3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
-	e.bucket.Path = "dms"
-	var err error
-	if e.store, err = blob.Open(ctx, e.bucket); err != nil {
-		t.Fatal(err)
-	}
-	if e.pool, err = pg.Connect(ctx, e.dsn); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.pool.Close)
+	s := svc.New(t, svc.Options{S3: true, BucketPath: "dms", Postgres: true, Migrations: migrations.FS, Service: "s3-loader", NATS: true})
+	e := &env{t: t, ctx: ctx, bucket: s.Bucket, store: s.Store, pool: s.Pool, dsn: s.DSN, nats: s.NATS}
 	if _, err := e.pool.Exec(ctx, schemaSQL); err != nil {
 		t.Fatal(err)
 	}
 	e.msgs = collect(t, e.nats, "paper-engine.meta.orders.change")
 	e.cfg = Config{SchemaMap: map[string]string{"dbo": "public"}, EventIDColumn: "event_id", LateWindow: time.Hour, ProgressEvery: 2}
+	e.notify = notify.Builder{Subject: "paper-engine.meta.orders.change", DS: "paper-engine", ID: "orders", Host: "loader-test"}
 	return e
 }
 
 // loader builds a Loader the way main does, with fresh metrics.
 func (e *env) loader() *Loader {
 	e.t.Helper()
-	tgt := target.New(e.pool)
+	return e.loaderOn(e.pool, true)
+}
+
+// loaderOn builds a Loader on pool (one with its own settings, such as a
+// statement timeout). Without publish, notifications are written to the
+// outbox and left there, as while NATS is unreachable.
+func (e *env) loaderOn(pool *pgxpool.Pool, publish bool) *Loader {
+	e.t.Helper()
+	tgt := target.New(pool)
 	if err := tgt.Migrate(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	bus, err := natsbus.Connect(e.ctx, e.nats, "test", zap.NewNop())
-	if err != nil {
-		e.t.Fatal(err)
+	var p *notify.Publisher
+	if publish {
+		bus, err := natsbus.Connect(e.ctx, e.nats, "test", zap.NewNop())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.t.Cleanup(bus.Close)
+		p = &notify.Publisher{Target: tgt, Bus: bus, Log: zap.NewNop()}
 	}
-	e.t.Cleanup(bus.Close)
 	e.m = NewMetrics(metrics.New("s3-loader"))
-	b := &notify.Builder{Subject: "paper-engine.meta.orders.change", DS: "paper-engine", ID: "orders", Host: "loader-test"}
-	p := &notify.Publisher{Target: tgt, Bus: bus, Log: zap.NewNop()}
-	return New(e.cfg, source.New(e.store, e.bucket.Path), tgt, b, p, zaptest.NewLogger(e.t), e.m)
+	b := e.notify
+	log := e.log
+	if log == nil {
+		log = zaptest.NewLogger(e.t)
+	}
+	return New(e.cfg, source.New(e.store, e.bucket.Path), tgt, &b, p, log, e.m)
 }
 
 func (e *env) pass() (Result, error) {
@@ -173,6 +184,7 @@ func toString(v any) string {
 
 // collector gathers every message on a subject.
 type collector struct {
+	t    *testing.T
 	mu   sync.Mutex
 	msgs []*nats.Msg
 }
@@ -183,7 +195,7 @@ func collect(t *testing.T, url, subject string) *collector {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	c := &collector{}
+	c := &collector{t: t}
 	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
 		c.mu.Lock()
 		c.msgs = append(c.msgs, m)
@@ -197,8 +209,11 @@ func collect(t *testing.T, url, subject string) *collector {
 	return c
 }
 
-// wait returns the messages once n have arrived (or after 5s, whatever came).
+// wait returns the messages once n have arrived (or after 5s, whatever
+// came), each checked against its schema in proto/events/: a test sees
+// only payloads that keep the wire contract.
 func (c *collector) wait(n int) []*nats.Msg {
+	c.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		c.mu.Lock()
@@ -211,6 +226,10 @@ func (c *collector) wait(n int) []*nats.Msg {
 	}
 	time.Sleep(100 * time.Millisecond) // let any extra (wrong) message arrive too
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]*nats.Msg(nil), c.msgs...)
+	msgs := append([]*nats.Msg(nil), c.msgs...)
+	c.mu.Unlock()
+	for _, m := range msgs {
+		testkit.CheckEvent(c.t, m.Subject, m.Data)
+	}
+	return msgs
 }

@@ -31,6 +31,11 @@ type Config struct {
 	// each delivery and at each progress line, so a long file is not
 	// mistaken for a stuck loop.
 	Beat func()
+	// OutboxRetention is how long sent notifications stay in
+	// loader_outbox (for an operator tracing what went out); older ones
+	// are pruned, at most once per PruneEvery. 0 keeps them all.
+	OutboxRetention time.Duration
+	PruneEvery      time.Duration // 0: DefaultPruneEvery
 }
 
 func (l *Loader) beat() {
@@ -38,6 +43,11 @@ func (l *Loader) beat() {
 		l.cfg.Beat()
 	}
 }
+
+// DefaultPruneEvery is how often sent notifications are pruned when
+// Config.PruneEvery is unset: often enough that the table stays near its
+// retention, rarely enough that the prune costs nothing to speak of.
+const DefaultPruneEvery = time.Hour
 
 // Loader applies deliveries from a source to a target.
 type Loader struct {
@@ -50,11 +60,14 @@ type Loader struct {
 	m         *Metrics
 	// BeforeCommit, when set, runs just before each delivery commits.
 	BeforeCommit func(*target.Delivery)
+
+	now       func() time.Time // the clock prunes are spaced by (tests move it)
+	lastPrune time.Time        // when the outbox was last pruned by this process
 }
 
 // New builds a Loader. builder and publisher may be nil (NOTIFICATIONS=false).
 func New(cfg Config, src *source.Source, tgt *target.Target, builder *notify.Builder, publisher *notify.Publisher, log *zap.Logger, m *Metrics) *Loader {
-	l := &Loader{cfg: cfg, src: src, tgt: tgt, publisher: publisher, log: log, m: m}
+	l := &Loader{cfg: cfg, src: src, tgt: tgt, publisher: publisher, log: log, m: m, now: time.Now}
 	if builder != nil {
 		l.notify = builder.Build
 	}
@@ -74,22 +87,23 @@ func (l *Loader) Pass(ctx context.Context) (Result, error) {
 	var res Result
 	unlock, err := l.tgt.Lock(ctx, l.src.Bucket()+"/"+l.srcRoot())
 	if err != nil {
-		l.m.Errors.WithLabelValues("target").Inc()
+		l.countError(err, "target")
 		return res, fmt.Errorf("take the loader lock: %w", err)
 	}
 	defer unlock()
+	l.prune(ctx)
 	// Under the lock, so two replicas never send the same outbox row at
 	// once (subscribers without JetStream deduplication would see it twice).
 	l.flush(ctx)
 
 	tables, badDirs, err := l.src.Tables(ctx)
 	if err != nil {
-		l.m.Errors.WithLabelValues("source").Inc()
+		l.countError(err, "source")
 		return res, fmt.Errorf("list tables in s3://%s/%s: %w", l.src.Bucket(), l.srcRoot(), err)
 	}
 	markers, err := l.tgt.Markers(ctx, l.src.Bucket(), tables)
 	if err != nil {
-		l.m.Errors.WithLabelValues("target").Inc()
+		l.countError(err, "target")
 		return res, err
 	}
 	var errs []error
@@ -138,13 +152,13 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 	if m.LastCDCKey != "" {
 		var err error
 		if done, err = l.tgt.DoneSince(ctx, l.src.Bucket(), tb, m.LastCDCTime.Add(-l.cfg.LateWindow)); err != nil {
-			l.m.Errors.WithLabelValues("target").Inc()
+			l.countError(err, "target")
 			return 0, time.Time{}, err
 		}
 	}
 	files, keyErrs, err := l.src.Pending(ctx, tb, m, l.cfg.LateWindow, func(k string) bool { return done[k] })
 	if err != nil {
-		l.m.Errors.WithLabelValues("source").Inc()
+		l.countError(err, "source")
 		return 0, time.Time{}, fmt.Errorf("list %s: %w", tb, err)
 	}
 	for _, e := range keyErrs {
@@ -163,7 +177,7 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 	}
 	tbl, err := l.tgt.Describe(ctx, schema, tb.Table)
 	if err != nil && !errors.Is(err, target.ErrUnknownTable) {
-		l.m.Errors.WithLabelValues("target").Inc()
+		l.countError(err, "target")
 		return len(files), oldest, err
 	}
 	for _, f := range files {
@@ -197,7 +211,7 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 			if l.cfg.SkipBadFiles && !l.cfg.DryRun {
 				targetName := schema + "." + tb.Table
 				if err := l.tgt.RecordSkipped(ctx, l.src.Bucket(), f, targetName, ferr.Error()); err != nil {
-					l.m.Errors.WithLabelValues("target").Inc()
+					l.countError(err, "target")
 					return len(files), oldest, err
 				}
 				l.m.Deliveries.WithLabelValues("skipped").Inc()
@@ -205,8 +219,17 @@ func (l *Loader) table(ctx context.Context, tb source.Table, m source.Marker, re
 				log.Error("bad delivery skipped (ON_BAD_FILE=skip)", zap.String("key", f.Key), zap.Error(ferr))
 				continue
 			}
+		} else if IsTimeout(ferr) {
+			// Its transaction rolled back; the file is still pending, so
+			// the next pass applies it once the database or the store
+			// answers in time. The table waits meanwhile, keeping order.
+			l.countError(ferr, "target")
+			l.m.Deliveries.WithLabelValues("failed").Inc()
+			ferr = fmt.Errorf("%w (%w: nothing of it was committed; the next pass retries it)", ferr, ErrTimeout)
+			log.Error("delivery timed out", zap.String("key", f.Key), zap.Error(ferr))
+			return len(files), oldest, ferr
 		} else {
-			l.m.Errors.WithLabelValues("target").Inc()
+			l.countError(ferr, "target")
 		}
 		l.m.Deliveries.WithLabelValues("failed").Inc()
 		log.Error("delivery failed; this table waits until it is fixed (or ON_BAD_FILE=skip)", zap.String("key", f.Key), zap.Error(ferr))
@@ -284,8 +307,38 @@ func (l *Loader) flush(ctx context.Context) {
 		return
 	}
 	if err := l.publisher.Flush(ctx); err != nil {
-		l.m.Errors.WithLabelValues("notify").Inc()
+		l.countError(err, "notify")
 		l.log.Warn("notifications wait in the outbox", zap.Error(err))
+	}
+}
+
+// prune deletes sent notifications older than OutboxRetention, at most
+// once per PruneEvery, so loader_outbox stays the size of its retention
+// instead of growing by a row per delivery for ever. It runs under the
+// loader lock, before the flush; a failure is counted and logged and the
+// next pass tries again — it never stops loading.
+func (l *Loader) prune(ctx context.Context) {
+	if l.cfg.OutboxRetention <= 0 || l.cfg.DryRun {
+		return
+	}
+	every := l.cfg.PruneEvery
+	if every <= 0 {
+		every = DefaultPruneEvery
+	}
+	now := l.now()
+	if !l.lastPrune.IsZero() && now.Sub(l.lastPrune) < every {
+		return
+	}
+	n, err := l.tgt.PruneOutbox(ctx, l.cfg.OutboxRetention)
+	l.m.OutboxPruned.Add(float64(n))
+	if err != nil {
+		l.countError(err, "target")
+		l.log.Warn("pruning sent notifications failed; the next pass tries again", zap.Int64("pruned", n), zap.Error(err))
+		return
+	}
+	l.lastPrune = now
+	if n > 0 {
+		l.log.Info(fmt.Sprintf("Pruned %d sent notifications older than %s", n, l.cfg.OutboxRetention))
 	}
 }
 

@@ -2,8 +2,10 @@ package loader
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -215,6 +217,8 @@ func TestBadInput(t *testing.T) {
 			[]string{"dms/dbo/orders/LOAD00000001.csv.gz", "corrupt gzip"}},
 		{"not gzip at all", "dbo/orders/LOAD00000001.csv.gz", nil, []byte("1,a,1.00,,1\n"),
 			[]string{"dms/dbo/orders/LOAD00000001.csv.gz line 1", "corrupt gzip"}},
+		{"gzip cut short mid-file", "dbo/orders/LOAD00000001.csv.gz", nil, truncatedGzip(),
+			[]string{"dms/dbo/orders/LOAD00000001.csv.gz near line", "corrupt gzip"}},
 		{"empty gzip", "dbo/orders/LOAD00000001.csv.gz", nil, []byte{},
 			[]string{"dms/dbo/orders/LOAD00000001.csv.gz line 1", "corrupt gzip"}},
 		{"unknown table", "dbo/nosuch/LOAD00000001.csv", []string{"1,a"}, nil,
@@ -348,6 +352,20 @@ func TestCustomNullValue(t *testing.T) {
 	}
 }
 
+// truncatedGzip is a gzipped full load cut off at 80% of its bytes: far
+// past the first read, so the decompressor fails while COPY streams.
+func truncatedGzip() []byte {
+	var plain bytes.Buffer
+	for i := 1; i <= 100_000; i++ {
+		fmt.Fprintf(&plain, "%d,customer-%d,%d.00,,%d\n", i, i%977, i%1000, i)
+	}
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(plain.Bytes())
+	zw.Close()
+	return b.Bytes()[:b.Len()*8/10]
+}
+
 func decode(t *testing.T, m *nats.Msg) map[string]json.RawMessage {
 	t.Helper()
 	var f map[string]json.RawMessage
@@ -374,4 +392,58 @@ func keys(t *testing.T, data []byte) string {
 		}
 	}
 	return strings.Join(ks, ",")
+}
+
+// TestNotificationIdentityFromConfig: NOTIFY_DS and NOTIFY_ID are the
+// operator's to set, and what the loader then sends still keeps the
+// subject's schema (which once allowed only the defaults).
+func TestNotificationIdentityFromConfig(t *testing.T) {
+	e := newEnv(t)
+	e.notify.DS, e.notify.ID = "paper-engine-eu", "orders-eu"
+	e.put("dbo/orders/LOAD00000001.csv", "1,a,1.00,,7")
+	if _, err := e.pass(); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.msgs.wait(1) // checked against the schema here
+	if len(msgs) != 1 {
+		t.Fatalf("%d notifications, want 1", len(msgs))
+	}
+	f := decode(t, msgs[0])
+	if string(f["ds"]) != `"paper-engine-eu"` || string(f["id"]) != `"orders-eu"` {
+		t.Fatalf("ds, id = %s, %s", f["ds"], f["id"])
+	}
+	if id := msgs[0].Header.Get(nats.MsgIdHdr); id != "paper-engine-eu.orders-eu.delivery.1" {
+		t.Errorf("Nats-Msg-Id = %q", id)
+	}
+}
+
+// TestMaxEventIDNotANumber: a floating-point EVENT_ID_COLUMN is numeric,
+// so its maximum goes out as a JSON number — except NaN and Infinity,
+// which PostgreSQL stores and JSON cannot write as numbers. They go out
+// as strings (which the schema allows) instead of failing the delivery
+// for ever in building its notification.
+func TestMaxEventIDNotANumber(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.pool.Exec(e.ctx, `CREATE TABLE public.readings (id int PRIMARY KEY, event_id double precision)`); err != nil {
+		t.Fatal(err)
+	}
+	e.put("dbo/readings/LOAD00000001.csv", "1,1.5e+20", "2,-3")
+	e.put("dbo/readings/20240101-120000000.csv", "I,3,NaN", "I,4,2")
+	e.put("dbo/readings/20240101-130000000.csv", "I,5,-Infinity")
+	res, err := e.pass()
+	if err != nil || res.Applied != 3 {
+		t.Fatalf("pass = %+v, %v; want all three deliveries applied", res, err)
+	}
+	msgs := e.msgs.wait(3)
+	if len(msgs) != 3 {
+		t.Fatalf("%d notifications, want 3", len(msgs))
+	}
+	for i, want := range []string{"1.5e+20", `"NaN"`, `"-Infinity"`} {
+		if got := string(decode(t, msgs[i])["max_event_id"]); got != want {
+			t.Errorf("delivery %d: max_event_id = %s, want %s", i+1, got, want)
+		}
+	}
+	if got := e.query(`SELECT count(*)::text FROM readings`); got != "5" {
+		t.Fatalf("readings has %s rows, want 5", got)
+	}
 }

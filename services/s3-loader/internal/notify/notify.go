@@ -48,9 +48,13 @@ type Builder struct {
 func (b Builder) Build(d *target.Delivery) (target.Notification, error) {
 	maxID := json.RawMessage("null")
 	if d.MaxEventID != nil {
-		if d.EventIDNumeric {
+		if d.EventIDNumeric && isJSONNumber(*d.MaxEventID) {
 			maxID = json.RawMessage(*d.MaxEventID)
 		} else {
+			// Text, and a numeric column's NaN or ±Infinity, which
+			// PostgreSQL allows and JSON numbers cannot hold: as a
+			// string, rather than a payload that does not encode (and a
+			// delivery that could never commit).
 			q, _ := json.Marshal(*d.MaxEventID)
 			maxID = q
 		}
@@ -68,6 +72,16 @@ func (b Builder) Build(d *target.Delivery) (target.Notification, error) {
 		return target.Notification{}, err
 	}
 	return target.Notification{Subject: b.Subject, MsgID: fmt.Sprintf("%s.%s.delivery.%d", b.DS, b.ID, d.ID), Payload: payload}, nil
+}
+
+// isJSONNumber reports whether PostgreSQL's text for a number is also a
+// JSON number (a bigint, a numeric's 12.50, a double's 1.5e+20 are; NaN
+// and Infinity are not).
+func isJSONNumber(s string) bool {
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+		return false
+	}
+	return json.Valid([]byte(s))
 }
 
 // Publisher drains the outbox.

@@ -148,14 +148,27 @@ func (b *Body) Stored() int64 { return b.raw.n }
 // Close releases the object.
 func (b *Body) Close() error { return b.rc.Close() }
 
+// ErrCutOff marks a read of an object that ended before the object did:
+// the connection dropped or the store stopped answering. The file is not
+// at fault and a retry reads it whole — unlike a gzip stream that ends
+// early in an object read to its end, which is a corrupt file.
+var ErrCutOff = errors.New("object read ended early")
+
 type countingReader struct {
-	r io.Reader
-	n int64
+	r    io.Reader
+	n    int64
+	size int64 // the object's size as listed
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && c.n < c.size {
+		// An HTTP body cut short reads as io.ErrUnexpectedEOF, the same
+		// error a truncated gzip stream gives: say which it is here,
+		// where the bytes are counted.
+		err = fmt.Errorf("%w after %d of %d bytes: %w", ErrCutOff, c.n, c.size, err)
+	}
 	return n, err
 }
 
@@ -167,13 +180,16 @@ func (s *Source) Open(ctx context.Context, f File) (*Body, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := &countingReader{r: rc}
+	raw := &countingReader{r: rc, size: f.Size}
 	if !f.Gzip {
 		return &Body{Reader: raw, raw: raw, rc: rc}, nil
 	}
 	zr, err := gzip.NewReader(raw)
 	if err != nil {
 		rc.Close()
+		if errors.Is(err, ErrCutOff) {
+			return nil, fmt.Errorf("gzip header: %w", err)
+		}
 		if errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.EOF) {
 			// Not gzip at all, or empty: the file is at fault, and
 			// retrying will not change it.

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -75,6 +76,9 @@ type Options struct {
 	BeforeCommit func(d *Delivery)
 }
 
+// rollbackTimeout bounds the rollback of a failed delivery.
+const rollbackTimeout = 30 * time.Second
+
 const (
 	stageTable = "s3l_stage"
 	lastTable  = "s3l_last"
@@ -93,7 +97,13 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 	}
 	defer func() {
 		if err != nil || opt.DryRun {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+			// Even when ctx has ended; but bounded, so a server that
+			// stopped answering cannot hang the pass here (pgx closes the
+			// connection when the rollback fails, and the server then
+			// rolls back on its own).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			defer cancel()
+			_ = tx.Rollback(rctx)
 		}
 	}()
 	err = tx.QueryRow(ctx, `
@@ -134,6 +144,13 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 	}
 	d.Bytes = headerBytes + counter.bytes
 	if err != nil {
+		if counter.err != nil {
+			// Reading the file failed mid-COPY. The server reports only
+			// "COPY from stdin failed" (57014, the code of a statement
+			// timeout) with the text; the reader's own error says what
+			// happened: corrupt gzip, or a read cut off or timed out.
+			return classifyRead(d.File.Key, headerLines+counter.lines+1, counter.err)
+		}
 		return copyError(d.File.Key, headerLines, counter.lines, err)
 	}
 
@@ -425,6 +442,11 @@ func copyError(key string, headerLines, linesRead int64, err error) error {
 // classifyRead names a failure reading the file: corrupt compression is
 // bad input; anything else (the network) is worth a retry.
 func classifyRead(key string, line int64, err error) error {
+	if errors.Is(err, source.ErrCutOff) {
+		// The read ended before the object did: whatever the
+		// decompressor made of that, the file itself is not at fault.
+		return fmt.Errorf("%s near line %d: read: %w", key, line, err)
+	}
 	// The types of the gzip reader source.Open uses.
 	var corrupt flate.CorruptInputError
 	if errors.As(err, &corrupt) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -440,6 +462,7 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 // this costs little next to COPY.
 type lineCounter struct {
 	r      io.Reader
+	err    error // the first read error other than io.EOF
 	lines  int64
 	bytes  int64
 	every  int64
@@ -449,6 +472,9 @@ type lineCounter struct {
 
 func (c *lineCounter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
 	c.lines += int64(bytes.Count(p[:n], []byte{'\n'}))
 	c.bytes += int64(n)
 	if c.every > 0 && c.lines >= c.next {

@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -37,4 +38,34 @@ func (t *Target) MarkSent(ctx context.Context, deliveryID int64) error {
 		return fmt.Errorf("mark notification %d sent: %w", deliveryID, err)
 	}
 	return nil
+}
+
+// pruneBatch is how many outbox rows one prune statement deletes: small
+// enough that each statement is short (well inside a statement timeout,
+// holding few row locks), large enough that a backlog goes in few.
+const pruneBatch = 5000
+
+// PruneOutbox deletes notifications sent more than retention ago and
+// returns how many it removed. A row not yet sent is never touched,
+// however old: only sent_at decides, and it is set only once NATS has the
+// message. Age is measured on the database's clock, the one that wrote
+// sent_at. Each batch is one statement, so it commits or not on its own:
+// a failure part-way leaves the rest for the next prune and loses
+// nothing.
+func (t *Target) PruneOutbox(ctx context.Context, retention time.Duration) (int64, error) {
+	var total int64
+	for {
+		tag, err := t.pool.Exec(ctx, `
+			DELETE FROM loader_outbox WHERE delivery_id IN (
+				SELECT delivery_id FROM loader_outbox
+				WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => $1)
+				ORDER BY sent_at LIMIT $2)`, retention.Seconds(), pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("prune outbox rows sent before %s ago: %w", retention, err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneBatch {
+			return total, nil
+		}
+	}
 }

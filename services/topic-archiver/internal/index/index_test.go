@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"tributary.dev/libs/pg"
-	"tributary.dev/libs/testkit"
+	"tributary.dev/libs/testkit/svc"
 	"tributary.dev/services/topic-archiver/internal/store"
+	"tributary.dev/services/topic-archiver/migrations"
 )
 
 func row(i int, topic string) Row {
@@ -23,15 +23,8 @@ func row(i int, topic string) Row {
 // the new rows, leaving the rest untouched.
 func TestInsertReportsOnlyNewRows(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pg.Connect(ctx, testkit.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := svc.New(t, svc.Options{Postgres: true, Migrations: migrations.FS, Service: "topic-archiver"}).Pool
 	ix := New(pool)
-	if err := ix.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	first := []Row{row(0, "t"), row(1, "t"), row(2, "t")}
 	got, err := ix.Insert(ctx, first)
 	if err != nil || len(got) != 3 {

@@ -15,10 +15,11 @@ import (
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/metrics"
 	"tributary.dev/libs/natsbus"
-	"tributary.dev/libs/pg"
 	"tributary.dev/libs/testkit"
+	"tributary.dev/libs/testkit/svc"
 	"tributary.dev/services/topic-archiver/internal/archive"
 	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/migrations"
 )
 
 // env is one test's real servers: kfake, versitygw, PostgreSQL, NATS.
@@ -36,22 +37,11 @@ func newEnv(t *testing.T, kopts ...kfake.Opt) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, ctx: ctx, brokers: testkit.Kafka(t, append([]kfake.Opt{kfake.DefaultNumPartitions(4)}, kopts...)...)}
-	b := testkit.S3(t)
-	b.Path = "archive"
+	s := svc.New(t, svc.Options{S3: true, BucketPath: "archive", Postgres: true, Migrations: migrations.FS, Service: "topic-archiver", NATS: true})
+	e.store = s.Store
+	e.ix = index.New(s.Pool)
 	var err error
-	if e.store, err = blob.Open(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pg.Connect(ctx, testkit.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	e.ix = index.New(pool)
-	if err := e.ix.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if e.bus, err = natsbus.Connect(ctx, testkit.NATS(t), "test", zap.NewNop()); err != nil {
+	if e.bus, err = natsbus.Connect(ctx, s.NATS, "test", zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.bus.Close)
