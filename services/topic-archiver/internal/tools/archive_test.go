@@ -154,3 +154,99 @@ func readAll(t *testing.T, e *env, topic string, n int) []kafka.Message {
 	}
 	return out
 }
+
+// TestRestoreKeepsOffsetOrder has producers set timestamps that go
+// backwards within each partition, as several producers or clock skew
+// make them: restore must replay each partition in its offset order, so
+// the restored topic's partitions hold the same messages in the same
+// order, byte for byte.
+func TestRestoreKeepsOffsetOrder(t *testing.T) {
+	e := newEnv(t)
+	const parts, per = 4, 25
+	base := time.UnixMilli(1700000000000)
+	var sent []kafka.Message
+	for p := 0; p < parts; p++ {
+		for i := 0; i < per; i++ {
+			id := newID()
+			// Mostly backwards, with a repeat and a jump forwards, so
+			// neither time order nor its reverse is offset order.
+			ms := int64(per-i) * 1000
+			switch i % 6 {
+			case 2:
+				ms += 1000 // same as the one before
+			case 4:
+				ms += 60_000
+			}
+			sent = append(sent, kafka.Message{Partition: p, Key: []byte(fmt.Sprintf("k%d-%d", p, i)),
+				Value: []byte(fmt.Sprintf("p%d-i%d\xff", p, i)), Time: base.Add(time.Duration(ms) * time.Millisecond),
+				Headers: []kafka.Header{{Key: "_id", Value: id[:]}, {Key: "seq", Value: []byte(fmt.Sprint(i))}}})
+		}
+	}
+	w := writer(e.tools, "skewed")
+	w.Balancer = kafka.BalancerFunc(func(m kafka.Message, partitions ...int) int { return partitions[m.Partition%len(partitions)] })
+	if err := produce(e.ctx, w, sent); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	original := readPartitions(t, e, "skewed", parts, per)
+	for p, msgs := range original {
+		if msgs[1].Time.After(msgs[0].Time) || !msgs[1].Time.Before(msgs[0].Time) {
+			t.Fatalf("partition %d: timestamps do not go backwards as produced: %v, %v", p, msgs[0].Time, msgs[1].Time)
+		}
+	}
+	stop := e.archiver(archive.SegmentMode)
+	e.waitCount("skewed", parts*per, 30*time.Second)
+	stop()
+
+	out, err := e.run("restore", "--topic", "skewed", "--to-topic", "skewed.restored")
+	if err != nil || !strings.Contains(out, fmt.Sprintf("restored %d messages", parts*per)) {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	restored := readPartitions(t, e, "skewed.restored", parts, per)
+	for p := 0; p < parts; p++ {
+		for i, want := range original[p] {
+			got := restored[p][i]
+			if !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) || !got.Time.Equal(want.Time) || !sameKafkaHeaders(got.Headers, want.Headers) {
+				t.Fatalf("restored partition %d offset %d is %q at %v, want %q at %v (the original's offset order)",
+					p, i, got.Value, got.Time, want.Value, want.Time)
+			}
+		}
+	}
+}
+
+// readPartitions reads the first n messages of each of a topic's
+// partitions, in offset order, as an outside consumer.
+func readPartitions(t *testing.T, e *env, topic string, parts, n int) [][]kafka.Message {
+	t.Helper()
+	out := make([][]kafka.Message, parts)
+	for p := range out {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(kafka.FirstOffset); err != nil {
+			t.Fatal(err)
+		}
+		for len(out[p]) < n {
+			ctx, cancel := contextWithTimeout(e, 20*time.Second)
+			m, err := r.ReadMessage(ctx)
+			cancel()
+			if err != nil {
+				r.Close()
+				t.Fatalf("read %s/%d after %d messages: %v", topic, p, len(out[p]), err)
+			}
+			out[p] = append(out[p], m)
+		}
+		r.Close()
+	}
+	return out
+}
+
+func sameKafkaHeaders(a, b []kafka.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key || !bytes.Equal(a[i].Value, b[i].Value) {
+			return false
+		}
+	}
+	return true
+}

@@ -333,6 +333,9 @@ func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 	if *to == "" || f.Topic == "" {
 		return errors.New("restore needs --topic and --to-topic")
 	}
+	// Original order is each partition's offset order, not time order:
+	// Kafka timestamps can go backwards within a partition.
+	f.Order = index.ByOffset
 	w := writer(env, *to)
 	// Keep each message in its original partition (modulo the target's
 	// partition count), so per-partition order survives the replay.
