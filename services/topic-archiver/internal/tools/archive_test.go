@@ -2,7 +2,9 @@ package tools
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -249,4 +251,70 @@ func sameKafkaHeaders(a, b []kafka.Header) bool {
 		}
 	}
 	return true
+}
+
+// TestAnnouncedSizeIsStoredBytes holds archive.stored to its schema: size
+// is the bytes stored at bucket/key (from byte_offset, in object mode the
+// whole object), which a consumer fetches; every stored message is
+// announced once.
+func TestAnnouncedSizeIsStoredBytes(t *testing.T) {
+	for _, mode := range []archive.Mode{archive.ObjectMode, archive.SegmentMode} {
+		t.Run(string(mode), func(t *testing.T) {
+			e := newEnv(t)
+			e.produce("sized", awkward(40)...)
+			stop := e.archiver(mode)
+			e.waitCount("sized", 40, 30*time.Second)
+			stop()
+			objectLen := func(key string) int {
+				rc, err := e.store.Open(e.ctx, key)
+				if err != nil {
+					t.Fatalf("announced key %s: %v", key, err)
+				}
+				defer rc.Close()
+				b, err := io.ReadAll(rc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(b)
+			}
+			messages := 0
+			for _, a := range e.announced() {
+				if a.subject != "archive.stored.sized" {
+					t.Fatalf("announced on %s", a.subject)
+				}
+				if mode == archive.ObjectMode {
+					var ev archive.Stored
+					if err := json.Unmarshal(a.payload, &ev); err != nil {
+						t.Fatal(err)
+					}
+					id, _ := store.ParseUUID(ev.UUID)
+					row, err := e.ix.Lookup(e.ctx, id)
+					if err != nil {
+						t.Fatalf("announced %s: %v", ev.UUID, err)
+					}
+					if n := objectLen(ev.Key); ev.Size != n || ev.ByteOffset != 0 || ev.ByteLength != int64(n) || row.Key != ev.Key {
+						t.Fatalf("announced %s: size %d, range %d+%d of %s; the object has %d bytes and the index says %s",
+							ev.UUID, ev.Size, ev.ByteOffset, ev.ByteLength, ev.Key, n, row.Key)
+					}
+					messages++
+					continue
+				}
+				var ev archive.SegmentStored
+				if err := json.Unmarshal(a.payload, &ev); err != nil {
+					t.Fatal(err)
+				}
+				var rows int
+				if err := e.ix.Pool().QueryRow(e.ctx, `SELECT count(*) FROM archive_messages WHERE key = $1`, ev.Key).Scan(&rows); err != nil {
+					t.Fatal(err)
+				}
+				if n := objectLen(ev.Key); ev.Size != n || ev.Count != rows {
+					t.Fatalf("announced segment %s: size %d, count %d; the object has %d bytes, the index %d rows", ev.Key, ev.Size, ev.Count, n, rows)
+				}
+				messages += ev.Count
+			}
+			if messages != 40 {
+				t.Fatalf("announcements cover %d messages, want the 40 stored", messages)
+			}
+		})
+	}
 }
