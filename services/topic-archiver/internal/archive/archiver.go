@@ -50,6 +50,10 @@ type Config struct {
 	// long — a safety net for offsets that never arrive (transaction
 	// markers, compaction), logged with the partitions left short.
 	IdleExit time.Duration
+	// ErrorRetention is how long archive_errors rows are kept; older ones
+	// are deleted at most once per PruneEvery. 0: 30 days, every hour.
+	ErrorRetention time.Duration
+	PruneEvery     time.Duration
 }
 
 // Archiver runs the consume → store → index → commit loop.
@@ -64,6 +68,8 @@ type Archiver struct {
 	// run is Run's context: once it is done, retries give up so that a
 	// stop is not held hostage by an unavailable S3.
 	run context.Context
+	// pruned is when archive_errors was last pruned (zero: not yet).
+	pruned time.Time
 }
 
 func (a *Archiver) stopping() bool { return a.run != nil && a.run.Err() != nil }
@@ -81,6 +87,12 @@ func New(cfg Config, store blob.Store, ix *index.Index, bus *natsbus.Bus, log *z
 	}
 	if cfg.SegmentMemory <= 0 {
 		cfg.SegmentMemory = 4 * cfg.SegmentBytes
+	}
+	if cfg.ErrorRetention <= 0 {
+		cfg.ErrorRetention = 30 * 24 * time.Hour
+	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = time.Hour
 	}
 	if cfg.TopicRefresh <= 0 {
 		cfg.TopicRefresh = 30 * time.Second
@@ -174,6 +186,7 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 		if ctx.Err() != nil {
 			return a.finish(context.WithoutCancel(ctx), r)
 		}
+		a.pruneErrors(ctx, time.Now())
 		batch, err := a.fetch(ctx, r)
 		if err != nil && ctx.Err() == nil {
 			a.m.Errors.WithLabelValues("kafka").Inc()
