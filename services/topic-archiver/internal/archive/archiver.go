@@ -126,10 +126,12 @@ const largeMessage = 1 << 20
 // default broker accepts (at least 16, at most a batch's count): with
 // small messages that is still plenty to keep the stream flowing, since
 // a full queue hands over one message per one taken out whatever its
-// depth. A fetch asks for at most a quarter of BatchBytes (between 1 and
-// 16 MiB) per partition.
+// depth. A fetch asks for at most a sixteenth of BatchBytes (between 1
+// and 4 MiB) per partition: a broker composes a fetch response whole, and
+// one of many partitions × 16 MiB, with the fetch's short deadline, was
+// seen to time out again and again on a busy broker with 1 MiB messages.
 func fetchLimits(batchBytes, batchSize int) (maxBytes, queue int) {
-	maxBytes = min(max(batchBytes/4, 1<<20), 16<<20)
+	maxBytes = min(max(batchBytes/16, 1<<20), 4<<20)
 	queue = min(max(batchBytes/largeMessage, 16), max(batchSize, 16))
 	return maxBytes, queue
 }
@@ -171,6 +173,10 @@ func (a *Archiver) Run(ctx context.Context) error {
 		// at most, and only when topics come or go. A ConsumerGroup would
 		// need the same rejoin (its topics are fixed too) plus our own
 		// per-partition readers and commit plumbing.
+		// The broker answers a fetch as soon as it has a message
+		// (MinBytes 1); MaxWait is also kafka-go's deadline for that
+		// answer to arrive, which a response of large messages needs
+		// room for on a busy broker.
 		maxBytes, queue := fetchLimits(a.cfg.BatchBytes, a.cfg.BatchSize)
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:               a.cfg.Brokers,
@@ -180,7 +186,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 			StartOffset:           kafka.FirstOffset,
 			MinBytes:              1,
 			MaxBytes:              maxBytes,
-			MaxWait:               100 * time.Millisecond,
+			MaxWait:               500 * time.Millisecond,
 			QueueCapacity:         queue,
 			CommitInterval:        0, // synchronous commits, only after storing
 			WatchPartitionChanges: true,
