@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -49,8 +50,12 @@ type procEnv struct {
 }
 
 func newProcEnv(t testing.TB, partitions int) *procEnv {
+	return newProcEnvWith(t, kfake.DefaultNumPartitions(partitions))
+}
+
+func newProcEnvWith(t testing.TB, kopts ...kfake.Opt) *procEnv {
 	ctx := context.Background()
-	e := &procEnv{t: t, ctx: ctx, brokers: testkit.Kafka(t, kfake.DefaultNumPartitions(partitions)), bucket: testkit.S3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
+	e := &procEnv{t: t, ctx: ctx, brokers: testkit.Kafka(t, kopts...), bucket: testkit.S3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
 	e.bucket.Path = "archive"
 	var err error
 	if e.store, err = blob.Open(ctx, e.bucket); err != nil {
@@ -60,6 +65,32 @@ func newProcEnv(t testing.TB, partitions int) *procEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.pool.Close)
+	// Every announcement the binaries under test make is checked against
+	// its schema in proto/events/ when the test ends.
+	nc, err := nats.Connect(e.nats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nc.SubscribeSync("archive.stored.>")
+	if err == nil {
+		err = sub.SetPendingLimits(-1, -1)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer nc.Close()
+		if err := nc.Flush(); err != nil {
+			t.Errorf("flush NATS: %v", err)
+		}
+		for {
+			m, err := sub.NextMsg(500 * time.Millisecond)
+			if err != nil {
+				return
+			}
+			testkit.CheckEvent(t, m.Subject, m.Data)
+		}
+	})
 	return e
 }
 
