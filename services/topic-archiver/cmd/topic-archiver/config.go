@@ -42,7 +42,9 @@ type Config struct {
 	SegmentSecs   float64          `envconfig:"SEGMENT_SECONDS" default:"10" desc:"segment mode: write a segment once it is this old"`
 	SegmentMemory int              `envconfig:"SEGMENT_MEMORY" default:"0" desc:"segment mode: bytes held in open segments across all partitions before the biggest is written early; 0: 4 × SEGMENT_BYTES"`
 	BatchSize     int              `envconfig:"BATCH_SIZE" default:"2000" desc:"messages fetched, deduplicated and indexed together"`
+	BatchBytes    int              `envconfig:"BATCH_BYTES" default:"67108864" desc:"a batch closes at BATCH_SIZE messages or this many bytes, whichever comes first; also sizes the fetch queue, so memory is bounded by bytes (README: memory ceiling)"`
 	PutParallel   int              `envconfig:"PUT_CONCURRENCY" default:"32" desc:"object mode: S3 writes in flight"`
+	ErrorHours    int              `envconfig:"ERROR_RETENTION" default:"720" desc:"hours archive_errors rows (topic-archiver logs) are kept; older ones are deleted once an hour"`
 	TopicRefresh  int              `envconfig:"TOPIC_REFRESH" default:"30" desc:"seconds between looks for new topics"`
 	IdleExit      int              `envconfig:"IDLE_EXIT" default:"60" desc:"with RUN_AS_SERVICE=false (archive to the current end of every partition, then exit): give up, with exit status 1, after this many seconds without a message while partitions are short of their end offset"`
 	TestTopic     string           `envconfig:"TEST_TOPIC" default:"tributary.archiver.test" desc:"topic used by verify and removed by clean-tests"`
@@ -67,6 +69,12 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("BATCH_SIZE: at least 1, got %d", c.BatchSize))
+	}
+	if c.ErrorHours < 1 {
+		errs = append(errs, fmt.Errorf("ERROR_RETENTION: at least 1 hour, got %d", c.ErrorHours))
+	}
+	if c.BatchBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("BATCH_BYTES: at least 1048576, got %d", c.BatchBytes))
 	}
 	return errors.Join(errs...)
 }
@@ -113,7 +121,8 @@ func (c *Config) archiveConfig(dialer *kafka.Dialer) archive.Config {
 		Brokers: c.Brokers, Group: c.Group, Dialer: dialer, Topics: sel, Mode: archive.Mode(c.StoreMode),
 		Root: c.S3.Path, SegmentBytes: c.SegmentBytes, SegmentAge: time.Duration(c.SegmentSecs * float64(time.Second)),
 		SegmentMemory: c.SegmentMemory,
-		BatchSize:     c.BatchSize, PutConcurrency: c.PutParallel, TopicRefresh: time.Duration(c.TopicRefresh) * time.Second,
+		BatchSize:     c.BatchSize, BatchBytes: c.BatchBytes, PutConcurrency: c.PutParallel, TopicRefresh: time.Duration(c.TopicRefresh) * time.Second,
+		ErrorRetention: time.Duration(c.ErrorHours) * time.Hour,
 	}
 	if !c.RunAsService {
 		ac.Once, ac.IdleExit = true, time.Duration(c.IdleExit)*time.Second

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -52,8 +55,12 @@ type procEnv struct {
 }
 
 func newProcEnv(t testing.TB, partitions int) *procEnv {
+	return newProcEnvWith(t, kfake.DefaultNumPartitions(partitions))
+}
+
+func newProcEnvWith(t testing.TB, kopts ...kfake.Opt) *procEnv {
 	ctx := context.Background()
-	e := &procEnv{t: t, ctx: ctx, kafka: testkit.KafkaCluster(t, kfake.DefaultNumPartitions(partitions)), s3: testkit.RunS3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
+	e := &procEnv{t: t, ctx: ctx, kafka: testkit.KafkaCluster(t, kopts...), s3: testkit.RunS3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
 	e.brokers = e.kafka.ListenAddrs()
 	var err error
 	if e.bucket, err = e.s3.CreateBucket(ctx, "archive-test"); err != nil {
@@ -67,6 +74,32 @@ func newProcEnv(t testing.TB, partitions int) *procEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.pool.Close)
+	// Every announcement the binaries under test make is checked against
+	// its schema in proto/events/ when the test ends.
+	nc, err := nats.Connect(e.nats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nc.SubscribeSync("archive.stored.>")
+	if err == nil {
+		err = sub.SetPendingLimits(-1, -1)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer nc.Close()
+		if err := nc.Flush(); err != nil {
+			t.Errorf("flush NATS: %v", err)
+		}
+		for {
+			m, err := sub.NextMsg(500 * time.Millisecond)
+			if err != nil {
+				return
+			}
+			testkit.CheckEvent(t, m.Subject, m.Data)
+		}
+	})
 	return e
 }
 
@@ -80,14 +113,20 @@ func (e *procEnv) cmd(args []string, extra ...string) *exec.Cmd {
 
 // produce sends n messages whose values say their number, in batches.
 func (e *procEnv) produce(topic string, n, size int) {
-	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: topic, AllowAutoTopicCreation: true, BatchSize: 500, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	e.produceRange(topic, 0, n, size, 500, 0)
+}
+
+// produceRange sends messages from..to-1 in batches of per, pausing
+// between batches, so that a stream can be spread over time.
+func (e *procEnv) produceRange(topic string, from, to, size, per int, pause time.Duration) {
+	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: topic, AllowAutoTopicCreation: true, BatchSize: per, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
-	batch := make([]kafka.Message, 0, 500)
-	for i := 0; i < n; i++ {
+	batch := make([]kafka.Message, 0, per)
+	for i := from; i < to; i++ {
 		v := bytes.Repeat([]byte{byte(i)}, size)
 		copy(v, fmt.Sprintf("m-%d-", i))
 		batch = append(batch, kafka.Message{Value: v, Key: []byte(fmt.Sprint(i % 97))})
-		if len(batch) == cap(batch) || i == n-1 {
+		if len(batch) == cap(batch) || i == to-1 {
 			var err error
 			for try := 0; try < 40; try++ {
 				if err = w.WriteMessages(e.ctx, batch...); err == nil {
@@ -100,6 +139,7 @@ func (e *procEnv) produce(topic string, n, size int) {
 				return
 			}
 			batch = batch[:0]
+			time.Sleep(pause)
 		}
 	}
 }
@@ -169,6 +209,12 @@ func (e *procEnv) checkExactlyOnce(topic string, n, size int) {
 // object per message at a few thousand a second, runs 5,000 so the
 // package stays near two minutes under -race — its 50,000 is for a soak
 // run against the deployed stack.
+//
+// Each kill must land mid-work, or the test is a plain run: the stream
+// goes out in four chunks, one released as each round's archiver starts
+// (the last after the third kill), each kill waits until that process
+// has indexed something new, and the index must then hold strictly
+// between 0 and n messages.
 func TestKillNineWhileProducing(t *testing.T) {
 	for _, tc := range []struct {
 		mode string
@@ -176,23 +222,69 @@ func TestKillNineWhileProducing(t *testing.T) {
 	}{{"segment", 50_000}, {"object", 5_000}} {
 		t.Run(tc.mode, func(t *testing.T) {
 			e := newProcEnv(t, 4)
-			const size = 200
+			const size, rounds = 200, 3
+			chunk := tc.n / (rounds + 1)
+			// Each chunk goes out in 25 batches 40 ms apart: about a
+			// second or more of producing per round.
+			per := max(chunk/25, 10)
+			chunks := make(chan int)
 			var wg sync.WaitGroup
 			wg.Add(1)
-			go func() { defer wg.Done(); e.produce("crash", tc.n, size) }()
+			go func() {
+				defer wg.Done()
+				for c := range chunks {
+					to := min(tc.n, (c+1)*chunk)
+					if c == rounds {
+						to = tc.n
+					}
+					e.produceRange("crash", c*chunk, to, size, per, 40*time.Millisecond)
+				}
+			}()
+			count := func() int {
+				var n int
+				err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM archive_messages WHERE topic = 'crash'`).Scan(&n)
+				if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+					return 0 // the first process has not migrated yet
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
 			rng := rand.New(rand.NewPCG(uint64(tc.n), 7))
-			for round := 0; round < 3; round++ {
+			for round := 0; round < rounds; round++ {
+				before := count()
 				c := e.cmd(nil, "RUN_AS_SERVICE=true", "STORE_MODE="+tc.mode, "SEGMENT_SECONDS=0.5", "SEGMENT_BYTES=262144")
 				c.Stderr = os.Stderr
 				if err := c.Start(); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
+				chunks <- round
+				// Until this process has stored something of its own
+				// (a restart next to killed members can wait out their
+				// sessions first), then a random moment more.
+				deadline := time.Now().Add(120 * time.Second)
+				for count() <= before && time.Now().Before(deadline) {
+					time.Sleep(50 * time.Millisecond)
+				}
+				if count() <= before {
+					_ = c.Process.Kill()
+					_ = c.Wait()
+					t.Fatalf("round %d: the archiver stored nothing within 120s (index at %d)", round, before)
+				}
+				time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond)
 				if err := c.Process.Signal(syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
 				_ = c.Wait()
+				at := count()
+				if at <= 0 || at >= tc.n {
+					t.Fatalf("kill %d landed with %d of %d messages indexed: not mid-work", round+1, at, tc.n)
+				}
+				t.Logf("kill %d landed with %d of %d messages indexed", round+1, at, tc.n)
 			}
+			chunks <- rounds
+			close(chunks)
 			wg.Wait()
 			// The rounds above restart straight after each kill, with the
 			// killed member still in the group. The final pass starts once
@@ -205,9 +297,7 @@ func TestKillNineWhileProducing(t *testing.T) {
 			if err != nil {
 				t.Fatalf("final run: %v\n%s", err, out)
 			}
-			var rows int
-			_ = e.pool.QueryRow(e.ctx, `SELECT count(*) FROM archive_messages WHERE topic = 'crash'`).Scan(&rows)
-			if rows != tc.n {
+			if rows := count(); rows != tc.n {
 				t.Fatalf("index holds %d messages, want %d; final run said:\n%s", rows, tc.n, out)
 			}
 			e.checkExactlyOnce("crash", tc.n, size)

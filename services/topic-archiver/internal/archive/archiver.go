@@ -38,8 +38,13 @@ type Config struct {
 	SegmentAge   time.Duration
 	// SegmentMemory bounds the bytes held in open segments across all
 	// partitions; 0: 4 × SegmentBytes.
-	SegmentMemory  int
-	BatchSize      int
+	SegmentMemory int
+	BatchSize     int
+	// BatchBytes closes a batch once its messages (keys, values and
+	// headers) reach this many bytes, even short of BatchSize, and sizes
+	// the reader's fetch queue: memory is bounded by bytes, not by a
+	// count that 1 MiB messages turn into gigabytes. 0: 64 MiB.
+	BatchBytes     int
 	BatchWait      time.Duration
 	PutConcurrency int
 	TopicRefresh   time.Duration
@@ -54,6 +59,10 @@ type Config struct {
 	// one long unit of work, so it beats on every turn of the fetch loop,
 	// idle ones included: a loop that stops turning is a stuck archiver.
 	Beat func()
+	// ErrorRetention is how long archive_errors rows are kept; older ones
+	// are deleted at most once per PruneEvery. 0: 30 days, every hour.
+	ErrorRetention time.Duration
+	PruneEvery     time.Duration
 }
 
 // Archiver runs the consume → store → index → commit loop.
@@ -68,6 +77,8 @@ type Archiver struct {
 	// run is Run's context: once it is done, retries give up so that a
 	// stop is not held hostage by an unavailable S3.
 	run context.Context
+	// pruned is when archive_errors was last pruned (zero: not yet).
+	pruned time.Time
 }
 
 func (a *Archiver) stopping() bool { return a.run != nil && a.run.Err() != nil }
@@ -83,6 +94,9 @@ func New(cfg Config, store blob.Store, ix *index.Index, bus *natsbus.Bus, log *z
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000
 	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = DefaultBatchBytes
+	}
 	if cfg.BatchWait <= 0 {
 		cfg.BatchWait = 200 * time.Millisecond
 	}
@@ -91,6 +105,12 @@ func New(cfg Config, store blob.Store, ix *index.Index, bus *natsbus.Bus, log *z
 	}
 	if cfg.SegmentMemory <= 0 {
 		cfg.SegmentMemory = 4 * cfg.SegmentBytes
+	}
+	if cfg.ErrorRetention <= 0 {
+		cfg.ErrorRetention = 30 * 24 * time.Hour
+	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = time.Hour
 	}
 	if cfg.TopicRefresh <= 0 {
 		cfg.TopicRefresh = 30 * time.Second
@@ -101,6 +121,29 @@ func New(cfg Config, store blob.Store, ix *index.Index, bus *natsbus.Bus, log *z
 	a := &Archiver{cfg: cfg, store: store, ix: ix, bus: bus, log: log, m: m}
 	a.segs = newSegments(a)
 	return a
+}
+
+// DefaultBatchBytes is BATCH_BYTES when unset.
+const DefaultBatchBytes = 64 << 20
+
+// largeMessage is the message size the fetch queue is sized for: Kafka's
+// default message.max.bytes is about 1 MiB, so a queue of BatchBytes /
+// largeMessage messages holds at most about BatchBytes of them.
+const largeMessage = 1 << 20
+
+// fetchLimits sizes kafka-go's reader by bytes. Its queue is counted in
+// messages, so it gets as many as BatchBytes holds of the largest ones a
+// default broker accepts (at least 16, at most a batch's count): with
+// small messages that is still plenty to keep the stream flowing, since
+// a full queue hands over one message per one taken out whatever its
+// depth. A fetch asks for at most a sixteenth of BatchBytes (between 1
+// and 4 MiB) per partition: a broker composes a fetch response whole, and
+// one of many partitions × 16 MiB, with the fetch's short deadline, was
+// seen to time out again and again on a busy broker with 1 MiB messages.
+func fetchLimits(batchBytes, batchSize int) (maxBytes, queue int) {
+	maxBytes = min(max(batchBytes/16, 1<<20), 4<<20)
+	queue = min(max(batchBytes/largeMessage, 16), max(batchSize, 16))
+	return maxBytes, queue
 }
 
 var errTopicsChanged = errors.New("topic set changed")
@@ -141,6 +184,11 @@ func (a *Archiver) Run(ctx context.Context) error {
 		// at most, and only when topics come or go. A ConsumerGroup would
 		// need the same rejoin (its topics are fixed too) plus our own
 		// per-partition readers and commit plumbing.
+		// The broker answers a fetch as soon as it has a message
+		// (MinBytes 1); MaxWait is also kafka-go's deadline for that
+		// answer to arrive, which a response of large messages needs
+		// room for on a busy broker.
+		maxBytes, queue := fetchLimits(a.cfg.BatchBytes, a.cfg.BatchSize)
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:               a.cfg.Brokers,
 			GroupID:               a.cfg.Group,
@@ -148,9 +196,9 @@ func (a *Archiver) Run(ctx context.Context) error {
 			Dialer:                a.cfg.Dialer,
 			StartOffset:           kafka.FirstOffset,
 			MinBytes:              1,
-			MaxBytes:              16 << 20,
-			MaxWait:               100 * time.Millisecond,
-			QueueCapacity:         max(1000, a.cfg.BatchSize),
+			MaxBytes:              maxBytes,
+			MaxWait:               500 * time.Millisecond,
+			QueueCapacity:         queue,
 			CommitInterval:        0, // synchronous commits, only after storing
 			WatchPartitionChanges: true,
 			HeartbeatInterval:     time.Second,
@@ -186,6 +234,7 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 		if ctx.Err() != nil {
 			return a.finish(context.WithoutCancel(ctx), r)
 		}
+		a.pruneErrors(ctx, time.Now())
 		batch, err := a.fetch(ctx, r)
 		if err != nil && ctx.Err() == nil {
 			a.m.Errors.WithLabelValues("kafka").Inc()
@@ -267,8 +316,9 @@ func (a *Archiver) finish(ctx context.Context, r *kafka.Reader) error {
 	return a.segs.flushAged(ctx, r, true)
 }
 
-// fetch collects up to BatchSize messages, waiting at most BatchWait once
-// the first has arrived.
+// fetch collects up to BatchSize messages or BatchBytes bytes, whichever
+// comes first, waiting at most BatchWait once the first has arrived. A
+// message bigger than BatchBytes is a batch of its own.
 func (a *Archiver) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, error) {
 	first, cancel := context.WithTimeout(ctx, max(a.cfg.BatchWait, 250*time.Millisecond))
 	m, err := r.FetchMessage(first)
@@ -280,14 +330,16 @@ func (a *Archiver) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message,
 		return nil, err
 	}
 	batch := []kafka.Message{m}
+	size := messageBytes(m)
 	rest, cancel := context.WithTimeout(ctx, a.cfg.BatchWait)
 	defer cancel()
-	for len(batch) < a.cfg.BatchSize {
+	for len(batch) < a.cfg.BatchSize && size < a.cfg.BatchBytes {
 		m, err := r.FetchMessage(rest)
 		if err != nil {
 			break
 		}
 		batch = append(batch, m)
+		size += messageBytes(m)
 	}
 	last := map[tp]kafka.Message{}
 	for _, m := range batch {
@@ -297,6 +349,16 @@ func (a *Archiver) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message,
 		a.m.Lag.WithLabelValues(k.topic, fmt.Sprint(k.partition)).Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
 	}
 	return batch, nil
+}
+
+// messageBytes is what a fetched message holds in memory, near enough:
+// key, value and headers.
+func messageBytes(m kafka.Message) int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

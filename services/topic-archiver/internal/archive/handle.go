@@ -239,7 +239,9 @@ func (a *Archiver) indexAndAnnounce(ctx context.Context, rows []index.Row) error
 	return nil
 }
 
-// Stored is the archive.stored.<topic> event.
+// Stored is the archive.stored.<topic> event. Size is the stored
+// document's bytes — what a reader fetches at bucket/key — as in the
+// segment event, not the message value's (the index keeps that).
 type Stored struct {
 	V           int    `json:"v"`
 	Host        string `json:"host"`
@@ -260,7 +262,7 @@ var host = natsbus.Host()
 
 func storedEvent(r index.Row) Stored {
 	return Stored{V: 1, Host: host, UTCTS: natsbus.UTCTS(time.Now()), UUID: r.UUID.String(), Topic: r.Topic, Partition: r.Partition,
-		Offset: r.Offset, TimestampMS: r.Time.UnixMilli(), Bucket: r.Bucket, Key: r.Key, Size: r.Size, ByteOffset: r.ByteOffset, ByteLength: r.ByteLength}
+		Offset: r.Offset, TimestampMS: r.Time.UnixMilli(), Bucket: r.Bucket, Key: r.Key, Size: int(r.ByteLength), ByteOffset: r.ByteOffset, ByteLength: r.ByteLength}
 }
 
 // retry runs fn until it works. While S3 or PostgreSQL is down the

@@ -207,6 +207,29 @@ func (ix *Index) LogError(ctx context.Context, kind, topic string, partition int
 	return err
 }
 
+// pruneBatch is how many error rows one DELETE removes: the first prune
+// after a long outage (or an upgrade) must not be one transaction holding
+// millions of row locks.
+const pruneBatch = 10_000
+
+// PruneErrors deletes the error rows logged before cutoff and returns how
+// many went. Each batch is its own statement, committed on its own like
+// every other write here; one that fails leaves the rest for next time.
+func (ix *Index) PruneErrors(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		tag, err := ix.pool.Exec(ctx, `DELETE FROM archive_errors WHERE id IN (
+			SELECT id FROM archive_errors WHERE at < $1 ORDER BY at LIMIT $2)`, cutoff, pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("prune archive_errors before %s: %w", cutoff.UTC().Format(time.RFC3339), err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
 // TextHeaders keeps the UTF-8 headers of a record for filtering; binary
 // ones stay in the BSON only.
 func TextHeaders(hs []store.Header) map[string][]string {

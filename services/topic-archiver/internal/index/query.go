@@ -44,10 +44,30 @@ type Filter struct {
 	Until   time.Time
 	Headers map[string]string
 	Limit   int
+	Order   Order
 }
 
-// Select streams matching rows in original order (time, then partition
-// and offset) to fn.
+// Order is the order Select returns rows in.
+type Order int
+
+const (
+	// ByTime is timestamp, then partition and offset: what an operator
+	// listing a time range expects to read.
+	ByTime Order = iota
+	// ByOffset is partition, then offset: Kafka's own order. A replay
+	// needs it, because timestamps may go backwards within a partition
+	// (several producers, clock skew, producer-set timestamps) while
+	// offsets never do.
+	ByOffset
+)
+
+// orderBy is the ORDER BY clause of each Order; nothing else is spliced.
+var orderBy = map[Order]string{
+	ByTime:   `timestamp, partition, "offset"`,
+	ByOffset: `partition, "offset"`,
+}
+
+// Select streams matching rows to fn in f.Order.
 func (ix *Index) Select(ctx context.Context, f Filter, fn func(Row) error) error {
 	where := []string{"true"}
 	var args []any
@@ -67,7 +87,11 @@ func (ix *Index) Select(ctx context.Context, f Filter, fn func(Row) error) error
 	for k, v := range f.Headers {
 		where = append(where, "headers @> "+arg(map[string][]string{k: {v}}))
 	}
-	sql := `SELECT ` + rowColumns + ` FROM archive_messages WHERE ` + strings.Join(where, " AND ") + ` ORDER BY timestamp, partition, "offset"`
+	order, ok := orderBy[f.Order]
+	if !ok {
+		return fmt.Errorf("select archived messages: unknown order %d", f.Order)
+	}
+	sql := `SELECT ` + rowColumns + ` FROM archive_messages WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order
 	if f.Limit > 0 {
 		sql += " LIMIT " + arg(f.Limit)
 	}

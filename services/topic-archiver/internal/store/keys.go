@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -45,4 +47,120 @@ func join(parts ...string) string {
 		}
 	}
 	return strings.Join(out, "/")
+}
+
+// UnescapeTopic reverses EscapeTopic. Only the canonical form is
+// accepted — upper-case hex, and escapes only where EscapeTopic makes
+// them — so one topic has exactly one key segment.
+func UnescapeTopic(s string) (string, error) {
+	if s == "%00empty" {
+		return "", nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", fmt.Errorf("topic segment %q: %% at %d without two hex digits", s, i)
+		}
+		v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("topic segment %q: bad escape %q", s, s[i:i+3])
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	topic := b.String()
+	if EscapeTopic(topic) != s {
+		return "", fmt.Errorf("topic segment %q is not in the form the archiver writes", s)
+	}
+	return topic, nil
+}
+
+// Key is what an archive object's key says: the topic, and either the
+// day and id of one message (STORE_MODE=object) or the partition and
+// offsets of a segment.
+type Key struct {
+	Topic string
+	// Segment is set for SegmentKey's layout; Partition, First and Last
+	// are then the segment's. Otherwise Day and UUID are the message's.
+	Segment     bool
+	Partition   int
+	First, Last int64
+	Day         time.Time
+	UUID        UUID
+}
+
+var (
+	segmentPart = regexp.MustCompile(`^p([0-9]{5,})$`)
+	segmentName = regexp.MustCompile(`^([0-9]{20})-([0-9]{20})\.bson$`)
+)
+
+// ParseKey reads a key that ObjectKey or SegmentKey made under root back
+// into its parts, and refuses anything else: the archive's own objects
+// are told from whatever else shares the bucket by their keys.
+func ParseKey(root, key string) (Key, error) {
+	rest := key
+	if root = strings.Trim(root, "/"); root != "" {
+		var ok bool
+		if rest, ok = strings.CutPrefix(key, root+"/"); !ok {
+			return Key{}, fmt.Errorf("key %q: not under %q", key, root)
+		}
+	}
+	parts := strings.Split(rest, "/")
+	bad := func(why string, args ...any) (Key, error) {
+		return Key{}, fmt.Errorf("key %q: %s", key, fmt.Sprintf(why, args...))
+	}
+	if len(parts) < 1 {
+		return bad("empty")
+	}
+	topic, err := UnescapeTopic(parts[0])
+	if err != nil {
+		return bad("%v", err)
+	}
+	switch len(parts) {
+	case 3: // <topic>/p<partition>/<first>-<last>.bson
+		p := segmentPart.FindStringSubmatch(parts[1])
+		n := segmentName.FindStringSubmatch(parts[2])
+		if p == nil || n == nil {
+			return bad("want <topic>/pNNNNN/<first>-<last>.bson")
+		}
+		k := Key{Topic: topic, Segment: true}
+		if k.Partition, err = strconv.Atoi(p[1]); err != nil {
+			return bad("partition: %v", err)
+		}
+		if k.First, err = strconv.ParseInt(n[1], 10, 64); err != nil {
+			return bad("first offset: %v", err)
+		}
+		if k.Last, err = strconv.ParseInt(n[2], 10, 64); err != nil {
+			return bad("last offset: %v", err)
+		}
+		if k.First > k.Last {
+			return bad("first offset %d after last %d", k.First, k.Last)
+		}
+		if SegmentKey(root, topic, k.Partition, k.First, k.Last) != key {
+			return bad("not in the form the archiver writes")
+		}
+		return k, nil
+	case 5: // <topic>/<YYYY>/<MM>/<DD>/<uuid>.bson
+		day, err := time.Parse("2006/01/02", strings.Join(parts[1:4], "/"))
+		if err != nil {
+			return bad("date: %v", err)
+		}
+		name, ok := strings.CutSuffix(parts[4], ".bson")
+		if !ok {
+			return bad("want <uuid>.bson, got %q", parts[4])
+		}
+		id, err := ParseUUID(name)
+		if err != nil {
+			return bad("%v", err)
+		}
+		if ObjectKey(root, topic, day, id) != key {
+			return bad("not in the form the archiver writes")
+		}
+		return Key{Topic: topic, Day: day, UUID: id}, nil
+	}
+	return bad("want <topic>/<YYYY>/<MM>/<DD>/<uuid>.bson or <topic>/pNNNNN/<first>-<last>.bson")
 }

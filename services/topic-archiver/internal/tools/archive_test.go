@@ -2,7 +2,9 @@ package tools
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -153,4 +155,166 @@ func readAll(t *testing.T, e *env, topic string, n int) []kafka.Message {
 		out = append(out, m)
 	}
 	return out
+}
+
+// TestRestoreKeepsOffsetOrder has producers set timestamps that go
+// backwards within each partition, as several producers or clock skew
+// make them: restore must replay each partition in its offset order, so
+// the restored topic's partitions hold the same messages in the same
+// order, byte for byte.
+func TestRestoreKeepsOffsetOrder(t *testing.T) {
+	e := newEnv(t)
+	const parts, per = 4, 25
+	base := time.UnixMilli(1700000000000)
+	var sent []kafka.Message
+	for p := 0; p < parts; p++ {
+		for i := 0; i < per; i++ {
+			id := newID()
+			// Mostly backwards, with a repeat and a jump forwards, so
+			// neither time order nor its reverse is offset order.
+			ms := int64(per-i) * 1000
+			switch i % 6 {
+			case 2:
+				ms += 1000 // same as the one before
+			case 4:
+				ms += 60_000
+			}
+			sent = append(sent, kafka.Message{Partition: p, Key: []byte(fmt.Sprintf("k%d-%d", p, i)),
+				Value: []byte(fmt.Sprintf("p%d-i%d\xff", p, i)), Time: base.Add(time.Duration(ms) * time.Millisecond),
+				Headers: []kafka.Header{{Key: "_id", Value: id[:]}, {Key: "seq", Value: []byte(fmt.Sprint(i))}}})
+		}
+	}
+	w := writer(e.tools, "skewed")
+	w.Balancer = kafka.BalancerFunc(func(m kafka.Message, partitions ...int) int { return partitions[m.Partition%len(partitions)] })
+	if err := produce(e.ctx, w, sent); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	original := readPartitions(t, e, "skewed", parts, per)
+	for p, msgs := range original {
+		if msgs[1].Time.After(msgs[0].Time) || !msgs[1].Time.Before(msgs[0].Time) {
+			t.Fatalf("partition %d: timestamps do not go backwards as produced: %v, %v", p, msgs[0].Time, msgs[1].Time)
+		}
+	}
+	stop := e.archiver(archive.SegmentMode)
+	e.waitCount("skewed", parts*per, 30*time.Second)
+	stop()
+
+	out, err := e.run("restore", "--topic", "skewed", "--to-topic", "skewed.restored")
+	if err != nil || !strings.Contains(out, fmt.Sprintf("restored %d messages", parts*per)) {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	restored := readPartitions(t, e, "skewed.restored", parts, per)
+	for p := 0; p < parts; p++ {
+		for i, want := range original[p] {
+			got := restored[p][i]
+			if !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) || !got.Time.Equal(want.Time) || !sameKafkaHeaders(got.Headers, want.Headers) {
+				t.Fatalf("restored partition %d offset %d is %q at %v, want %q at %v (the original's offset order)",
+					p, i, got.Value, got.Time, want.Value, want.Time)
+			}
+		}
+	}
+}
+
+// readPartitions reads the first n messages of each of a topic's
+// partitions, in offset order, as an outside consumer.
+func readPartitions(t *testing.T, e *env, topic string, parts, n int) [][]kafka.Message {
+	t.Helper()
+	out := make([][]kafka.Message, parts)
+	for p := range out {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(kafka.FirstOffset); err != nil {
+			t.Fatal(err)
+		}
+		for len(out[p]) < n {
+			ctx, cancel := contextWithTimeout(e, 20*time.Second)
+			m, err := r.ReadMessage(ctx)
+			cancel()
+			if err != nil {
+				r.Close()
+				t.Fatalf("read %s/%d after %d messages: %v", topic, p, len(out[p]), err)
+			}
+			out[p] = append(out[p], m)
+		}
+		r.Close()
+	}
+	return out
+}
+
+func sameKafkaHeaders(a, b []kafka.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key || !bytes.Equal(a[i].Value, b[i].Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAnnouncedSizeIsStoredBytes holds archive.stored to its schema: size
+// is the bytes stored at bucket/key (from byte_offset, in object mode the
+// whole object), which a consumer fetches; every stored message is
+// announced once.
+func TestAnnouncedSizeIsStoredBytes(t *testing.T) {
+	for _, mode := range []archive.Mode{archive.ObjectMode, archive.SegmentMode} {
+		t.Run(string(mode), func(t *testing.T) {
+			e := newEnv(t)
+			e.produce("sized", awkward(40)...)
+			stop := e.archiver(mode)
+			e.waitCount("sized", 40, 30*time.Second)
+			stop()
+			objectLen := func(key string) int {
+				rc, err := e.store.Open(e.ctx, key)
+				if err != nil {
+					t.Fatalf("announced key %s: %v", key, err)
+				}
+				defer rc.Close()
+				b, err := io.ReadAll(rc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(b)
+			}
+			messages := 0
+			for _, a := range e.announced() {
+				if a.subject != "archive.stored.sized" {
+					t.Fatalf("announced on %s", a.subject)
+				}
+				if mode == archive.ObjectMode {
+					var ev archive.Stored
+					if err := json.Unmarshal(a.payload, &ev); err != nil {
+						t.Fatal(err)
+					}
+					id, _ := store.ParseUUID(ev.UUID)
+					row, err := e.ix.Lookup(e.ctx, id)
+					if err != nil {
+						t.Fatalf("announced %s: %v", ev.UUID, err)
+					}
+					if n := objectLen(ev.Key); ev.Size != n || ev.ByteOffset != 0 || ev.ByteLength != int64(n) || row.Key != ev.Key {
+						t.Fatalf("announced %s: size %d, range %d+%d of %s; the object has %d bytes and the index says %s",
+							ev.UUID, ev.Size, ev.ByteOffset, ev.ByteLength, ev.Key, n, row.Key)
+					}
+					messages++
+					continue
+				}
+				var ev archive.SegmentStored
+				if err := json.Unmarshal(a.payload, &ev); err != nil {
+					t.Fatal(err)
+				}
+				var rows int
+				if err := e.ix.Pool().QueryRow(e.ctx, `SELECT count(*) FROM archive_messages WHERE key = $1`, ev.Key).Scan(&rows); err != nil {
+					t.Fatal(err)
+				}
+				if n := objectLen(ev.Key); ev.Size != n || ev.Count != rows {
+					t.Fatalf("announced segment %s: size %d, count %d; the object has %d bytes, the index %d rows", ev.Key, ev.Size, ev.Count, n, rows)
+				}
+				messages += ev.Count
+			}
+			if messages != 40 {
+				t.Fatalf("announcements cover %d messages, want the 40 stored", messages)
+			}
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
@@ -31,6 +32,7 @@ type env struct {
 	ix      *index.Index
 	store   blob.Store
 	bus     *natsbus.Bus
+	stored  *nats.Subscription // archive.stored.>, see announced
 }
 
 func newEnv(t *testing.T, kopts ...kfake.Opt) *env {
@@ -45,6 +47,13 @@ func newEnv(t *testing.T, kopts ...kfake.Opt) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.bus.Close)
+	// Every announcement the test's archivers make is read here and
+	// checked against its schema; what a test does not read itself is
+	// checked when it ends (before the connection closes).
+	if e.stored, err = e.bus.Conn.SubscribeSync("archive.stored.>"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.announced() })
 	sel, _ := archive.NewSelector(".*", []string{"vetoed.*"})
 	e.tools = &Env{Out: &bytes.Buffer{}, Log: zap.NewNop(), Index: e.ix, Store: e.store, Bus: e.bus, Brokers: e.brokers,
 		Dialer: &kafka.Dialer{Timeout: 5 * time.Second}, Selector: sel, Root: "archive", TestTopic: "tributary.archiver.test"}
@@ -88,6 +97,32 @@ func (e *env) waitCount(topic string, n int, within time.Duration) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	e.t.Fatalf("index holds %d messages of %q, want %d within %s", e.count(topic), topic, n, within)
+}
+
+// announcement is one archive.stored event a test saw.
+type announcement struct {
+	subject string
+	payload []byte
+}
+
+// announced returns the archive.stored events received since the last
+// call, each checked against proto/events/archive.stored.schema.json.
+// Call it after the archiver has stopped: the events of what it stored
+// are then all on their way, and a short quiet spell means none is left.
+func (e *env) announced() []announcement {
+	e.t.Helper()
+	if err := e.bus.Conn.Flush(); err != nil {
+		e.t.Fatalf("flush NATS: %v", err)
+	}
+	var out []announcement
+	for {
+		m, err := e.stored.NextMsg(500 * time.Millisecond)
+		if err != nil {
+			return out
+		}
+		testkit.CheckEvent(e.t, m.Subject, m.Data)
+		out = append(out, announcement{m.Subject, m.Data})
+	}
 }
 
 // run runs a verb and returns its output.

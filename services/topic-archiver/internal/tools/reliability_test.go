@@ -18,6 +18,7 @@ import (
 	"tributary.dev/libs/metrics"
 	"tributary.dev/libs/testkit"
 	"tributary.dev/services/topic-archiver/internal/archive"
+	"tributary.dev/services/topic-archiver/internal/index"
 )
 
 func (e *env) objects() int {
@@ -104,6 +105,10 @@ func TestProducerResendStoredOnce(t *testing.T) {
 	}
 }
 
+// TestTwoReplicasSplitPartitions runs two archivers in one group: both
+// must own partitions — each stores messages — and together they store
+// every message once. The first may take everything before the second has
+// joined, so a trickle goes on until both have stored some.
 func TestTwoReplicasSplitPartitions(t *testing.T) {
 	e := newEnv(t)
 	e.produce("split", payloads(400, 64, "s")...)
@@ -112,23 +117,32 @@ func TestTwoReplicasSplitPartitions(t *testing.T) {
 	stop1 := e.archiverWith(archive.SegmentMode, m1)
 	stop2 := e.archiverWith(archive.SegmentMode, m2)
 	e.waitCount("split", 400, 60*time.Second)
-	// Keep both running through a trickle so both own partitions.
-	for i := 0; i < 20; i++ {
-		e.produce("split", payloads(4, 64, fmt.Sprintf("t%d", i))...)
-		time.Sleep(100 * time.Millisecond)
+	stored := func() (float64, float64) {
+		return testutil.ToFloat64(m1.Messages.WithLabelValues("split")), testutil.ToFloat64(m2.Messages.WithLabelValues("split"))
 	}
-	e.waitCount("split", 480, 60*time.Second)
+	// Four messages a round, one per partition with the writer's
+	// round-robin: whoever owns a partition stores its share.
+	sent := 400
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); {
+		if a, b := stored(); a > 0 && b > 0 {
+			break
+		}
+		e.produce("split", payloads(4, 64, fmt.Sprintf("t%d", sent))...)
+		sent += 4
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.waitCount("split", sent, 60*time.Second)
 	stop1()
 	stop2()
-	a, b := testutil.ToFloat64(m1.Messages.WithLabelValues("split")), testutil.ToFloat64(m2.Messages.WithLabelValues("split"))
-	if a+b != 480 {
-		t.Fatalf("replicas stored %v + %v messages, want 480 in all", a, b)
-	}
-	if n := e.count("split"); n != 480 {
-		t.Fatalf("index holds %d, want 480", n)
-	}
+	a, b := stored()
 	if a == 0 || b == 0 {
-		t.Logf("one replica stored everything (%v/%v): the group gave it all partitions", a, b)
+		t.Fatalf("replica 1 stored %v, replica 2 %v messages: one of them owned no partition", a, b)
+	}
+	if a+b != float64(sent) {
+		t.Fatalf("replicas stored %v + %v messages, want %d in all", a, b, sent)
+	}
+	if n := e.count("split"); n != sent {
+		t.Fatalf("index holds %d, want %d", n, sent)
 	}
 }
 
@@ -217,6 +231,10 @@ func TestLargeAndUnsafeTopicNames(t *testing.T) {
 	}
 }
 
+// TestCleanDuplicatesFindsOrphans: an object no index row points at is
+// left alone while younger than --grace, then found and, with --apply,
+// deleted; indexed objects and objects not of the archive's key layout
+// are never touched.
 func TestCleanDuplicatesFindsOrphans(t *testing.T) {
 	e := newEnv(t)
 	e.produce("keep", payloads(5, 10, "k")...)
@@ -224,22 +242,133 @@ func TestCleanDuplicatesFindsOrphans(t *testing.T) {
 	e.waitCount("keep", 5, 30*time.Second)
 	stop()
 	orphan := "archive/keep/2020/01/01/00000000-0000-4000-8000-000000000000.bson"
+	foreign := "archive/README.txt"
+	for _, k := range []string{orphan, foreign} {
+		if err := e.store.Put(e.ctx, k, strings.NewReader("left by a crash"), 15); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Just written: younger than any grace, so kept even by --apply.
+	out, err := e.run("clean-duplicates", "--apply", "--grace", "1h")
+	if err != nil || strings.Contains(out, "orphan ") || !strings.Contains(out, "0 objects with no index row deleted; 1 unindexed but younger than 1h0m0s left alone; 1 objects not of the archive's key layout ignored") {
+		t.Fatalf("apply with the object younger than the grace: %v\n%s", err, out)
+	}
+	if n := e.objects(); n != 7 {
+		t.Fatalf("%d objects after a clean-up that had to keep all 7", n)
+	}
+	if _, err := e.run("clean-duplicates", "--grace", "0s"); err == nil {
+		t.Fatal("--grace 0s accepted: a clean-up without a grace deletes what a running archiver has not indexed yet")
+	}
+	// Once older than a 2 s grace, the dry run names it.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out, "orphan "+orphan) && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		if out, err = e.run("clean-duplicates", "--grace", "2s"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(out, "orphan "+orphan) || !strings.Contains(out, "1 objects with no index row found (dry run") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	if n := e.objects(); n != 7 {
+		t.Fatalf("dry run deleted something: %d objects", n)
+	}
+	if out, err = e.run("clean-duplicates", "--apply", "--grace", "2s"); err != nil || !strings.Contains(out, "orphan "+orphan+" deleted") || !strings.Contains(out, "1 objects with no index row deleted") {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if n := e.objects(); n != 6 {
+		t.Fatalf("%d objects after --apply, want the 5 indexed ones and the foreign one", n)
+	}
+	if _, err := e.store.Open(e.ctx, foreign); err != nil {
+		t.Fatalf("the object outside the archive's layout was touched: %v", err)
+	}
+}
+
+// TestCleanDuplicatesBesideLiveArchiver runs clean-duplicates --apply
+// over and over while an archiver writes: the objects it has put but not
+// yet indexed must survive, so verify passes and every message's index
+// row leads to its document, each message exactly once. An old orphan
+// planted at the start must go, so the clean-up did run for real.
+func TestCleanDuplicatesBesideLiveArchiver(t *testing.T) {
+	e := newEnv(t)
+	orphan := "archive/live/2020/01/01/00000000-0000-4000-8000-000000000001.bson"
 	if err := e.store.Put(e.ctx, orphan, strings.NewReader("left by a crash"), 15); err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.run("clean-duplicates")
-	if err != nil || !strings.Contains(out, "orphan "+orphan) || !strings.Contains(out, "1 objects with no index row found (dry run") {
-		t.Fatalf("dry run: %v\n%s", err, out)
+	stop := e.archiver(archive.ObjectMode, func(c *archive.Config) { c.BatchSize = 100 })
+	done := make(chan struct{})
+	cleaned := make(chan error, 1)
+	runs := 0
+	go func() {
+		for {
+			select {
+			case <-done:
+				cleaned <- nil
+				return
+			default:
+			}
+			if out, err := e.run("clean-duplicates", "--apply", "--grace", "2s"); err != nil {
+				cleaned <- fmt.Errorf("clean-duplicates: %v\n%s", err, out)
+				return
+			}
+			runs++
+		}
+	}()
+	const rounds, per = 20, 75
+	for r := 0; r < rounds; r++ {
+		e.produce("live", payloads(per, 300, fmt.Sprintf("r%d", r))...)
 	}
-	if n := e.objects(); n != 6 {
-		t.Fatalf("dry run deleted something: %d objects", n)
+	e.waitCount("live", rounds*per, 120*time.Second)
+	out, verr := e.run("verify", "--count", "25", "--timeout", "60s")
+	deadline := time.Now().Add(30 * time.Second)
+	for e.exists(orphan) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
 	}
-	if out, err = e.run("clean-duplicates", "--apply"); err != nil || !strings.Contains(out, "deleted") {
-		t.Fatalf("apply: %v\n%s", err, out)
+	close(done)
+	if err := <-cleaned; err != nil {
+		t.Fatal(err)
 	}
-	if n := e.objects(); n != 5 {
-		t.Fatalf("%d objects after --apply, want the 5 indexed ones", n)
+	stop()
+	if verr != nil || !strings.Contains(out, "verdict: PASS") {
+		t.Fatalf("verify beside the clean-up: %v\n%s", verr, out)
 	}
+	if e.exists(orphan) {
+		t.Fatalf("the old orphan survived %d clean-up runs", runs)
+	}
+	// Every index row's document is there and is one of the messages
+	// sent, each exactly once.
+	seen := map[string]int{}
+	err := e.ix.Select(e.ctx, index.Filter{Topic: "live"}, func(row index.Row) error {
+		rec, _, err := readRecord(e.ctx, e.store, row)
+		if err != nil {
+			return fmt.Errorf("message %s at %s: %w", row.UUID, row.Key, err)
+		}
+		seen[string(rec.Message)]++
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read back after %d clean-up runs: %v", runs, err)
+	}
+	for r := 0; r < rounds; r++ {
+		for _, m := range payloads(per, 300, fmt.Sprintf("r%d", r)) {
+			if n := seen[string(m.Value)]; n != 1 {
+				t.Fatalf("message %q read back %d times, want once", m.Value[:12], n)
+			}
+		}
+	}
+	if len(seen) != rounds*per {
+		t.Fatalf("%d distinct messages read back, want %d", len(seen), rounds*per)
+	}
+	t.Logf("%d clean-up runs beside the archiver", runs)
+}
+
+func (e *env) exists(key string) bool {
+	rc, err := e.store.Open(e.ctx, key)
+	if err != nil {
+		return false
+	}
+	rc.Close()
+	return true
 }
 
 func TestConnectAndStatus(t *testing.T) {

@@ -54,7 +54,7 @@ var verbs = map[string]verb{
 	"logs":             {"recent errors: --limit N", logs},
 	"db-logs":          {"same as logs", logs},
 	"clean-tests":      {"remove the test topic's archive (objects and index rows)", cleanTests},
-	"clean-duplicates": {"find objects no index row points at (left by crashes or older versions); --apply deletes them", cleanDuplicates},
+	"clean-duplicates": {"find objects no index row points at (left by crashes or older versions): --apply deletes them, --grace 1h leaves younger ones alone (safe beside a running archiver)", cleanDuplicates},
 }
 
 // Known reports whether name is a verb.

@@ -333,6 +333,9 @@ func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 	if *to == "" || f.Topic == "" {
 		return errors.New("restore needs --topic and --to-topic")
 	}
+	// Original order is each partition's offset order, not time order:
+	// Kafka timestamps can go backwards within a partition.
+	f.Order = index.ByOffset
 	w := writer(env, *to)
 	// Keep each message in its original partition (modulo the target's
 	// partition count), so per-partition order survives the replay.
@@ -415,21 +418,47 @@ func cleanTests(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) 
 	return nil
 }
 
+// cleanDuplicates finds objects no index row points at. A running
+// archiver has such objects for a moment — between its S3 put and its
+// index insert — so it is safe beside one only because it never touches an
+// object younger than --grace (by the store's LastModified) and asks the
+// index about each candidate again immediately before deleting it.
+// Objects whose keys are not the archiver's are never counted or touched.
 func cleanDuplicates(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
 	apply := fs.Bool("apply", false, "delete what is found (default: only report)")
+	grace := fs.Duration("grace", time.Hour, "leave objects younger than this alone (by their LastModified): a running archiver indexes what it writes within moments, or, after a PostgreSQL outage, when it ends")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *grace < time.Second {
+		return fmt.Errorf("--grace %s: at least 1s; a running archiver writes each object a moment before indexing it", *grace)
+	}
+	// Objects modified after this may still be on their way into the
+	// index. The store's clock sets LastModified; an hour's grace dwarfs
+	// any skew between it and ours.
+	cutoff := time.Now().Add(-*grace)
 	var orphans []string
-	var page []string
+	var page []blob.Object
+	young, foreign := 0, 0
 	check := func() error {
-		known, err := env.Index.KnownKeys(ctx, page)
+		if len(page) == 0 {
+			return nil
+		}
+		keys := make([]string, len(page))
+		for i, o := range page {
+			keys[i] = o.Key
+		}
+		known, err := knownKeys(ctx, env, keys)
 		if err != nil {
 			return err
 		}
-		for _, k := range page {
-			if !known[k] {
-				orphans = append(orphans, k)
+		for _, o := range page {
+			switch {
+			case known[o.Key]:
+			case o.Modified.IsZero() || o.Modified.After(cutoff):
+				young++ // an unknown age is not old enough either
+			default:
+				orphans = append(orphans, o.Key)
 			}
 		}
 		page = page[:0]
@@ -440,7 +469,11 @@ func cleanDuplicates(ctx context.Context, env *Env, fs *flag.FlagSet, args []str
 		prefix += "/"
 	}
 	err := env.Store.List(ctx, prefix, "", func(o blob.Object) error {
-		page = append(page, o.Key)
+		if _, err := store.ParseKey(env.Root, o.Key); err != nil {
+			foreign++
+			return nil
+		}
+		page = append(page, o)
 		if len(page) == 1000 {
 			return check()
 		}
@@ -450,20 +483,53 @@ func cleanDuplicates(ctx context.Context, env *Env, fs *flag.FlagSet, args []str
 		err = check()
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("clean-duplicates: list %s: %w", prefix, err)
 	}
+	deleted, kept := 0, 0
 	for _, k := range orphans {
-		fmt.Fprintf(env.Out, "orphan %s\n", k)
-		if *apply {
-			if err := env.Store.Delete(ctx, k); err != nil {
-				return err
-			}
+		if !*apply {
+			fmt.Fprintf(env.Out, "orphan %s\n", k)
+			continue
 		}
+		// Again, for this key alone, right before deleting it: the
+		// listing may be minutes old by now.
+		known, err := knownKeys(ctx, env, []string{k})
+		if err != nil {
+			return fmt.Errorf("clean-duplicates: re-check %s: %w", k, err)
+		}
+		if known[k] {
+			kept++
+			fmt.Fprintf(env.Out, "kept %s: indexed since it was listed\n", k)
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err = env.Store.Delete(dctx, k)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("clean-duplicates: delete %s: %w", k, err)
+		}
+		deleted++
+		fmt.Fprintf(env.Out, "orphan %s deleted\n", k)
 	}
-	verb := "found (dry run; --apply deletes them)"
 	if *apply {
-		verb = "deleted"
+		fmt.Fprintf(env.Out, "%d objects with no index row deleted", deleted)
+		if kept > 0 {
+			fmt.Fprintf(env.Out, ", %d kept (indexed meanwhile)", kept)
+		}
+	} else {
+		fmt.Fprintf(env.Out, "%d objects with no index row found (dry run; --apply deletes them)", len(orphans))
 	}
-	fmt.Fprintf(env.Out, "%d objects with no index row %s\n", len(orphans), verb)
+	fmt.Fprintf(env.Out, "; %d unindexed but younger than %s left alone", young, *grace)
+	if foreign > 0 {
+		fmt.Fprintf(env.Out, "; %d objects not of the archive's key layout ignored", foreign)
+	}
+	fmt.Fprintln(env.Out)
 	return nil
+}
+
+// knownKeys asks the index which keys it points at, with a deadline.
+func knownKeys(ctx context.Context, env *Env, keys []string) (map[string]bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return env.Index.KnownKeys(ctx, keys)
 }
