@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -24,30 +23,11 @@ import (
 	"tributary.dev/services/s3-loader/internal/target"
 )
 
-// withStatementTimeout is dsn with a statement timeout for every
-// connection opened with it, in the DSN's own form.
-func withStatementTimeout(t *testing.T, dsn string, ms int) string {
-	t.Helper()
-	opt := fmt.Sprintf("-c statement_timeout=%d", ms)
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("options", opt)
-		// %20, not Encode's +, which the server would take literally.
-		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-		return u.String()
-	}
-	return dsn + " options='" + opt + "'"
-}
-
 // timedPool is a pool on the test's database whose statements time out
 // after ms milliseconds.
 func (e *env) timedPool(ms int) *pgxpool.Pool {
 	e.t.Helper()
-	pool, err := pg.Connect(e.ctx, withStatementTimeout(e.t, e.dsn, ms))
+	pool, err := pg.Connect(e.ctx, e.dsn, pg.WithStatementTimeout(time.Duration(ms)*time.Millisecond))
 	if err != nil {
 		e.t.Fatal(err)
 	}
