@@ -106,7 +106,7 @@ func BenchmarkArchive(b *testing.B) {
 		fmt.Printf("topic-archiver %s: %d msgs of %d B in %.2fs = %.0f msg/s, %.2fx raw consume (%.0f msg/s), archiver CPU %.2fs, peak RSS %d MB (%s)\n",
 			mode, n, size, median(durs).Seconds(), rate, rate/rawRate, rawRate, median(cpus).Seconds(), peak>>20, runsSaid(len(durs)))
 		if mode == "segment" {
-			fmt.Printf("topic-archiver floor: %d msgs of %d B in %.2fs = %.0f msg/s: consume %.2fs + %d S3 puts of %d MB, %d at a time, %.2fs + %d COPYs of %d index rows, %d at a time, %.2fs (the run of median total of %d); segment %.2fx floor, archiver CPU %.1f µs/msg\n",
+			fmt.Printf("topic-archiver floor: %d msgs of %d B in %.2fs = %.0f msg/s: consume %.2fs + %d S3 puts of %d MB, %d at a time, %.2fs + %d COPYs of %d index rows, %d at a time, %.2fs (median of %d runs; the steps of that run); segment %.2fx floor, archiver CPU %.1f µs/msg\n",
 				n, size, floor.total().Seconds(), float64(n)/floor.total().Seconds(), floor.consume.Seconds(),
 				floor.objects, floor.bytes>>20, archive.FlushParallel, floor.put.Seconds(), floor.objects, floor.rows, archive.FlushParallel, floor.copy.Seconds(),
 				len(floors), rate/(float64(n)/floor.total().Seconds()), float64(segCPU.Microseconds())/n)
