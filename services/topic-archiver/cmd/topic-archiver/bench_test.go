@@ -55,7 +55,10 @@ import (
 // PostgreSQL share two CPUs with whoever writes to them, overlapping adds
 // no CPU, so the sum is what that I/O costs. The archiver does overlap
 // (segments are written while the next batches are fetched), so where the
-// servers have CPUs of their own it can pass 1.0×. The archiver's time is
+// servers have CPUs of their own, or the machine is loaded and every step
+// waits, it passes 1.0×. The floor's consume also runs beside the
+// in-process kfake, so on a loaded machine it gets one process's share of
+// the CPUs where a segment pass gets two. The archiver's time is
 // its process's wall time, which also holds process start, migrations on
 // its fresh index and topic discovery; the floor has none of these but
 // joins a consumer group too. The ratio is floor time / archiver time,
