@@ -45,7 +45,7 @@ type segment struct {
 // segments holds per-partition state. Offsets are committed up to, not
 // including, the first message of a partition's open segment or of any
 // segment still being written: nothing that is only in memory is ever
-// committed. Closed segments are written in the background (flushParallel
+// committed. Closed segments are written in the background (FlushParallel
 // at a time) while the next batches are fetched and encoded; buffered and
 // inflight are the bytes held open and being written, and past
 // SegmentMemory the biggest open ones are written early and the loop waits
@@ -70,7 +70,7 @@ type flushed struct {
 }
 
 func newSegments(a *Archiver) *segments {
-	return &segments{a: a, parts: map[tp]*partition{}, sem: make(chan struct{}, flushParallel), done: make(chan flushed, 4*flushParallel)}
+	return &segments{a: a, parts: map[tp]*partition{}, sem: make(chan struct{}, FlushParallel), done: make(chan flushed, 4*FlushParallel)}
 }
 
 func (s *segments) part(topic string, p int) *partition {
@@ -181,7 +181,7 @@ func (s *segments) start(ctx context.Context, out []ready) {
 		s.parts[r.k].pending[first]++
 		s.inflight += r.seg.size
 		s.running++
-		s.sem <- struct{}{} // at most flushParallel writes at once
+		s.sem <- struct{}{} // at most FlushParallel writes at once
 		go func() {
 			err := s.flush(ctx, r.k.topic, r.k.partition, r.seg)
 			<-s.sem
@@ -222,8 +222,9 @@ func (s *segments) reap(wait bool) error {
 	return errors.Join(errs...)
 }
 
-// flushParallel is how many partitions' segments are written at once.
-const flushParallel = 8
+// FlushParallel is how many partitions' segments are written (and
+// indexed) at once; the benchmark's floor writes as many at a time.
+const FlushParallel = 8
 
 // flush writes one segment object, indexes its documents with their byte
 // ranges and announces it. It touches no shared state, so several run at
