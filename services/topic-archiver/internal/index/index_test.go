@@ -64,15 +64,8 @@ func TestInsertReportsOnlyNewRows(t *testing.T) {
 // equal to what the INSERT fallback stores for the same row.
 func TestInsertKeepsEveryColumn(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pg.Connect(ctx, testkit.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := svc.New(t, svc.Options{Postgres: true, Migrations: migrations.FS, Service: "topic-archiver"}).Pool
 	ix := New(pool)
-	if err := ix.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	times := []time.Time{time.UnixMilli(1700000000123).UTC(), time.UnixMilli(-5).UTC(), time.UnixMilli(0).UTC(),
 		time.Date(1999, 12, 31, 23, 59, 59, 999_000_000, time.UTC), time.Date(2100, 1, 2, 3, 4, 5, 6_000_000, time.UTC)}
 	headers := []map[string][]string{nil, {}, {"h": {"v"}}, {"a": {"1", "2"}, "ünï": {"çödé \"quoted\" <&>"}}, {"e": {""}}}
@@ -128,15 +121,7 @@ func TestInsertKeepsEveryColumn(t *testing.T) {
 // separate ranges.
 func TestKnownByRanges(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pg.Connect(ctx, testkit.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	ix := New(pool)
-	if err := ix.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ix := New(svc.New(t, svc.Options{Postgres: true, Migrations: migrations.FS, Service: "topic-archiver"}).Pool)
 	var rows []Row
 	for i := 0; i < 100; i += 2 { // even offsets of partition 1 archived
 		rows = append(rows, row(i, "t"))
