@@ -22,6 +22,7 @@ import (
 	"tributary.dev/libs/pg"
 	"tributary.dev/libs/setup"
 	"tributary.dev/libs/testkit"
+	"tributary.dev/libs/testkit/svc"
 )
 
 // These tests run the real binary as operators do, so that kill -9 hits a
@@ -368,25 +369,9 @@ func TestTwoLoadersOneTarget(t *testing.T) {
 // TestHelpListsEveryVariable takes the variables from the Config struct
 // itself, so a new field cannot miss --help or the README.
 func TestHelpListsEveryVariable(t *testing.T) {
-	out, err := exec.Command(binary, "--help").CombinedOutput()
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := setup.Variables(&Config{})
-	if len(vars) < 20 {
-		t.Fatalf("Config has only %d variables? %v", len(vars), vars)
-	}
-	for _, v := range vars {
-		if !strings.Contains(string(out), "  "+v+" ") {
-			t.Errorf("--help lacks %s", v)
-		}
-		if !strings.Contains(string(readme), "`"+v+"`") {
-			t.Errorf("README lacks %s", v)
-		}
+	svc.CheckHelp(t, binary, "../../README.md", &Config{})
+	if n := len(setup.Variables(&Config{})); n < 20 {
+		t.Fatalf("Config has only %d variables?", n)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"tributary.dev/libs/pg"
 	"tributary.dev/libs/setup"
 	"tributary.dev/libs/testkit"
+	"tributary.dev/libs/testkit/svc"
 	"tributary.dev/services/topic-archiver/internal/store"
 )
 
@@ -357,25 +358,9 @@ func (e *procEnv) waitIndex() {
 // TestHelp takes the variables from the Config struct itself, so a new
 // field cannot miss --help or the README.
 func TestHelp(t *testing.T) {
-	out, err := exec.Command(binary, "--help").CombinedOutput()
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := setup.Variables(&Config{})
-	if len(vars) < 25 {
-		t.Fatalf("Config has only %d variables? %v", len(vars), vars)
-	}
-	for _, v := range vars {
-		if !strings.Contains(string(out), "  "+v+" ") {
-			t.Errorf("--help lacks %s", v)
-		}
-		if !strings.Contains(string(readme), "`"+v+"`") {
-			t.Errorf("README lacks %s", v)
-		}
+	out := svc.CheckHelp(t, binary, "../../README.md", &Config{})
+	if n := len(setup.Variables(&Config{})); n < 25 {
+		t.Fatalf("Config has only %d variables?", n)
 	}
 	for _, w := range []string{"list", "connect", "status", "publish", "verify", "inspect", "uuids", "restore", "db-logs", "clean-tests", "clean-duplicates"} {
 		if !strings.Contains(string(out), "  "+w+" ") {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -11,53 +9,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tributary.dev/libs/testkit"
 )
-
-// freeAddr is a 127.0.0.1 address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// probe GETs path on addr and returns the status and body (0 while the
-// server is not up).
-func probe(addr, path string) (int, string) {
-	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("http://" + addr + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-// waitStatus polls path until it answers want, and returns the body.
-func waitStatus(t *testing.T, addr, path string, want int, out *lockedBuffer) string {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		code, body := probe(addr, path)
-		if code == want {
-			return body
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered %d (last: %d %s); the archiver said:\n%s", path, want, code, body, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 // service starts the archiver in service mode with its metrics server on
 // a free address; it is killed when the test ends.
 func (e *procEnv) service(t *testing.T, extra ...string) (string, *lockedBuffer) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	c := e.cmd(nil, append([]string{"RUN_AS_SERVICE=true", "METRICS_ADDR=" + addr}, extra...)...)
 	out := &lockedBuffer{}
 	c.Stdout, c.Stderr = out, out
@@ -130,7 +90,7 @@ func TestReadOnlyVerbsLeaveTheSchemaAlone(t *testing.T) {
 // failed before it.
 func TestConnectReportsNATSOwnError(t *testing.T) {
 	e := newProcEnv(t, 1)
-	dead := freeAddr(t)
+	dead := testkit.FreeAddr(t)
 	out, err := e.cmd([]string{"connect"}, "NATS=nats://"+dead, "TARGET=host=127.0.0.1 port=1 dbname=none user=none connect_timeout=2").CombinedOutput()
 	if err == nil {
 		t.Fatalf("connect with PostgreSQL and NATS down succeeded:\n%s", out)
@@ -161,20 +121,20 @@ func TestConnectReportsNATSOwnError(t *testing.T) {
 func TestReadyzNamesTheDependencyThatIsDown(t *testing.T) {
 	e := newProcEnv(t, 1)
 	addr, out := e.service(t)
-	waitStatus(t, addr, "/readyz", http.StatusOK, out)
+	testkit.WaitStatus(t, addr, "/readyz", http.StatusOK, out)
 	e.s3.Stop()
-	body := waitStatus(t, addr, "/readyz", http.StatusServiceUnavailable, out)
+	body := testkit.WaitStatus(t, addr, "/readyz", http.StatusServiceUnavailable, out)
 	if !strings.Contains(body, "bucket "+e.bucket.Name+":") || strings.Contains(body, "kafka:") || strings.Contains(body, "postgres:") || strings.Contains(body, "nats:") {
 		t.Fatalf("with S3 down /readyz says:\n%s", body)
 	}
 	if err := e.s3.Restart(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, addr, "/readyz", http.StatusOK, out)
+	testkit.WaitStatus(t, addr, "/readyz", http.StatusOK, out)
 	e.kafka.Close()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		code, body := probe(addr, "/readyz")
+		code, body := testkit.Probe(addr, "/readyz")
 		if code == http.StatusServiceUnavailable && strings.Contains(body, "kafka:") {
 			if strings.Contains(body, "bucket ") || strings.Contains(body, "postgres:") || strings.Contains(body, "nats:") {
 				t.Fatalf("with Kafka down /readyz says:\n%s", body)
@@ -208,7 +168,7 @@ func TestIdleArchiverStaysHealthy(t *testing.T) {
 	}
 	// Caught up: watch four windows' worth of probes, each must be 200.
 	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-		if code, body := probe(addr, "/healthz"); code != http.StatusOK {
+		if code, body := testkit.Probe(addr, "/healthz"); code != http.StatusOK {
 			t.Fatalf("an idle archiver answered /healthz %d %q; it said:\n%s", code, body, out)
 		}
 	}
