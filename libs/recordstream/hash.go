@@ -14,14 +14,14 @@ const HashSize = sha512.Size384
 // running hash is still defined over the v5 serialisation of each item.
 const (
 	hashClassID       uint64 = 0xf422da83a251741e
-	hashClassVersion  int32 = 1
-	sha384DigestType  int32 = 0x58ff811b
+	hashClassVersion  int32  = 1
+	sha384DigestType  int32  = 0x58ff811b
 	itemClassID       uint64 = 0xe370929ba5429d8b
-	itemClassVersion  int32 = 1
+	itemClassVersion  int32  = 1
 	sigClassID        uint64 = 0x13dc4b399b245c69
-	sigClassVersion   int32 = 1
-	sigTypeRSA        int32 = 1
-	sigChecksumAddend int32 = 101 // a signature's checksum is 101 - length
+	sigClassVersion   int32  = 1
+	sigTypeRSA        int32  = 1
+	sigChecksumAddend int32  = 101 // a signature's checksum is 101 - length
 )
 
 // runningHash folds items into the stream's running hash as the nodes
