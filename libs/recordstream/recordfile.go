@@ -128,8 +128,8 @@ func Parse(name string, data []byte) (*RecordFile, error) {
 		return nil, err
 	}
 	if strings.HasSuffix(name, ".gz") && version != 6 {
-		// A gzipped v2 or v5 file was never written by a node: the
-		// mirror node would not read it either.
+		// Nodes gzip only v6 files: a gzipped v2 or v5 file did not
+		// come from one.
 		return nil, c.fail(0, ErrMalformed, "version %d record file named .gz", version)
 	}
 	f.Name, f.Version, f.Size = name, int(version), size
