@@ -103,10 +103,13 @@ lint: $(TOOLS)/staticcheck
 	$(GO) vet $(PKGS)
 	@if [ -x $(TOOLS)/staticcheck ]; then $(TOOLS)/staticcheck $(PKGS); else echo "staticcheck did not install; skipped"; fi
 
+# proto/hedera/*.proto (our subset of the public hedera-protobufs) becomes
+# libs/hederapb; the old generated files go first so that a message removed
+# from the .proto files does not live on in Go.
 proto: apt-tools $(TOOLS)/protoc-gen-go
-	@if ls proto/*.proto >/dev/null 2>&1; then \
-	  protoc --plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go -I proto --go_out=. --go_opt=module=tributary.dev proto/*.proto; \
-	else echo "no .proto files yet"; fi
+	rm -f libs/hederapb/*.pb.go
+	protoc --plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go -I proto/hedera \
+	  --go_out=. --go_opt=module=tributary.dev proto/hedera/*.proto
 
 clean:
 	rm -rf bin
