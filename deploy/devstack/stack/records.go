@@ -82,6 +82,10 @@ func (st *Stack) SeedRecords(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return st.seedRecords(ctx, store, TrickleInterval)
+}
+
+func (st *Stack) seedRecords(ctx context.Context, store blob.Store, every time.Duration) error {
 	if err := os.MkdirAll(st.RecordsDir(), 0o755); err != nil {
 		return err
 	}
@@ -97,14 +101,14 @@ func (st *Stack) SeedRecords(ctx context.Context) error {
 	}
 	// The first file is already closed when it is uploaded: its last
 	// consensus time is before now.
-	start := time.Now().UTC().Add(-TrickleInterval).Truncate(time.Millisecond)
+	start := time.Now().UTC().Add(-every).Truncate(time.Millisecond)
 	gen := net.Stream(streamgen.Options{
-		Start: start, Interval: TrickleInterval, Items: 20, TxBytes: 200, SidecarEvery: 5,
+		Start: start, Interval: every, Items: 20, TxBytes: 200, SidecarEvery: 5,
 		Seed: uint64(start.UnixNano()),
 	})
-	go st.trickle(ctx, store, gen)
-	st.log.Info("record trickle started", zap.String("bucket", RecordBucket), zap.String("prefix", LiveRecordPrefix),
-		zap.String("nodes", trickleNodes()), zap.Duration("every", TrickleInterval), zap.String("address_book", st.GeneratedAddressBook()))
+	go st.trickle(ctx, store, gen, every)
+	st.log.Info("record trickle started", zap.String("bucket", store.Bucket()), zap.String("prefix", LiveRecordPrefix),
+		zap.String("nodes", trickleNodes()), zap.Stringer("every", every), zap.String("address_book", st.GeneratedAddressBook()))
 	return nil
 }
 
@@ -136,14 +140,14 @@ func (st *Stack) uploadFixtures(ctx context.Context, store blob.Store) error {
 		}
 		total += len(objs)
 	}
-	st.log.Info("hedera fixture streams uploaded", zap.Int("objects", total), zap.String("bucket", RecordBucket), zap.String("prefix", FixtureRecordPrefix))
+	st.log.Info("hedera fixture streams uploaded", zap.Int("objects", total), zap.String("bucket", store.Bucket()), zap.String("prefix", FixtureRecordPrefix))
 	return nil
 }
 
-// trickle uploads the next generated file every TrickleInterval, each
-// node's copy and signature together, until ctx is done.
-func (st *Stack) trickle(ctx context.Context, store blob.Store, gen *streamgen.Generator) {
-	tick := time.NewTicker(TrickleInterval)
+// trickle uploads the next generated file every interval, each node's
+// copy and signature together, until ctx is done.
+func (st *Stack) trickle(ctx context.Context, store blob.Store, gen *streamgen.Generator, every time.Duration) {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for n := 0; ; n++ {
 		f, err := gen.Next()
