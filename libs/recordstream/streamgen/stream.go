@@ -103,6 +103,10 @@ func (n *Network) Stream(o Options) *Generator {
 	}
 }
 
+// SetNetwork makes the nodes of net sign the files from the next one on
+// (after Network.RotateKey, say); the stream goes on unbroken.
+func (g *Generator) SetNetwork(net *Network) { g.net = net }
+
 // BreakChain makes the next file start from a running hash that no file
 // ended with, as if files were lost between the two: every node still
 // signs it, so only the chain check can tell.
