@@ -78,17 +78,17 @@ func NewNetworkBits(n, bits int) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	net := &Network{}
+	nw := &Network{}
 	pub := make([]recordstream.Node, n)
 	for i := range n {
 		node := Node{Account: fmt.Sprintf("0.0.%d", FirstNode+i), NodeID: int64(i), Key: priv[i]}
-		net.Nodes = append(net.Nodes, node)
+		nw.Nodes = append(nw.Nodes, node)
 		pub[i] = recordstream.Node{Account: node.Account, NodeID: node.NodeID, Key: &node.Key.PublicKey}
 	}
-	if net.book, err = recordstream.NewAddressBook(pub...); err != nil {
+	if nw.book, err = recordstream.NewAddressBook(pub...); err != nil {
 		return nil, err
 	}
-	return net, nil
+	return nw, nil
 }
 
 func cachedKeys(n, bits int) ([]*rsa.PrivateKey, error) {

@@ -90,9 +90,7 @@ func (f *File) forge() (*forgery, error) {
 	}
 	last := items[len(items)-1].Transaction
 	last[len(last)-1] ^= 0x01
-	var sidecars []Sidecar
-	sidecars = append(sidecars, f.Sidecars...)
-	plain, rec, err := buildRecord(f.Name, f.Record.HAPI, f.Record.PrevHash, items, f.Record.BlockNumber, sidecars)
+	plain, rec, err := buildRecord(f.Name, f.Record.HAPI, f.Record.PrevHash, items, f.Record.BlockNumber, f.Sidecars)
 	if err != nil {
 		return nil, err
 	}
