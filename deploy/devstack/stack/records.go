@@ -35,6 +35,34 @@ const (
 	FixtureDatasetBook = "test-v6-sidecar-4n.bin"
 )
 
+// fixtureSet is one fixture dataset: its directory below the fixtures'
+// recordstreams/, its name in the bucket (below FixtureRecordPrefix), the
+// address book (in the fixtures' addressbook/) that verifies it, as the
+// fixtures' README says, and the nodes that wrote it.
+type fixtureSet struct {
+	dir, name, book, nodes string
+	// flat: the fixtures hold one node's files without a record0.0.N
+	// directory; the bucket gets one.
+	flat bool
+}
+
+func (s fixtureSet) bucketDir() string {
+	if s.flat {
+		return FixtureRecordPrefix + s.name + "/record" + s.nodes + "/"
+	}
+	return FixtureRecordPrefix + s.name + "/"
+}
+
+var fixtureSets = []fixtureSet{
+	{dir: "v2", name: "v2", book: "testnet", nodes: "0.0.3,0.0.4,0.0.5,0.0.6"},
+	{dir: "v5", name: "v5", book: "testnet", nodes: "0.0.3,0.0.4,0.0.5,0.0.6"},
+	{dir: "v2v5", name: "v2v5", book: "testnet", nodes: "0.0.3,0.0.4,0.0.5,0.0.6"},
+	{dir: "performance/v2", name: "performance-v2", book: "testnet", nodes: "0.0.3", flat: true},
+	{dir: "v5v6", name: "v5v6", book: "test-v6-4n.bin", nodes: "0.0.3,0.0.4,0.0.5,0.0.6"},
+	{dir: "eth-0.26.0", name: "eth-0.26.0", book: "test-v6-4n.bin", nodes: "0.0.3"},
+	{dir: "v6", name: "v6", book: "test-v6-sidecar-4n.bin", nodes: "0.0.3,0.0.4,0.0.5,0.0.6"},
+}
+
 // TrickleNodes is how many nodes (0.0.3 …) write and sign the trickle.
 const TrickleNodes = 3
 
@@ -118,27 +146,13 @@ func (st *Stack) uploadFixtures(ctx context.Context, store blob.Store) error {
 		st.log.Warn("hedera fixtures not found; the bucket holds only the generated trickle", zap.String("dir", streams), zap.Error(err))
 		return nil
 	}
-	// performance/v2 holds node 0.0.3's files without a record0.0.3
-	// directory; every other dataset is laid out per node already.
-	sets := []struct{ dir, prefix string }{
-		{"v2", FixtureRecordPrefix + "v2/"},
-		{"v5", FixtureRecordPrefix + "v5/"},
-		{"v6", FixtureRecordPrefix + "v6/"},
-		{"v2v5", FixtureRecordPrefix + "v2v5/"},
-		{"v5v6", FixtureRecordPrefix + "v5v6/"},
-		{"eth-0.26.0", FixtureRecordPrefix + "eth-0.26.0/"},
-		{"performance/v2", FixtureRecordPrefix + "performance-v2/record0.0.3/"},
-	}
 	total := 0
-	for _, s := range sets {
-		objs, err := streamgen.DirObjects(filepath.Join(streams, filepath.FromSlash(s.dir)), s.prefix)
+	for _, s := range fixtureSets {
+		n, err := streamgen.UploadDir(ctx, store, filepath.Join(streams, filepath.FromSlash(s.dir)), s.bucketDir())
 		if err != nil {
 			return err
 		}
-		if err := streamgen.Upload(ctx, store, objs); err != nil {
-			return err
-		}
-		total += len(objs)
+		total += n
 	}
 	st.log.Info("hedera fixture streams uploaded", zap.Int("objects", total), zap.String("bucket", store.Bucket()), zap.String("prefix", FixtureRecordPrefix))
 	return nil

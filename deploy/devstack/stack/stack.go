@@ -174,6 +174,10 @@ func (st *Stack) Describe() string {
 	fmt.Fprintf(&b, "  Kafka          %s\n", strings.Join(st.KafkaBrokers(), ","))
 	fmt.Fprintf(&b, "  Elasticsearch  http://127.0.0.1:%d (stand-in)\n", ESPort)
 	fmt.Fprintf(&b, "  Agent          http://127.0.0.1:%d/issue-credential (stub)\n", AgentPort)
+	fmt.Fprintf(&b, "\n  Fixture record streams in gs://%s (point a record-downloader at one with\n  BUCKET_PREFIX, NODES and ADDRESS_BOOK=%s/addressbook/<book>):\n", RecordBucket, st.Fixtures)
+	for _, s := range fixtureSets {
+		fmt.Fprintf(&b, "    %-32s %-24s NODES=%s\n", FixtureRecordPrefix+s.name+"/", s.book, s.nodes)
+	}
 	for _, svc := range knownServices {
 		fmt.Fprintf(&b, "\n  # %s (metrics on http://%s)\n", svc.name, svc.metricsAddr)
 		for _, kv := range svc.env(st) {
