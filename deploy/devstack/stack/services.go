@@ -104,13 +104,13 @@ var knownServices = []service{
 }
 
 // recordDownloaderEnv is what both record-downloaders share: the
-// devstack's GCS bucket (STORAGE_EMULATOR_HOST is how Google's client
-// library is pointed at an emulator) and NATS.
+// devstack's GCS bucket (BUCKET_ENDPOINT points gs:// at the emulator)
+// and NATS.
 func recordDownloaderEnv(st *Stack) []string {
 	return []string{
 		"RUN_AS_SERVICE=true", "MIN_SLEEP=2", "MAX_SLEEP=4",
 		"BUCKET=gs://" + RecordBucket,
-		fmt.Sprintf("STORAGE_EMULATOR_HOST=127.0.0.1:%d", GCSPort),
+		fmt.Sprintf("BUCKET_ENDPOINT=http://127.0.0.1:%d", GCSPort),
 		"NATS=" + st.NATSURL(),
 		"NOTIFICATIONS=true",
 		"CONCURRENCY=8",
