@@ -61,7 +61,11 @@ type Store interface {
 //	gs://  or https://storage.googleapis.com   Google Cloud Storage
 //	gcs+http://127.0.0.1:14443     a GCS-compatible server (fake-gcs-server)
 //	anything else (http://…, empty) S3 or an S3-compatible server
-func Open(ctx context.Context, b config.Bucket) (Store, error) {
+//
+// Every request to S3 or GCS has a deadline (WithTimeout, DefaultTimeout
+// without it), so a hung server becomes an error IsTimeout recognises
+// rather than a stuck pass. A local directory needs none.
+func Open(ctx context.Context, b config.Bucket, opts ...Option) (Store, error) {
 	// Each branch checks err itself: returning a nil *Local as a Store
 	// would make a non-nil interface holding nil.
 	switch {
@@ -72,13 +76,13 @@ func Open(ctx context.Context, b config.Bucket) (Store, error) {
 		}
 		return s, nil
 	case strings.HasPrefix(b.Endpoint, "gs://"), strings.Contains(b.Endpoint, "storage.googleapis.com"), strings.HasPrefix(b.Endpoint, "gcs+"):
-		s, err := OpenGCS(ctx, b)
+		s, err := OpenGCS(ctx, b, opts...)
 		if err != nil {
 			return nil, err
 		}
 		return s, nil
 	default:
-		s, err := NewS3(ctx, b)
+		s, err := NewS3(ctx, b, opts...)
 		if err != nil {
 			return nil, err
 		}

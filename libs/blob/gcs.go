@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
@@ -22,29 +23,38 @@ type GCS struct {
 	client   *storage.Client
 	bucket   string
 	pageSize int
+	timeout  time.Duration
 }
 
 // OpenGCS connects to the bucket b names: real GCS (credentials from the
 // environment, as Google's libraries find them) or, for a gcs+http://
-// endpoint, a GCS-compatible server without authentication.
-func OpenGCS(ctx context.Context, b config.Bucket) (*GCS, error) {
-	var opts []option.ClientOption
+// endpoint, a GCS-compatible server without authentication. Every request
+// has the deadline WithTimeout gives (DefaultTimeout).
+func OpenGCS(ctx context.Context, b config.Bucket, opts ...Option) (*GCS, error) {
+	var copts []option.ClientOption
 	if ep, ok := strings.CutPrefix(b.Endpoint, "gcs+"); ok {
-		opts = append(opts, option.WithEndpoint(strings.TrimRight(ep, "/")+"/storage/v1/"), option.WithoutAuthentication(),
+		copts = append(copts, option.WithEndpoint(strings.TrimRight(ep, "/")+"/storage/v1/"), option.WithoutAuthentication(),
 			// JSON reads: the XML read path does not exist on
 			// GCS-compatible servers.
 			storage.WithJSONReads())
 	}
-	client, err := storage.NewClient(ctx, opts...)
+	client, err := storage.NewClient(ctx, copts...)
 	if err != nil {
 		return nil, fmt.Errorf("gcs client: %w", err)
 	}
-	return NewGCS(client, b.Name), nil
+	return NewGCS(client, b.Name, opts...), nil
 }
 
 // NewGCS wraps a client the caller built.
-func NewGCS(client *storage.Client, bucket string) *GCS {
-	return &GCS{client: client, bucket: bucket, pageSize: 1000}
+func NewGCS(client *storage.Client, bucket string, opts ...Option) *GCS {
+	return &GCS{client: client, bucket: bucket, pageSize: 1000, timeout: buildOptions(opts).timeout}
+}
+
+// call runs one request under the request deadline.
+func (g *GCS) call(ctx context.Context, do func(context.Context) error) error {
+	wctx, w := newWatchdog(ctx, g.timeout)
+	defer w.stop()
+	return w.check(do(wctx))
 }
 
 func (g *GCS) Bucket() string { return g.bucket }
@@ -54,15 +64,21 @@ func (g *GCS) List(ctx context.Context, prefix, startAfter string, fn func(Objec
 	if err := q.SetAttrSelection([]string{"Name", "Size", "Updated"}); err != nil {
 		return err
 	}
-	it := g.client.Bucket(g.bucket).Objects(ctx, q)
+	// The iterator fetches a page inside Next when its buffer runs dry:
+	// the deadline runs while Next does, not while fn works.
+	wctx, w := newWatchdog(ctx, g.timeout)
+	defer w.stop()
+	it := g.client.Bucket(g.bucket).Objects(wctx, q)
 	it.PageInfo().MaxSize = g.pageSize
 	for {
+		w.arm()
 		a, err := it.Next()
+		w.pause()
 		if errors.Is(err, iterator.Done) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("list gs://%s/%s after %q: %w", g.bucket, prefix, startAfter, err)
+			return fmt.Errorf("list gs://%s/%s after %q: %w", g.bucket, prefix, startAfter, w.check(err))
 		}
 		// StartOffset is inclusive; the marker itself was already seen.
 		if a.Name == startAfter {
@@ -76,14 +92,18 @@ func (g *GCS) List(ctx context.Context, prefix, startAfter string, fn func(Objec
 
 func (g *GCS) Dirs(ctx context.Context, prefix string) ([]string, error) {
 	var dirs []string
-	it := g.client.Bucket(g.bucket).Objects(ctx, &storage.Query{Prefix: prefix, Delimiter: "/"})
+	wctx, w := newWatchdog(ctx, g.timeout)
+	defer w.stop()
+	it := g.client.Bucket(g.bucket).Objects(wctx, &storage.Query{Prefix: prefix, Delimiter: "/"})
 	for {
+		w.arm()
 		a, err := it.Next()
+		w.pause()
 		if errors.Is(err, iterator.Done) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list gs://%s/%s: %w", g.bucket, prefix, err)
+			return nil, fmt.Errorf("list gs://%s/%s: %w", g.bucket, prefix, w.check(err))
 		}
 		if a.Prefix != "" {
 			dirs = append(dirs, a.Prefix)
@@ -94,44 +114,56 @@ func (g *GCS) Dirs(ctx context.Context, prefix string) ([]string, error) {
 }
 
 func (g *GCS) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	r, err := g.client.Bucket(g.bucket).Object(key).NewReader(ctx)
-	if err != nil {
-		return nil, g.wrap("read", key, err)
-	}
-	return r, nil
+	return g.read(ctx, key, 0, -1)
 }
 
 func (g *GCS) ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	if length <= 0 {
 		return io.NopCloser(http.NoBody), nil
 	}
-	r, err := g.client.Bucket(g.bucket).Object(key).NewRangeReader(ctx, offset, length)
+	return g.read(ctx, key, offset, length)
+}
+
+// read waits for the response headers under the request deadline, then
+// hands out the body with an idle deadline per Read; length -1 reads to
+// the end.
+func (g *GCS) read(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	wctx, w := newWatchdog(ctx, g.timeout)
+	r, err := g.client.Bucket(g.bucket).Object(key).NewRangeReader(wctx, offset, length)
 	if err != nil {
-		return nil, g.wrap("read", key, err)
+		w.stop()
+		return nil, g.wrap("read", key, w.check(err))
 	}
-	return r, nil
+	return watchBody(r, w), nil
 }
 
 func (g *GCS) Put(ctx context.Context, key string, r io.Reader, _ int64) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w := g.client.Bucket(g.bucket).Object(key).If(storage.Conditions{DoesNotExist: true}).NewWriter(wctx)
-	if _, err := io.Copy(w, r); err != nil {
-		cancel() // abandons the upload: nothing partial becomes visible
-		_ = w.Close()
-		return g.wrap("write", key, err)
-	}
-	if err := w.Close(); err != nil {
+	// The whole upload is one request under the deadline; cancelling its
+	// context abandons it, so nothing partial becomes visible.
+	err := g.call(ctx, func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		w := g.client.Bucket(g.bucket).Object(key).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
+		if _, err := io.Copy(w, r); err != nil {
+			cancel()
+			_ = w.Close()
+			return err
+		}
+		return w.Close()
+	})
+	if err != nil {
 		return g.wrap("write", key, err)
 	}
 	return nil
 }
 
 func (g *GCS) Delete(ctx context.Context, key string) error {
-	err := g.client.Bucket(g.bucket).Object(key).Delete(ctx)
+	err := g.call(ctx, func(ctx context.Context) error {
+		return g.client.Bucket(g.bucket).Object(key).Delete(ctx)
+	})
 	if err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
 		return g.wrap("delete", key, err)
 	}

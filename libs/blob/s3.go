@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,6 +28,7 @@ type S3 struct {
 	client   *s3.Client
 	bucket   string
 	pageSize int32
+	timeout  time.Duration
 }
 
 // maxIdleConns is the connections kept open to the S3 endpoint between
@@ -35,12 +37,14 @@ const maxIdleConns = 64
 
 // NewS3 connects to the bucket b names. With an endpoint it uses path-style
 // addressing, which S3-compatible servers expect; without one, AWS itself.
-func NewS3(_ context.Context, b config.Bucket) (*S3, error) {
+// Every request has the deadline WithTimeout gives (DefaultTimeout).
+func NewS3(_ context.Context, b config.Bucket, opts ...Option) (*S3, error) {
+	o := buildOptions(opts)
 	region := b.Region
 	if region == "" {
 		region = "us-east-1"
 	}
-	opts := s3.Options{
+	so := s3.Options{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider(b.ID, b.Key.Value(), ""),
 		// Checksums only when the operation requires them: S3-compatible
@@ -53,13 +57,18 @@ func NewS3(_ context.Context, b config.Bucket) (*S3, error) {
 		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConns = max(t.MaxIdleConns, maxIdleConns)
 			t.MaxIdleConnsPerHost = maxIdleConns
+			// A server that took the request and went quiet fails the
+			// attempt even where no caller deadline would.
+			if o.timeout > 0 {
+				t.ResponseHeaderTimeout = o.timeout
+			}
 		}),
 	}
 	if b.Endpoint != "" {
-		opts.BaseEndpoint = aws.String(b.Endpoint)
-		opts.UsePathStyle = true
+		so.BaseEndpoint = aws.String(b.Endpoint)
+		so.UsePathStyle = true
 	}
-	return &S3{client: s3.New(opts), bucket: b.Name, pageSize: 1000}, nil
+	return &S3{client: s3.New(so), bucket: b.Name, pageSize: 1000, timeout: o.timeout}, nil
 }
 
 // Client is the underlying SDK client, for what the interface lacks.
@@ -74,7 +83,7 @@ func (s *S3) List(ctx context.Context, prefix, startAfter string, fn func(Object
 	}
 	p := s3.NewListObjectsV2Paginator(s.client, in)
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := s.listPage(ctx, p)
 		if err != nil {
 			return fmt.Errorf("list s3://%s/%s after %q: %w", s.bucket, prefix, startAfter, err)
 		}
@@ -95,7 +104,7 @@ func (s *S3) Dirs(ctx context.Context, prefix string) ([]string, error) {
 	var dirs []string
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(prefix), Delimiter: aws.String("/")})
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := s.listPage(ctx, p)
 		if err != nil {
 			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
 		}
@@ -107,12 +116,36 @@ func (s *S3) Dirs(ctx context.Context, prefix string) ([]string, error) {
 	return dirs, nil
 }
 
+// listPage fetches one page under the request deadline; the caller's
+// work on the page before the next one is not timed.
+func (s *S3) listPage(ctx context.Context, p *s3.ListObjectsV2Paginator) (*s3.ListObjectsV2Output, error) {
+	wctx, w := newWatchdog(ctx, s.timeout)
+	defer w.stop()
+	page, err := p.NextPage(wctx)
+	return page, w.check(err)
+}
+
+// call runs one request under the request deadline.
+func (s *S3) call(ctx context.Context, do func(context.Context) error) error {
+	wctx, w := newWatchdog(ctx, s.timeout)
+	defer w.stop()
+	return w.check(do(wctx))
+}
+
 func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	return s.get(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+}
+
+// get waits for the response headers under the request deadline, then
+// hands out the body with an idle deadline per Read.
+func (s *S3) get(ctx context.Context, in *s3.GetObjectInput) (io.ReadCloser, error) {
+	wctx, w := newWatchdog(ctx, s.timeout)
+	out, err := s.client.GetObject(wctx, in)
 	if err != nil {
-		return nil, s.wrap("read", key, err)
+		w.stop()
+		return nil, s.wrap("read", aws.ToString(in.Key), w.check(err))
 	}
-	return out.Body, nil
+	return watchBody(out.Body, w), nil
 }
 
 func (s *S3) ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
@@ -120,11 +153,7 @@ func (s *S3) ReadRange(ctx context.Context, key string, offset, length int64) (i
 		return io.NopCloser(http.NoBody), nil
 	}
 	rng := fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng})
-	if err != nil {
-		return nil, s.wrap("read", key, err)
-	}
-	return out.Body, nil
+	return s.get(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng})
 }
 
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {
@@ -155,7 +184,10 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	// If-None-Match: * makes the server refuse the put when the key exists
 	// (412), atomically, so two writers cannot both succeed. versitygw
 	// honours it the same way AWS does, so no HEAD-then-PUT race is needed.
-	_, err := s.client.PutObject(ctx, in)
+	err := s.call(ctx, func(ctx context.Context) error {
+		_, err := s.client.PutObject(ctx, in)
+		return err
+	})
 	if err == nil {
 		return nil
 	}
@@ -163,7 +195,11 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 		// AWS answers 409 when another conditional write of the key is in
 		// flight. That writer may still fail, so this is ErrExists only if
 		// the object is there now; otherwise the caller must retry.
-		if _, herr := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key}); herr == nil {
+		herr := s.call(ctx, func(ctx context.Context) error {
+			_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+			return err
+		})
+		if herr == nil {
 			return fmt.Errorf("write s3://%s/%s: %w", s.bucket, key, ErrExists)
 		}
 		return fmt.Errorf("write s3://%s/%s: concurrent write in progress, retry: %w", s.bucket, key, err)
@@ -199,7 +235,11 @@ func statusOf(err error) int {
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {
-	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key}); err != nil {
+	err := s.call(ctx, func(ctx context.Context) error {
+		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key})
+		return err
+	})
+	if err != nil {
 		return s.wrap("delete", key, err)
 	}
 	return nil

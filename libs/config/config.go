@@ -10,11 +10,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/kelseyhightower/envconfig"
-
-	"tributary.dev/libs/runner"
 )
 
 // Common holds the variables every service has. Embed it in a service's
@@ -26,22 +23,13 @@ type Common struct {
 	LogLevel     string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	MetricsAddr  string `envconfig:"METRICS_ADDR" default:":9090" desc:"listen address for /metrics, /healthz and /readyz; empty disables"`
 	ShutdownWait int    `envconfig:"SHUTDOWN_GRACE" default:"50" desc:"seconds a unit of work may take to finish after SIGTERM before it is cancelled"`
+	HealthWindow int    `envconfig:"HEALTH_WINDOW" default:"900" desc:"seconds without progress of the main loop after which /healthz answers 503, so a stuck process is restarted; must exceed MAX_SLEEP plus the longest unit of work; 0 disables"`
 }
 
 // common lets Load find an embedded Common without reflection.
 func (c *Common) common() *Common { return c }
 
 type hasCommon interface{ common() *Common }
-
-// Runner gives the runner its settings.
-func (c Common) Runner() runner.Config {
-	return runner.Config{
-		RunAsService: c.RunAsService,
-		MinSleep:     time.Duration(c.MinSleep) * time.Second,
-		MaxSleep:     time.Duration(c.MaxSleep) * time.Second,
-		Grace:        time.Duration(c.ShutdownWait) * time.Second,
-	}
-}
 
 func (c *Common) validate() error {
 	var errs []error
@@ -58,6 +46,9 @@ func (c *Common) validate() error {
 	}
 	if c.ShutdownWait < 0 {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_GRACE: must not be negative, got %d", c.ShutdownWait))
+	}
+	if c.HealthWindow < 0 {
+		errs = append(errs, fmt.Errorf("HEALTH_WINDOW: must not be negative (0 disables the check), got %d", c.HealthWindow))
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,13 @@ type Server struct {
 
 	mu     sync.Mutex
 	checks map[string]func(context.Context) error
+
+	// The heartbeat, in Unix nanoseconds: lastBeat is the last Beat (0:
+	// never), clockStart when SetStallWindow armed the check, window the
+	// allowed silence (0: the check is off).
+	lastBeat   atomic.Int64
+	clockStart atomic.Int64
+	window     atomic.Int64
 }
 
 // New returns a Server for service (e.g. "s3-loader") with Go runtime and
@@ -35,11 +43,52 @@ type Server struct {
 func New(service string) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Server{
+	s := &Server{
 		subsystem: strings.ReplaceAll(service, "-", "_"),
 		reg:       reg,
 		checks:    map[string]func(context.Context) error{},
 	}
+	// Exported so an alert can fire on a stall before Kubernetes acts on
+	// /healthz, and so a dashboard shows how far behind a process is.
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "tributary", Subsystem: s.subsystem, Name: "last_progress_timestamp_seconds",
+		Help: "Unix time of the main loop's last progress (a finished pass, a unit of work, or the loop sleeping between passes); 0 before the first.",
+	}, func() float64 {
+		return float64(s.lastBeat.Load()) / float64(time.Second)
+	}))
+	return s
+}
+
+// Beat records that the main loop made progress now. Call it after each
+// unit of work (and the runner calls it between passes); /healthz fails
+// once no Beat has come for longer than the stall window.
+func (s *Server) Beat() {
+	s.lastBeat.Store(time.Now().UnixNano())
+}
+
+// SetStallWindow arms the liveness check: /healthz answers 503 once the
+// main loop has gone longer than d without a Beat, so Kubernetes restarts
+// a process that is stuck (a hung call, a deadlock) rather than leaving it
+// up and idle. The clock starts now, so a process that never beats turns
+// unhealthy too. d <= 0 disables the check.
+func (s *Server) SetStallWindow(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	s.clockStart.CompareAndSwap(0, time.Now().UnixNano())
+	s.window.Store(int64(d))
+}
+
+// stalled says how long the loop has been silent and whether that is
+// longer than the window.
+func (s *Server) stalled(now time.Time) (silent, window time.Duration, bad bool) {
+	window = time.Duration(s.window.Load())
+	if window <= 0 {
+		return 0, 0, false
+	}
+	last := max(s.lastBeat.Load(), s.clockStart.Load())
+	silent = now.Sub(time.Unix(0, last))
+	return silent, window, silent > window
 }
 
 // Registry is the registry behind /metrics.
@@ -104,6 +153,11 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if silent, window, bad := s.stalled(time.Now()); bad {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "stalled: no progress of the main loop for %s (window %s)\n", silent.Round(time.Millisecond), window)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {

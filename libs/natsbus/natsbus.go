@@ -8,7 +8,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,16 +27,26 @@ type Bus struct {
 // Connect dials url (comma-separated servers allowed, credentials in the
 // URL) and keeps reconnecting for as long as the process lives: a NATS
 // restart must not take the services down. Connection events are logged.
+//
+// ctx bounds the first connection only, handshake included: a cancelled
+// or expiring ctx stops it promptly with an error wrapping ctx.Err(), even
+// against a server that accepts TCP and never speaks. Reconnects later on
+// are not tied to ctx.
 func Connect(ctx context.Context, url, name string, log *zap.Logger) (*Bus, error) {
 	if url == "" {
 		return nil, fmt.Errorf("NATS: no server URL")
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("NATS: connect: %w", err)
+	}
+	d := &ctxDialer{ctx: ctx, net: net.Dialer{Timeout: dialTimeout, KeepAliveConfig: keepAlive}}
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(false),
-		nats.Timeout(10 * time.Second),
+		nats.Timeout(dialTimeout),
+		nats.SetCustomDialer(d),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", zap.Error(err))
@@ -48,6 +60,22 @@ func Connect(ctx context.Context, url, name string, log *zap.Logger) (*Bus, erro
 		}),
 	}
 	nc, err := nats.Connect(url, opts...)
+	cut := d.release()
+	if cerr := ctx.Err(); cut || cerr != nil {
+		// The context ended during the first connection: whatever
+		// nats.Connect made of its closed socket, the caller asked to
+		// give up.
+		if nc != nil {
+			nc.Close()
+		}
+		if cerr == nil {
+			cerr = context.Cause(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("NATS: connect: %w (%v)", cerr, err)
+		}
+		return nil, fmt.Errorf("NATS: connect: %w", cerr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("NATS: connect: %w", err)
 	}
@@ -57,6 +85,67 @@ func Connect(ctx context.Context, url, name string, log *zap.Logger) (*Bus, erro
 		return nil, fmt.Errorf("NATS: jetstream: %w", err)
 	}
 	return &Bus{Conn: nc, JS: js}, nil
+}
+
+// dialTimeout bounds one TCP dial and one protocol handshake.
+const dialTimeout = 10 * time.Second
+
+// keepAlive lets a NATS server that vanished without a FIN be noticed in
+// about a minute, so the client starts reconnecting.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}
+
+// ctxDialer ties the sockets of the first connection to ctx: nats.Connect
+// takes no context, so a socket is closed when ctx ends, which ends the
+// dial or the handshake at once. After release, dials (reconnects) are
+// bound by the dial timeout alone.
+type ctxDialer struct {
+	ctx context.Context
+	net net.Dialer
+
+	mu       sync.Mutex
+	released bool
+	stops    []func() bool
+	cut      bool // ctx ended while a first-connection socket was open
+}
+
+func (d *ctxDialer) Dial(network, address string) (net.Conn, error) {
+	d.mu.Lock()
+	ctx := d.ctx
+	if d.released {
+		ctx = context.Background()
+	}
+	d.mu.Unlock()
+	c, err := d.net.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.released {
+		d.stops = append(d.stops, context.AfterFunc(d.ctx, func() {
+			d.mu.Lock()
+			d.cut = true
+			d.mu.Unlock()
+			c.Close()
+		}))
+	}
+	return c, nil
+}
+
+// release unties later dials from ctx and reports whether ctx closed a
+// socket of the first connection.
+func (d *ctxDialer) release() (cut bool) {
+	d.mu.Lock()
+	d.released = true
+	stops := d.stops
+	d.stops = nil
+	d.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cut
 }
 
 // Publish sends payload on subject with a Nats-Msg-Id header and waits

@@ -20,10 +20,30 @@ func LockKey(name string) int64 {
 // on conn. The lock lives as long as the connection: keep conn acquired
 // until unlock is called. If the process dies, the server drops the
 // connection and the lock with it, so a kill -9 never leaves it held.
+//
+// The wait is bounded by ctx, not by the pool's statement timeout: a
+// standby replica waiting for the one at work is normal, however long the
+// work takes, and the holder's death frees the lock (keepalives notice a
+// vanished holder). The statement timeout is lifted for this one statement
+// only (SET LOCAL inside a transaction that ends with it).
 func AdvisoryLock(ctx context.Context, conn *pgxpool.Conn, name string) (unlock func(), err error) {
 	key := LockKey(name)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("advisory lock %q: begin: %w", name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		return nil, fmt.Errorf("advisory lock %q: lift statement timeout: %w", name, err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
 		return nil, fmt.Errorf("advisory lock %q: %w", name, err)
+	}
+	// A session-level lock outlives the transaction it was taken in.
+	if err := tx.Commit(ctx); err != nil {
+		// The lock may be held: the session's end is the one sure release.
+		_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("advisory lock %q: commit: %w", name, err)
 	}
 	return unlocker(conn, key), nil
 }

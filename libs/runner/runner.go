@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"tributary.dev/libs/config"
 )
 
 // Config says how passes repeat.
@@ -24,6 +26,38 @@ type Config struct {
 	// cancelled before the work context is cancelled too. Zero means
 	// no limit (the pass decides when to stop).
 	Grace time.Duration
+	// Beat, when set, is told that the loop is alive: after every pass
+	// and every few seconds while sleeping between passes (sleeping is the
+	// loop working as intended). It is meant for metrics.Server.Beat, so
+	// that /healthz turns unhealthy only when a pass hangs. Nil is fine.
+	Beat func()
+
+	// beatEvery is how often Beat is called while sleeping; zero means
+	// defaultBeatEvery. Tests shorten it.
+	beatEvery time.Duration
+}
+
+// defaultBeatEvery keeps the heartbeat far inside any sensible health
+// window without waking the process more than it needs to.
+const defaultBeatEvery = 10 * time.Second
+
+// FromCommon gives the runner the settings every service has. It lives
+// here rather than in config because config is the lower layer: the
+// runner knows about configuration, configuration knows nothing of the
+// runner. Beat is left nil for the caller to wire to its health check.
+func FromCommon(c config.Common) Config {
+	return Config{
+		RunAsService: c.RunAsService,
+		MinSleep:     time.Duration(c.MinSleep) * time.Second,
+		MaxSleep:     time.Duration(c.MaxSleep) * time.Second,
+		Grace:        time.Duration(c.ShutdownWait) * time.Second,
+	}
+}
+
+func (c Config) beat() {
+	if c.Beat != nil {
+		c.Beat()
+	}
 }
 
 // Pass is one unit-by-unit sweep of work. Its context is not cancelled
@@ -77,6 +111,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, pass Pass) error {
 	}
 	for n := 1; ; n++ {
 		err := runPass(ctx, cfg, pass)
+		// A pass that returned, even with an error, is the loop making
+		// progress: a failing dependency shows in /readyz and the error
+		// metrics, and restarting the process would not fix it.
+		cfg.beat()
 		if !cfg.RunAsService {
 			return err
 		}
@@ -89,13 +127,32 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, pass Pass) error {
 		}
 		sleep := Jitter(cfg.MinSleep, cfg.MaxSleep)
 		log.Debug("sleeping", zap.Duration("for", sleep))
-		t := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !cfg.sleep(ctx, sleep) {
 			log.Info("stopping: signal received")
 			return nil
+		}
+	}
+}
+
+// sleep waits for d, beating as it goes, and reports false when ctx was
+// cancelled first.
+func (c Config) sleep(ctx context.Context, d time.Duration) bool {
+	every := c.beatEvery
+	if every <= 0 {
+		every = defaultBeatEvery
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
 		case <-t.C:
+			return true
+		case <-tick.C:
+			c.beat()
 		}
 	}
 }

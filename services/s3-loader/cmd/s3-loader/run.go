@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		}
 	}
 
-	return runner.Run(ctx, cfg.Runner(), log, func(ctx context.Context) error {
+	return runner.Run(ctx, runner.FromCommon(cfg.Common), log, func(ctx context.Context) error {
 		res, err := l.Pass(ctx)
 		log.Info("pass done", zap.Int("applied", res.Applied), zap.Int("skipped", res.Skipped), zap.Int64("rows", res.Rows))
 		return err

@@ -113,7 +113,7 @@ func realMain(ctx context.Context, verb string, args []string) error {
 	// The archiver is one long unit of work that checks for the stop
 	// itself; the runner gives it the same once/loop and signal handling
 	// as every service.
-	rc := cfg.Runner()
+	rc := runner.FromCommon(cfg.Common)
 	rc.Grace = 0
 	return runner.Run(ctx, rc, log, func(work context.Context) error {
 		return a.Run(ctx)
