@@ -50,7 +50,7 @@ func TestLoadGood(t *testing.T) {
 	if s.Target.Value() != goodTarget || s.NATS.Value() != "nats://u:natspw@h:4222" {
 		t.Fatalf("Target/NATS values not kept: %q %q", s.Target.Value(), s.NATS.Value())
 	}
-	if s.RunAsService || s.MinSleep != 15 || s.MaxSleep != 30 || s.Batch != 5000 {
+	if s.RunAsService || s.MinSleep != 15 || s.MaxSleep != 30 || s.Batch != 5000 || s.HealthWindow != 900 {
 		t.Fatalf("defaults/overrides wrong: %+v", s.Common)
 	}
 	if back, err := ParseBucket(s.Source.Raw()); err != nil || back != s.Source {
@@ -74,6 +74,8 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"SOURCE": goodSource, "TARGET": goodTarget, "MIN_SLEEP": "abc"}, "MIN_SLEEP: "},
 		{map[string]string{"SOURCE": goodSource, "TARGET": goodTarget, "MIN_SLEEP": "40"}, "MAX_SLEEP: must be at least MIN_SLEEP"},
 		{map[string]string{"SOURCE": goodSource, "TARGET": goodTarget, "LOG_LEVEL": "loud"}, "LOG_LEVEL: "},
+		{map[string]string{"SOURCE": goodSource, "TARGET": goodTarget, "HEALTH_WINDOW": "-1"}, "HEALTH_WINDOW: must not be negative"},
+		{map[string]string{"SOURCE": goodSource, "TARGET": goodTarget, "HEALTH_WINDOW": "15m"}, "HEALTH_WINDOW: "},
 		{map[string]string{"SOURCE": goodSource, "TARGET": goodTarget, "ON_BAD_FILE": "ignore"}, `ON_BAD_FILE: want stop or skip, got "ignore"`},
 	}
 	for _, c := range cases {
@@ -161,7 +163,7 @@ func TestUsageListsEveryVariable(t *testing.T) {
 	var b bytes.Buffer
 	Usage(&b, "s3-loader", "loads deliveries", &testSpec{})
 	out := b.String()
-	for _, want := range []string{"RUN_AS_SERVICE", "MIN_SLEEP", "MAX_SLEEP", "LOG_LEVEL", "METRICS_ADDR", "SOURCE", "TARGET", "NATS", "BATCH_ROWS", "5000", "rows per batch", "ON_BAD_FILE", "Bucket", "DSN"} {
+	for _, want := range []string{"RUN_AS_SERVICE", "MIN_SLEEP", "MAX_SLEEP", "LOG_LEVEL", "METRICS_ADDR", "HEALTH_WINDOW", "SOURCE", "TARGET", "NATS", "BATCH_ROWS", "5000", "rows per batch", "ON_BAD_FILE", "Bucket", "DSN"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("usage lacks %q:\n%s", want, out)
 		}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -74,5 +75,107 @@ func TestServeBadAddrNamesVariable(t *testing.T) {
 	err := New("x").Serve(context.Background(), "nonsense:addr:1", zap.NewNop())
 	if err == nil || !strings.Contains(err.Error(), "METRICS_ADDR") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// serve runs s on a real listener for the test and returns its base URL.
+func serve(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.serveOn(ctx, ln, zap.NewNop()) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// waitStatus polls url until it answers want, and fails after a generous
+// wait; it returns the body of that answer.
+func waitStatus(t *testing.T, url string, want int) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get(t, url)
+		if code == want {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still answers %d %q after 30s, want %d", url, code, body, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestHealthzFailsWhenTheLoopStalls: healthy while the loop beats, 503
+// once it has been silent for longer than the window (also when it never
+// beat at all), healthy again after a Beat; the gauge shows the last beat.
+func TestHealthzFailsWhenTheLoopStalls(t *testing.T) {
+	const window = 2 * time.Second
+	cases := []struct {
+		name      string
+		beatFirst bool
+	}{
+		{"never beats", false},
+		{"beat, then silence", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := New("topic-archiver")
+			base := serve(t, s)
+			if code, body := get(t, base+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+				t.Fatalf("/healthz before the window is set = %d %q", code, body)
+			}
+			s.SetStallWindow(window)
+			if c.beatFirst {
+				s.Beat()
+			}
+			// Right after arming (or a beat) the window has not passed:
+			// this holds on any machine, since nothing has waited yet.
+			if silent, _, bad := s.stalled(time.Now()); bad {
+				t.Fatalf("stalled right after arming: silent %s", silent)
+			}
+			body := waitStatus(t, base+"/healthz", http.StatusServiceUnavailable)
+			if !strings.Contains(body, "no progress of the main loop for") || !strings.Contains(body, "(window 2s)") {
+				t.Fatalf("503 body does not say how long and the window: %q", body)
+			}
+			before := time.Now()
+			s.Beat()
+			if code, body := get(t, base+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+				t.Fatalf("/healthz right after a Beat = %d %q", code, body)
+			}
+			_, metricsBody := get(t, base+"/metrics")
+			var ts float64
+			for _, line := range strings.Split(metricsBody, "\n") {
+				if v, ok := strings.CutPrefix(line, "tributary_topic_archiver_last_progress_timestamp_seconds "); ok {
+					if _, err := fmt.Sscan(v, &ts); err != nil {
+						t.Fatalf("gauge line %q: %v", line, err)
+					}
+				}
+			}
+			if got := time.Unix(0, int64(ts*1e9)); got.Before(before.Add(-time.Second)) || got.After(time.Now().Add(time.Second)) {
+				t.Fatalf("last_progress_timestamp_seconds = %v (%s), want the last Beat near %s", ts, got, before)
+			}
+		})
+	}
+}
+
+// TestStallWindowZeroDisables: with the check off, a silent loop stays
+// healthy.
+func TestStallWindowZeroDisables(t *testing.T) {
+	s := New("s3-loader")
+	s.SetStallWindow(time.Nanosecond)
+	s.SetStallWindow(0)
+	base := serve(t, s)
+	if silent, _, bad := s.stalled(time.Now().Add(time.Hour)); bad {
+		t.Fatalf("disabled check reports a stall after %s", silent)
+	}
+	if code, body := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz with the check off = %d %q", code, body)
 	}
 }
