@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,8 @@ type done struct {
 	present bool // found in the local directory, not fetched
 	// prev is the hash the file starts from, chain the one it ends with.
 	prev, chain []byte
+	// dirs are the directories written into, synced before the commit.
+	dirs []string
 }
 
 // sigResult is one node's signature file of one stem.
@@ -205,54 +208,110 @@ func (d *Downloader) writeInOrder(ctx context.Context, sc *scope, items []item, 
 			results[i] <- outcome{w, err}
 		})
 	}
-	for i := range items {
-		o := <-results[i]
-		if errors.Is(o.err, errStopping) {
+	// Group commit: the files already done when one is awaited go out
+	// with it, one publish round trip and one position save for all.
+	for i := 0; i < len(items); {
+		var group []int
+		var dones []*done
+		for j := i; j < len(items) && len(group) < maxGroup; j++ {
+			var o outcome
+			if j == i {
+				o = <-results[j]
+			} else {
+				select {
+				case o = <-results[j]:
+				default:
+					j = len(items) // not ready: commit what is
+					continue
+				}
+			}
+			if errors.Is(o.err, errStopping) {
+				break
+			}
+			if o.err != nil {
+				if err := d.commit(ctx, sc, items, group, dones, res); err != nil {
+					return err
+				}
+				return o.err
+			}
+			group, dones = append(group, j), append(dones, o.done)
+		}
+		if len(group) == 0 {
 			return nil
 		}
-		if o.err != nil {
-			return o.err
-		}
-		if err := d.commit(ctx, sc, &items[i], o.done, res); err != nil {
+		if err := d.commit(ctx, sc, items, group, dones, res); err != nil {
 			return err
+		}
+		i = group[len(group)-1] + 1
+		if len(group) < maxGroup && i < len(items) && runner.Stopping(ctx) {
+			return nil
 		}
 	}
 	return nil
 }
 
+// maxGroup bounds the files one commit covers.
+const maxGroup = 64
+
 var errStopping = errors.New("stopping")
 
-// commit announces a written item and saves the position after it.
-func (d *Downloader) commit(ctx context.Context, sc *scope, it *item, w *done, res *Result) error {
-	if d.ann != nil {
-		if err := d.ann.Publish(ctx, w.events); err != nil {
-			d.m.Errors.WithLabelValues("publish").Inc()
-			return fmt.Errorf("announce %s: %w", it.stem, err)
-		}
-		d.m.Announced.Add(float64(len(w.events)))
-		res.Announced += len(w.events)
+// commit announces a run of written items (consecutive, in consensus
+// order) and saves the position after the last.
+func (d *Downloader) commit(ctx context.Context, sc *scope, items []item, group []int, dones []*done, res *Result) error {
+	if len(group) == 0 {
+		return nil
 	}
-	if sc.chain != nil && !bytes.Equal(w.prev, sc.chain) {
-		res.ChainBreaks++
-		d.log.Error("chain broken: the file does not continue the previous one (written and announced anyway: the nodes signed it)",
-			zap.String("consensus_time", it.stem), zap.String("previous", sc.prevStem),
-			zap.String("starts_from", hex.EncodeToString(w.prev)), zap.String("previous_ends_with", hex.EncodeToString(sc.chain)))
+	// The names must be durable before they are announced: one sync per
+	// directory for the whole group.
+	var events []announce.Event
+	var dirs []string
+	for _, w := range dones {
+		events = append(events, w.events...)
+		for _, dir := range w.dirs {
+			if !slices.Contains(dirs, dir) {
+				dirs = append(dirs, dir)
+			}
+		}
+	}
+	for _, dir := range dirs {
+		if err := d.sink.SyncDir(dir); err != nil {
+			d.m.Errors.WithLabelValues("write").Inc()
+			return err
+		}
+	}
+	if d.ann != nil {
+		if err := d.ann.Publish(ctx, events); err != nil {
+			d.m.Errors.WithLabelValues("publish").Inc()
+			return fmt.Errorf("announce %s…%s: %w", items[group[0]].stem, items[group[len(group)-1]].stem, err)
+		}
+		d.m.Announced.Add(float64(len(events)))
+		res.Announced += len(events)
+	}
+	for k, i := range group {
+		it, w := &items[i], dones[k]
+		if sc.chain != nil && !bytes.Equal(w.prev, sc.chain) {
+			res.ChainBreaks++
+			d.log.Error("chain broken: the file does not continue the previous one (written and announced anyway: the nodes signed it)",
+				zap.String("consensus_time", it.stem), zap.String("previous", sc.prevStem),
+				zap.String("starts_from", hex.EncodeToString(w.prev)), zap.String("previous_ends_with", hex.EncodeToString(sc.chain)))
+		}
+		sc.after, sc.prevStem, sc.chain = it.stem, it.stem, w.chain
+		if w.present {
+			res.Present++
+		} else {
+			res.Files++
+		}
+		res.Last = it.stem
 	}
 	faults.Point("after-publish")
-	pos := state.Position{Stem: it.stem, Time: it.t, Hash: it.group.HashHex(), Chain: hex.EncodeToString(w.chain)}
+	last := &items[group[len(group)-1]]
+	pos := state.Position{Stem: last.stem, Time: last.t, Hash: last.group.HashHex(), Chain: hex.EncodeToString(sc.chain)}
 	if err := d.state.Save(sc.posName, pos); err != nil {
 		d.m.Errors.WithLabelValues("state").Inc()
 		return err
 	}
-	sc.after, sc.prevStem, sc.chain = it.stem, it.stem, w.chain
-	if w.present {
-		res.Present++
-	} else {
-		res.Files++
-	}
-	res.Last = it.stem
 	if !sc.backfill {
-		d.m.verified(it.t)
+		d.m.verified(last.t)
 	}
 	if d.Beat != nil {
 		d.Beat()
@@ -387,9 +446,13 @@ func (d *Downloader) sidecar(ctx context.Context, it *item, first, day string, m
 func (d *Downloader) write(it *item, files []file) (*done, error) {
 	w := &done{}
 	for _, f := range files {
-		if err := d.writeFile(f); err != nil {
+		dir, err := d.writeFile(f)
+		if err != nil {
 			d.m.Errors.WithLabelValues("write").Inc()
 			return nil, err
+		}
+		if !slices.Contains(w.dirs, dir) {
+			w.dirs = append(w.dirs, dir)
 		}
 		w.events = append(w.events, d.event(it, f))
 	}
@@ -400,16 +463,17 @@ func (d *Downloader) write(it *item, files []file) (*done, error) {
 	return w, nil
 }
 
-func (d *Downloader) writeFile(f file) error {
+// writeFile puts f in place; its directory is synced at the commit.
+func (d *Downloader) writeFile(f file) (string, error) {
 	p, err := d.sink.Create(f.rel)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, err := io.Copy(p, faults.Reader("write-"+f.kind, bytes.NewReader(f.data))); err != nil {
 		p.Abort()
-		return err
+		return "", err
 	}
-	return p.Commit()
+	return p.CommitUnsynced()
 }
 
 func (d *Downloader) event(it *item, f file) announce.Event {

@@ -99,26 +99,42 @@ func (p *Pending) Size() int64 { return p.n }
 // which can only be the same verified bytes) and syncs the directory, so
 // the name survives a power cut.
 func (p *Pending) Commit() error {
+	dir, err := p.CommitUnsynced()
+	if err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// CommitUnsynced is Commit without the directory sync: the file is whole
+// under its name, and the name is durable once the returned directory is
+// synced (SyncDir), which a caller writing many files into one directory
+// does once for all of them.
+func (p *Pending) CommitUnsynced() (string, error) {
 	final := p.s.Path(p.rel)
 	if err := p.f.Sync(); err != nil {
 		p.Abort()
-		return fmt.Errorf("write %s: sync: %w", p.rel, err)
+		return "", fmt.Errorf("write %s: sync: %w", p.rel, err)
 	}
 	if err := p.f.Close(); err != nil {
 		os.Remove(p.f.Name())
-		return fmt.Errorf("write %s: close: %w", p.rel, err)
+		return "", fmt.Errorf("write %s: close: %w", p.rel, err)
 	}
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		os.Remove(p.f.Name())
-		return fmt.Errorf("write %s: %w", p.rel, err)
+		return "", fmt.Errorf("write %s: %w", p.rel, err)
 	}
 	if err := os.Rename(p.f.Name(), final); err != nil {
 		os.Remove(p.f.Name())
-		return fmt.Errorf("write %s: %w", p.rel, err)
+		return "", fmt.Errorf("write %s: %w", p.rel, err)
 	}
-	return syncDir(dir)
+	return dir, nil
 }
+
+// SyncDir makes the names in dir (a directory CommitUnsynced returned)
+// durable.
+func (s *Sink) SyncDir(dir string) error { return syncDir(dir) }
 
 // Abort drops the temp file.
 func (p *Pending) Abort() {
