@@ -161,12 +161,7 @@ func (d *Downloader) Backfill(ctx context.Context, marker string) (Result, error
 		d.m.Errors.WithLabelValues("state").Inc()
 		return Result{}, err
 	}
-	live, err := d.state.Load(state.Live)
-	if err != nil {
-		d.m.Errors.WithLabelValues("state").Inc()
-		return Result{}, err
-	}
-	return d.run(ctx, scope{posName: state.Backfill(marker), marker: marker, after: pos.Stem, backfill: true, live: live.Time, prevStem: pos.Stem, chain: unhex(pos.Chain)})
+	return d.run(ctx, scope{posName: state.Backfill(marker), marker: marker, after: pos.Stem, backfill: true, prevStem: pos.Stem, chain: unhex(pos.Chain)})
 }
 
 // anyUnder reports whether some node has an object whose name starts with
@@ -196,7 +191,6 @@ type scope struct {
 	marker   string // listing prefix below each node's directory
 	after    string // the last stem done
 	backfill bool
-	live     time.Time // live position, for a backfill: at or before it, present files were announced
 	// prevStem and chain are the last file done and the hash the next
 	// must start from (nil: unknown, not checked).
 	prevStem string

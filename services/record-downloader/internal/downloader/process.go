@@ -181,7 +181,6 @@ func (d *Downloader) writeInOrder(ctx context.Context, sc *scope, items []item, 
 		return nil
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type outcome struct {
 		done *done
 		err  error
@@ -189,7 +188,9 @@ func (d *Downloader) writeInOrder(ctx context.Context, sc *scope, items []item, 
 	results := make([]chan outcome, len(items))
 	sem := make(chan struct{}, d.cfg.Concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// On an early return the files not started are not started: cancel
+	// first, then wait for those in flight.
+	defer func() { cancel(); wg.Wait() }()
 	for i := range items {
 		results[i] = make(chan outcome, 1)
 		wg.Go(func() {
