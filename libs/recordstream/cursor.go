@@ -2,6 +2,7 @@ package recordstream
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -107,4 +108,15 @@ func (c *cursor) end(what string) error {
 		return c.fail(c.off, ErrMalformed, "%d bytes after the end of the %s", c.left(), what)
 	}
 	return nil
+}
+
+// atItem says which item a FormatError was found in. Items are described
+// only once something is wrong: formatting a description per item would
+// cost more than reading it.
+func atItem(err error, i int) error {
+	var fe *FormatError
+	if errors.As(err, &fe) {
+		fe.What = fmt.Sprintf("item %d: %s", i, fe.What)
+	}
+	return err
 }

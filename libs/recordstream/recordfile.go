@@ -128,8 +128,8 @@ func Parse(name string, data []byte) (*RecordFile, error) {
 		return nil, err
 	}
 	if strings.HasSuffix(name, ".gz") && version != 6 {
-		// A gzipped v2 or v5 file was never written by a node: the
-		// mirror node would not read it either.
+		// Nodes gzip only v6 files: a gzipped v2 or v5 file did not
+		// come from one.
 		return nil, c.fail(0, ErrMalformed, "version %d record file named .gz", version)
 	}
 	f.Name, f.Version, f.Size = name, int(version), size
@@ -167,14 +167,14 @@ func parseV2(c *cursor) (*RecordFile, error) {
 			return nil, c.fail(at, ErrMalformed, "item %d: record marker: want 2, got %d", len(f.Items), m)
 		}
 		var it Item
-		if it.Transaction, err = c.lengthAndBytes(1, fmt.Sprintf("item %d transaction", len(f.Items))); err != nil {
-			return nil, err
+		if it.Transaction, err = c.lengthAndBytes(1, "transaction"); err != nil {
+			return nil, atItem(err, len(f.Items))
 		}
-		if it.Record, err = c.lengthAndBytes(1, fmt.Sprintf("item %d record", len(f.Items))); err != nil {
-			return nil, err
+		if it.Record, err = c.lengthAndBytes(1, "record"); err != nil {
+			return nil, atItem(err, len(f.Items))
 		}
 		if it.ConsensusNs, err = consensusNs(it.Record); err != nil {
-			return nil, c.fail(at, ErrMalformed, "item %d record: %v", len(f.Items), err)
+			return nil, c.fail(at, ErrMalformed, "item %d: record: %v", len(f.Items), err)
 		}
 		f.Items = append(f.Items, it)
 	}
@@ -211,23 +211,22 @@ func parseV5(c *cursor) (*RecordFile, error) {
 			break
 		}
 		at := c.off
-		what := fmt.Sprintf("item %d", len(f.Items))
-		if err := c.expect64(itemClassID, what+" class id"); err != nil {
-			return nil, err
+		if err := c.expect64(itemClassID, "class id"); err != nil {
+			return nil, atItem(err, len(f.Items))
 		}
-		if _, err := c.i32(what + " class version"); err != nil {
-			return nil, err
+		if _, err := c.i32("class version"); err != nil {
+			return nil, atItem(err, len(f.Items))
 		}
 		var it Item
 		// v5 writes the record first, unlike v2.
-		if it.Record, err = c.lengthAndBytes(1, what+" record"); err != nil {
-			return nil, err
+		if it.Record, err = c.lengthAndBytes(1, "record"); err != nil {
+			return nil, atItem(err, len(f.Items))
 		}
-		if it.Transaction, err = c.lengthAndBytes(1, what+" transaction"); err != nil {
-			return nil, err
+		if it.Transaction, err = c.lengthAndBytes(1, "transaction"); err != nil {
+			return nil, atItem(err, len(f.Items))
 		}
 		if it.ConsensusNs, err = consensusNs(it.Record); err != nil {
-			return nil, c.fail(at, ErrMalformed, "%s record: %v", what, err)
+			return nil, c.fail(at, ErrMalformed, "item %d: record: %v", len(f.Items), err)
 		}
 		running.addSerialised(c.buf[at:c.off])
 		f.Items = append(f.Items, it)

@@ -23,8 +23,9 @@ const SampleDeliveryPath = loadersample.Path
 // SampleVetoedTopic is the sample topic the archiver is told never to read.
 const SampleVetoedTopic = archiversample.Vetoed
 
-// Seed creates the sample tables, uploads the sample deliveries and starts
-// a trickle of Kafka messages that runs until ctx is done.
+// Seed creates the sample tables, uploads the sample deliveries and the
+// record streams (SeedRecords), and starts trickles of Kafka messages and
+// record files that run until ctx is done.
 func (st *Stack) Seed(ctx context.Context) error {
 	pool, err := pg.Connect(ctx, st.PGDSN)
 	if err != nil {
@@ -59,5 +60,8 @@ func (st *Stack) Seed(ctx context.Context) error {
 		}
 	}()
 	st.log.Info("kafka trickle started", zap.Strings("topics", archiversample.Topics), zap.String("vetoed", archiversample.Vetoed))
+	if err := st.SeedRecords(ctx); err != nil {
+		return fmt.Errorf("record streams: %w", err)
+	}
 	return nil
 }

@@ -16,11 +16,21 @@ import (
 	"go.uber.org/zap"
 )
 
-// service is how the devstack runs one service binary.
+// service is how the devstack runs one service binary. One binary may
+// run as several services with different settings (bin names it; empty
+// means name).
 type service struct {
 	name        string
+	bin         string
 	metricsAddr string
 	env         func(st *Stack) []string
+}
+
+func (s service) binary() string {
+	if s.bin != "" {
+		return s.bin
+	}
+	return s.name
 }
 
 // knownServices lists every service the devstack knows how to configure.
@@ -58,6 +68,53 @@ var knownServices = []service{
 			}
 		},
 	},
+	{
+		// The live stream: the generated trickle, signed by
+		// TrickleNodes nodes whose keys are in a generated address book.
+		name:        "record-downloader",
+		metricsAddr: "127.0.0.1:19103",
+		env: func(st *Stack) []string {
+			return append(recordDownloaderEnv(st),
+				"BUCKET_PREFIX="+LiveRecordPrefix,
+				"NODES="+trickleNodes(),
+				"ADDRESS_BOOK="+st.GeneratedAddressBook(),
+				"DEST_DIR="+filepath.Join(st.RecordsDir(), "live"),
+				"METRICS_ADDR=127.0.0.1:19103",
+			)
+		},
+	},
+	{
+		// The same binary over the real node-signed fixture files of
+		// FixtureDataset, with the address book that signs them: other
+		// datasets under FixtureRecordPrefix are there to point it at by
+		// hand (their books are named in the fixtures' README).
+		name:        "record-downloader-fixtures",
+		bin:         "record-downloader",
+		metricsAddr: "127.0.0.1:19104",
+		env: func(st *Stack) []string {
+			return append(recordDownloaderEnv(st),
+				"BUCKET_PREFIX="+FixtureRecordPrefix+FixtureDataset+"/",
+				"NODES=0.0.3,0.0.4,0.0.5,0.0.6",
+				"ADDRESS_BOOK="+st.FixtureAddressBook(),
+				"DEST_DIR="+filepath.Join(st.RecordsDir(), "fixtures-"+FixtureDataset),
+				"METRICS_ADDR=127.0.0.1:19104",
+			)
+		},
+	},
+}
+
+// recordDownloaderEnv is what both record-downloaders share: the
+// devstack's GCS bucket (BUCKET_ENDPOINT points gs:// at the emulator)
+// and NATS.
+func recordDownloaderEnv(st *Stack) []string {
+	return []string{
+		"RUN_AS_SERVICE=true", "MIN_SLEEP=2", "MAX_SLEEP=4",
+		"BUCKET=gs://" + RecordBucket,
+		fmt.Sprintf("BUCKET_ENDPOINT=http://127.0.0.1:%d", GCSPort),
+		"NATS=" + st.NATSURL(),
+		"NOTIFICATIONS=true",
+		"CONCURRENCY=8",
+	}
 }
 
 // RunServices runs each named binary from binDir with its devstack
@@ -68,13 +125,17 @@ func (st *Stack) RunServices(ctx context.Context, binDir string, names []string)
 	var wg sync.WaitGroup
 	var out sync.Mutex
 	started := 0
+	var run []service
 	for _, name := range names {
-		svc, ok := lookup(name)
-		if !ok {
+		svcs := lookup(name)
+		if len(svcs) == 0 {
 			st.log.Warn("devstack does not know how to configure this service; skipped", zap.String("service", name))
-			continue
 		}
-		bin := filepath.Join(binDir, name)
+		run = append(run, svcs...)
+	}
+	for _, svc := range run {
+		name := svc.name
+		bin := filepath.Join(binDir, svc.binary())
 		if _, err := os.Stat(bin); err != nil {
 			st.log.Warn("service binary not built; skipped", zap.String("service", name), zap.String("path", bin))
 			continue
@@ -87,7 +148,7 @@ func (st *Stack) RunServices(ctx context.Context, binDir string, names []string)
 			return fmt.Errorf("start %s: %w", name, err)
 		}
 		started++
-		prefix := fmt.Sprintf("[%-14s] ", name)
+		prefix := fmt.Sprintf("[%-26s] ", name)
 		for _, r := range []io.Reader{stdout, stderr} {
 			go copyPrefixed(&out, prefix, r)
 		}
@@ -119,13 +180,15 @@ func (st *Stack) RunServices(ctx context.Context, binDir string, names []string)
 	return nil
 }
 
-func lookup(name string) (service, bool) {
+// lookup is every service the binary name runs as.
+func lookup(binary string) []service {
+	var out []service
 	for _, s := range knownServices {
-		if s.name == name {
-			return s, true
+		if s.binary() == binary {
+			out = append(out, s)
 		}
 	}
-	return service{}, false
+	return out
 }
 
 func copyPrefixed(mu *sync.Mutex, prefix string, r io.Reader) {

@@ -47,17 +47,20 @@ const (
 
 // Stack is the running dependencies.
 type Stack struct {
-	log     *zap.Logger
-	dir     string
-	PGAdmin string
-	PGDSN   string
-	nats    *server.Server
-	s3      *testkit.S3Server
-	gcs     *fakestorage.Server
-	kafka   *kfake.Cluster
-	es      func()
-	agent   func()
-	stops   []func()
+	log *zap.Logger
+	dir string
+	// Fixtures is the Hedera fixture files (shared/fixtures/hedera/hedera-mirror-node)
+	// whose record streams Seed uploads; set it before Seed.
+	Fixtures string
+	PGAdmin  string
+	PGDSN    string
+	nats     *server.Server
+	s3       *testkit.S3Server
+	gcs      *fakestorage.Server
+	kafka    *kfake.Cluster
+	es       func()
+	agent    func()
+	stops    []func()
 }
 
 // Start brings every dependency up, wiping dir first so each run starts
@@ -72,7 +75,7 @@ func Start(ctx context.Context, dir string, log *zap.Logger) (_ *Stack, err erro
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	for _, sub := range []string{"nats", "s3"} {
+	for _, sub := range []string{"nats", "s3", "records"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, err
 		}
@@ -166,10 +169,15 @@ func (st *Stack) Describe() string {
 	fmt.Fprintf(&b, "  PostgreSQL     %s\n", config.RedactDSN(st.PGDSN))
 	fmt.Fprintf(&b, "  NATS           %s (JetStream on)\n", st.NATSURL())
 	fmt.Fprintf(&b, "  S3             %s buckets %s, %s (key %s)\n", st.s3.Endpoint, DeliveryBucket, ArchiveBucket, testkit.S3AccessKey)
-	fmt.Fprintf(&b, "  GCS            http://127.0.0.1:%d bucket %s\n", GCSPort, RecordBucket)
+	fmt.Fprintf(&b, "  GCS            http://127.0.0.1:%d bucket %s: %s (generated, a file every %s), %s<dataset>/ (the fixtures)\n",
+		GCSPort, RecordBucket, LiveRecordPrefix, TrickleInterval, FixtureRecordPrefix)
 	fmt.Fprintf(&b, "  Kafka          %s\n", strings.Join(st.KafkaBrokers(), ","))
 	fmt.Fprintf(&b, "  Elasticsearch  http://127.0.0.1:%d (stand-in)\n", ESPort)
 	fmt.Fprintf(&b, "  Agent          http://127.0.0.1:%d/issue-credential (stub)\n", AgentPort)
+	fmt.Fprintf(&b, "\n  Fixture record streams in gs://%s (point a record-downloader at one with\n  BUCKET_PREFIX, NODES and ADDRESS_BOOK=%s/addressbook/<book>):\n", RecordBucket, st.Fixtures)
+	for _, s := range fixtureSets {
+		fmt.Fprintf(&b, "    %-32s %-24s NODES=%s\n", FixtureRecordPrefix+s.name+"/", s.book, s.nodes)
+	}
 	for _, svc := range knownServices {
 		fmt.Fprintf(&b, "\n  # %s (metrics on http://%s)\n", svc.name, svc.metricsAddr)
 		for _, kv := range svc.env(st) {

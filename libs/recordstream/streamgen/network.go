@@ -78,17 +78,17 @@ func NewNetworkBits(n, bits int) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	net := &Network{}
+	nw := &Network{}
 	pub := make([]recordstream.Node, n)
 	for i := range n {
 		node := Node{Account: fmt.Sprintf("0.0.%d", FirstNode+i), NodeID: int64(i), Key: priv[i]}
-		net.Nodes = append(net.Nodes, node)
+		nw.Nodes = append(nw.Nodes, node)
 		pub[i] = recordstream.Node{Account: node.Account, NodeID: node.NodeID, Key: &node.Key.PublicKey}
 	}
-	if net.book, err = recordstream.NewAddressBook(pub...); err != nil {
+	if nw.book, err = recordstream.NewAddressBook(pub...); err != nil {
 		return nil, err
 	}
-	return net, nil
+	return nw, nil
 }
 
 func cachedKeys(n, bits int) ([]*rsa.PrivateKey, error) {
@@ -116,6 +116,35 @@ func cachedKeys(n, bits int) ([]*rsa.PrivateKey, error) {
 	}
 	keys.byBits[bits] = append(have, fresh...)
 	return keys.byBits[bits][:n], nil
+}
+
+// RotateKey returns a copy of the network in which the node signs with a
+// new key, as after a key rotation: files it signs from then on verify
+// only with the new network's address book. The new key is not cached.
+func (n *Network) RotateKey(account string) (*Network, error) {
+	out := &Network{Nodes: append([]Node(nil), n.Nodes...)}
+	i := -1
+	for j, node := range out.Nodes {
+		if node.Account == account {
+			i = j
+		}
+	}
+	if i < 0 {
+		return nil, fmt.Errorf("streamgen: no node %s in the network", account)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, n.Nodes[i].Key.N.BitLen())
+	if err != nil {
+		return nil, fmt.Errorf("streamgen: new key for %s: %w", account, err)
+	}
+	out.Nodes[i].Key = key
+	pub := make([]recordstream.Node, len(out.Nodes))
+	for j, node := range out.Nodes {
+		pub[j] = recordstream.Node{Account: node.Account, NodeID: node.NodeID, Key: &node.Key.PublicKey}
+	}
+	if out.book, err = recordstream.NewAddressBook(pub...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Accounts lists the nodes' accounts in order.

@@ -6,9 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	"tributary.dev/libs/hederapb"
 	"tributary.dev/libs/recordstream"
 )
 
@@ -90,9 +87,7 @@ func (f *File) forge() (*forgery, error) {
 	}
 	last := items[len(items)-1].Transaction
 	last[len(last)-1] ^= 0x01
-	var sidecars []Sidecar
-	sidecars = append(sidecars, f.Sidecars...)
-	plain, rec, err := buildRecord(f.Name, f.Record.HAPI, f.Record.PrevHash, items, f.Record.BlockNumber, sidecars)
+	plain, rec, err := buildRecord(f.Name, f.Record.HAPI, f.Record.PrevHash, items, f.Record.BlockNumber, f.Sidecars)
 	if err != nil {
 		return nil, err
 	}
@@ -133,25 +128,25 @@ func (f *File) SignatureBytes(account string) ([]byte, error) {
 		return nil, nil
 	case Forked:
 		node, _ := f.net.Node(account)
-		return signatureFile(node.Key, f.forged.rec.FileHash, f.forged.rec.MetadataHash)
+		sig, err := sign(node.Key, f.forged.rec)
+		if err != nil {
+			return nil, err
+		}
+		return sig.Encode()
 	case BadSignature:
-		return badSignature(f.sigs[account])
+		// A bit of both signatures flipped: the file still reads, the
+		// hashes it names are right, and neither signature verifies.
+		bad := *f.sigs[account]
+		bad.FileSignature, bad.MetadataSignature = flipped(bad.FileSignature), flipped(bad.MetadataSignature)
+		return bad.Encode()
 	}
-	return bytes.Clone(f.sigs[account]), nil
+	return f.sigs[account].Encode()
 }
 
-// badSignature flips a bit of both signatures: the file still reads, the
-// hashes it names are right, and neither signature verifies.
-func badSignature(sig []byte) ([]byte, error) {
-	var sf hederapb.SignatureFile
-	if err := proto.Unmarshal(sig[1:], &sf); err != nil {
-		return nil, err
-	}
-	for _, o := range []*hederapb.SignatureObject{sf.FileSignature, sf.MetadataSignature} {
-		o.Signature = bytes.Clone(o.Signature)
-		o.Signature[len(o.Signature)/2] ^= 0x10
-	}
-	return marshalSignature(sf.FileSignature, sf.MetadataSignature)
+func flipped(b []byte) []byte {
+	b = bytes.Clone(b)
+	b[len(b)/2] ^= 0x10
+	return b
 }
 
 // SidecarBytes is the node's i-th sidecar object, or nil if it has none.

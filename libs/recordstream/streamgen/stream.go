@@ -3,7 +3,6 @@ package streamgen
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto"
 	"crypto/rsa"
 	"crypto/sha512"
 	"encoding/binary"
@@ -103,6 +102,10 @@ func (n *Network) Stream(o Options) *Generator {
 	}
 }
 
+// SetNetwork makes the nodes of net sign the files from the next one on
+// (after Network.RotateKey, say); the stream goes on unbroken.
+func (g *Generator) SetNetwork(net *Network) { g.net = net }
+
 // BreakChain makes the next file start from a running hash that no file
 // ended with, as if files were lost between the two: every node still
 // signs it, so only the chain check can tell.
@@ -130,7 +133,7 @@ type File struct {
 
 	net    *Network
 	index  int
-	sigs   map[string][]byte // honest signature file per node
+	sigs   map[string]*recordstream.Signature // each node's honest signature
 	faults map[string]Fault
 	forged *forgery // the content a Tampered or Forked node serves
 }
@@ -146,7 +149,7 @@ func (g *Generator) Next() (*File, error) {
 	}
 	f := &File{
 		Name: g.next.Format(NameLayout) + ".rcd.gz", Consensus: g.next,
-		net: g.net, index: g.index, sigs: map[string][]byte{}, faults: map[string]Fault{},
+		net: g.net, index: g.index, sigs: map[string]*recordstream.Signature{}, faults: map[string]Fault{},
 	}
 	step := o.Interval / time.Duration(o.Items)
 	items := make([]recordstream.Item, o.Items)
@@ -166,7 +169,7 @@ func (g *Generator) Next() (*File, error) {
 		return nil, err
 	}
 	for _, node := range g.net.Nodes {
-		if f.sigs[node.Account], err = signatureFile(node.Key, f.Record.FileHash, f.Record.MetadataHash); err != nil {
+		if f.sigs[node.Account], err = sign(node.Key, f.Record); err != nil {
 			return nil, fmt.Errorf("streamgen: node %s signs %s: %w", node.Account, f.Name, err)
 		}
 	}
@@ -233,34 +236,18 @@ func (g *Generator) sidecar(recordName string, id int32, ts time.Time) (Sidecar,
 	return sc, nil
 }
 
-func hashObject(h []byte) *hederapb.HashObject {
-	return &hederapb.HashObject{Algorithm: hederapb.HashAlgorithm_SHA_384, Length: int32(len(h)), Hash: h}
-}
-
-// buildRecord writes a v6 record file (int32 6, then the RecordStreamFile
-// protobuf) and reads it back with libs/recordstream, which computes the
-// hashes the nodes sign and checks the end running hash stored.
+// buildRecord writes a v6 record file with libs/recordstream's encoder
+// and reads it back, which computes the hashes the nodes sign (and checks
+// what was written).
 func buildRecord(name string, hapi recordstream.HAPIVersion, start []byte, items []recordstream.Item, block int64, sidecars []Sidecar) ([]byte, *recordstream.RecordFile, error) {
-	rsf := &hederapb.RecordStreamFile{
-		HapiProtoVersion:       &hederapb.SemanticVersion{Major: hapi.Major, Minor: hapi.Minor, Patch: hapi.Patch},
-		StartObjectRunningHash: hashObject(start),
-		EndObjectRunningHash:   hashObject(recordstream.RunningHash(start, items)),
-		BlockNumber:            block,
+	metas := make([]recordstream.SidecarMeta, len(sidecars))
+	for i, sc := range sidecars {
+		metas[i] = recordstream.SidecarMeta{ID: sc.ID, Hash: sc.Hash, Types: []recordstream.SidecarType{hederapb.SidecarType_CONTRACT_BYTECODE}}
 	}
-	for _, it := range items {
-		rsf.RecordStreamItems = append(rsf.RecordStreamItems, &hederapb.RecordStreamItem{Transaction: it.Transaction, Record: it.Record})
-	}
-	for _, sc := range sidecars {
-		rsf.Sidecars = append(rsf.Sidecars, &hederapb.SidecarMetadata{
-			Hash: hashObject(sc.Hash), Id: sc.ID, Types: []hederapb.SidecarType{hederapb.SidecarType_CONTRACT_BYTECODE},
-		})
-	}
-	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(rsf)
+	plain, err := recordstream.EncodeV6(hapi, start, block, items, metas)
 	if err != nil {
 		return nil, nil, fmt.Errorf("streamgen: record file %s: %w", name, err)
 	}
-	plain := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), 6)
-	plain = append(plain, body...)
 	rf, err := recordstream.Parse(strings.TrimSuffix(name, ".gz"), plain)
 	if err != nil {
 		return nil, nil, fmt.Errorf("streamgen: generated record file does not read: %w", err)
@@ -269,40 +256,15 @@ func buildRecord(name string, hapi recordstream.HAPIVersion, start []byte, items
 	return plain, rf, nil
 }
 
-// signatureFile is a v6 signature file: byte 6, then a SignatureFile with
-// SHA384withRSA signatures of the file hash and of the metadata hash.
-func signatureFile(key *rsa.PrivateKey, fileHash, metaHash []byte) ([]byte, error) {
-	fs, err := signatureObject(key, fileHash)
+// sign is the node's v6 signature of rf: SHA384withRSA of its file hash
+// and of its metadata hash.
+func sign(key *rsa.PrivateKey, rf *recordstream.RecordFile) (*recordstream.Signature, error) {
+	sig, err := recordstream.Sign(key, rf)
 	if err != nil {
 		return nil, err
 	}
-	ms, err := signatureObject(key, metaHash)
-	if err != nil {
-		return nil, err
-	}
-	return marshalSignature(fs, ms)
-}
-
-func marshalSignature(fs, ms *hederapb.SignatureObject) ([]byte, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&hederapb.SignatureFile{FileSignature: fs, MetadataSignature: ms})
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte{6}, b...), nil
-}
-
-func signatureObject(key *rsa.PrivateKey, h []byte) (*hederapb.SignatureObject, error) {
-	// SHA384withRSA over the 48-byte hash: the message signed is itself
-	// a hash, hashed once more by the algorithm.
-	digest := sha512.Sum384(h)
-	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA384, digest[:])
-	if err != nil {
-		return nil, err
-	}
-	return &hederapb.SignatureObject{
-		Type: hederapb.SignatureType_SHA_384_WITH_RSA, Length: int32(len(sig)),
-		Checksum: 101 - int32(len(sig)), Signature: sig, HashObject: hashObject(h),
-	}, nil
+	sig.Name = SignatureName(rf.Name)
+	return sig, nil
 }
 
 // gzipBytes compresses b with mtime in the header: each node's gzip of the

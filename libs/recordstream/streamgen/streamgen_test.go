@@ -409,6 +409,43 @@ func TestBreakChain(t *testing.T) {
 	}
 }
 
+// After a key rotation the node's new files verify with the new book
+// only, and the stream still chains across the rotation.
+func TestRotateKey(t *testing.T) {
+	net := network(t, 2)
+	rotated, err := net.RotateKey("0.0.4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.RotateKey("0.0.9"); err == nil {
+		t.Fatal("RotateKey of a node not in the network succeeded")
+	}
+	if rotated.Nodes[0].Key != net.Nodes[0].Key || rotated.Nodes[1].Key.Equal(net.Nodes[1].Key) {
+		t.Fatal("RotateKey changed the wrong key")
+	}
+	g := net.Stream(Options{Items: 2})
+	files := generate(t, g, 1)
+	g.SetNetwork(rotated)
+	files = append(files, generate(t, g, 1)...)
+	b := toBucket(objects(t, files, "recordstreams/"))
+	dir := NodeDir("recordstreams/", "0.0.4")
+	oldBook, newBook := net.Book(), rotated.Book()
+	first, err := checkFile(b, oldBook, dir, "0.0.4", files[0].Name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkFile(b, oldBook, dir, "0.0.4", files[1].Name, first); !errors.Is(err, recordstream.ErrBadSignature) {
+		t.Fatalf("a file signed after the rotation, checked with the old book: %v, want %v", err, recordstream.ErrBadSignature)
+	}
+	if _, err := checkFile(b, newBook, dir, "0.0.4", files[1].Name, first); err != nil {
+		t.Fatalf("with the new book: %v", err)
+	}
+	// Node 0.0.3 kept its key: both books verify it.
+	if _, err := checkFile(b, oldBook, NodeDir("recordstreams/", "0.0.3"), "0.0.3", files[1].Name, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSetFaultRefusesNonsense(t *testing.T) {
 	net := network(t, 1)
 	f := generate(t, net.Stream(Options{}), 1)[0]
@@ -434,7 +471,8 @@ func TestUpload(t *testing.T) {
 	}
 	net := network(t, 3)
 	objs := objects(t, generate(t, net.Stream(Options{SidecarEvery: 3}), 5), "recordstreams/")
-	fx, err := DirObjects(filepath.Join(fixtures(t), "recordstreams", "v6"), "fixtures/v6/")
+	v6 := filepath.Join(fixtures(t), "recordstreams", "v6")
+	fx, err := DirObjects(v6, "fixtures/v6/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,8 +481,11 @@ func TestUpload(t *testing.T) {
 	}
 	all := append(objs, fx...)
 	for range 2 {
-		if err := Upload(ctx, store, all); err != nil {
+		if err := Upload(ctx, store, objs); err != nil {
 			t.Fatal(err)
+		}
+		if n, err := UploadDir(ctx, store, v6, "fixtures/v6/"); err != nil || n != len(fx) {
+			t.Fatalf("UploadDir = %d, %v; want %d files", n, err, len(fx))
 		}
 	}
 	want := toBucket(all)

@@ -93,3 +93,13 @@ func DirObjects(root, prefix string) ([]Object, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
 }
+
+// UploadDir uploads every file under root keyed prefix + its path below
+// root (DirObjects, then Upload): a fixture dataset into a bucket.
+func UploadDir(ctx context.Context, store blob.Store, root, prefix string) (int, error) {
+	objs, err := DirObjects(root, prefix)
+	if err != nil {
+		return 0, err
+	}
+	return len(objs), Upload(ctx, store, objs)
+}

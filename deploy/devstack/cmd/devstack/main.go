@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"tributary.dev/deploy/devstack/stack"
 	"tributary.dev/libs/logging"
+	"tributary.dev/libs/testkit"
 )
 
 func main() {
@@ -31,7 +33,8 @@ func realMain(ctx context.Context) error {
 		services = flag.String("services", "", "space-separated service binaries to run from -bin (empty: dependencies only)")
 		binDir   = flag.String("bin", "./bin", "directory holding the service binaries")
 		stateDir = flag.String("state", ".cache/devstack", "directory for S3 objects, NATS streams and service state (wiped at start)")
-		noSample = flag.Bool("no-sample", false, "start empty: no sample deliveries, no Kafka trickle")
+		noSample = flag.Bool("no-sample", false, "start empty: no sample deliveries, no record streams, no trickles")
+		fixtures = flag.String("fixtures", filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera", "hedera-mirror-node"), "Hedera fixture files (recordstreams/, addressbook/) whose record streams are uploaded to GCS")
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: devstack [flags]\n\n"+
@@ -52,6 +55,7 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	defer st.Stop()
+	st.Fixtures = *fixtures
 	if !*noSample {
 		if err := st.Seed(ctx); err != nil {
 			return fmt.Errorf("sample data: %w", err)

@@ -1,0 +1,344 @@
+package monitoring
+
+import (
+	"bufio"
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"tributary.dev/libs/testkit"
+)
+
+// recordDownloaderMetrics are the record-downloader's metric names, fixed
+// before the service was written so that its dashboard, alerts and code
+// agree (without the tributary_record_downloader_ prefix).
+var recordDownloaderMetrics = []string{
+	"files_total", "bytes_total", "signature_failures_total", "consensus_failures_total",
+	"quarantined_total", "node_last_consensus_timestamp_seconds",
+	"last_verified_consensus_timestamp_seconds", "lag_seconds", "download_seconds",
+	"errors_total", "announced_total",
+}
+
+func root(t *testing.T) string {
+	t.Helper()
+	r := testkit.RepoRoot()
+	if r == "" {
+		t.Fatal("no go.work above the working directory: run the test inside the repository")
+	}
+	return r
+}
+
+// goFiles parses the non-test Go files under dir.
+func goFiles(t *testing.T, dir string) []*ast.File {
+	t.Helper()
+	var files []*ast.File
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, p, nil, 0)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func stringLit(e ast.Expr) (string, bool) {
+	lit, ok := e.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return "", false
+	}
+	s, err := strconv.Unquote(lit.Value)
+	return s, err == nil
+}
+
+// registered is the metric names (without prefix) a service's code
+// registers through libs/metrics: the string literal first argument of
+// each Counter, Gauge or Histogram call, mapped to whether it is a
+// histogram.
+func registered(files []*ast.File) map[string]bool {
+	names := map[string]bool{}
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) == 0 {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || (sel.Sel.Name != "Counter" && sel.Sel.Name != "Gauge" && sel.Sel.Name != "Histogram") {
+				return true
+			}
+			if s, ok := stringLit(call.Args[0]); ok {
+				names[s] = sel.Sel.Name == "Histogram"
+			}
+			return true
+		})
+	}
+	return names
+}
+
+// libsMetrics is the names libs/metrics registers for every service (its
+// heartbeat): Name fields of the options it builds.
+func libsMetrics(files []*ast.File) map[string]bool {
+	names := registered(files)
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			kv, ok := n.(*ast.KeyValueExpr)
+			if !ok {
+				return true
+			}
+			if id, ok := kv.Key.(*ast.Ident); ok && id.Name == "Name" {
+				if s, ok := stringLit(kv.Value); ok {
+					names[s] = false
+				}
+			}
+			return true
+		})
+	}
+	return names
+}
+
+// exported is every tributary_* metric the services export, by full name,
+// mapped to whether it is a histogram.
+func exported(t *testing.T) map[string]bool {
+	t.Helper()
+	r := root(t)
+	common := libsMetrics(goFiles(t, filepath.Join(r, "libs", "metrics")))
+	// The heartbeat every service's metrics server exports.
+	common["last_progress_timestamp_seconds"] = false
+	all := map[string]bool{}
+	add := func(service string, names map[string]bool) {
+		sub := strings.ReplaceAll(service, "-", "_")
+		for n, h := range names {
+			all["tributary_"+sub+"_"+n] = h
+		}
+		for n, h := range common {
+			all["tributary_"+sub+"_"+n] = h
+		}
+	}
+	dirs, err := os.ReadDir(filepath.Join(r, "services"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if d.IsDir() && d.Name() != "record-downloader" {
+			add(d.Name(), registered(goFiles(t, filepath.Join(r, "services", d.Name()))))
+		}
+	}
+	fixed := map[string]bool{}
+	for _, n := range recordDownloaderMetrics {
+		fixed[n] = n == "download_seconds"
+	}
+	add("record-downloader", fixed)
+	return all
+}
+
+var metricName = regexp.MustCompile(`\btributary_[a-z0-9_]+`)
+
+// known says whether name is exported, allowing the series a histogram
+// adds to its name.
+func known(all map[string]bool, name string) bool {
+	if _, ok := all[name]; ok {
+		return true
+	}
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok && all[base] {
+			return true
+		}
+	}
+	return false
+}
+
+type query struct{ where, expr string }
+
+type panel struct {
+	ID      int     `json:"id"`
+	Title   string  `json:"title"`
+	Panels  []panel `json:"panels"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+}
+
+func dashboardQueries(t *testing.T) []query {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(root(t), "deploy", "grafana", "dashboards", "*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no dashboards found (%v)", err)
+	}
+	var out []query
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct{ Panels []panel }
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		var walk func([]panel)
+		walk = func(ps []panel) {
+			for _, pn := range ps {
+				for _, tg := range pn.Targets {
+					out = append(out, query{where: filepath.Base(p) + " panel " + strconv.Itoa(pn.ID) + " " + strconv.Quote(pn.Title), expr: tg.Expr})
+				}
+				walk(pn.Panels)
+			}
+		}
+		walk(d.Panels)
+	}
+	return out
+}
+
+// ruleQueries reads every expr of the alert rules. The file is read line
+// by line rather than with a YAML library (none is a dependency here):
+// an expr is either on its line or a block scalar (| or >) whose lines
+// are indented deeper than the key.
+func ruleQueries(t *testing.T) []query {
+	t.Helper()
+	p := filepath.Join(root(t), "deploy", "prometheus", "rules.yml")
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []query
+	var block *query
+	blockIndent, alert, line := 0, "", 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		trimmed := strings.TrimSpace(text)
+		indent := len(text) - len(strings.TrimLeft(text, " "))
+		if block != nil {
+			if trimmed == "" || indent > blockIndent {
+				block.expr += " " + trimmed
+				continue
+			}
+			out = append(out, *block)
+			block = nil
+		}
+		if a, ok := strings.CutPrefix(trimmed, "- alert:"); ok {
+			alert = strings.TrimSpace(a)
+		}
+		e, ok := strings.CutPrefix(strings.TrimPrefix(trimmed, "- "), "expr:")
+		if !ok {
+			continue
+		}
+		e = strings.TrimSpace(e)
+		where := "rules.yml line " + strconv.Itoa(line) + " " + alert
+		if e == "|" || e == ">" || strings.HasPrefix(e, "|-") || strings.HasPrefix(e, ">-") {
+			block, blockIndent = &query{where: where}, indent
+			continue
+		}
+		out = append(out, query{where: where, expr: e})
+	}
+	if block != nil {
+		out = append(out, *block)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Every metric a dashboard query or an alert names is exported by a
+// service, and every query names one (or asks whether targets are up).
+func TestQueriesNameExportedMetrics(t *testing.T) {
+	all := exported(t)
+	queries := append(dashboardQueries(t), ruleQueries(t)...)
+	if len(queries) < 20 {
+		t.Fatalf("only %d queries found in the dashboards and rules: the reader misses some", len(queries))
+	}
+	used := map[string]bool{}
+	for _, q := range queries {
+		names := metricName.FindAllString(q.expr, -1)
+		if len(names) == 0 && !strings.Contains(q.expr, "up{") {
+			t.Errorf("%s: query %q names no tributary metric", q.where, q.expr)
+		}
+		for _, n := range names {
+			used[n] = true
+			if !known(all, n) {
+				t.Errorf("%s: %s is not exported by any service (query %q)", q.where, n, q.expr)
+			}
+		}
+	}
+	// The record-downloader's dashboard and rules cover all it exports.
+	var unused []string
+	for _, n := range append([]string{"last_progress_timestamp_seconds"}, recordDownloaderMetrics...) {
+		full := "tributary_record_downloader_" + n
+		if !used[full] && !used[full+"_bucket"] {
+			unused = append(unused, full)
+		}
+	}
+	sort.Strings(unused)
+	if len(unused) > 0 {
+		t.Errorf("record-downloader metrics no panel or rule shows: %v", unused)
+	}
+}
+
+// Once the record-downloader's code is in the tree, it must name every
+// metric of the fixed list (the dashboard is written against the list).
+func TestRecordDownloaderRegistersTheFixedNames(t *testing.T) {
+	dir := filepath.Join(root(t), "services", "record-downloader")
+	files := []*ast.File{}
+	if _, err := os.Stat(dir); err == nil {
+		files = goFiles(t, dir)
+	}
+	if len(registered(files)) == 0 {
+		t.Log("services/record-downloader registers no metrics in this tree yet; only the fixed list is checked")
+		return
+	}
+	lits := map[string]bool{}
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			if e, ok := n.(ast.Expr); ok {
+				if s, ok := stringLit(e); ok {
+					lits[s] = true
+				}
+			}
+			return true
+		})
+	}
+	for _, n := range recordDownloaderMetrics {
+		if !lits[n] {
+			t.Errorf("services/record-downloader does not name metric %q, which the dashboard and alerts use", n)
+		}
+	}
+}
+
+// The reader of the checks must itself see wrong names: a dashboard
+// query naming a metric nobody exports is caught.
+func TestUnknownNameIsCaught(t *testing.T) {
+	all := exported(t)
+	for _, n := range []string{"tributary_record_downloader_lag_seconds", "tributary_s3_loader_delivery_duration_seconds_bucket", "tributary_topic_archiver_messages_total"} {
+		if !known(all, n) {
+			t.Errorf("%s should be known", n)
+		}
+	}
+	for _, n := range []string{"tributary_record_downloader_lag", "tributary_s3_loader_nope_total", "tributary_record_downloader_files_total_bucket"} {
+		if known(all, n) {
+			t.Errorf("%s should not be known", n)
+		}
+	}
+}
