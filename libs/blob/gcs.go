@@ -154,7 +154,8 @@ func (g *GCS) Put(ctx context.Context, key string, r io.Reader, _ int64) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	// The whole upload is one request under the deadline; cancelling its
+	// The whole upload is one request under the deadline, reading r
+	// included (callers hand Put bytes they already have); cancelling its
 	// context abandons it, so nothing partial becomes visible.
 	err := g.call(ctx, func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)

@@ -42,7 +42,8 @@ func Proxy(t testing.TB, target string) *TCPProxy {
 func (p *TCPProxy) Addr() string { return p.ln.Addr().String() }
 
 // Stall stops forwarding in both directions, on open connections and new
-// ones alike; bytes read meanwhile are held, not dropped.
+// ones alike, and keeps them all open: a client sees a server that took
+// its request and went quiet.
 func (p *TCPProxy) Stall() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -53,15 +54,22 @@ func (p *TCPProxy) Stall() {
 	}
 }
 
-// Resume forwards again, held bytes first.
+// Resume forwards again. The connections held during the stall are
+// dropped first, as a server restart would drop them: their clients gave
+// up on them, and a request abandoned minutes ago must not reach the
+// server late and make the test depend on when. New connections work.
 func (p *TCPProxy) Resume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	select {
 	case <-p.open:
+		return // not stalled
 	default:
-		close(p.open)
 	}
+	for c := range p.conns {
+		c.Close()
+	}
+	close(p.open)
 }
 
 // gate waits until forwarding is on; false when the proxy is closing.
