@@ -214,6 +214,8 @@ func (d *Downloader) writeInOrder(ctx context.Context, sc *scope, items []item, 
 	for i := 0; i < len(items); {
 		var group []int
 		var dones []*done
+		stopping := false
+	collect:
 		for j := i; j < len(items) && len(group) < maxGroup; j++ {
 			var o outcome
 			if j == i {
@@ -222,11 +224,13 @@ func (d *Downloader) writeInOrder(ctx context.Context, sc *scope, items []item, 
 				select {
 				case o = <-results[j]:
 				default:
-					j = len(items) // not ready: commit what is
-					continue
+					break collect // not ready: commit what is
 				}
 			}
 			if errors.Is(o.err, errStopping) {
+				// Asked to stop: what is done is committed, the rest
+				// waits for the next start.
+				stopping = true
 				break
 			}
 			if o.err != nil {
@@ -237,16 +241,13 @@ func (d *Downloader) writeInOrder(ctx context.Context, sc *scope, items []item, 
 			}
 			group, dones = append(group, j), append(dones, o.done)
 		}
-		if len(group) == 0 {
-			return nil
-		}
 		if err := d.commit(ctx, sc, items, group, dones, res); err != nil {
 			return err
 		}
-		i = group[len(group)-1] + 1
-		if len(group) < maxGroup && i < len(items) && runner.Stopping(ctx) {
+		if stopping || len(group) == 0 {
 			return nil
 		}
+		i = group[len(group)-1] + 1
 	}
 	return nil
 }
