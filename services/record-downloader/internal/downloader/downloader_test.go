@@ -2,6 +2,7 @@ package downloader
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/recordstream/streamgen"
+	"tributary.dev/libs/runner"
 	"tributary.dev/services/record-downloader/internal/announce"
 	"tributary.dev/services/record-downloader/internal/consensus"
 )
@@ -451,5 +453,44 @@ func TestPathTraversalNames(t *testing.T) {
 	e.pass()
 	if got := testutil.ToFloat64(e.m.Quarantined.WithLabelValues("bad_name")); got != 7 {
 		t.Errorf("bad names counted %v after a second pass", got)
+	}
+}
+
+// A stop asked for during a pass (SIGTERM) ends it after the files in
+// hand are committed: no error, a consistent position, and the next pass
+// does the rest, each file announced once.
+func TestStopMidPass(t *testing.T) {
+	net := network(t, 2)
+	files := generate(t, net, 12, streamgen.Options{})
+	store := gcsStore(t)
+	upload(t, store, objects(t, files))
+	e := newEnv(t, store, net.Book(), []string{"0.0.3", "0.0.4"}, 1)
+	e.cfg.Concurrency = 1
+	e.reopen()
+	parent, stop := context.WithCancel(context.Background())
+	work, cancel := runner.WorkContext(parent, 0)
+	defer cancel()
+	e.d.Beat = stop // the first commit asks the process to stop
+	res, err := e.d.Pass(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Files == 0 || res.Files == len(files) {
+		t.Fatalf("stopped pass wrote %d of %d files", res.Files, len(files))
+	}
+	e.d.Beat = nil
+	rest := e.pass()
+	if res.Files+rest.Files != len(files) {
+		t.Errorf("%d + %d files, want %d", res.Files, rest.Files, len(files))
+	}
+	seen := map[string]bool{}
+	for _, ev := range e.events() {
+		if seen[ev.Object] {
+			t.Errorf("%s announced twice", ev.Object)
+		}
+		seen[ev.Object] = true
+	}
+	for _, f := range files {
+		checkWritten(t, e, f)
 	}
 }
