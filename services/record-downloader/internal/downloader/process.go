@@ -186,7 +186,19 @@ func (d *Downloader) writeInOrder(ctx context.Context, sc *scope, items []item, 
 		err  error
 	}
 	results := make([]chan outcome, len(items))
+	// CONCURRENCY downloads at a time; a file being written (synced) no
+	// longer holds a download slot, so disk waits do not idle the network.
+	// inflight bounds the files held in memory, downloading or writing.
 	sem := make(chan struct{}, d.cfg.Concurrency)
+	inflight := make(chan struct{}, 3*d.cfg.Concurrency)
+	acquire := func(c chan struct{}) bool {
+		select {
+		case c <- struct{}{}:
+			return true
+		case <-wctx.Done():
+			return false
+		}
+	}
 	var wg sync.WaitGroup
 	// On an early return the files not started are not started: cancel
 	// first, then wait for those in flight.
@@ -194,18 +206,23 @@ func (d *Downloader) writeInOrder(ctx context.Context, sc *scope, items []item, 
 	for i := range items {
 		results[i] = make(chan outcome, 1)
 		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-wctx.Done():
+			if !acquire(inflight) {
 				results[i] <- outcome{err: wctx.Err()}
 				return
 			}
-			defer func() { <-sem }()
-			if wctx.Err() != nil || runner.Stopping(ctx) {
+			defer func() { <-inflight }()
+			if !acquire(sem) {
+				results[i] <- outcome{err: wctx.Err()}
+				return
+			}
+			var once sync.Once
+			release := func() { once.Do(func() { <-sem }) }
+			defer release()
+			if runner.Stopping(ctx) {
 				results[i] <- outcome{err: errStopping}
 				return
 			}
-			w, err := d.process(wctx, sc, &items[i])
+			w, err := d.process(wctx, sc, &items[i], release)
 			results[i] <- outcome{w, err}
 		})
 	}
@@ -329,8 +346,9 @@ type file struct {
 
 // process fetches, checks and writes one agreed item: the record file
 // from the first signer whose copy has the agreed hash, its sidecars,
-// and that node's signature file.
-func (d *Downloader) process(ctx context.Context, sc *scope, it *item) (*done, error) {
+// and that node's signature file. fetched is called once the downloads
+// are over, before the writes.
+func (d *Downloader) process(ctx context.Context, sc *scope, it *item, fetched func()) (*done, error) {
 	day := names.Day(it.t)
 	if sc.backfill {
 		if w, ok := d.local(it, day); ok {
@@ -355,6 +373,7 @@ func (d *Downloader) process(ctx context.Context, sc *scope, it *item) (*done, e
 		sigName := it.stem + ".rcd_sig"
 		files = append(files, file{node: s.Node, key: it.listed[s.Node].sig.Key, rel: day + "/" + sigName, kind: "signature", data: it.sigBytes[s.Node]})
 		files = append(files, rec)
+		fetched()
 		w, err := d.write(it, files)
 		if err != nil {
 			return nil, err
