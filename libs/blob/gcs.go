@@ -20,10 +20,11 @@ import (
 
 // GCS is a Store over a Google Cloud Storage bucket.
 type GCS struct {
-	client   *storage.Client
-	bucket   string
-	pageSize int
-	timeout  time.Duration
+	client      *storage.Client
+	bucket      string
+	userProject string
+	pageSize    int
+	timeout     time.Duration
 }
 
 // OpenGCS connects to the bucket b names: real GCS (credentials from the
@@ -37,6 +38,8 @@ func OpenGCS(ctx context.Context, b config.Bucket, opts ...Option) (*GCS, error)
 			// JSON reads: the XML read path does not exist on
 			// GCS-compatible servers.
 			storage.WithJSONReads())
+	} else if f := buildOptions(opts).credentialsFile; f != "" {
+		copts = append(copts, option.WithAuthCredentialsFile(option.ServiceAccount, f))
 	}
 	client, err := storage.NewClient(ctx, copts...)
 	if err != nil {
@@ -47,7 +50,17 @@ func OpenGCS(ctx context.Context, b config.Bucket, opts ...Option) (*GCS, error)
 
 // NewGCS wraps a client the caller built.
 func NewGCS(client *storage.Client, bucket string, opts ...Option) *GCS {
-	return &GCS{client: client, bucket: bucket, pageSize: 1000, timeout: buildOptions(opts).timeout}
+	o := buildOptions(opts)
+	return &GCS{client: client, bucket: bucket, userProject: o.userProject, pageSize: 1000, timeout: o.timeout}
+}
+
+// handle is the bucket, billed to the user project when one is set.
+func (g *GCS) handle() *storage.BucketHandle {
+	h := g.client.Bucket(g.bucket)
+	if g.userProject != "" {
+		h = h.UserProject(g.userProject)
+	}
+	return h
 }
 
 // call runs one request under the request deadline.
@@ -68,7 +81,7 @@ func (g *GCS) List(ctx context.Context, prefix, startAfter string, fn func(Objec
 	// the deadline runs while Next does, not while fn works.
 	wctx, w := newWatchdog(ctx, g.timeout)
 	defer w.stop()
-	it := g.client.Bucket(g.bucket).Objects(wctx, q)
+	it := g.handle().Objects(wctx, q)
 	it.PageInfo().MaxSize = g.pageSize
 	for {
 		w.arm()
@@ -94,7 +107,7 @@ func (g *GCS) Dirs(ctx context.Context, prefix string) ([]string, error) {
 	var dirs []string
 	wctx, w := newWatchdog(ctx, g.timeout)
 	defer w.stop()
-	it := g.client.Bucket(g.bucket).Objects(wctx, &storage.Query{Prefix: prefix, Delimiter: "/"})
+	it := g.handle().Objects(wctx, &storage.Query{Prefix: prefix, Delimiter: "/"})
 	for {
 		w.arm()
 		a, err := it.Next()
@@ -129,7 +142,7 @@ func (g *GCS) ReadRange(ctx context.Context, key string, offset, length int64) (
 // the end.
 func (g *GCS) read(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	wctx, w := newWatchdog(ctx, g.timeout)
-	r, err := g.client.Bucket(g.bucket).Object(key).NewRangeReader(wctx, offset, length)
+	r, err := g.handle().Object(key).NewRangeReader(wctx, offset, length)
 	if err != nil {
 		w.stop()
 		return nil, g.wrap("read", key, w.check(err))
@@ -141,12 +154,13 @@ func (g *GCS) Put(ctx context.Context, key string, r io.Reader, _ int64) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	// The whole upload is one request under the deadline; cancelling its
+	// The whole upload is one request under the deadline, reading r
+	// included (callers hand Put bytes they already have); cancelling its
 	// context abandons it, so nothing partial becomes visible.
 	err := g.call(ctx, func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		w := g.client.Bucket(g.bucket).Object(key).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
+		w := g.handle().Object(key).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
 		if _, err := io.Copy(w, r); err != nil {
 			cancel()
 			_ = w.Close()
@@ -162,7 +176,7 @@ func (g *GCS) Put(ctx context.Context, key string, r io.Reader, _ int64) error {
 
 func (g *GCS) Delete(ctx context.Context, key string) error {
 	err := g.call(ctx, func(ctx context.Context) error {
-		return g.client.Bucket(g.bucket).Object(key).Delete(ctx)
+		return g.handle().Object(key).Delete(ctx)
 	})
 	if err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
 		return g.wrap("delete", key, err)

@@ -15,6 +15,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -29,6 +30,9 @@ type S3 struct {
 	bucket   string
 	pageSize int32
 	timeout  time.Duration
+	// payer is RequestPayer on reads and listings ("" unless
+	// WithS3RequesterPays).
+	payer types.RequestPayer
 }
 
 // maxIdleConns is the connections kept open to the S3 endpoint between
@@ -68,7 +72,11 @@ func NewS3(_ context.Context, b config.Bucket, opts ...Option) (*S3, error) {
 		so.BaseEndpoint = aws.String(b.Endpoint)
 		so.UsePathStyle = true
 	}
-	return &S3{client: s3.New(so), bucket: b.Name, pageSize: 1000, timeout: o.timeout}, nil
+	s := &S3{client: s3.New(so), bucket: b.Name, pageSize: 1000, timeout: o.timeout}
+	if o.requesterPays {
+		s.payer = types.RequestPayerRequester
+	}
+	return s, nil
 }
 
 // Client is the underlying SDK client, for what the interface lacks.
@@ -77,7 +85,7 @@ func (s *S3) Client() *s3.Client { return s.client }
 func (s *S3) Bucket() string { return s.bucket }
 
 func (s *S3) List(ctx context.Context, prefix, startAfter string, fn func(Object) error) error {
-	in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(prefix), MaxKeys: aws.Int32(s.pageSize)}
+	in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(prefix), MaxKeys: aws.Int32(s.pageSize), RequestPayer: s.payer}
 	if startAfter != "" {
 		in.StartAfter = aws.String(startAfter)
 	}
@@ -102,7 +110,7 @@ func (s *S3) List(ctx context.Context, prefix, startAfter string, fn func(Object
 
 func (s *S3) Dirs(ctx context.Context, prefix string) ([]string, error) {
 	var dirs []string
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(prefix), Delimiter: aws.String("/"), RequestPayer: s.payer})
 	for p.HasMorePages() {
 		page, err := s.listPage(ctx, p)
 		if err != nil {
@@ -133,7 +141,7 @@ func (s *S3) call(ctx context.Context, do func(context.Context) error) error {
 }
 
 func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	return s.get(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	return s.get(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, RequestPayer: s.payer})
 }
 
 // get waits for the response headers under the request deadline, then
@@ -153,7 +161,7 @@ func (s *S3) ReadRange(ctx context.Context, key string, offset, length int64) (i
 		return io.NopCloser(http.NoBody), nil
 	}
 	rng := fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)
-	return s.get(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng})
+	return s.get(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng, RequestPayer: s.payer})
 }
 
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {

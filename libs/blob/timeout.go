@@ -18,6 +18,12 @@ const DefaultTimeout = 60 * time.Second
 
 type options struct {
 	timeout time.Duration
+	// userProject is the GCS project billed for requests (requester-pays
+	// buckets); credentialsFile a service-account key file for GCS.
+	userProject     string
+	credentialsFile string
+	// requesterPays makes S3 reads and listings carry RequestPayer.
+	requesterPays bool
 }
 
 // Option changes how Open sets up a store.

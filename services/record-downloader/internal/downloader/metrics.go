@@ -1,0 +1,67 @@
+package downloader
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"tributary.dev/libs/metrics"
+)
+
+// Metrics are the downloader's, registered as
+// tributary_record_downloader_<name> (the dashboard and alert rules are
+// written against these names).
+type Metrics struct {
+	Files            *prometheus.CounterVec   // kind, node
+	Bytes            *prometheus.CounterVec   // kind
+	SigFailures      *prometheus.CounterVec   // node
+	ConsensusFail    prometheus.Counter       //
+	Quarantined      *prometheus.CounterVec   // reason
+	NodeLast         *prometheus.GaugeVec     // node
+	LastVerified     prometheus.Gauge         //
+	Download         *prometheus.HistogramVec // kind
+	Errors           *prometheus.CounterVec   // op
+	Announced        prometheus.Counter       //
+	lastVerifiedNano atomic.Int64
+}
+
+// NewMetrics registers the metrics on srv; a nil srv gives metrics
+// registered nowhere (tests, utilities).
+func NewMetrics(srv *metrics.Server) *Metrics {
+	if srv == nil {
+		srv = metrics.New("record-downloader")
+	}
+	m := &Metrics{
+		Files:         srv.Counter("files_total", "Files written to the local record directory, verified, by kind (record, signature, sidecar) and the node whose copy was written.", "kind", "node"),
+		Bytes:         srv.Counter("bytes_total", "Bytes written to the local record directory, by kind.", "kind"),
+		SigFailures:   srv.Counter("signature_failures_total", "Signature files that did not read or whose SHA384withRSA signature did not verify with the node's key, by node.", "node"),
+		ConsensusFail: srv.Counter("consensus_failures_total", "Consensus times whose file hash did not reach CONSENSUS_RATIO of the nodes while later files did (skipped, as the mirror node does).").WithLabelValues(),
+		Quarantined:   srv.Counter("quarantined_total", "Files moved to DEST_DIR/_quarantine, by reason (hash_mismatch, bad_signature, bad_gzip, truncated, bad_name: a name refused, not stored).", "reason"),
+		NodeLast:      srv.Gauge("node_last_consensus_timestamp_seconds", "Consensus time of the newest signature file listed per node.", "node"),
+		LastVerified:  srv.Gauge("last_verified_consensus_timestamp_seconds", "Consensus time of the newest verified record file written.").WithLabelValues(),
+		Download:      srv.Histogram("download_seconds", "Latency of one object download (whole body), by kind.", []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "kind"),
+		Errors:        srv.Counter("errors_total", "Failed operations (retried): list, get, write, publish, state.", "op"),
+		Announced:     srv.Counter("announced_total", "hedera.records.downloaded events published.").WithLabelValues(),
+	}
+	srv.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: srv.FullName("lag_seconds"),
+		Help: "Wall clock minus the consensus time of the newest verified file written (NaN before the first).",
+	}, func() float64 {
+		n := m.lastVerifiedNano.Load()
+		if n == 0 {
+			return math.NaN()
+		}
+		return time.Since(time.Unix(0, n)).Seconds()
+	}))
+	return m
+}
+
+// verified records the consensus time of the newest file written.
+func (m *Metrics) verified(t time.Time) {
+	if t.UnixNano() > m.lastVerifiedNano.Load() {
+		m.lastVerifiedNano.Store(t.UnixNano())
+		m.LastVerified.Set(float64(t.UnixNano()) / 1e9)
+	}
+}

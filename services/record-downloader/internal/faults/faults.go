@@ -1,0 +1,14 @@
+//go:build !faults
+
+// Package faults holds the pause points crash tests stop the process at
+// (then kill it). Only a binary built with the "faults" tag has them; in
+// every other build they do nothing and cost nothing.
+package faults
+
+import "io"
+
+// Reader returns r: without the faults tag there is no pause point.
+func Reader(_ string, r io.Reader) io.Reader { return r }
+
+// Point does nothing without the faults tag.
+func Point(string) {}

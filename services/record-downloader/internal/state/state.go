@@ -1,0 +1,103 @@
+// Package state keeps the downloader's position durably: the consensus
+// time of the last file written and announced, one file per position (the
+// live stream, and each backfill marker apart). A position is replaced
+// atomically (temp file, fsync, rename, directory fsync), so a crash
+// leaves the old position or the new one, never a torn one.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Position is where a stream stands.
+type Position struct {
+	// Stem is the consensus time of the last file done, as its name
+	// writes it ("2022-07-13T08_46_11.304284003Z"); empty: none yet.
+	Stem string `json:"last_stem"`
+	// Time is the same parsed (for metrics and logs).
+	Time time.Time `json:"last_consensus_time"`
+	// Hash is the agreed file hash of that file, hex.
+	Hash string `json:"last_file_hash,omitempty"`
+	// Chain is the hash the next file must start from (its previous
+	// hash, or start running hash), hex.
+	Chain   string    `json:"chain_hash,omitempty"`
+	Updated time.Time `json:"updated"`
+}
+
+// Store is a directory of positions.
+type Store struct {
+	dir string
+}
+
+// Open makes dir if needed.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Live is the name of the live stream's position; Backfill the name of
+// a backfill marker's.
+const Live = "live"
+
+func Backfill(marker string) string { return "backfill-" + marker }
+
+func (s *Store) path(name string) string { return filepath.Join(s.dir, name+".json") }
+
+// Load reads the position name; a position never saved is the zero one.
+func (s *Store) Load(name string) (Position, error) {
+	var p Position
+	b, err := os.ReadFile(s.path(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("read state %s: %w", s.path(name), err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("read state %s: %w (fix or remove the file; it names the last file done)", s.path(name), err)
+	}
+	return p, nil
+}
+
+// Save replaces the position name atomically.
+func (s *Store) Save(name string, p Position) error {
+	p.Updated = time.Now().UTC()
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.dir, name+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("save state %s: %w", name, err)
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), s.path(name))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("save state %s: %w", name, err)
+	}
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return fmt.Errorf("save state %s: %w", name, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("save state %s: sync directory: %w", name, err)
+	}
+	return nil
+}
