@@ -110,12 +110,14 @@ func (e *Env) Postgres(ctx context.Context, dsn string, migrations fs.FS, servic
 // Store opens the bucket with STORE_TIMEOUT as every request's deadline.
 // Its readiness check lists one object under the bucket's path. The
 // config must embed setup.Store.
-func (e *Env) Store(ctx context.Context, b config.Bucket) (blob.Store, error) {
+func (e *Env) Store(ctx context.Context, b config.Bucket, opts ...blob.Option) (blob.Store, error) {
 	s, ok := e.cfg.(hasStore)
 	if !ok {
 		return nil, errors.New("setup: Store needs setup.Store embedded in the config (STORE_TIMEOUT)")
 	}
-	st, err := blob.Open(ctx, b, blob.WithTimeout(s.storeTimeout()))
+	// STORE_TIMEOUT first: a service's own options (requester-pays, a
+	// credentials file) come after it.
+	st, err := blob.Open(ctx, b, append([]blob.Option{blob.WithTimeout(s.storeTimeout())}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -27,13 +27,11 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downlo
 		return nil, err
 	}
 	ratio, _ := consensus.ParseRatio(cfg.ConsensusRatio)
-	store, err := openBucket(ctx, cfg)
+	b, opts := cfg.storeOptions()
+	store, err := env.Store(ctx, b, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("BUCKET %s: %w", cfg.Bucket, err)
 	}
-	env.AddCheck("bucket "+cfg.Bucket, func(ctx context.Context) error {
-		return setup.ProbeStore(ctx, store, strings.TrimSuffix(cfg.BucketPrefix, "/"))
-	})
 	sk, err := sink.Open(cfg.DestDir)
 	if err != nil {
 		return nil, err
@@ -70,12 +68,14 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downlo
 	return d, nil
 }
 
-// openBucket opens BUCKET with the requester-pays settings Hedera's
-// buckets need and STORE_TIMEOUT on every request.
-func openBucket(ctx context.Context, cfg *Config) (blob.Store, error) {
+// storeOptions is BUCKET as a bucket config, with the requester-pays
+// settings Hedera's buckets need; setup adds STORE_TIMEOUT and the
+// readiness check. The bucket's path is the prefix, so /readyz lists
+// under it.
+func (cfg *Config) storeOptions() (config.Bucket, []blob.Option) {
 	scheme, name, _ := cfg.bucket()
-	opts := []blob.Option{blob.WithTimeout(time.Duration(cfg.StoreTimeout) * time.Second)}
-	b := config.Bucket{Name: name}
+	var opts []blob.Option
+	b := config.Bucket{Name: name, Path: strings.Trim(cfg.BucketPrefix, "/")}
 	switch scheme {
 	case "gs":
 		b.Endpoint = "gs://"
@@ -92,5 +92,5 @@ func openBucket(ctx context.Context, cfg *Config) (blob.Store, error) {
 			opts = append(opts, blob.WithS3RequesterPays())
 		}
 	}
-	return blob.Open(ctx, b, opts...)
+	return b, opts
 }
