@@ -33,36 +33,22 @@ func (t *Target) Migrate(ctx context.Context) error {
 func (t *Target) Ping(ctx context.Context) error { return t.pool.Ping(ctx) }
 
 // lockPoll is how often a replica waiting for the loader lock asks again.
-const lockPoll = time.Second
-
 // Lock takes the advisory lock that lets one loader work on a source
 // while another replica waits. It waits until the lock is free or ctx
-// ends. The wait is a short pg_try_advisory_lock every lockPoll, not one
-// blocking pg_advisory_lock: a statement timeout on the pool (which
-// rightly bounds every real statement) would otherwise cancel a replica
-// that is only waiting its turn behind a long delivery, and turn
-// ordinary waiting into failed passes.
+// ends: pg.AdvisoryLock lifts the pool's statement timeout for the wait,
+// since a replica waiting its turn behind a long delivery is not a
+// statement that hangs.
 func (t *Target) Lock(ctx context.Context, name string) (unlock func(), err error) {
 	conn, err := t.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for {
-		ok, unlockPG, err := pg.TryAdvisoryLock(ctx, conn, "s3-loader "+name)
-		if err != nil {
-			conn.Release()
-			return nil, err
-		}
-		if ok {
-			return func() { unlockPG(); conn.Release() }, nil
-		}
-		select {
-		case <-ctx.Done():
-			conn.Release()
-			return nil, fmt.Errorf("wait for the loader lock %q: %w", name, ctx.Err())
-		case <-time.After(lockPoll):
-		}
+	unlockPG, err := pg.AdvisoryLock(ctx, conn, "s3-loader "+name)
+	if err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("wait for the loader lock %q: %w", name, err)
 	}
+	return func() { unlockPG(); conn.Release() }, nil
 }
 
 // Markers returns, per table, where its applied (or skipped) deliveries
