@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"tributary.dev/libs/pg"
 )
 
 // OutboxRow is a notification waiting to be sent.
@@ -53,19 +55,13 @@ const pruneBatch = 5000
 // a failure part-way leaves the rest for the next prune and loses
 // nothing.
 func (t *Target) PruneOutbox(ctx context.Context, retention time.Duration) (int64, error) {
-	var total int64
-	for {
-		tag, err := t.pool.Exec(ctx, `
-			DELETE FROM loader_outbox WHERE delivery_id IN (
-				SELECT delivery_id FROM loader_outbox
-				WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => $1)
-				ORDER BY sent_at LIMIT $2)`, retention.Seconds(), pruneBatch)
-		if err != nil {
-			return total, fmt.Errorf("prune outbox rows sent before %s ago: %w", retention, err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < pruneBatch {
-			return total, nil
-		}
+	n, err := pg.DeleteInBatches(ctx, t.pool, pruneBatch, `
+		DELETE FROM loader_outbox WHERE delivery_id IN (
+			SELECT delivery_id FROM loader_outbox
+			WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => $1)
+			ORDER BY sent_at LIMIT $2)`, retention.Seconds())
+	if err != nil {
+		return n, fmt.Errorf("prune outbox rows sent before %s ago: %w", retention, err)
 	}
+	return n, nil
 }

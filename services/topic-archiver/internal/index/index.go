@@ -336,18 +336,12 @@ const pruneBatch = 10_000
 // many went. Each batch is its own statement, committed on its own like
 // every other write here; one that fails leaves the rest for next time.
 func (ix *Index) PruneErrors(ctx context.Context, cutoff time.Time) (int64, error) {
-	var total int64
-	for {
-		tag, err := ix.pool.Exec(ctx, `DELETE FROM archive_errors WHERE id IN (
-			SELECT id FROM archive_errors WHERE at < $1 ORDER BY at LIMIT $2)`, cutoff, pruneBatch)
-		if err != nil {
-			return total, fmt.Errorf("prune archive_errors before %s: %w", cutoff.UTC().Format(time.RFC3339), err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < pruneBatch {
-			return total, nil
-		}
+	n, err := pg.DeleteInBatches(ctx, ix.pool, pruneBatch, `DELETE FROM archive_errors WHERE id IN (
+		SELECT id FROM archive_errors WHERE at < $1 ORDER BY at LIMIT $2)`, cutoff)
+	if err != nil {
+		return n, fmt.Errorf("prune archive_errors before %s: %w", cutoff.UTC().Format(time.RFC3339), err)
 	}
+	return n, nil
 }
 
 // TextHeaders keeps the UTF-8 headers of a record for filtering; binary
