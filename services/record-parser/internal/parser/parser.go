@@ -1,0 +1,456 @@
+// Package parser is the record-parser's domain: a record file in, its
+// transactions out as documents (NDJSON and Elasticsearch), the file and
+// its place in the hash chain recorded, hedera.records.parsed announced.
+// Every step is idempotent — documents are keyed by consensus timestamp,
+// files are replaced atomically, the state row is unique per file — so a
+// file parsed again after a crash gives the same result, not a second one.
+package parser
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"tributary.dev/libs/natsbus"
+	"tributary.dev/services/record-parser/internal/esout"
+	"tributary.dev/services/record-parser/internal/faults"
+	"tributary.dev/services/record-parser/internal/intake"
+	"tributary.dev/services/record-parser/internal/ndjson"
+	"tributary.dev/services/record-parser/internal/quarantine"
+	"tributary.dev/services/record-parser/internal/state"
+	"tributary.dev/services/record-parser/internal/txdoc"
+)
+
+// SubjectPrefix is followed by the node number.
+const SubjectPrefix = "hedera.records.parsed."
+
+// Config is what the parser does; main fills it from the environment.
+type Config struct {
+	RecordDir     string // the downloader's DEST_DIR, read only
+	OutputDir     string // NDJSON root; "" turns NDJSON off
+	DeadLetterDir string // documents Elasticsearch refused
+	QuarantineDir string // record files refused
+	Network       string // keys the chain state
+	StopOnBreak   bool   // ON_CHAIN_BREAK=stop
+	Concurrency   int    // files decoded at once
+	// ChainWait is how many deliveries a file whose predecessor is not
+	// recorded yet waits (another replica may be writing it) before the
+	// gap is judged a chain break.
+	ChainWait int
+}
+
+// Index is the Elasticsearch output (esout.Output).
+type Index interface {
+	Write(ctx context.Context, index string, docs []esout.Doc) ([]esout.Rejected, error)
+}
+
+// Publisher sends announcements (natsbus.Bus).
+type Publisher interface {
+	Publish(ctx context.Context, subject, msgID string, payload []byte) error
+}
+
+// Parser parses record files. Its methods are safe for concurrent use.
+type Parser struct {
+	cfg      Config
+	st       *state.Store
+	es       Index     // nil: Elasticsearch off
+	bus      Publisher // nil: no announcements
+	log      *zap.Logger
+	m        *Metrics
+	host     string
+	encoders sync.Pool
+	// Beat tells /healthz the loop is alive; nil is fine.
+	Beat func()
+}
+
+// New returns a parser. es and bus may be nil (that output off).
+func New(cfg Config, st *state.Store, es Index, bus Publisher, log *zap.Logger, m *Metrics) (*Parser, error) {
+	if cfg.OutputDir == "" && es == nil {
+		return nil, errors.New("no output: set OUTPUT_DIR (NDJSON), ELASTICSEARCH_URL, or both")
+	}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	p := &Parser{cfg: cfg, st: st, es: es, bus: bus, log: log, m: m, host: natsbus.Host()}
+	p.encoders.New = func() any { return txdoc.NewEncoder() }
+	return p, nil
+}
+
+func (p *Parser) beat() {
+	if p.Beat != nil {
+		p.Beat()
+	}
+}
+
+// Outcome is what became of a file.
+type Outcome int
+
+const (
+	// Done: parsed now, or already before; the message may be acked.
+	Done Outcome = iota
+	// Quarantined: refused, copied to QUARANTINE_DIR, recorded.
+	Quarantined
+	// Wait: its predecessor is not recorded yet; try again shortly.
+	Wait
+	// Halted: the stream stops at a chain break until an operator
+	// resumes it.
+	Halted
+)
+
+func (o Outcome) String() string {
+	return [...]string{"done", "quarantined", "wait", "halted"}[o]
+}
+
+// Options qualify one file's processing.
+type Options struct {
+	// Deliveries is how many times the stream has handed the file out
+	// (1 the first time); 0 for a backfill, which never waits.
+	Deliveries int
+	// Force parses a file already recorded again (backfill --force):
+	// documents and NDJSON are written again, over the old ones.
+	Force bool
+}
+
+// Process parses one file through every output. An error means nothing
+// was recorded and the file should be tried again later.
+func (p *Parser) Process(ctx context.Context, job intake.Job, opt Options) (Outcome, error) {
+	return p.process(ctx, job, opt, nil)
+}
+
+// process is Process with a turn to wait for between decoding (which
+// overlaps with other files') and the chain verdict (which must not).
+func (p *Parser) process(ctx context.Context, job intake.Job, opt Options, waitTurn func()) (Outcome, error) {
+	start := time.Now()
+	turn := func() {
+		if waitTurn != nil {
+			waitTurn()
+			waitTurn = nil
+		}
+	}
+	defer turn()
+	prev, err := p.st.Lookup(ctx, job.Name)
+	if err != nil {
+		p.m.Failed.WithLabelValues("state").Inc()
+		return 0, err
+	}
+	if prev != nil && !opt.Force {
+		if prev.Outcome == "quarantined" {
+			return Quarantined, nil
+		}
+		if prev.Announced || p.bus == nil {
+			return Done, nil
+		}
+		// Recorded, but the process died before the event went out: the
+		// outputs are there; parsing again rewrites them identically and
+		// announces.
+	}
+	d, data, err := p.decode(job)
+	turn()
+	if h, err := p.st.Halted(ctx); err != nil {
+		p.m.Failed.WithLabelValues("state").Inc()
+		return 0, err
+	} else if h != nil {
+		// Nothing of the stream is parsed until an operator resumes it
+		// (which accepts the break, so the file that broke it goes on).
+		p.m.Halted.Set(1)
+		return Halted, nil
+	}
+	p.m.Halted.Set(0)
+	var ref *refusal
+	var tr *transient
+	switch {
+	case errors.As(err, &ref):
+		return p.quarantine(ctx, job, data, ref)
+	case errors.As(err, &tr):
+		p.m.Failed.WithLabelValues(tr.stage).Inc()
+		return 0, err
+	case err != nil:
+		return 0, err
+	}
+	out, err := p.commit(ctx, d, opt)
+	if err == nil && out == Done {
+		p.m.File.Observe(time.Since(start).Seconds())
+	}
+	return out, err
+}
+
+// commit judges the chain, writes the outputs, records the file and
+// announces it.
+func (p *Parser) commit(ctx context.Context, d *decoded, opt Options) (Outcome, error) {
+	f := p.stateFile(d)
+	link, err := p.st.Neighbours(ctx, f)
+	if err != nil {
+		p.m.Failed.WithLabelValues("state").Inc()
+		return 0, err
+	}
+	var breaks []state.Break
+	if !link.PrevOK(f) {
+		if opt.Deliveries > 0 && opt.Deliveries <= p.cfg.ChainWait {
+			p.log.Info("waiting for the previous file: it does not follow the nearest one recorded yet",
+				zap.String("file", d.job.Rel()), zap.String("recorded_before", link.Prev.Name), zap.Int("delivery", opt.Deliveries))
+			return Wait, nil
+		}
+		accepted, err := p.st.BreakAccepted(ctx, f.Name)
+		if err != nil {
+			p.m.Failed.WithLabelValues("state").Inc()
+			return 0, err
+		}
+		if !accepted {
+			br := state.Break{File: f.Name, PrevFile: link.Prev.Name, Expected: link.Prev.ChainHash, Found: f.PrevHash, Policy: p.policy()}
+			p.m.ChainBreaks.Inc()
+			p.log.Error("chain broken: the record file does not continue the previous one",
+				zap.String("file", d.job.Rel()), zap.String("previous", link.Prev.Name),
+				zap.String("previous_ends_with", hex.EncodeToString(br.Expected)), zap.String("file_starts_from", hex.EncodeToString(br.Found)),
+				zap.String("policy", br.Policy))
+			if p.cfg.StopOnBreak {
+				if err := p.st.AddBreak(ctx, br); err != nil {
+					return 0, err
+				}
+				if err := p.st.Halt(ctx, f.Name, fmt.Sprintf("chain broken: %s does not follow %s", f.Name, link.Prev.Name)); err != nil {
+					return 0, err
+				}
+				p.m.Halted.Set(1)
+				return Halted, nil
+			}
+			breaks = append(breaks, br)
+		}
+	}
+	if !link.NextOK(f) {
+		// A later file was recorded while this one was missing: the gap
+		// it was judged against is now this file, and it does not fit.
+		br := state.Break{File: link.Next.Name, PrevFile: f.Name, Expected: f.ChainHash, Found: link.Next.PrevHash, Policy: p.policy()}
+		p.m.ChainBreaks.Inc()
+		p.log.Error("chain broken: the next record file recorded does not continue this one",
+			zap.String("file", d.job.Rel()), zap.String("next", link.Next.Name))
+		breaks = append(breaks, br)
+	}
+
+	if err := p.writeNDJSON(d, f); err != nil {
+		p.m.Failed.WithLabelValues("ndjson").Inc()
+		return 0, err
+	}
+	faults.Point("after-ndjson")
+	if err := p.index(ctx, d, f); err != nil {
+		return 0, err
+	}
+	faults.Point("after-index")
+	if _, err := p.st.Record(ctx, f, breaks); err != nil && !errors.Is(err, state.ErrRecorded) {
+		p.m.Failed.WithLabelValues("state").Inc()
+		return 0, err
+	}
+	faults.Point("after-record")
+	if err := p.announce(ctx, d, f); err != nil {
+		p.m.PublishFail.Inc()
+		p.m.Failed.WithLabelValues("publish").Inc()
+		return 0, err
+	}
+	p.account(d)
+	return Done, nil
+}
+
+func (p *Parser) policy() string {
+	if p.cfg.StopOnBreak {
+		return "stop"
+	}
+	return "continue"
+}
+
+// stateFile is the state row of a decoded file.
+func (p *Parser) stateFile(d *decoded) *state.File {
+	rf := d.file
+	f := &state.File{
+		Name: d.job.Name, Node: d.job.Node, Version: rf.Version,
+		ConsensusStart: rf.ConsensusStart, ConsensusEnd: rf.ConsensusEnd, Count: len(rf.Items),
+		FileHash: rf.FileHash, PrevHash: rf.PrevHash, ChainHash: rf.ChainHash(),
+		Outcome: "parsed", Sidecars: d.sidecars,
+	}
+	if rf.Version == 6 {
+		b := rf.BlockNumber
+		f.BlockNumber = &b
+	}
+	if p.cfg.OutputDir != "" {
+		f.NDJSON = p.ndjsonRel(d.job)
+	}
+	if p.es != nil {
+		f.Index = esout.IndexName(d.job.Start.UnixNano())
+	}
+	return f
+}
+
+func (p *Parser) ndjsonRel(job intake.Job) string { return job.Day + "/" + job.Stem() + ".ndjson" }
+
+func (p *Parser) writeNDJSON(d *decoded, f *state.File) error {
+	if p.cfg.OutputDir == "" {
+		return nil
+	}
+	w, err := ndjson.Create(filepath.Join(p.cfg.OutputDir, filepath.FromSlash(f.NDJSON)))
+	if err != nil {
+		return fmt.Errorf("NDJSON for %s: %w", d.job.Rel(), err)
+	}
+	defer w.Abort()
+	if _, err := w.Write(d.lines); err != nil {
+		return fmt.Errorf("NDJSON for %s: %w", d.job.Rel(), err)
+	}
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("NDJSON for %s: %w", d.job.Rel(), err)
+	}
+	return nil
+}
+
+// index writes the documents to Elasticsearch and the ones it refuses
+// for good to the dead-letter file, durable before the file is recorded.
+func (p *Parser) index(ctx context.Context, d *decoded, f *state.File) error {
+	if p.es == nil || len(d.docs) == 0 {
+		return nil
+	}
+	rejected, err := p.es.Write(ctx, f.Index, d.docs)
+	if err != nil {
+		p.m.Failed.WithLabelValues("elasticsearch").Inc()
+		return fmt.Errorf("index %s into %s: %w", d.job.Rel(), f.Index, err)
+	}
+	if len(rejected) == 0 {
+		return nil
+	}
+	if err := p.deadLetter(d, f, rejected); err != nil {
+		p.m.Failed.WithLabelValues("deadletter").Inc()
+		return err
+	}
+	p.m.DeadLetters.Add(float64(len(rejected)))
+	p.log.Error("documents refused by Elasticsearch written to the dead-letter file",
+		zap.String("file", d.job.Rel()), zap.Int("refused", len(rejected)),
+		zap.String("first_id", rejected[0].ID), zap.String("first_reason", rejected[0].Type+": "+rejected[0].Reason),
+		zap.String("deadletter", filepath.Join(p.cfg.DeadLetterDir, d.job.Day, d.job.Stem()+".ndjson")))
+	return nil
+}
+
+// deadLetter is one line of a dead-letter file: the document and why
+// Elasticsearch refused it, enough to index it again by hand.
+type deadLetter struct {
+	Index    string          `json:"index"`
+	ID       string          `json:"id"`
+	File     string          `json:"record_file"`
+	Status   int             `json:"status"`
+	Type     string          `json:"type"`
+	Reason   string          `json:"reason"`
+	Document json.RawMessage `json:"document"`
+}
+
+func (p *Parser) deadLetter(d *decoded, f *state.File, rejected []esout.Rejected) error {
+	path := filepath.Join(p.cfg.DeadLetterDir, d.job.Day, d.job.Stem()+".ndjson")
+	w, err := ndjson.Create(path)
+	if err != nil {
+		return fmt.Errorf("dead letters of %s: %w", d.job.Rel(), err)
+	}
+	defer w.Abort()
+	var line bytes.Buffer
+	enc := json.NewEncoder(&line)
+	for _, r := range rejected {
+		line.Reset()
+		if err := enc.Encode(deadLetter{Index: f.Index, ID: r.ID, File: d.job.Rel(), Status: r.Status, Type: r.Type, Reason: r.Reason, Document: r.Source}); err != nil {
+			return fmt.Errorf("dead letters of %s: %w", d.job.Rel(), err)
+		}
+		if _, err := w.Write(line.Bytes()); err != nil {
+			return fmt.Errorf("dead letters of %s: %w", d.job.Rel(), err)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("dead letters of %s: %w", d.job.Rel(), err)
+	}
+	return nil
+}
+
+// quarantine copies a refused file aside and records it, so its next
+// delivery is acknowledged at once.
+func (p *Parser) quarantine(ctx context.Context, job intake.Job, data []byte, ref *refusal) (Outcome, error) {
+	where, err := quarantine.Put(p.cfg.QuarantineDir, job.Name, data, ref.reason, ref.err)
+	if err != nil {
+		p.m.Failed.WithLabelValues("quarantine").Inc()
+		return 0, fmt.Errorf("quarantine %s: %w", job.Rel(), err)
+	}
+	f := &state.File{Name: job.Name, Node: job.Node, ConsensusStart: job.Start.UnixNano(), ConsensusEnd: job.Start.UnixNano(),
+		Outcome: "quarantined", Reason: ref.reason + ": " + ref.err.Error()}
+	if _, err := p.st.Record(ctx, f, nil); err != nil && !errors.Is(err, state.ErrRecorded) {
+		p.m.Failed.WithLabelValues("state").Inc()
+		return 0, err
+	}
+	p.m.Quarantined.WithLabelValues(ref.reason).Inc()
+	p.log.Error("record file refused and quarantined", zap.String("file", job.Rel()), zap.String("reason", ref.reason),
+		zap.String("copy", where), zap.Error(ref.err))
+	return Quarantined, nil
+}
+
+// Event is the payload of proto/events/hedera.records.parsed.schema.json.
+type Event struct {
+	V              int     `json:"v"`
+	Host           string  `json:"host"`
+	UTCTS          string  `json:"utcts"`
+	Node           string  `json:"node"`
+	File           string  `json:"file"`
+	FormatVersion  int     `json:"format_version"`
+	ConsensusStart string  `json:"consensus_start"`
+	ConsensusEnd   string  `json:"consensus_end"`
+	Count          int     `json:"count"`
+	Hash           string  `json:"hash"`
+	PrevHash       string  `json:"prev_hash"`
+	BlockNumber    *int64  `json:"block_number"`
+	Sidecars       int     `json:"sidecars"`
+	NDJSON         *string `json:"ndjson"`
+	Index          *string `json:"index"`
+}
+
+// consensusTime formats ns as the events carry times.
+func consensusTime(ns int64) string {
+	return time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.999999999Z")
+}
+
+func (p *Parser) announce(ctx context.Context, d *decoded, f *state.File) error {
+	if p.bus == nil {
+		return nil
+	}
+	e := Event{V: 1, Host: p.host, UTCTS: natsbus.UTCTS(time.Now()), Node: d.job.Node, File: d.job.Rel(),
+		FormatVersion: f.Version, ConsensusStart: consensusTime(f.ConsensusStart), ConsensusEnd: consensusTime(f.ConsensusEnd),
+		Count: f.Count, Hash: hex.EncodeToString(f.ChainHash), PrevHash: hex.EncodeToString(f.PrevHash),
+		BlockNumber: f.BlockNumber, Sidecars: d.sidecars}
+	if f.NDJSON != "" {
+		e.NDJSON = &f.NDJSON
+	}
+	if f.Index != "" {
+		e.Index = &f.Index
+	}
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("announce %s: %w", d.job.Rel(), err)
+	}
+	// The id makes a second announcement of the same file (after a crash
+	// between publish and MarkAnnounced) recognisable to readers.
+	if err := p.bus.Publish(ctx, SubjectPrefix+d.job.Node, p.cfg.Network+"/"+d.job.Rel(), payload); err != nil {
+		return fmt.Errorf("announce %s: %w", d.job.Rel(), err)
+	}
+	p.m.Published.Inc()
+	if err := p.st.MarkAnnounced(ctx, f.Name); err != nil {
+		p.m.Failed.WithLabelValues("state").Inc()
+		return err
+	}
+	return nil
+}
+
+// account updates the metrics for a file parsed.
+func (p *Parser) account(d *decoded) {
+	p.m.Files.WithLabelValues(fmt.Sprint(d.file.Version)).Inc()
+	for k, n := range d.counts {
+		p.m.Transactions.WithLabelValues(k.name, k.result).Add(float64(n))
+	}
+	p.m.ParseErrors.Add(float64(d.parseErrors))
+	p.m.parsedEnd(d.file.ConsensusEnd)
+	if d.file.Version == 6 {
+		p.m.LastBlock.Set(float64(d.file.BlockNumber))
+	}
+}
