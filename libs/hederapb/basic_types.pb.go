@@ -14,6 +14,7 @@ package hederapb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -531,11 +532,985 @@ func (x *NodeAddressBook) GetNodeAddress() []*NodeAddress {
 	return nil
 }
 
+type TokenID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ShardNum      int64                  `protobuf:"varint,1,opt,name=shardNum,proto3" json:"shardNum,omitempty"`
+	RealmNum      int64                  `protobuf:"varint,2,opt,name=realmNum,proto3" json:"realmNum,omitempty"`
+	TokenNum      int64                  `protobuf:"varint,3,opt,name=tokenNum,proto3" json:"tokenNum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenID) Reset() {
+	*x = TokenID{}
+	mi := &file_basic_types_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenID) ProtoMessage() {}
+
+func (x *TokenID) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenID.ProtoReflect.Descriptor instead.
+func (*TokenID) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TokenID) GetShardNum() int64 {
+	if x != nil {
+		return x.ShardNum
+	}
+	return 0
+}
+
+func (x *TokenID) GetRealmNum() int64 {
+	if x != nil {
+		return x.RealmNum
+	}
+	return 0
+}
+
+func (x *TokenID) GetTokenNum() int64 {
+	if x != nil {
+		return x.TokenNum
+	}
+	return 0
+}
+
+type NftID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token_ID      *TokenID               `protobuf:"bytes,1,opt,name=token_ID,json=tokenID,proto3" json:"token_ID,omitempty"`
+	SerialNumber  int64                  `protobuf:"varint,2,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NftID) Reset() {
+	*x = NftID{}
+	mi := &file_basic_types_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NftID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NftID) ProtoMessage() {}
+
+func (x *NftID) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NftID.ProtoReflect.Descriptor instead.
+func (*NftID) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *NftID) GetToken_ID() *TokenID {
+	if x != nil {
+		return x.Token_ID
+	}
+	return nil
+}
+
+func (x *NftID) GetSerialNumber() int64 {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return 0
+}
+
+type FileID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ShardNum      int64                  `protobuf:"varint,1,opt,name=shardNum,proto3" json:"shardNum,omitempty"`
+	RealmNum      int64                  `protobuf:"varint,2,opt,name=realmNum,proto3" json:"realmNum,omitempty"`
+	FileNum       int64                  `protobuf:"varint,3,opt,name=fileNum,proto3" json:"fileNum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileID) Reset() {
+	*x = FileID{}
+	mi := &file_basic_types_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileID) ProtoMessage() {}
+
+func (x *FileID) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileID.ProtoReflect.Descriptor instead.
+func (*FileID) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FileID) GetShardNum() int64 {
+	if x != nil {
+		return x.ShardNum
+	}
+	return 0
+}
+
+func (x *FileID) GetRealmNum() int64 {
+	if x != nil {
+		return x.RealmNum
+	}
+	return 0
+}
+
+func (x *FileID) GetFileNum() int64 {
+	if x != nil {
+		return x.FileNum
+	}
+	return 0
+}
+
+type TopicID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ShardNum      int64                  `protobuf:"varint,1,opt,name=shardNum,proto3" json:"shardNum,omitempty"`
+	RealmNum      int64                  `protobuf:"varint,2,opt,name=realmNum,proto3" json:"realmNum,omitempty"`
+	TopicNum      int64                  `protobuf:"varint,3,opt,name=topicNum,proto3" json:"topicNum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicID) Reset() {
+	*x = TopicID{}
+	mi := &file_basic_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicID) ProtoMessage() {}
+
+func (x *TopicID) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicID.ProtoReflect.Descriptor instead.
+func (*TopicID) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TopicID) GetShardNum() int64 {
+	if x != nil {
+		return x.ShardNum
+	}
+	return 0
+}
+
+func (x *TopicID) GetRealmNum() int64 {
+	if x != nil {
+		return x.RealmNum
+	}
+	return 0
+}
+
+func (x *TopicID) GetTopicNum() int64 {
+	if x != nil {
+		return x.TopicNum
+	}
+	return 0
+}
+
+type ScheduleID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ShardNum      int64                  `protobuf:"varint,1,opt,name=shardNum,proto3" json:"shardNum,omitempty"`
+	RealmNum      int64                  `protobuf:"varint,2,opt,name=realmNum,proto3" json:"realmNum,omitempty"`
+	ScheduleNum   int64                  `protobuf:"varint,3,opt,name=scheduleNum,proto3" json:"scheduleNum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleID) Reset() {
+	*x = ScheduleID{}
+	mi := &file_basic_types_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleID) ProtoMessage() {}
+
+func (x *ScheduleID) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleID.ProtoReflect.Descriptor instead.
+func (*ScheduleID) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ScheduleID) GetShardNum() int64 {
+	if x != nil {
+		return x.ShardNum
+	}
+	return 0
+}
+
+func (x *ScheduleID) GetRealmNum() int64 {
+	if x != nil {
+		return x.RealmNum
+	}
+	return 0
+}
+
+func (x *ScheduleID) GetScheduleNum() int64 {
+	if x != nil {
+		return x.ScheduleNum
+	}
+	return 0
+}
+
+// The id of a transaction: its payer and the start of its validity window;
+// scheduled and nonce tell a scheduled or child transaction from its parent.
+type TransactionID struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	TransactionValidStart *Timestamp             `protobuf:"bytes,1,opt,name=transactionValidStart,proto3" json:"transactionValidStart,omitempty"`
+	AccountID             *AccountID             `protobuf:"bytes,2,opt,name=accountID,proto3" json:"accountID,omitempty"`
+	Scheduled             bool                   `protobuf:"varint,3,opt,name=scheduled,proto3" json:"scheduled,omitempty"`
+	Nonce                 int32                  `protobuf:"varint,4,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *TransactionID) Reset() {
+	*x = TransactionID{}
+	mi := &file_basic_types_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransactionID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransactionID) ProtoMessage() {}
+
+func (x *TransactionID) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransactionID.ProtoReflect.Descriptor instead.
+func (*TransactionID) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TransactionID) GetTransactionValidStart() *Timestamp {
+	if x != nil {
+		return x.TransactionValidStart
+	}
+	return nil
+}
+
+func (x *TransactionID) GetAccountID() *AccountID {
+	if x != nil {
+		return x.AccountID
+	}
+	return nil
+}
+
+func (x *TransactionID) GetScheduled() bool {
+	if x != nil {
+		return x.Scheduled
+	}
+	return false
+}
+
+func (x *TransactionID) GetNonce() int32 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
+}
+
+// One account's share of a transfer: negative sends, positive receives.
+type AccountAmount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountID     *AccountID             `protobuf:"bytes,1,opt,name=accountID,proto3" json:"accountID,omitempty"`
+	Amount        int64                  `protobuf:"zigzag64,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	IsApproval    bool                   `protobuf:"varint,3,opt,name=is_approval,json=isApproval,proto3" json:"is_approval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountAmount) Reset() {
+	*x = AccountAmount{}
+	mi := &file_basic_types_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountAmount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountAmount) ProtoMessage() {}
+
+func (x *AccountAmount) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountAmount.ProtoReflect.Descriptor instead.
+func (*AccountAmount) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AccountAmount) GetAccountID() *AccountID {
+	if x != nil {
+		return x.AccountID
+	}
+	return nil
+}
+
+func (x *AccountAmount) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *AccountAmount) GetIsApproval() bool {
+	if x != nil {
+		return x.IsApproval
+	}
+	return false
+}
+
+type TransferList struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	AccountAmounts []*AccountAmount       `protobuf:"bytes,1,rep,name=accountAmounts,proto3" json:"accountAmounts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TransferList) Reset() {
+	*x = TransferList{}
+	mi := &file_basic_types_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferList) ProtoMessage() {}
+
+func (x *TransferList) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferList.ProtoReflect.Descriptor instead.
+func (*TransferList) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TransferList) GetAccountAmounts() []*AccountAmount {
+	if x != nil {
+		return x.AccountAmounts
+	}
+	return nil
+}
+
+type NftTransfer struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	SenderAccountID   *AccountID             `protobuf:"bytes,1,opt,name=senderAccountID,proto3" json:"senderAccountID,omitempty"`
+	ReceiverAccountID *AccountID             `protobuf:"bytes,2,opt,name=receiverAccountID,proto3" json:"receiverAccountID,omitempty"`
+	SerialNumber      int64                  `protobuf:"varint,3,opt,name=serialNumber,proto3" json:"serialNumber,omitempty"`
+	IsApproval        bool                   `protobuf:"varint,4,opt,name=is_approval,json=isApproval,proto3" json:"is_approval,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *NftTransfer) Reset() {
+	*x = NftTransfer{}
+	mi := &file_basic_types_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NftTransfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NftTransfer) ProtoMessage() {}
+
+func (x *NftTransfer) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NftTransfer.ProtoReflect.Descriptor instead.
+func (*NftTransfer) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *NftTransfer) GetSenderAccountID() *AccountID {
+	if x != nil {
+		return x.SenderAccountID
+	}
+	return nil
+}
+
+func (x *NftTransfer) GetReceiverAccountID() *AccountID {
+	if x != nil {
+		return x.ReceiverAccountID
+	}
+	return nil
+}
+
+func (x *NftTransfer) GetSerialNumber() int64 {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return 0
+}
+
+func (x *NftTransfer) GetIsApproval() bool {
+	if x != nil {
+		return x.IsApproval
+	}
+	return false
+}
+
+// The transfers of one token: fungible amounts or NFT serials.
+type TokenTransferList struct {
+	state            protoimpl.MessageState  `protogen:"open.v1"`
+	Token            *TokenID                `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Transfers        []*AccountAmount        `protobuf:"bytes,2,rep,name=transfers,proto3" json:"transfers,omitempty"`
+	NftTransfers     []*NftTransfer          `protobuf:"bytes,3,rep,name=nftTransfers,proto3" json:"nftTransfers,omitempty"`
+	ExpectedDecimals *wrapperspb.UInt32Value `protobuf:"bytes,4,opt,name=expected_decimals,json=expectedDecimals,proto3" json:"expected_decimals,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TokenTransferList) Reset() {
+	*x = TokenTransferList{}
+	mi := &file_basic_types_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenTransferList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenTransferList) ProtoMessage() {}
+
+func (x *TokenTransferList) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenTransferList.ProtoReflect.Descriptor instead.
+func (*TokenTransferList) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TokenTransferList) GetToken() *TokenID {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *TokenTransferList) GetTransfers() []*AccountAmount {
+	if x != nil {
+		return x.Transfers
+	}
+	return nil
+}
+
+func (x *TokenTransferList) GetNftTransfers() []*NftTransfer {
+	if x != nil {
+		return x.NftTransfers
+	}
+	return nil
+}
+
+func (x *TokenTransferList) GetExpectedDecimals() *wrapperspb.UInt32Value {
+	if x != nil {
+		return x.ExpectedDecimals
+	}
+	return nil
+}
+
+type TokenAssociation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TokenId       *TokenID               `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	AccountId     *AccountID             `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenAssociation) Reset() {
+	*x = TokenAssociation{}
+	mi := &file_basic_types_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenAssociation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenAssociation) ProtoMessage() {}
+
+func (x *TokenAssociation) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenAssociation.ProtoReflect.Descriptor instead.
+func (*TokenAssociation) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *TokenAssociation) GetTokenId() *TokenID {
+	if x != nil {
+		return x.TokenId
+	}
+	return nil
+}
+
+func (x *TokenAssociation) GetAccountId() *AccountID {
+	if x != nil {
+		return x.AccountId
+	}
+	return nil
+}
+
+type PendingAirdropId struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	SenderId   *AccountID             `protobuf:"bytes,1,opt,name=sender_id,json=senderId,proto3" json:"sender_id,omitempty"`
+	ReceiverId *AccountID             `protobuf:"bytes,2,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
+	// Types that are valid to be assigned to TokenReference:
+	//
+	//	*PendingAirdropId_FungibleTokenType
+	//	*PendingAirdropId_NonFungibleToken
+	TokenReference isPendingAirdropId_TokenReference `protobuf_oneof:"token_reference"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PendingAirdropId) Reset() {
+	*x = PendingAirdropId{}
+	mi := &file_basic_types_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingAirdropId) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingAirdropId) ProtoMessage() {}
+
+func (x *PendingAirdropId) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingAirdropId.ProtoReflect.Descriptor instead.
+func (*PendingAirdropId) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PendingAirdropId) GetSenderId() *AccountID {
+	if x != nil {
+		return x.SenderId
+	}
+	return nil
+}
+
+func (x *PendingAirdropId) GetReceiverId() *AccountID {
+	if x != nil {
+		return x.ReceiverId
+	}
+	return nil
+}
+
+func (x *PendingAirdropId) GetTokenReference() isPendingAirdropId_TokenReference {
+	if x != nil {
+		return x.TokenReference
+	}
+	return nil
+}
+
+func (x *PendingAirdropId) GetFungibleTokenType() *TokenID {
+	if x != nil {
+		if x, ok := x.TokenReference.(*PendingAirdropId_FungibleTokenType); ok {
+			return x.FungibleTokenType
+		}
+	}
+	return nil
+}
+
+func (x *PendingAirdropId) GetNonFungibleToken() *NftID {
+	if x != nil {
+		if x, ok := x.TokenReference.(*PendingAirdropId_NonFungibleToken); ok {
+			return x.NonFungibleToken
+		}
+	}
+	return nil
+}
+
+type isPendingAirdropId_TokenReference interface {
+	isPendingAirdropId_TokenReference()
+}
+
+type PendingAirdropId_FungibleTokenType struct {
+	FungibleTokenType *TokenID `protobuf:"bytes,3,opt,name=fungible_token_type,json=fungibleTokenType,proto3,oneof"`
+}
+
+type PendingAirdropId_NonFungibleToken struct {
+	NonFungibleToken *NftID `protobuf:"bytes,4,opt,name=non_fungible_token,json=nonFungibleToken,proto3,oneof"`
+}
+
+func (*PendingAirdropId_FungibleTokenType) isPendingAirdropId_TokenReference() {}
+
+func (*PendingAirdropId_NonFungibleToken) isPendingAirdropId_TokenReference() {}
+
+// Signatures are not looked into here; enough is declared to keep them.
+type SignaturePair struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PubKeyPrefix []byte                 `protobuf:"bytes,1,opt,name=pubKeyPrefix,proto3" json:"pubKeyPrefix,omitempty"`
+	// Types that are valid to be assigned to Signature:
+	//
+	//	*SignaturePair_Contract
+	//	*SignaturePair_Ed25519
+	//	*SignaturePair_RSA_3072
+	//	*SignaturePair_ECDSA_384
+	//	*SignaturePair_ECDSASecp256K1
+	Signature     isSignaturePair_Signature `protobuf_oneof:"signature"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignaturePair) Reset() {
+	*x = SignaturePair{}
+	mi := &file_basic_types_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignaturePair) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignaturePair) ProtoMessage() {}
+
+func (x *SignaturePair) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignaturePair.ProtoReflect.Descriptor instead.
+func (*SignaturePair) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SignaturePair) GetPubKeyPrefix() []byte {
+	if x != nil {
+		return x.PubKeyPrefix
+	}
+	return nil
+}
+
+func (x *SignaturePair) GetSignature() isSignaturePair_Signature {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SignaturePair) GetContract() []byte {
+	if x != nil {
+		if x, ok := x.Signature.(*SignaturePair_Contract); ok {
+			return x.Contract
+		}
+	}
+	return nil
+}
+
+func (x *SignaturePair) GetEd25519() []byte {
+	if x != nil {
+		if x, ok := x.Signature.(*SignaturePair_Ed25519); ok {
+			return x.Ed25519
+		}
+	}
+	return nil
+}
+
+func (x *SignaturePair) GetRSA_3072() []byte {
+	if x != nil {
+		if x, ok := x.Signature.(*SignaturePair_RSA_3072); ok {
+			return x.RSA_3072
+		}
+	}
+	return nil
+}
+
+func (x *SignaturePair) GetECDSA_384() []byte {
+	if x != nil {
+		if x, ok := x.Signature.(*SignaturePair_ECDSA_384); ok {
+			return x.ECDSA_384
+		}
+	}
+	return nil
+}
+
+func (x *SignaturePair) GetECDSASecp256K1() []byte {
+	if x != nil {
+		if x, ok := x.Signature.(*SignaturePair_ECDSASecp256K1); ok {
+			return x.ECDSASecp256K1
+		}
+	}
+	return nil
+}
+
+type isSignaturePair_Signature interface {
+	isSignaturePair_Signature()
+}
+
+type SignaturePair_Contract struct {
+	Contract []byte `protobuf:"bytes,2,opt,name=contract,proto3,oneof"`
+}
+
+type SignaturePair_Ed25519 struct {
+	Ed25519 []byte `protobuf:"bytes,3,opt,name=ed25519,proto3,oneof"`
+}
+
+type SignaturePair_RSA_3072 struct {
+	RSA_3072 []byte `protobuf:"bytes,4,opt,name=RSA_3072,json=RSA3072,proto3,oneof"`
+}
+
+type SignaturePair_ECDSA_384 struct {
+	ECDSA_384 []byte `protobuf:"bytes,5,opt,name=ECDSA_384,json=ECDSA384,proto3,oneof"`
+}
+
+type SignaturePair_ECDSASecp256K1 struct {
+	ECDSASecp256K1 []byte `protobuf:"bytes,6,opt,name=ECDSA_secp256k1,json=ECDSASecp256k1,proto3,oneof"`
+}
+
+func (*SignaturePair_Contract) isSignaturePair_Signature() {}
+
+func (*SignaturePair_Ed25519) isSignaturePair_Signature() {}
+
+func (*SignaturePair_RSA_3072) isSignaturePair_Signature() {}
+
+func (*SignaturePair_ECDSA_384) isSignaturePair_Signature() {}
+
+func (*SignaturePair_ECDSASecp256K1) isSignaturePair_Signature() {}
+
+type SignatureMap struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SigPair       []*SignaturePair       `protobuf:"bytes,1,rep,name=sigPair,proto3" json:"sigPair,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignatureMap) Reset() {
+	*x = SignatureMap{}
+	mi := &file_basic_types_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignatureMap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignatureMap) ProtoMessage() {}
+
+func (x *SignatureMap) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignatureMap.ProtoReflect.Descriptor instead.
+func (*SignatureMap) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SignatureMap) GetSigPair() []*SignaturePair {
+	if x != nil {
+		return x.SigPair
+	}
+	return nil
+}
+
+// Declared without fields: kept as unknown fields, never looked into.
+type Key struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Key) Reset() {
+	*x = Key{}
+	mi := &file_basic_types_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Key) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Key) ProtoMessage() {}
+
+func (x *Key) ProtoReflect() protoreflect.Message {
+	mi := &file_basic_types_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Key.ProtoReflect.Descriptor instead.
+func (*Key) Descriptor() ([]byte, []int) {
+	return file_basic_types_proto_rawDescGZIP(), []int{20}
+}
+
 var File_basic_types_proto protoreflect.FileDescriptor
 
 const file_basic_types_proto_rawDesc = "" +
 	"\n" +
-	"\x11basic_types.proto\x12\x10tributary.hedera\"\x88\x01\n" +
+	"\x11basic_types.proto\x12\x10tributary.hedera\x1a\x0ftimestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"\x88\x01\n" +
 	"\tAccountID\x12\x1a\n" +
 	"\bshardNum\x18\x01 \x01(\x03R\bshardNum\x12\x1a\n" +
 	"\brealmNum\x18\x02 \x01(\x03R\brealmNum\x12 \n" +
@@ -578,7 +1553,72 @@ const file_basic_types_proto_rawDesc = "" +
 	"\x05stake\x18\n" +
 	" \x01(\x03R\x05stake\"R\n" +
 	"\x0fNodeAddressBook\x12?\n" +
-	"\vnodeAddress\x18\x01 \x03(\v2\x1d.tributary.hedera.NodeAddressR\vnodeAddressB\x1dZ\x1btributary.dev/libs/hederapbb\x06proto3"
+	"\vnodeAddress\x18\x01 \x03(\v2\x1d.tributary.hedera.NodeAddressR\vnodeAddress\"]\n" +
+	"\aTokenID\x12\x1a\n" +
+	"\bshardNum\x18\x01 \x01(\x03R\bshardNum\x12\x1a\n" +
+	"\brealmNum\x18\x02 \x01(\x03R\brealmNum\x12\x1a\n" +
+	"\btokenNum\x18\x03 \x01(\x03R\btokenNum\"b\n" +
+	"\x05NftID\x124\n" +
+	"\btoken_ID\x18\x01 \x01(\v2\x19.tributary.hedera.TokenIDR\atokenID\x12#\n" +
+	"\rserial_number\x18\x02 \x01(\x03R\fserialNumber\"Z\n" +
+	"\x06FileID\x12\x1a\n" +
+	"\bshardNum\x18\x01 \x01(\x03R\bshardNum\x12\x1a\n" +
+	"\brealmNum\x18\x02 \x01(\x03R\brealmNum\x12\x18\n" +
+	"\afileNum\x18\x03 \x01(\x03R\afileNum\"]\n" +
+	"\aTopicID\x12\x1a\n" +
+	"\bshardNum\x18\x01 \x01(\x03R\bshardNum\x12\x1a\n" +
+	"\brealmNum\x18\x02 \x01(\x03R\brealmNum\x12\x1a\n" +
+	"\btopicNum\x18\x03 \x01(\x03R\btopicNum\"f\n" +
+	"\n" +
+	"ScheduleID\x12\x1a\n" +
+	"\bshardNum\x18\x01 \x01(\x03R\bshardNum\x12\x1a\n" +
+	"\brealmNum\x18\x02 \x01(\x03R\brealmNum\x12 \n" +
+	"\vscheduleNum\x18\x03 \x01(\x03R\vscheduleNum\"\xd1\x01\n" +
+	"\rTransactionID\x12Q\n" +
+	"\x15transactionValidStart\x18\x01 \x01(\v2\x1b.tributary.hedera.TimestampR\x15transactionValidStart\x129\n" +
+	"\taccountID\x18\x02 \x01(\v2\x1b.tributary.hedera.AccountIDR\taccountID\x12\x1c\n" +
+	"\tscheduled\x18\x03 \x01(\bR\tscheduled\x12\x14\n" +
+	"\x05nonce\x18\x04 \x01(\x05R\x05nonce\"\x83\x01\n" +
+	"\rAccountAmount\x129\n" +
+	"\taccountID\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDR\taccountID\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x12R\x06amount\x12\x1f\n" +
+	"\vis_approval\x18\x03 \x01(\bR\n" +
+	"isApproval\"W\n" +
+	"\fTransferList\x12G\n" +
+	"\x0eaccountAmounts\x18\x01 \x03(\v2\x1f.tributary.hedera.AccountAmountR\x0eaccountAmounts\"\xe4\x01\n" +
+	"\vNftTransfer\x12E\n" +
+	"\x0fsenderAccountID\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDR\x0fsenderAccountID\x12I\n" +
+	"\x11receiverAccountID\x18\x02 \x01(\v2\x1b.tributary.hedera.AccountIDR\x11receiverAccountID\x12\"\n" +
+	"\fserialNumber\x18\x03 \x01(\x03R\fserialNumber\x12\x1f\n" +
+	"\vis_approval\x18\x04 \x01(\bR\n" +
+	"isApproval\"\x91\x02\n" +
+	"\x11TokenTransferList\x12/\n" +
+	"\x05token\x18\x01 \x01(\v2\x19.tributary.hedera.TokenIDR\x05token\x12=\n" +
+	"\ttransfers\x18\x02 \x03(\v2\x1f.tributary.hedera.AccountAmountR\ttransfers\x12A\n" +
+	"\fnftTransfers\x18\x03 \x03(\v2\x1d.tributary.hedera.NftTransferR\fnftTransfers\x12I\n" +
+	"\x11expected_decimals\x18\x04 \x01(\v2\x1c.google.protobuf.UInt32ValueR\x10expectedDecimals\"\x84\x01\n" +
+	"\x10TokenAssociation\x124\n" +
+	"\btoken_id\x18\x01 \x01(\v2\x19.tributary.hedera.TokenIDR\atokenId\x12:\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\v2\x1b.tributary.hedera.AccountIDR\taccountId\"\xb3\x02\n" +
+	"\x10PendingAirdropId\x128\n" +
+	"\tsender_id\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDR\bsenderId\x12<\n" +
+	"\vreceiver_id\x18\x02 \x01(\v2\x1b.tributary.hedera.AccountIDR\n" +
+	"receiverId\x12K\n" +
+	"\x13fungible_token_type\x18\x03 \x01(\v2\x19.tributary.hedera.TokenIDH\x00R\x11fungibleTokenType\x12G\n" +
+	"\x12non_fungible_token\x18\x04 \x01(\v2\x17.tributary.hedera.NftIDH\x00R\x10nonFungibleTokenB\x11\n" +
+	"\x0ftoken_reference\"\xe1\x01\n" +
+	"\rSignaturePair\x12\"\n" +
+	"\fpubKeyPrefix\x18\x01 \x01(\fR\fpubKeyPrefix\x12\x1c\n" +
+	"\bcontract\x18\x02 \x01(\fH\x00R\bcontract\x12\x1a\n" +
+	"\aed25519\x18\x03 \x01(\fH\x00R\aed25519\x12\x1b\n" +
+	"\bRSA_3072\x18\x04 \x01(\fH\x00R\aRSA3072\x12\x1d\n" +
+	"\tECDSA_384\x18\x05 \x01(\fH\x00R\bECDSA384\x12)\n" +
+	"\x0fECDSA_secp256k1\x18\x06 \x01(\fH\x00R\x0eECDSASecp256k1B\v\n" +
+	"\tsignature\"I\n" +
+	"\fSignatureMap\x129\n" +
+	"\asigPair\x18\x01 \x03(\v2\x1f.tributary.hedera.SignaturePairR\asigPair\"\x05\n" +
+	"\x03KeyB\x1dZ\x1btributary.dev/libs/hederapbb\x06proto3"
 
 var (
 	file_basic_types_proto_rawDescOnce sync.Once
@@ -592,24 +1632,59 @@ func file_basic_types_proto_rawDescGZIP() []byte {
 	return file_basic_types_proto_rawDescData
 }
 
-var file_basic_types_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_basic_types_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_basic_types_proto_goTypes = []any{
-	(*AccountID)(nil),       // 0: tributary.hedera.AccountID
-	(*ContractID)(nil),      // 1: tributary.hedera.ContractID
-	(*SemanticVersion)(nil), // 2: tributary.hedera.SemanticVersion
-	(*ServiceEndpoint)(nil), // 3: tributary.hedera.ServiceEndpoint
-	(*NodeAddress)(nil),     // 4: tributary.hedera.NodeAddress
-	(*NodeAddressBook)(nil), // 5: tributary.hedera.NodeAddressBook
+	(*AccountID)(nil),              // 0: tributary.hedera.AccountID
+	(*ContractID)(nil),             // 1: tributary.hedera.ContractID
+	(*SemanticVersion)(nil),        // 2: tributary.hedera.SemanticVersion
+	(*ServiceEndpoint)(nil),        // 3: tributary.hedera.ServiceEndpoint
+	(*NodeAddress)(nil),            // 4: tributary.hedera.NodeAddress
+	(*NodeAddressBook)(nil),        // 5: tributary.hedera.NodeAddressBook
+	(*TokenID)(nil),                // 6: tributary.hedera.TokenID
+	(*NftID)(nil),                  // 7: tributary.hedera.NftID
+	(*FileID)(nil),                 // 8: tributary.hedera.FileID
+	(*TopicID)(nil),                // 9: tributary.hedera.TopicID
+	(*ScheduleID)(nil),             // 10: tributary.hedera.ScheduleID
+	(*TransactionID)(nil),          // 11: tributary.hedera.TransactionID
+	(*AccountAmount)(nil),          // 12: tributary.hedera.AccountAmount
+	(*TransferList)(nil),           // 13: tributary.hedera.TransferList
+	(*NftTransfer)(nil),            // 14: tributary.hedera.NftTransfer
+	(*TokenTransferList)(nil),      // 15: tributary.hedera.TokenTransferList
+	(*TokenAssociation)(nil),       // 16: tributary.hedera.TokenAssociation
+	(*PendingAirdropId)(nil),       // 17: tributary.hedera.PendingAirdropId
+	(*SignaturePair)(nil),          // 18: tributary.hedera.SignaturePair
+	(*SignatureMap)(nil),           // 19: tributary.hedera.SignatureMap
+	(*Key)(nil),                    // 20: tributary.hedera.Key
+	(*Timestamp)(nil),              // 21: tributary.hedera.Timestamp
+	(*wrapperspb.UInt32Value)(nil), // 22: google.protobuf.UInt32Value
 }
 var file_basic_types_proto_depIdxs = []int32{
-	0, // 0: tributary.hedera.NodeAddress.nodeAccountId:type_name -> tributary.hedera.AccountID
-	3, // 1: tributary.hedera.NodeAddress.serviceEndpoint:type_name -> tributary.hedera.ServiceEndpoint
-	4, // 2: tributary.hedera.NodeAddressBook.nodeAddress:type_name -> tributary.hedera.NodeAddress
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: tributary.hedera.NodeAddress.nodeAccountId:type_name -> tributary.hedera.AccountID
+	3,  // 1: tributary.hedera.NodeAddress.serviceEndpoint:type_name -> tributary.hedera.ServiceEndpoint
+	4,  // 2: tributary.hedera.NodeAddressBook.nodeAddress:type_name -> tributary.hedera.NodeAddress
+	6,  // 3: tributary.hedera.NftID.token_ID:type_name -> tributary.hedera.TokenID
+	21, // 4: tributary.hedera.TransactionID.transactionValidStart:type_name -> tributary.hedera.Timestamp
+	0,  // 5: tributary.hedera.TransactionID.accountID:type_name -> tributary.hedera.AccountID
+	0,  // 6: tributary.hedera.AccountAmount.accountID:type_name -> tributary.hedera.AccountID
+	12, // 7: tributary.hedera.TransferList.accountAmounts:type_name -> tributary.hedera.AccountAmount
+	0,  // 8: tributary.hedera.NftTransfer.senderAccountID:type_name -> tributary.hedera.AccountID
+	0,  // 9: tributary.hedera.NftTransfer.receiverAccountID:type_name -> tributary.hedera.AccountID
+	6,  // 10: tributary.hedera.TokenTransferList.token:type_name -> tributary.hedera.TokenID
+	12, // 11: tributary.hedera.TokenTransferList.transfers:type_name -> tributary.hedera.AccountAmount
+	14, // 12: tributary.hedera.TokenTransferList.nftTransfers:type_name -> tributary.hedera.NftTransfer
+	22, // 13: tributary.hedera.TokenTransferList.expected_decimals:type_name -> google.protobuf.UInt32Value
+	6,  // 14: tributary.hedera.TokenAssociation.token_id:type_name -> tributary.hedera.TokenID
+	0,  // 15: tributary.hedera.TokenAssociation.account_id:type_name -> tributary.hedera.AccountID
+	0,  // 16: tributary.hedera.PendingAirdropId.sender_id:type_name -> tributary.hedera.AccountID
+	0,  // 17: tributary.hedera.PendingAirdropId.receiver_id:type_name -> tributary.hedera.AccountID
+	6,  // 18: tributary.hedera.PendingAirdropId.fungible_token_type:type_name -> tributary.hedera.TokenID
+	7,  // 19: tributary.hedera.PendingAirdropId.non_fungible_token:type_name -> tributary.hedera.NftID
+	18, // 20: tributary.hedera.SignatureMap.sigPair:type_name -> tributary.hedera.SignaturePair
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_basic_types_proto_init() }
@@ -617,6 +1692,7 @@ func file_basic_types_proto_init() {
 	if File_basic_types_proto != nil {
 		return
 	}
+	file_timestamp_proto_init()
 	file_basic_types_proto_msgTypes[0].OneofWrappers = []any{
 		(*AccountID_AccountNum)(nil),
 		(*AccountID_Alias)(nil),
@@ -625,13 +1701,24 @@ func file_basic_types_proto_init() {
 		(*ContractID_ContractNum)(nil),
 		(*ContractID_EvmAddress)(nil),
 	}
+	file_basic_types_proto_msgTypes[17].OneofWrappers = []any{
+		(*PendingAirdropId_FungibleTokenType)(nil),
+		(*PendingAirdropId_NonFungibleToken)(nil),
+	}
+	file_basic_types_proto_msgTypes[18].OneofWrappers = []any{
+		(*SignaturePair_Contract)(nil),
+		(*SignaturePair_Ed25519)(nil),
+		(*SignaturePair_RSA_3072)(nil),
+		(*SignaturePair_ECDSA_384)(nil),
+		(*SignaturePair_ECDSASecp256K1)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_basic_types_proto_rawDesc), len(file_basic_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
