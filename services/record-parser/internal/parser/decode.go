@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"tributary.dev/libs/hederapb"
@@ -54,6 +55,7 @@ func (t *transient) Unwrap() error { return t.err }
 
 // reasonOf names a recordstream error for the quarantine and the metric.
 func reasonOf(err error) string {
+	var fe *recordstream.FormatError
 	switch {
 	case errors.Is(err, recordstream.ErrTruncated):
 		return "truncated"
@@ -61,6 +63,9 @@ func reasonOf(err error) string {
 		return "unsupported_version"
 	case errors.Is(err, recordstream.ErrHashMismatch):
 		return "hash_mismatch"
+	case errors.As(err, &fe) && (strings.HasPrefix(fe.What, "gzip") || strings.HasPrefix(fe.What, "gunzip")):
+		// Named .gz but not gzip (or corrupt inside).
+		return "bad_gzip"
 	default:
 		return "malformed"
 	}

@@ -44,7 +44,7 @@ func NewMetrics(srv *metrics.Server) *Metrics {
 		DeadLetters:  srv.Counter("deadletter_total", "Documents Elasticsearch refused for good, written to DEADLETTER_DIR instead.").WithLabelValues(),
 		ChainBreaks:  srv.Counter("chain_breaks_total", "Record files that do not continue the previous file of the stream (hash chain broken).").WithLabelValues(),
 		Halted:       srv.Gauge("stream_halted", "1 while the stream is stopped at a chain break (ON_CHAIN_BREAK=stop) until `record-parser resume`.").WithLabelValues(),
-		Quarantined:  srv.Counter("quarantined_total", "Record files refused and copied to QUARANTINE_DIR, by reason (truncated, malformed, unsupported_version, hash_mismatch, sidecar_hash_mismatch, sidecar_malformed).", "reason"),
+		Quarantined:  srv.Counter("quarantined_total", "Record files refused and copied to QUARANTINE_DIR, by reason (truncated, malformed, bad_gzip, unsupported_version, hash_mismatch, sidecar_hash_mismatch, sidecar_malformed).", "reason"),
 		LastBlock:    srv.Gauge("last_block_number", "Block number of the newest v6 record file parsed.").WithLabelValues(),
 		LastEnd:      srv.Gauge("last_consensus_end_seconds", "Consensus time of the last transaction of the newest record file parsed.").WithLabelValues(),
 		Failed:       srv.Counter("files_failed_total", "Record files whose processing failed and will be tried again, by stage (read, sidecar, ndjson, elasticsearch, deadletter, state, publish, message).", "stage"),

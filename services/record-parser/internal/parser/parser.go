@@ -305,16 +305,28 @@ func (p *Parser) writeNDJSON(d *decoded, f *state.File) error {
 	return nil
 }
 
+// indexChunk is how many documents go to Elasticsearch in one Write.
+const indexChunk = 2000
+
 // index writes the documents to Elasticsearch and the ones it refuses
 // for good to the dead-letter file, durable before the file is recorded.
 func (p *Parser) index(ctx context.Context, d *decoded, f *state.File) error {
 	if p.es == nil || len(d.docs) == 0 {
 		return nil
 	}
-	rejected, err := p.es.Write(ctx, f.Index, d.docs)
-	if err != nil {
-		p.m.Failed.WithLabelValues("elasticsearch").Inc()
-		return fmt.Errorf("index %s into %s: %w", d.job.Rel(), f.Index, err)
+	// In chunks, so a file of many thousand transactions is never one
+	// huge request and its documents are not all held twice at once.
+	var rejected []esout.Rejected
+	for from := 0; from < len(d.docs); from += indexChunk {
+		if from > 0 {
+			faults.Point("between-bulk-chunks")
+		}
+		r, err := p.es.Write(ctx, f.Index, d.docs[from:min(from+indexChunk, len(d.docs))])
+		if err != nil {
+			p.m.Failed.WithLabelValues("elasticsearch").Inc()
+			return fmt.Errorf("index %s into %s: %w", d.job.Rel(), f.Index, err)
+		}
+		rejected = append(rejected, r...)
 	}
 	if len(rejected) == 0 {
 		return nil
