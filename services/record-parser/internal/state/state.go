@@ -354,6 +354,27 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(pgx.Tx) error) er
 	return nil
 }
 
+// AddBreak records a break without recording its file: under policy
+// stop the file is not parsed, the stream halts at it (Halt), and once a
+// resume accepted the break (BreakAccepted) the file is parsed when it
+// comes again; its Record then finds the same pair already there,
+// accepted. A pair already recorded is left as it is.
+func (s *Store) AddBreak(ctx context.Context, b Break) error {
+	p := b.Policy
+	if p == "" {
+		p = PolicyStop
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, `INSERT INTO parser_chain_breaks
+		(network, file, prev_file, expected, found, policy) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (network, file, prev_file) DO NOTHING`,
+		s.network, b.File, b.PrevFile, b.Expected, b.Found, p); err != nil {
+		return fmt.Errorf("network %s: record break %s after %s: %w", s.network, b.File, b.PrevFile, err)
+	}
+	return nil
+}
+
 // MarkAnnounced records that the parsed event of name went out.
 func (s *Store) MarkAnnounced(ctx context.Context, name string) error {
 	ctx, cancel := s.ctx(ctx)

@@ -379,7 +379,17 @@ func TestHaltResume(t *testing.T) {
 	a := fixtureFile(t, "eth-0.26.0/record0.0.3/2022-04-28T15_28_34.014499000Z.rcd")
 	b := fixtureFile(t, "eth-0.26.0/record0.0.3/2022-04-28T15_28_40.210859000Z.rcd")
 	mustRecord(t, s, a, nil)
-	mustRecord(t, s, b, nil)
+	// Policy stop: the break is recorded, the file is not parsed.
+	l, err := s.Neighbours(ctx, b)
+	if err != nil || l.PrevOK(b) {
+		t.Fatalf("link of %s: %+v, %v", b.Name, l, err)
+	}
+	if err := s.AddBreak(ctx, Break{File: b.Name, PrevFile: l.Prev.Name, Expected: l.Prev.ChainHash, Found: b.PrevHash}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Lookup(ctx, b.Name); got != nil {
+		t.Fatalf("AddBreak recorded the file: %+v", got)
+	}
 	if ok, err := s.BreakAccepted(ctx, b.Name); ok || err != nil {
 		t.Fatalf("accepted before resume: %v, %v", ok, err)
 	}
@@ -412,8 +422,10 @@ func TestHaltResume(t *testing.T) {
 	if acc, err := s.Resume(ctx, "bob"); len(acc) != 0 || err != nil {
 		t.Errorf("second resume accepted %+v, %v", acc, err)
 	}
+	// The file comes again and is parsed: its break stays the accepted one.
+	mustRecord(t, s, b, nil)
 	br, _ := s.Breaks(ctx)
-	if len(br) != 1 || br[0].AcceptedBy != "alice" {
+	if len(br) != 1 || br[0].AcceptedBy != "alice" || br[0].Policy != PolicyStop {
 		t.Errorf("breaks after resumes %+v", br)
 	}
 }
@@ -444,5 +456,42 @@ func TestStatementDeadline(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// A file lands between two recorded as a break but does not fit its own
+// predecessor: the gap's break is superseded, the real one recorded.
+func TestGapFilledByBrokenFile(t *testing.T) {
+	s := newStore(t, "testnet")
+	ctx := testCtx(t)
+	f1 := &File{Name: "f1", ConsensusStart: 10, ConsensusEnd: 11, Outcome: Parsed, FileHash: []byte{1}, PrevHash: []byte{0}, ChainHash: []byte{0x11}}
+	f2 := &File{Name: "f2", ConsensusStart: 20, ConsensusEnd: 21, Outcome: Parsed, FileHash: []byte{2}, PrevHash: []byte{0x99}, ChainHash: []byte{0x22}}
+	f3 := &File{Name: "f3", ConsensusStart: 30, ConsensusEnd: 31, Outcome: Parsed, FileHash: []byte{3}, PrevHash: []byte{0x22}, ChainHash: []byte{0x33}}
+	mustRecord(t, s, f1, nil)
+	mustRecord(t, s, f3, []Break{{File: "f3", PrevFile: "f1", Policy: PolicyContinue}})
+	l := mustRecord(t, s, f2, nil)
+	if l.PrevOK(f2) || !l.NextOK(f2) {
+		t.Fatalf("link of f2 %+v", l)
+	}
+	br, err := s.Breaks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(br) != 2 {
+		t.Fatalf("breaks %+v", br)
+	}
+	if br[0].File != "f3" || br[0].PrevFile != "f1" || br[0].ResolvedBy != "f2" || br[0].Policy != PolicyContinue {
+		t.Errorf("gap break %+v", br[0])
+	}
+	if br[1].File != "f2" || br[1].PrevFile != "f1" || br[1].ResolvedBy != "" || br[1].Policy != PolicyStop ||
+		!bytes.Equal(br[1].Expected, f1.ChainHash) || !bytes.Equal(br[1].Found, f2.PrevHash) {
+		t.Errorf("real break %+v", br[1])
+	}
+	acc, err := s.Resume(ctx, "ops")
+	if err != nil || len(acc) != 1 || acc[0].File != "f2" {
+		t.Errorf("resume accepted %+v, %v", acc, err)
+	}
+	if ok, _ := s.BreakAccepted(ctx, "f3"); ok {
+		t.Error("the superseded break at f3 counts as accepted")
 	}
 }
