@@ -38,9 +38,9 @@ type Meta struct {
 
 // Encoder reuses its decoding buffers; one per goroutine.
 type Encoder struct {
-	body   hederapb.TransactionBody
-	rec    hederapb.TransactionRecord
-	opts   proto.UnmarshalOptions
+	body hederapb.TransactionBody
+	rec  hederapb.TransactionRecord
+	opts proto.UnmarshalOptions
 }
 
 // NewEncoder returns an Encoder.
