@@ -201,3 +201,9 @@ func appendSchedule(dst []byte, s *hederapb.ScheduleID) []byte {
 	}
 	return appendQuotedEntity(dst, s.GetShardNum(), s.GetRealmNum(), s.GetScheduleNum())
 }
+
+// FormatEntity formats an id as "shard.realm.num", as documents print ids.
+func FormatEntity(shard, realm, num int64) string {
+	var b [64]byte
+	return string(appendEntity(b[:0], shard, realm, num))
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"tributary.dev/libs/hederapb"
@@ -37,11 +38,9 @@ type Meta struct {
 
 // Encoder reuses its decoding buffers; one per goroutine.
 type Encoder struct {
-	tx     hederapb.Transaction
-	signed hederapb.SignedTransaction
-	body   hederapb.TransactionBody
-	rec    hederapb.TransactionRecord
-	opts   proto.UnmarshalOptions
+	body hederapb.TransactionBody
+	rec  hederapb.TransactionRecord
+	opts proto.UnmarshalOptions
 }
 
 // NewEncoder returns an Encoder.
@@ -52,35 +51,78 @@ func NewEncoder() *Encoder {
 var dataOneof = (&hederapb.TransactionBody{}).ProtoReflect().Descriptor().Oneofs().ByName("data")
 
 // decode fills e.rec from the item and returns its body, or says what
-// failed.
+// failed. Transaction and SignedTransaction are scanned with protowire
+// rather than decoded: only their body bytes are needed, and decoding the
+// signature maps would cost several allocations per item on the hot path.
 func (e *Encoder) decode(it recordstream.Item) (*hederapb.TransactionBody, error) {
-	if err := e.opts.Unmarshal(it.Transaction, &e.tx); err != nil {
+	// Field numbers of Transaction: body = 1 (2019 files), bodyBytes = 4
+	// (until 2021), signedTransactionBytes = 5.
+	fields, err := scanBytes(it.Transaction, 1, 4, 5)
+	if err != nil {
 		return nil, fmt.Errorf("decoding Transaction: %w", err)
 	}
+	var bodyBytes []byte
 	switch {
-	case len(e.tx.SignedTransactionBytes) > 0:
-		if err := e.opts.Unmarshal(e.tx.SignedTransactionBytes, &e.signed); err != nil {
+	case fields[2] != nil:
+		// SignedTransaction: bodyBytes = 1.
+		signed, err := scanBytes(fields[2], 1, 1, 1)
+		if err != nil {
 			return nil, fmt.Errorf("decoding SignedTransaction: %w", err)
 		}
-		if err := e.opts.Unmarshal(e.signed.BodyBytes, &e.body); err != nil {
-			return nil, fmt.Errorf("decoding TransactionBody of SignedTransaction: %w", err)
-		}
-	case len(e.tx.BodyBytes) > 0: //nolint:staticcheck // the pre-2021 form
-		if err := e.opts.Unmarshal(e.tx.BodyBytes, &e.body); err != nil { //nolint:staticcheck
-			return nil, fmt.Errorf("decoding TransactionBody of bodyBytes: %w", err)
-		}
-	case e.tx.Body != nil: //nolint:staticcheck // the 2019 form
-		if err := e.opts.Unmarshal(it.Record, &e.rec); err != nil {
-			return nil, fmt.Errorf("decoding TransactionRecord: %w", err)
-		}
-		return e.tx.Body, nil //nolint:staticcheck
+		bodyBytes = signed[0]
+	case fields[1] != nil:
+		bodyBytes = fields[1]
+	case fields[0] != nil:
+		bodyBytes = fields[0]
 	default:
 		return nil, fmt.Errorf("the Transaction has no body (no signedTransactionBytes, bodyBytes or body)")
+	}
+	if err := e.opts.Unmarshal(bodyBytes, &e.body); err != nil {
+		return nil, fmt.Errorf("decoding TransactionBody: %w", err)
 	}
 	if err := e.opts.Unmarshal(it.Record, &e.rec); err != nil {
 		return nil, fmt.Errorf("decoding TransactionRecord: %w", err)
 	}
 	return &e.body, nil
+}
+
+// scanBytes returns the last value of each of the length-delimited fields
+// a, b and c of the message in buf (nil where absent; an empty present
+// field is a non-nil empty slice), skipping every other field.
+func scanBytes(buf []byte, a, b, c protowire.Number) ([3][]byte, error) {
+	var out [3][]byte
+	for len(buf) > 0 {
+		num, typ, n := protowire.ConsumeTag(buf)
+		if n < 0 {
+			return out, protowire.ParseError(n)
+		}
+		buf = buf[n:]
+		if typ == protowire.BytesType && (num == a || num == b || num == c) {
+			v, n := protowire.ConsumeBytes(buf)
+			if n < 0 {
+				return out, protowire.ParseError(n)
+			}
+			if v == nil {
+				v = []byte{}
+			}
+			switch num {
+			case a:
+				out[0] = v
+			case b:
+				out[1] = v
+			default:
+				out[2] = v
+			}
+			buf = buf[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, buf)
+		if n < 0 {
+			return out, protowire.ParseError(n)
+		}
+		buf = buf[n:]
+	}
+	return out, nil
 }
 
 // Append appends item's document (one line of JSON, no newline) to dst.

@@ -1,0 +1,100 @@
+// Package quarantine keeps a copy of a record file the parser refused,
+// with why, so an operator can look at it after the downloader has moved
+// on. The original in RECORD_DIR is left where it is: it belongs to the
+// downloader.
+package quarantine
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"tributary.dev/libs/recordstream"
+	"tributary.dev/services/record-parser/internal/ndjson"
+)
+
+// ReasonSuffix is appended to the file's name for the reason beside it.
+const ReasonSuffix = ".reason"
+
+// Entry is one refused file.
+type Entry struct {
+	Name   string // record-stream file name, no directory
+	Data   []byte // the file's bytes as read
+	Reason string // short cause, as counted in quarantined_total{reason}
+	Cause  error  // the error that refused it; may be nil
+	Source string // where it was read from; may be empty
+	Time   time.Time
+}
+
+// Note is the content of <name>.reason (JSON).
+type Note struct {
+	File   string    `json:"file"`
+	Reason string    `json:"reason"`
+	Error  string    `json:"error,omitempty"`
+	Source string    `json:"source,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
+// Put copies a refused file into dir/<YYYY-MM-DD>/<name> (the UTC day of
+// the consensus time in its name) with <name>.reason beside it, each
+// written atomically, and returns the path of the copy. name must be a
+// record-stream file name with no path separators: a name that came from
+// outside never becomes a path unchecked.
+func Put(dir, name string, data []byte, reason string, cause error) (string, error) {
+	return Write(dir, Entry{Name: name, Data: data, Reason: reason, Cause: cause, Time: time.Now()})
+}
+
+// Write is Put with the source path and the time given.
+func Write(dir string, e Entry) (string, error) {
+	day, err := Day(e.Name)
+	if err != nil {
+		return "", fmt.Errorf("quarantine: %w", err)
+	}
+	path := filepath.Join(dir, day, e.Name)
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	note := Note{File: e.Name, Reason: e.Reason, Source: e.Source, Time: e.Time.UTC()}
+	if e.Cause != nil {
+		note.Error = e.Cause.Error()
+	}
+	body, err := json.MarshalIndent(note, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("quarantine %s: %w", e.Name, err)
+	}
+	// The copy first: a reason file never stands beside nothing.
+	if err := writeFile(path, e.Data); err != nil {
+		return "", fmt.Errorf("quarantine %s: %w", e.Name, err)
+	}
+	if err := writeFile(path+ReasonSuffix, append(body, '\n')); err != nil {
+		return "", fmt.Errorf("quarantine %s: reason: %w", e.Name, err)
+	}
+	return path, nil
+}
+
+// Day checks that name is a bare record-stream file name and returns the
+// UTC day of its consensus time, YYYY-MM-DD.
+func Day(name string) (string, error) {
+	if name == "" || strings.ContainsAny(name, `/\`+"\x00") || name == "." || name == ".." {
+		return "", fmt.Errorf("%q: not a bare file name", name)
+	}
+	t, err := recordstream.NameTime(name)
+	if err != nil {
+		return "", err
+	}
+	return t.UTC().Format(time.DateOnly), nil
+}
+
+func writeFile(path string, data []byte) error {
+	f, err := ndjson.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return err
+	}
+	return f.Commit()
+}

@@ -1,0 +1,109 @@
+package quarantine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tributary.dev/libs/recordstream"
+	"tributary.dev/libs/testkit"
+)
+
+// fixture reads one of the real record files, the kind of bytes Put gets.
+func fixture(t *testing.T, rel string) []byte {
+	t.Helper()
+	path := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera", "hedera-mirror-node", "recordstreams", filepath.FromSlash(rel))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("Hedera fixture %s: %v: the tests need shared/fixtures/hedera beside the repository clone", rel, err)
+	}
+	return data
+}
+
+func TestPut(t *testing.T) {
+	dir := t.TempDir()
+	name := "2022-07-13T08_46_11.304284003Z.rcd.gz"
+	data := fixture(t, "v6/record0.0.3/"+name)
+	cause := errors.New("sidecar 01: hash mismatch")
+	before := time.Now().Add(-time.Second)
+	got, err := Put(dir, name, data, "sidecar", cause)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := recordstream.NameTime(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, ts.UTC().Format("2006-01-02"), name)
+	if got != want {
+		t.Fatalf("path %s, want %s", got, want)
+	}
+	copied, err := os.ReadFile(got)
+	if err != nil || !bytes.Equal(copied, data) {
+		t.Fatalf("copy differs from the original (%d bytes, want %d): %v", len(copied), len(data), err)
+	}
+	raw, err := os.ReadFile(got + ReasonSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var note Note
+	if err := json.Unmarshal(raw, &note); err != nil {
+		t.Fatalf("reason file %q: %v", raw, err)
+	}
+	if note.File != name || note.Reason != "sidecar" || note.Error != cause.Error() ||
+		note.Time.Before(before) || note.Time.After(time.Now()) {
+		t.Errorf("reason %+v", note)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(got))
+	if len(ents) != 2 {
+		t.Errorf("day dir holds %d entries, want the copy and its reason", len(ents))
+	}
+
+	// Again (a redelivery): replaced, not duplicated.
+	if _, err := Write(dir, Entry{Name: name, Data: data, Reason: "sidecar", Source: "/records/2022-07-13/" + name}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = os.ReadFile(got + ReasonSuffix)
+	note = Note{}
+	if err := json.Unmarshal(raw, &note); err != nil || note.Source != "/records/2022-07-13/"+name || note.Error != "" {
+		t.Errorf("second reason %+v, %v", note, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(got)); len(ents) != 2 {
+		t.Errorf("after a second Put the day dir holds %d entries", len(ents))
+	}
+}
+
+func TestPutRefusesNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{
+		"",
+		"..",
+		"../2022-07-13T08_46_11.304284003Z.rcd",
+		"2022-07-13/2022-07-13T08_46_11.304284003Z.rcd",
+		`..\2022-07-13T08_46_11.304284003Z.rcd`,
+		"/etc/2022-07-13T08_46_11.304284003Z.rcd",
+		"passwd",
+		"notes.txt",
+	} {
+		if p, err := Put(dir, name, []byte("x"), "bad", nil); err == nil {
+			t.Errorf("Put(%q) wrote %s", name, p)
+		} else if !strings.Contains(err.Error(), "quarantine") {
+			t.Errorf("Put(%q): error %q does not say what failed", name, err)
+		}
+	}
+	var n int
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	if n != 0 {
+		t.Errorf("%d files written for refused names", n)
+	}
+}

@@ -1,0 +1,512 @@
+// Package state is the parser's PostgreSQL state: which record files of a
+// network's stream are done (parsed or quarantined), the chain check
+// between them, the chain breaks seen and the halt an operator resumes.
+//
+// Several replicas share one JetStream consumer, so files of one stream
+// are parsed by different processes and a little out of order. The state
+// therefore lives in the database, and the verdict on a file's place in
+// the chain is taken under a per-network advisory transaction lock, with
+// its neighbours re-read inside it.
+package state
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tributary.dev/libs/pg"
+)
+
+// Outcomes of a recorded file.
+const (
+	Parsed      = "parsed"
+	Quarantined = "quarantined"
+)
+
+// Break policies: what the stream does after a break.
+const (
+	PolicyStop     = "stop"
+	PolicyContinue = "continue"
+)
+
+// ErrRecorded says the file is already recorded with the same file hash:
+// a redelivery of a file that is done.
+var ErrRecorded = errors.New("file already recorded")
+
+// File is one record file of the stream as recorded.
+type File struct {
+	Name    string
+	Node    string
+	Version int
+	// ConsensusStart and ConsensusEnd are ns since the epoch.
+	ConsensusStart, ConsensusEnd int64
+	Count                        int
+	FileHash, PrevHash           []byte
+	// ChainHash is what the next file must start from (RecordFile.ChainHash);
+	// nil for a quarantined file.
+	ChainHash   []byte
+	BlockNumber *int64
+	Outcome     string // Parsed or Quarantined
+	Reason      string
+	Index       string // Elasticsearch index the documents went to
+	NDJSON      string // path of the NDJSON output
+	ParsedAt    time.Time
+	Announced   bool
+}
+
+// Link is a file's place in the chain: its nearest parsed (not
+// quarantined) neighbours by consensus start.
+type Link struct {
+	Prev *File // nearest parsed file before, nil if none
+	Next *File // nearest parsed file after, nil if none
+	// Existing is the row already recorded under the name when Record
+	// returns ErrRecorded.
+	Existing *File
+}
+
+// PrevOK says f starts from where Prev ends (or there is no Prev).
+func (l Link) PrevOK(f *File) bool { return l.Prev == nil || bytes.Equal(l.Prev.ChainHash, f.PrevHash) }
+
+// NextOK says Next starts from where f ends (or there is no Next).
+func (l Link) NextOK(f *File) bool { return l.Next == nil || bytes.Equal(f.ChainHash, l.Next.PrevHash) }
+
+// Break is one chain break: File does not start from PrevFile's chain
+// hash. Expected is PrevFile's chain hash, Found File's prev hash.
+type Break struct {
+	File, PrevFile  string
+	Expected, Found []byte
+	Policy          string
+	// Filled in when read back (Breaks, Resume).
+	ID         int64
+	DetectedAt time.Time
+	AcceptedAt *time.Time
+	AcceptedBy string
+	// ResolvedBy names the file that later arrived between the two: they
+	// were not adjacent, the break was a file not yet parsed. The pairs
+	// that file forms are judged, and recorded, on their own.
+	ResolvedBy string
+}
+
+// Halt says the network's stream is stopped at File until a resume.
+type Halt struct {
+	File, Reason string
+	Since        time.Time
+}
+
+// Store is the state of one network's stream.
+type Store struct {
+	pool    *pgxpool.Pool
+	network string
+	timeout time.Duration
+	lock    int64
+}
+
+// New returns the store of network's stream. timeout bounds every
+// statement (and the wait for the network's lock).
+func New(pool *pgxpool.Pool, network string, timeout time.Duration) *Store {
+	return &Store{pool: pool, network: network, timeout: timeout, lock: pg.LockKey("record-parser state " + network)}
+}
+
+// Network is the stream the store keeps.
+func (s *Store) Network() string { return s.network }
+
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// querier is what a pool and a transaction share.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+const fileCols = `name, node, version, consensus_start, consensus_end, count, file_hash, prev_hash,
+	chain_hash, block_number, outcome, reason, index_name, ndjson, parsed_at, announced_at IS NOT NULL`
+
+func scanFile(row pgx.Row) (*File, error) {
+	f := &File{}
+	err := row.Scan(&f.Name, &f.Node, &f.Version, &f.ConsensusStart, &f.ConsensusEnd, &f.Count,
+		&f.FileHash, &f.PrevHash, &f.ChainHash, &f.BlockNumber, &f.Outcome, &f.Reason, &f.Index,
+		&f.NDJSON, &f.ParsedAt, &f.Announced)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// one runs a query expected to return at most one file: nil, nil if none.
+func (s *Store) one(ctx context.Context, q querier, what, sql string, args ...any) (*File, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	f, err := scanFile(q.QueryRow(ctx, sql, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %s: %w", s.network, what, err)
+	}
+	return f, nil
+}
+
+// Lookup returns the recorded file name, nil, nil if it is not recorded.
+func (s *Store) Lookup(ctx context.Context, name string) (*File, error) {
+	return s.lookup(ctx, s.pool, name)
+}
+
+func (s *Store) lookup(ctx context.Context, q querier, name string) (*File, error) {
+	return s.one(ctx, q, "look up "+name,
+		`SELECT `+fileCols+` FROM parser_files WHERE network = $1 AND name = $2`, s.network, name)
+}
+
+// Neighbours returns f's nearest parsed files before and after it by
+// consensus start (ties broken by name), f itself excluded.
+func (s *Store) Neighbours(ctx context.Context, f *File) (Link, error) {
+	return s.neighbours(ctx, s.pool, f)
+}
+
+func (s *Store) neighbours(ctx context.Context, q querier, f *File) (Link, error) {
+	prev, err := s.one(ctx, q, "previous file of "+f.Name,
+		`SELECT `+fileCols+` FROM parser_files
+		 WHERE network = $1 AND outcome = 'parsed' AND (consensus_start, name) < ($2, $3)
+		 ORDER BY consensus_start DESC, name DESC LIMIT 1`, s.network, f.ConsensusStart, f.Name)
+	if err != nil {
+		return Link{}, err
+	}
+	next, err := s.one(ctx, q, "next file of "+f.Name,
+		`SELECT `+fileCols+` FROM parser_files
+		 WHERE network = $1 AND outcome = 'parsed' AND (consensus_start, name) > ($2, $3)
+		 ORDER BY consensus_start, name LIMIT 1`, s.network, f.ConsensusStart, f.Name)
+	if err != nil {
+		return Link{}, err
+	}
+	return Link{Prev: prev, Next: next}, nil
+}
+
+// Judge decides, under the network's lock and from the neighbours read
+// inside it, which breaks recording f makes.
+type Judge func(f *File, l Link) []Break
+
+// Record inserts f and its breaks in one transaction under the network's
+// advisory transaction lock, re-reading f's neighbours inside it and
+// returning them: the final verdict is taken under the lock, so two
+// replicas recording adjacent files at once never both miss a break.
+//
+// breaks are those the caller found (from Neighbours), with the policy it
+// applies. Under the lock the chain is checked again on both sides of a
+// parsed f: every break found then is recorded, with the policy of the
+// caller's break for the same pair, else that of the caller's first
+// break, else PolicyStop; a caller's break the fresh neighbours no longer
+// show is dropped. A quarantined f takes no part in the chain: its breaks
+// are ignored.
+//
+// A file already recorded under the name with the same file hash returns
+// ErrRecorded and the row in Link.Existing; with another hash, an error
+// naming both.
+func (s *Store) Record(ctx context.Context, f *File, breaks []Break) (Link, error) {
+	return s.RecordJudged(ctx, f, func(f *File, l Link) []Break { return Rejudge(f, l, breaks) })
+}
+
+// Rejudge is Record's judge: the breaks of f against l, with the policies
+// of breaks (see Record).
+func Rejudge(f *File, l Link, breaks []Break) []Break {
+	if f.Outcome != Parsed {
+		return nil
+	}
+	policy := func(file, prev string) string {
+		for _, b := range breaks {
+			if b.File == file && b.PrevFile == prev && b.Policy != "" {
+				return b.Policy
+			}
+		}
+		if len(breaks) > 0 && breaks[0].Policy != "" {
+			return breaks[0].Policy
+		}
+		return PolicyStop
+	}
+	var out []Break
+	if !l.PrevOK(f) {
+		out = append(out, Break{File: f.Name, PrevFile: l.Prev.Name, Expected: l.Prev.ChainHash,
+			Found: f.PrevHash, Policy: policy(f.Name, l.Prev.Name)})
+	}
+	if !l.NextOK(f) {
+		out = append(out, Break{File: l.Next.Name, PrevFile: f.Name, Expected: f.ChainHash,
+			Found: l.Next.PrevHash, Policy: policy(l.Next.Name, f.Name)})
+	}
+	return out
+}
+
+// RecordJudged is Record with the caller's own judge, called under the
+// lock with the fresh neighbours; the breaks it returns are recorded in
+// the same transaction as f.
+func (s *Store) RecordJudged(ctx context.Context, f *File, judge Judge) (Link, error) {
+	if f.Outcome != Parsed && f.Outcome != Quarantined {
+		return Link{}, fmt.Errorf("record %s: outcome %q is neither %q nor %q", f.Name, f.Outcome, Parsed, Quarantined)
+	}
+	var link Link
+	err := s.inTx(ctx, "record "+f.Name, func(tx pgx.Tx) error {
+		if err := s.exec(ctx, tx, "SELECT pg_advisory_xact_lock($1)", s.lock); err != nil {
+			return fmt.Errorf("lock the stream: %w", err)
+		}
+		old, err := s.lookup(ctx, tx, f.Name)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			if bytes.Equal(old.FileHash, f.FileHash) {
+				link = Link{Existing: old}
+				return ErrRecorded
+			}
+			return fmt.Errorf("already recorded with file hash %x (%s), now %x", old.FileHash, old.Outcome, f.FileHash)
+		}
+		if link, err = s.neighbours(ctx, tx, f); err != nil {
+			return err
+		}
+		chain := f.ChainHash
+		if f.Outcome == Quarantined {
+			chain = nil
+		}
+		if err := s.exec(ctx, tx, `INSERT INTO parser_files (network, name, node, version,
+			consensus_start, consensus_end, count, file_hash, prev_hash, chain_hash, block_number,
+			outcome, reason, index_name, ndjson)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			s.network, f.Name, f.Node, f.Version, f.ConsensusStart, f.ConsensusEnd, f.Count,
+			f.FileHash, f.PrevHash, chain, f.BlockNumber, f.Outcome, f.Reason, f.Index, f.NDJSON); err != nil {
+			return fmt.Errorf("insert: %w", err)
+		}
+		if f.Outcome != Parsed {
+			return nil
+		}
+		for _, b := range judge(f, link) {
+			p := b.Policy
+			if p == "" {
+				p = PolicyStop
+			}
+			// A pair seen before (a break accepted, then the same files
+			// again) keeps its first row and its acceptance.
+			if err := s.exec(ctx, tx, `INSERT INTO parser_chain_breaks
+				(network, file, prev_file, expected, found, policy) VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (network, file, prev_file) DO NOTHING`,
+				s.network, b.File, b.PrevFile, b.Expected, b.Found, p); err != nil {
+				return fmt.Errorf("insert break %s after %s: %w", b.File, b.PrevFile, err)
+			}
+		}
+		// f lands between two files recorded as a break: they were not
+		// adjacent after all (replicas run a little out of order, so a file
+		// can be parsed before the one before it). That break is superseded;
+		// the pairs f now forms were judged above.
+		if link.Prev != nil && link.Next != nil {
+			if err := s.exec(ctx, tx, `UPDATE parser_chain_breaks SET resolved_at = now(), resolved_by = $4
+				WHERE network = $1 AND file = $2 AND prev_file = $3 AND resolved_at IS NULL`,
+				s.network, link.Next.Name, link.Prev.Name, f.Name); err != nil {
+				return fmt.Errorf("resolve break %s after %s: %w", link.Next.Name, link.Prev.Name, err)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrRecorded) {
+		return link, ErrRecorded
+	}
+	if err != nil {
+		return Link{}, err
+	}
+	return link, nil
+}
+
+func (s *Store) exec(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	_, err := tx.Exec(ctx, sql, args...)
+	return err
+}
+
+// inTx runs fn in a transaction; every statement in it has its own
+// deadline, and begin and commit have theirs.
+func (s *Store) inTx(ctx context.Context, what string, fn func(pgx.Tx) error) error {
+	bctx, cancel := s.ctx(ctx)
+	tx, err := s.pool.Begin(bctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("network %s: %s: begin: %w", s.network, what, err)
+	}
+	defer func() {
+		rctx, cancel := s.ctx(context.WithoutCancel(ctx))
+		defer cancel()
+		_ = tx.Rollback(rctx) // a no-op after Commit
+	}()
+	if err := fn(tx); err != nil {
+		if errors.Is(err, ErrRecorded) {
+			return err
+		}
+		return fmt.Errorf("network %s: %s: %w", s.network, what, err)
+	}
+	cctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if err := tx.Commit(cctx); err != nil {
+		return fmt.Errorf("network %s: %s: commit: %w", s.network, what, err)
+	}
+	return nil
+}
+
+// AddBreak records a break without recording its file: under policy
+// stop the file is not parsed, the stream halts at it (Halt), and once a
+// resume accepted the break (BreakAccepted) the file is parsed when it
+// comes again; its Record then finds the same pair already there,
+// accepted. A pair already recorded is left as it is.
+func (s *Store) AddBreak(ctx context.Context, b Break) error {
+	p := b.Policy
+	if p == "" {
+		p = PolicyStop
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, `INSERT INTO parser_chain_breaks
+		(network, file, prev_file, expected, found, policy) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (network, file, prev_file) DO NOTHING`,
+		s.network, b.File, b.PrevFile, b.Expected, b.Found, p); err != nil {
+		return fmt.Errorf("network %s: record break %s after %s: %w", s.network, b.File, b.PrevFile, err)
+	}
+	return nil
+}
+
+// MarkAnnounced records that the parsed event of name went out.
+func (s *Store) MarkAnnounced(ctx context.Context, name string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE parser_files SET announced_at = coalesce(announced_at, now())
+		WHERE network = $1 AND name = $2`, s.network, name)
+	if err != nil {
+		return fmt.Errorf("network %s: mark %s announced: %w", s.network, name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("network %s: mark %s announced: not recorded", s.network, name)
+	}
+	return nil
+}
+
+// Last returns the latest parsed file by consensus start, nil if none.
+func (s *Store) Last(ctx context.Context) (*File, error) {
+	return s.one(ctx, s.pool, "last parsed file",
+		`SELECT `+fileCols+` FROM parser_files WHERE network = $1 AND outcome = 'parsed'
+		 ORDER BY consensus_start DESC, name DESC LIMIT 1`, s.network)
+}
+
+// Halt stops the stream at file. A stream already halted keeps its first
+// halt (the file it stopped at and since when).
+func (s *Store) Halt(ctx context.Context, file, reason string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, `INSERT INTO parser_halts (network, file, reason) VALUES ($1, $2, $3)
+		ON CONFLICT (network) DO NOTHING`, s.network, file, reason); err != nil {
+		return fmt.Errorf("network %s: halt at %s: %w", s.network, file, err)
+	}
+	return nil
+}
+
+// Halted returns the stream's halt, nil if it is running.
+func (s *Store) Halted(ctx context.Context) (*Halt, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	h := &Halt{}
+	err := s.pool.QueryRow(ctx, `SELECT file, reason, since FROM parser_halts WHERE network = $1`, s.network).
+		Scan(&h.File, &h.Reason, &h.Since)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("network %s: read halt: %w", s.network, err)
+	}
+	return h, nil
+}
+
+const breakCols = `id, file, prev_file, expected, found, policy, detected_at, accepted_at,
+	coalesce(accepted_by, ''), coalesce(resolved_by, '')`
+
+func scanBreaks(rows pgx.Rows) ([]Break, error) {
+	defer rows.Close()
+	var out []Break
+	for rows.Next() {
+		var b Break
+		if err := rows.Scan(&b.ID, &b.File, &b.PrevFile, &b.Expected, &b.Found, &b.Policy,
+			&b.DetectedAt, &b.AcceptedAt, &b.AcceptedBy, &b.ResolvedBy); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Resume clears the halt and marks the open (neither accepted nor
+// resolved) breaks of the network accepted by by, in one transaction; it
+// returns the breaks it accepted.
+func (s *Store) Resume(ctx context.Context, by string) ([]Break, error) {
+	var accepted []Break
+	err := s.inTx(ctx, "resume", func(tx pgx.Tx) error {
+		if err := s.exec(ctx, tx, `DELETE FROM parser_halts WHERE network = $1`, s.network); err != nil {
+			return fmt.Errorf("clear halt: %w", err)
+		}
+		qctx, cancel := s.ctx(ctx)
+		defer cancel()
+		rows, err := tx.Query(qctx, `UPDATE parser_chain_breaks SET accepted_at = now(), accepted_by = $2
+			WHERE network = $1 AND accepted_at IS NULL AND resolved_at IS NULL
+			RETURNING `+breakCols, s.network, by)
+		if err != nil {
+			return fmt.Errorf("accept breaks: %w", err)
+		}
+		if accepted, err = scanBreaks(rows); err != nil {
+			return fmt.Errorf("accept breaks: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// RETURNING has no order; status and tests want detection order.
+	slices.SortFunc(accepted, func(a, b Break) int { return cmp.Compare(a.ID, b.ID) })
+	return accepted, nil
+}
+
+// BreakAccepted says whether a break at file (file did not follow its
+// previous file) was accepted, so the file is parsed when it comes again.
+func (s *Store) BreakAccepted(ctx context.Context, file string) (bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM parser_chain_breaks
+		WHERE network = $1 AND file = $2 AND accepted_at IS NOT NULL)`, s.network, file).Scan(&ok); err != nil {
+		return false, fmt.Errorf("network %s: is the break at %s accepted: %w", s.network, file, err)
+	}
+	return ok, nil
+}
+
+// Breaks returns every break of the network in the order seen.
+func (s *Store) Breaks(ctx context.Context) ([]Break, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+breakCols+` FROM parser_chain_breaks WHERE network = $1 ORDER BY id`, s.network)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: list breaks: %w", s.network, err)
+	}
+	out, err := scanBreaks(rows)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: list breaks: %w", s.network, err)
+	}
+	return out, nil
+}
+
+// Check is the readiness ping: the parser's tables answer.
+func (s *Store) Check(ctx context.Context) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM parser_halts WHERE network = $1`, s.network).Scan(&n); err != nil {
+		return fmt.Errorf("postgres state of %s: %w", s.network, err)
+	}
+	return nil
+}
