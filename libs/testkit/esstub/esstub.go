@@ -1,6 +1,7 @@
 // Package esstub is an in-process stand-in for Elasticsearch 8, faithful to
 // the parts Tributary uses — index create/exists/delete, _bulk with
-// per-item results, _count, _doc get/put, _refresh — so record-parser tests
+// per-item results, _count, _doc get/put, _refresh, composable index
+// templates and mapping enforcement — so record-parser tests
 // run the real go-elasticsearch client against it. The same contract test
 // runs against a real cluster when ELASTICSEARCH_URL is set.
 package esstub
@@ -21,13 +22,21 @@ import (
 
 // Server holds indices in memory.
 type Server struct {
-	mu      sync.Mutex
-	indices map[string]*index
-	seq     int64 // _seq_no source; per server, so parallel servers never share state
+	mu        sync.Mutex
+	indices   map[string]*index
+	templates map[string]*indexTemplate
+	seq       int64 // _seq_no source; per server, so parallel servers never share state
+
+	// Test-only failure injection (FailBulk, FailBulkItems).
+	failBulk, failBulkStatus   int
+	failItems, failItemsStatus int
 }
 
 type index struct {
-	docs map[string]*doc
+	docs     map[string]*doc
+	mappings map[string]any    // nil: no mapping, anything goes
+	settings map[string]string // flat, "index.…" keys
+	created  time.Time
 }
 
 type doc struct {
@@ -37,7 +46,56 @@ type doc struct {
 }
 
 // New returns an empty stand-in.
-func New() *Server { return &Server{indices: map[string]*index{}} }
+func New() *Server {
+	return &Server{indices: map[string]*index{}, templates: map[string]*indexTemplate{}}
+}
+
+// FailBulk makes the next n _bulk requests fail whole with status, before
+// anything is written: 429 as a coordinating node that rejects a request
+// (es_rejected_execution_exception), 503 and other 5xx as a cluster that
+// is not ready (cluster_block_exception), anything else with a generic
+// error. Test-only behaviour of the stand-in, to exercise retries.
+func (s *Server) FailBulk(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failBulk, s.failBulkStatus = n, status
+}
+
+// FailBulkItems makes every item of the next n _bulk requests fail with
+// status (the request itself answers 200 with errors: true), as a shard
+// whose write queue is full does (429, es_rejected_execution_exception)
+// or whose primary is unavailable (503, unavailable_shards_exception).
+// Nothing of those requests is written. Test-only behaviour.
+func (s *Server) FailBulkItems(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failItems, s.failItemsStatus = n, status
+}
+
+// Docs returns every document of an index by id, for tests that compare
+// whole indices.
+func (s *Server) Docs(name string) map[string]json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]json.RawMessage{}
+	if ix := s.indices[name]; ix != nil {
+		for id, d := range ix.docs {
+			out[id] = append(json.RawMessage(nil), d.source...)
+		}
+	}
+	return out
+}
+
+// Mapping returns an index's mappings (nil when it has none or does not
+// exist).
+func (s *Server) Mapping(name string) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ix := s.indices[name]; ix != nil {
+		return ix.mappings
+	}
+	return nil
+}
 
 // Start serves on addr (host:port, ":0" for any) and returns its URL and
 // a function that stops it.
@@ -95,18 +153,41 @@ func (s *Server) Handler() http.Handler {
 			reply(w, 200, map[string]any{"cluster_name": "tributary", "status": "green", "timed_out": false, "number_of_nodes": 1})
 		case len(parts) == 1 && parts[0] == "_bulk" && (m == http.MethodPost || m == http.MethodPut):
 			s.bulk(w, r, "")
+		case len(parts) <= 2 && len(parts) >= 1 && parts[0] == "_index_template":
+			name := ""
+			if len(parts) == 2 {
+				name = parts[1]
+			}
+			s.indexTemplates(w, r, name)
 		case len(parts) == 1 && m == http.MethodPut:
-			s.createIndex(w, parts[0])
+			s.createIndex(w, r, parts[0])
 		case len(parts) == 1 && (m == http.MethodHead || m == http.MethodGet):
 			s.mu.Lock()
-			_, ok := s.indices[parts[0]]
+			var body map[string]any
+			ix, ok := s.indices[parts[0]]
+			if ok {
+				body = map[string]any{parts[0]: map[string]any{"aliases": map[string]any{}, "mappings": ix.mappingsBody(), "settings": ix.settingsBody(parts[0])}}
+			}
 			s.mu.Unlock()
 			switch {
 			case !ok:
 				notFoundIndex(w, parts[0])
 			case m == http.MethodGet:
-				reply(w, 200, map[string]any{parts[0]: map[string]any{"aliases": map[string]any{}, "mappings": map[string]any{}, "settings": map[string]any{}}})
+				reply(w, 200, body)
 			}
+		case len(parts) == 2 && parts[1] == "_mapping" && m == http.MethodGet:
+			s.mu.Lock()
+			var body map[string]any
+			ix, ok := s.indices[parts[0]]
+			if ok {
+				body = map[string]any{parts[0]: map[string]any{"mappings": ix.mappingsBody()}}
+			}
+			s.mu.Unlock()
+			if !ok {
+				notFoundIndex(w, parts[0])
+				return
+			}
+			reply(w, 200, body)
 		case len(parts) == 1 && m == http.MethodDelete:
 			s.mu.Lock()
 			_, ok := s.indices[parts[0]]
@@ -198,10 +279,27 @@ func invalidIndexBody(name, why string) map[string]any {
 	return errorBody("invalid_index_name_exception", fmt.Sprintf("Invalid index name [%s], %s", name, why))
 }
 
-func (s *Server) createIndex(w http.ResponseWriter, name string) {
+func (s *Server) createIndex(w http.ResponseWriter, r *http.Request, name string) {
 	if why := invalidIndexName(name); why != "" {
 		reply(w, 400, invalidIndexBody(name, why))
 		return
+	}
+	var body struct {
+		Mappings map[string]any `json:"mappings"`
+		Settings map[string]any `json:"settings"`
+	}
+	raw, _ := io.ReadAll(r.Body)
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			reply(w, 400, errorBody("x_content_parse_exception", "[1:1] failed to parse create index request: "+err.Error()))
+			return
+		}
+		if body.Mappings != nil {
+			if e := checkMapping("", body.Mappings); e != "" {
+				reply(w, 400, errorBody("mapper_parsing_exception", "Failed to parse mapping: "+e))
+				return
+			}
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -209,7 +307,7 @@ func (s *Server) createIndex(w http.ResponseWriter, name string) {
 		reply(w, 400, errorBody("resource_already_exists_exception", "index ["+name+"] already exists"))
 		return
 	}
-	s.indices[name] = &index{docs: map[string]*doc{}}
+	s.indices[name] = s.newIndex(name, body.Mappings, body.Settings)
 	reply(w, 200, map[string]any{"acknowledged": true, "shards_acknowledged": true, "index": name})
 }
 
@@ -218,7 +316,7 @@ func (s *Server) createIndex(w http.ResponseWriter, name string) {
 func (s *Server) ix(name string) *index {
 	ix := s.indices[name]
 	if ix == nil {
-		ix = &index{docs: map[string]*doc{}}
+		ix = s.newIndex(name, nil, nil)
 		s.indices[name] = ix
 	}
 	return ix
@@ -234,6 +332,11 @@ func (s *Server) write(action, name, id string, source json.RawMessage) (map[str
 		res["error"] = map[string]any{"type": typ, "reason": reason, "index": name}
 		return res, status
 	}
+	refuse := func(e *docError) (map[string]any, int) {
+		res["status"] = 400
+		res["error"] = e.body(name)
+		return res, 400
+	}
 	if why := invalidIndexName(name); why != "" {
 		return fail(400, "invalid_index_name_exception", fmt.Sprintf("Invalid index name [%s], %s", name, why))
 	}
@@ -246,6 +349,11 @@ func (s *Server) write(action, name, id string, source json.RawMessage) (map[str
 		}
 	}
 	ix := s.ix(name)
+	if action == "index" || action == "create" {
+		if e := validate(ix.mappings, id, source); e != nil {
+			return refuse(e)
+		}
+	}
 	cur := ix.docs[id]
 	put := func(src json.RawMessage) {
 		s.seq++
@@ -279,8 +387,14 @@ func (s *Server) write(action, name, id string, source json.RawMessage) (map[str
 		if cur == nil {
 			switch {
 			case body.DocAsUpsert:
+				if e := validate(ix.mappings, id, body.Doc); e != nil {
+					return refuse(e)
+				}
 				put(body.Doc)
 			case body.Upsert != nil:
+				if e := validate(ix.mappings, id, body.Upsert); e != nil {
+					return refuse(e)
+				}
 				put(body.Upsert)
 			default:
 				return fail(404, "document_missing_exception", fmt.Sprintf("[%s]: document missing", id))
@@ -303,6 +417,10 @@ func (s *Server) write(action, name, id string, source json.RawMessage) (map[str
 			// nothing keeps the version.
 			res["result"], res["status"], res["_version"], res["_seq_no"], res["_primary_term"] = "noop", 200, cur.version, cur.seqNo, 1
 			break
+		}
+		// The merged document is parsed like any other.
+		if e := validate(ix.mappings, id, src); e != nil {
+			return refuse(e)
 		}
 		put(src)
 	case "delete":
@@ -412,9 +530,24 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, defaultIndex strin
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failBulk > 0 {
+		s.failBulk--
+		reply(w, s.failBulkStatus, requestFailure(s.failBulkStatus))
+		return
+	}
+	failItems := 0
+	if s.failItems > 0 {
+		s.failItems--
+		failItems = s.failItemsStatus
+	}
 	items := make([]any, 0, len(ops))
 	errorsSeen := false
 	for _, o := range ops {
+		if failItems != 0 {
+			errorsSeen = true
+			items = append(items, map[string]any{o.verb: itemFailure(failItems, o.index, o.id)})
+			continue
+		}
 		res, _ := s.write(o.verb, o.index, o.id, o.source)
 		if _, failed := res["error"]; failed {
 			// A delete of a missing document is not_found, not a failure.
@@ -423,6 +556,33 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, defaultIndex strin
 		items = append(items, map[string]any{o.verb: res})
 	}
 	reply(w, 200, map[string]any{"took": time.Since(start).Milliseconds(), "errors": errorsSeen, "items": items})
+}
+
+// requestFailure is the body Elasticsearch gives a whole bulk request it
+// refuses with status.
+func requestFailure(status int) map[string]any {
+	var b map[string]any
+	switch {
+	case status == 429:
+		b = errorBody("es_rejected_execution_exception", "rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, coordinating_operation_bytes=1024, max_coordinating_and_primary_bytes=0]")
+	case status >= 500:
+		b = errorBody("cluster_block_exception", "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];")
+	default:
+		b = errorBody("illegal_argument_exception", "request refused by the stand-in's failure injection")
+	}
+	b["status"] = status
+	return b
+}
+
+// itemFailure is one bulk item failing with status, as a shard answers.
+func itemFailure(status int, index, id string) map[string]any {
+	e := map[string]any{"type": "es_rejected_execution_exception", "index": index,
+		"reason": "rejected execution of primary operation [shard_detail=[" + index + "][0][node], shard_write_queue=10000] on EsThreadPoolExecutor[name = node/write, queue capacity = 10000]"}
+	if status != 429 {
+		e = map[string]any{"type": "unavailable_shards_exception", "index": index,
+			"reason": "[" + index + "][0] primary shard is not active Timeout: [1m], request: [BulkShardRequest [[" + index + "][0]] containing [1] requests]"}
+	}
+	return map[string]any{"_index": index, "_id": id, "status": status, "error": e}
 }
 
 func (s *Server) count(w http.ResponseWriter, r *http.Request, name string) {
