@@ -133,10 +133,25 @@ func statusMain(args []string) {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "chain breaks: %d\n", len(breaks))
+			// A break resolved by a file that came late (the two were not
+			// neighbours) was never one; it is listed, not counted.
+			open := 0
 			for _, b := range breaks {
-				fmt.Fprintf(w, "  %s after %s: expected %s, found %s (policy %s)\n", b.File, b.PrevFile,
-					hex.EncodeToString(b.Expected), hex.EncodeToString(b.Found), b.Policy)
+				if b.ResolvedBy == "" {
+					open++
+				}
+			}
+			fmt.Fprintf(w, "chain breaks: %d\n", open)
+			for _, b := range breaks {
+				what := "open"
+				switch {
+				case b.ResolvedBy != "":
+					what = "not a break: " + b.ResolvedBy + " came later, between them"
+				case b.AcceptedAt != nil:
+					what = "accepted by " + b.AcceptedBy + " at " + b.AcceptedAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "  %s after %s: expected %s, found %s (policy %s, detected %s; %s)\n", b.File, b.PrevFile,
+					hex.EncodeToString(b.Expected), hex.EncodeToString(b.Found), b.Policy, b.DetectedAt.UTC().Format(time.RFC3339), what)
 			}
 			return nil
 		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(verbs))

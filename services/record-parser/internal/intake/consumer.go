@@ -70,7 +70,14 @@ func OpenConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfi
 
 // Fetch waits up to wait for at most n messages.
 func (c *Consumer) Fetch(ctx context.Context, n int, wait time.Duration) ([]jetstream.Msg, error) {
-	batch, err := c.cons.Fetch(n, jetstream.FetchMaxWait(wait), jetstream.FetchContext(ctx))
+	// The wait is the context's deadline: the library takes one or the
+	// other, and the context also ends the wait at shutdown.
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	batch, err := c.cons.Fetch(n, jetstream.FetchContext(ctx))
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}

@@ -270,7 +270,7 @@ func (p *Parser) stateFile(d *decoded) *state.File {
 		Name: d.job.Name, Node: d.job.Node, Version: rf.Version,
 		ConsensusStart: rf.ConsensusStart, ConsensusEnd: rf.ConsensusEnd, Count: len(rf.Items),
 		FileHash: rf.FileHash, PrevHash: rf.PrevHash, ChainHash: rf.ChainHash(),
-		Outcome: "parsed", Sidecars: d.sidecars,
+		Outcome: "parsed",
 	}
 	if rf.Version == 6 {
 		b := rf.BlockNumber
