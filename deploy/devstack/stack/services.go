@@ -194,8 +194,6 @@ func recordDownloaderEnv() []string {
 // to be healthy first, when it runs too. On ctx's end it sends SIGTERM,
 // waits for them to finish their unit of work, and returns.
 func (st *Stack) RunServices(ctx context.Context, binDir string, names []string) error {
-	var wg sync.WaitGroup
-	var out sync.Mutex
 	var run []service
 	for _, name := range names {
 		svcs := lookup(name)
@@ -204,6 +202,13 @@ func (st *Stack) RunServices(ctx context.Context, binDir string, names []string)
 		}
 		run = append(run, svcs...)
 	}
+	return st.runServices(ctx, binDir, run)
+}
+
+// runServices is RunServices for services already looked up.
+func (st *Stack) runServices(ctx context.Context, binDir string, run []service) error {
+	var wg sync.WaitGroup
+	var out sync.Mutex
 	// healthy[name] is closed once that service answers /healthz.
 	healthy := map[string]chan struct{}{}
 	var ready []service
