@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
 	"go.uber.org/zap"
+
 	"tributary.dev/libs/natsbus"
 	"tributary.dev/libs/testkit"
 )
