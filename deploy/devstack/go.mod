@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/fsouza/fake-gcs-server v1.56.1
 	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/nats-io/nats.go v1.55.0
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	go.uber.org/zap v1.28.0
 	tributary.dev/libs v0.0.0

@@ -28,6 +28,36 @@ var recordDownloaderMetrics = []string{
 	"errors_total", "announced_total",
 }
 
+// recordParserMetrics are the record-parser's metric names, fixed in its
+// design before the service was written, so that its dashboard, alerts
+// and code agree (without the tributary_record_parser_ prefix).
+var recordParserMetrics = []string{
+	"files_parsed_total", "transactions_total", "parse_seconds", "file_seconds",
+	"bulk_item_errors_total", "bulk_retries_total", "deadletter_total", "chain_breaks_total",
+	"stream_halted", "quarantined_total", "consensus_lag_seconds", "last_block_number",
+	"last_consensus_end_seconds", "files_failed_total", "events_published_total",
+	"publish_failures_total",
+}
+
+// recordParserHistograms are the names of recordParserMetrics that are
+// histograms (their series carry _bucket, _sum and _count).
+var recordParserHistograms = map[string]bool{"parse_seconds": true, "file_seconds": true}
+
+// fixedMetrics is, per service whose dashboard was written against a
+// list rather than its code, the names mapped to whether each is a
+// histogram.
+func fixedMetrics() map[string]map[string]bool {
+	dl := map[string]bool{}
+	for _, n := range recordDownloaderMetrics {
+		dl[n] = n == "download_seconds"
+	}
+	rp := map[string]bool{}
+	for _, n := range recordParserMetrics {
+		rp[n] = recordParserHistograms[n]
+	}
+	return map[string]map[string]bool{"record-downloader": dl, "record-parser": rp}
+}
+
 func root(t *testing.T) string {
 	t.Helper()
 	r := testkit.RepoRoot()
@@ -139,16 +169,15 @@ func exported(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fixed := fixedMetrics()
 	for _, d := range dirs {
-		if d.IsDir() && d.Name() != "record-downloader" {
+		if _, ok := fixed[d.Name()]; d.IsDir() && !ok {
 			add(d.Name(), registered(goFiles(t, filepath.Join(r, "services", d.Name()))))
 		}
 	}
-	fixed := map[string]bool{}
-	for _, n := range recordDownloaderMetrics {
-		fixed[n] = n == "download_seconds"
+	for service, names := range fixed {
+		add(service, names)
 	}
-	add("record-downloader", fixed)
 	return all
 }
 
@@ -283,30 +312,47 @@ func TestQueriesNameExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	// The record-downloader's dashboard and rules cover all it exports.
-	var unused []string
-	for _, n := range append([]string{"last_progress_timestamp_seconds"}, recordDownloaderMetrics...) {
-		full := "tributary_record_downloader_" + n
-		if !used[full] && !used[full+"_bucket"] {
-			unused = append(unused, full)
+	// The record-downloader's and record-parser's dashboards and rules
+	// cover all they export.
+	for service, names := range map[string][]string{"record-downloader": recordDownloaderMetrics, "record-parser": recordParserMetrics} {
+		var unused []string
+		for _, n := range append([]string{"last_progress_timestamp_seconds"}, names...) {
+			full := "tributary_" + strings.ReplaceAll(service, "-", "_") + "_" + n
+			if !used[full] && !used[full+"_bucket"] && !used[full+"_count"] {
+				unused = append(unused, full)
+			}
 		}
-	}
-	sort.Strings(unused)
-	if len(unused) > 0 {
-		t.Errorf("record-downloader metrics no panel or rule shows: %v", unused)
+		sort.Strings(unused)
+		if len(unused) > 0 {
+			t.Errorf("%s metrics no panel or rule shows: %v", service, unused)
+		}
 	}
 }
 
 // Once the record-downloader's code is in the tree, it must name every
 // metric of the fixed list (the dashboard is written against the list).
 func TestRecordDownloaderRegistersTheFixedNames(t *testing.T) {
-	dir := filepath.Join(root(t), "services", "record-downloader")
+	checkNamesInCode(t, "record-downloader", recordDownloaderMetrics)
+}
+
+// The same for the record-parser. Its binary's /metrics is checked
+// against the list by TestRecordParserExportsTheFixedNames.
+func TestRecordParserRegistersTheFixedNames(t *testing.T) {
+	checkNamesInCode(t, "record-parser", recordParserMetrics)
+}
+
+// checkNamesInCode fails for each of names that the service's non-test
+// code does not hold as a string literal. A service that registers no
+// metrics yet is only logged: its dashboard stands on the list until then.
+func checkNamesInCode(t *testing.T, service string, names []string) {
+	t.Helper()
+	dir := filepath.Join(root(t), "services", service)
 	files := []*ast.File{}
 	if _, err := os.Stat(dir); err == nil {
 		files = goFiles(t, dir)
 	}
 	if len(registered(files)) == 0 {
-		t.Log("services/record-downloader registers no metrics in this tree yet; only the fixed list is checked")
+		t.Logf("services/%s registers no metrics in this tree yet; only the fixed list is checked", service)
 		return
 	}
 	lits := map[string]bool{}
@@ -320,9 +366,9 @@ func TestRecordDownloaderRegistersTheFixedNames(t *testing.T) {
 			return true
 		})
 	}
-	for _, n := range recordDownloaderMetrics {
+	for _, n := range names {
 		if !lits[n] {
-			t.Errorf("services/record-downloader does not name metric %q, which the dashboard and alerts use", n)
+			t.Errorf("services/%s does not name metric %q, which the dashboard and alerts use", service, n)
 		}
 	}
 }
@@ -331,12 +377,12 @@ func TestRecordDownloaderRegistersTheFixedNames(t *testing.T) {
 // query naming a metric nobody exports is caught.
 func TestUnknownNameIsCaught(t *testing.T) {
 	all := exported(t)
-	for _, n := range []string{"tributary_record_downloader_lag_seconds", "tributary_s3_loader_delivery_duration_seconds_bucket", "tributary_topic_archiver_messages_total"} {
+	for _, n := range []string{"tributary_record_downloader_lag_seconds", "tributary_s3_loader_delivery_duration_seconds_bucket", "tributary_topic_archiver_messages_total", "tributary_record_parser_parse_seconds_bucket", "tributary_record_parser_stream_halted"} {
 		if !known(all, n) {
 			t.Errorf("%s should be known", n)
 		}
 	}
-	for _, n := range []string{"tributary_record_downloader_lag", "tributary_s3_loader_nope_total", "tributary_record_downloader_files_total_bucket"} {
+	for _, n := range []string{"tributary_record_downloader_lag", "tributary_s3_loader_nope_total", "tributary_record_downloader_files_total_bucket", "tributary_record_parser_lag_seconds", "tributary_record_parser_files_parsed_total_bucket"} {
 		if known(all, n) {
 			t.Errorf("%s should not be known", n)
 		}

@@ -24,6 +24,10 @@ type service struct {
 	bin         string
 	metricsAddr string
 	env         func(st *Stack) []string
+	// after names the service this one consumes from (a record-parser
+	// its record-downloader): when both run, this one starts once that
+	// one answers /healthz, so the stream it consumes exists.
+	after string
 }
 
 func (s service) binary() string {
@@ -74,11 +78,13 @@ var knownServices = []service{
 		name:        "record-downloader",
 		metricsAddr: "127.0.0.1:19103",
 		env: func(st *Stack) []string {
-			return append(recordDownloaderEnv(st),
+			return append(recordDownloaderEnv(),
+				"NATS="+st.NATSURL(),
+				"NATS_STREAM="+LiveRecordStream,
 				"BUCKET_PREFIX="+LiveRecordPrefix,
 				"NODES="+trickleNodes(),
 				"ADDRESS_BOOK="+st.GeneratedAddressBook(),
-				"DEST_DIR="+filepath.Join(st.RecordsDir(), "live"),
+				"DEST_DIR="+st.LiveRecordDir(),
 				"METRICS_ADDR=127.0.0.1:19103",
 			)
 		},
@@ -92,26 +98,91 @@ var knownServices = []service{
 		bin:         "record-downloader",
 		metricsAddr: "127.0.0.1:19104",
 		env: func(st *Stack) []string {
-			return append(recordDownloaderEnv(st),
+			return append(recordDownloaderEnv(),
+				"NATS="+st.FixtureNATSURL(),
+				"NATS_STREAM="+FixtureRecordStream,
 				"BUCKET_PREFIX="+FixtureRecordPrefix+FixtureDataset+"/",
 				"NODES=0.0.3,0.0.4,0.0.5,0.0.6",
 				"ADDRESS_BOOK="+st.FixtureAddressBook(),
-				"DEST_DIR="+filepath.Join(st.RecordsDir(), "fixtures-"+FixtureDataset),
+				"DEST_DIR="+st.FixtureRecordDir(),
 				"METRICS_ADDR=127.0.0.1:19104",
+			)
+		},
+	},
+	{
+		// Parses what record-downloader writes: the trickle's network.
+		name:        "record-parser",
+		metricsAddr: "127.0.0.1:19105",
+		after:       "record-downloader",
+		env: func(st *Stack) []string {
+			return append(recordParserEnv(st),
+				"RECORD_DIR="+st.LiveRecordDir(),
+				"OUTPUT_DIR="+filepath.Join(st.ParsedDir(), "live"),
+				"NATS="+st.NATSURL(),
+				"NATS_STREAM="+LiveRecordStream,
+				"NATS_CONSUMER=record-parser-live",
+				"NETWORK=live",
+				"METRICS_ADDR=127.0.0.1:19105",
+			)
+		},
+	},
+	{
+		// Parses what record-downloader-fixtures writes: FixtureDataset,
+		// files of mainnet's 2022, in their own daily indices.
+		name:        "record-parser-fixtures",
+		bin:         "record-parser",
+		metricsAddr: "127.0.0.1:19106",
+		after:       "record-downloader-fixtures",
+		env: func(st *Stack) []string {
+			return append(recordParserEnv(st),
+				"RECORD_DIR="+st.FixtureRecordDir(),
+				"OUTPUT_DIR="+filepath.Join(st.ParsedDir(), "fixtures-"+FixtureDataset),
+				"NATS="+st.FixtureNATSURL(),
+				"NATS_STREAM="+FixtureRecordStream,
+				"NATS_CONSUMER=record-parser-fixtures",
+				"NETWORK=fixtures-"+FixtureDataset,
+				"METRICS_ADDR=127.0.0.1:19106",
 			)
 		},
 	},
 }
 
+// LiveRecordDir is the trickle downloader's DEST_DIR, its parser's
+// RECORD_DIR.
+func (st *Stack) LiveRecordDir() string { return filepath.Join(st.RecordsDir(), "live") }
+
+// FixtureRecordDir is the fixture downloader's DEST_DIR, its parser's
+// RECORD_DIR.
+func (st *Stack) FixtureRecordDir() string {
+	return filepath.Join(st.RecordsDir(), "fixtures-"+FixtureDataset)
+}
+
+// ParsedDir holds the record-parsers' OUTPUT_DIRs (NDJSON, dead
+// letters, quarantine), one per network.
+func (st *Stack) ParsedDir() string { return filepath.Join(st.dir, "parsed") }
+
+// recordParserEnv is what both record-parsers share: the devstack's
+// database (the chain state is keyed by NETWORK) and Elasticsearch
+// stand-in.
+func recordParserEnv(st *Stack) []string {
+	return []string{
+		"RUN_AS_SERVICE=true",
+		"TARGET=" + st.PGDSN,
+		"ELASTICSEARCH_URL=" + st.ESURL(),
+		"NOTIFICATIONS=true",
+		"ON_CHAIN_BREAK=stop",
+		"CONCURRENCY=2",
+	}
+}
+
 // recordDownloaderEnv is what both record-downloaders share: the
-// devstack's GCS bucket (BUCKET_ENDPOINT points gs:// at the emulator)
-// and NATS.
-func recordDownloaderEnv(st *Stack) []string {
+// devstack's GCS bucket (BUCKET_ENDPOINT points gs:// at the emulator).
+// Each has a NATS of its own (see FixtureNATSPort).
+func recordDownloaderEnv() []string {
 	return []string{
 		"RUN_AS_SERVICE=true", "MIN_SLEEP=2", "MAX_SLEEP=4",
 		"BUCKET=gs://" + RecordBucket,
 		fmt.Sprintf("BUCKET_ENDPOINT=http://127.0.0.1:%d", GCSPort),
-		"NATS=" + st.NATSURL(),
 		"NOTIFICATIONS=true",
 		"CONCURRENCY=8",
 	}
@@ -119,12 +190,10 @@ func recordDownloaderEnv(st *Stack) []string {
 
 // RunServices runs each named binary from binDir with its devstack
 // environment, prefixing every output line with the service's name, and
-// reports each one's /healthz. On ctx's end it sends SIGTERM, waits for
-// them to finish their unit of work, and returns.
+// reports each one's /healthz. A service with after waits for that one
+// to be healthy first, when it runs too. On ctx's end it sends SIGTERM,
+// waits for them to finish their unit of work, and returns.
 func (st *Stack) RunServices(ctx context.Context, binDir string, names []string) error {
-	var wg sync.WaitGroup
-	var out sync.Mutex
-	started := 0
 	var run []service
 	for _, name := range names {
 		svcs := lookup(name)
@@ -133,50 +202,94 @@ func (st *Stack) RunServices(ctx context.Context, binDir string, names []string)
 		}
 		run = append(run, svcs...)
 	}
+	return st.runServices(ctx, binDir, run)
+}
+
+// runServices is RunServices for services already looked up.
+func (st *Stack) runServices(ctx context.Context, binDir string, run []service) error {
+	var wg sync.WaitGroup
+	var out sync.Mutex
+	// healthy[name] is closed once that service answers /healthz.
+	healthy := map[string]chan struct{}{}
+	var ready []service
 	for _, svc := range run {
-		name := svc.name
 		bin := filepath.Join(binDir, svc.binary())
 		if _, err := os.Stat(bin); err != nil {
-			st.log.Warn("service binary not built; skipped", zap.String("service", name), zap.String("path", bin))
+			st.log.Warn("service binary not built; skipped", zap.String("service", svc.name), zap.String("path", bin))
 			continue
 		}
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), append(svc.env(st), "LOG_LEVEL=info")...)
-		stdout, _ := cmd.StdoutPipe()
-		stderr, _ := cmd.StderrPipe()
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", name, err)
-		}
-		started++
-		prefix := fmt.Sprintf("[%-26s] ", name)
-		for _, r := range []io.Reader{stdout, stderr} {
-			go copyPrefixed(&out, prefix, r)
+		healthy[svc.name] = make(chan struct{})
+		ready = append(ready, svc)
+	}
+	for _, svc := range ready {
+		upstream, waits := healthy[svc.after]
+		if !waits {
+			if err := st.startService(ctx, &wg, &out, binDir, svc, healthy[svc.name]); err != nil {
+				return err
+			}
+			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
 			select {
-			case err := <-done:
-				st.log.Error("service exited", zap.String("service", name), zap.Error(err))
+			case <-upstream:
 			case <-ctx.Done():
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-done:
-				case <-time.After(60 * time.Second):
-					_ = cmd.Process.Kill()
-					<-done
-				}
+				return
+			case <-time.After(healthWait):
+				st.log.Warn("starting without its upstream healthy", zap.String("service", svc.name), zap.String("upstream", svc.after))
+			}
+			if err := st.startService(ctx, &wg, &out, binDir, svc, healthy[svc.name]); err != nil {
+				st.log.Error("service did not start", zap.String("service", svc.name), zap.Error(err))
 			}
 		}()
-		go st.reportHealth(ctx, svc)
 	}
-	if started == 0 {
+	if len(ready) == 0 {
 		st.log.Warn("no service binaries ran; dependencies stay up until Ctrl-C")
 	}
 	<-ctx.Done()
 	wg.Wait()
+	return nil
+}
+
+// healthWait is how long the devstack waits for a service's /healthz.
+const healthWait = 60 * time.Second
+
+// startService starts svc's binary and, until ctx ends, watches it; on
+// ctx's end it stops it with SIGTERM (a kill after 60 s). healthy is
+// closed once the service answers /healthz.
+func (st *Stack) startService(ctx context.Context, wg *sync.WaitGroup, out *sync.Mutex, binDir string, svc service, healthy chan struct{}) error {
+	name := svc.name
+	cmd := exec.Command(filepath.Join(binDir, svc.binary()))
+	cmd.Env = append(os.Environ(), append(svc.env(st), "LOG_LEVEL=info")...)
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	prefix := fmt.Sprintf("[%-26s] ", name)
+	for _, r := range []io.Reader{stdout, stderr} {
+		go copyPrefixed(out, prefix, r)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			st.log.Error("service exited", zap.String("service", name), zap.Error(err))
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		}
+	}()
+	go st.reportHealth(ctx, svc, healthy)
 	return nil
 }
 
@@ -202,22 +315,24 @@ func copyPrefixed(mu *sync.Mutex, prefix string, r io.Reader) {
 }
 
 // reportHealth polls /healthz until the service answers, then says so
-// once with the URLs a newcomer can open.
-func (st *Stack) reportHealth(ctx context.Context, svc service) {
+// once with the URLs a newcomer can open and closes healthy.
+func (st *Stack) reportHealth(ctx context.Context, svc service, healthy chan struct{}) {
 	url := "http://" + svc.metricsAddr
-	for i := 0; i < 60; i++ {
+	client := http.Client{Timeout: 3 * time.Second}
+	for i := 0; i < int(healthWait/time.Second); i++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Second):
 		}
-		resp, err := http.Get(url + "/healthz")
+		resp, err := client.Get(url + "/healthz")
 		if err != nil {
 			continue
 		}
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			st.log.Info("service healthy", zap.String("service", svc.name), zap.String("healthz", url+"/healthz"), zap.String("metrics", url+"/metrics"))
+			close(healthy)
 			return
 		}
 	}

@@ -33,6 +33,20 @@ const (
 	KafkaPort = 19092
 	ESPort    = 19200
 	AgentPort = 18080
+	// FixtureNATSPort is a second NATS for the fixture stream's
+	// downloader and parser. The record-downloader always announces on
+	// hedera.records.downloaded.>, and two JetStream streams of one
+	// server cannot share subjects: on one server both downloaders' files
+	// would land in one stream, and each parser would be handed the other
+	// network's files.
+	FixtureNATSPort = 14223
+)
+
+// JetStream streams of the two record networks: the trickle's on NATS,
+// the fixtures' on the fixture NATS.
+const (
+	LiveRecordStream    = "HEDERA_RECORDS"
+	FixtureRecordStream = "HEDERA_RECORDS_FIXTURES"
 )
 
 // Database is the PostgreSQL database the devstack (re)creates.
@@ -55,6 +69,7 @@ type Stack struct {
 	PGAdmin  string
 	PGDSN    string
 	nats     *server.Server
+	natsFx   *server.Server
 	s3       *testkit.S3Server
 	gcs      *fakestorage.Server
 	kafka    *kfake.Cluster
@@ -75,7 +90,7 @@ func Start(ctx context.Context, dir string, log *zap.Logger) (_ *Stack, err erro
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	for _, sub := range []string{"nats", "s3", "records"} {
+	for _, sub := range []string{"nats", "nats-fixtures", "s3", "records", "parsed"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, err
 		}
@@ -100,7 +115,11 @@ func Start(ctx context.Context, dir string, log *zap.Logger) (_ *Stack, err erro
 		return nil, err
 	}
 	st.stops = append(st.stops, func() { st.nats.Shutdown(); st.nats.WaitForShutdown() })
-	log.Info("nats ready", zap.String("url", st.nats.ClientURL()))
+	if st.natsFx, err = testkit.StartNATS("127.0.0.1", FixtureNATSPort, filepath.Join(dir, "nats-fixtures")); err != nil {
+		return nil, err
+	}
+	st.stops = append(st.stops, func() { st.natsFx.Shutdown(); st.natsFx.WaitForShutdown() })
+	log.Info("nats ready", zap.String("url", st.nats.ClientURL()), zap.String("fixture stream url", st.natsFx.ClientURL()))
 
 	if st.s3, err = testkit.StartS3(ctx, fmt.Sprintf("127.0.0.1:%d", S3Port), filepath.Join(dir, "s3")); err != nil {
 		return nil, err
@@ -151,6 +170,13 @@ func (st *Stack) Stop() {
 // NATSURL is the devstack's NATS.
 func (st *Stack) NATSURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", NATSPort) }
 
+// FixtureNATSURL is the NATS of the fixture stream's downloader and
+// parser (see FixtureNATSPort).
+func (st *Stack) FixtureNATSURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", FixtureNATSPort) }
+
+// ESURL is the devstack's Elasticsearch stand-in.
+func (st *Stack) ESURL() string { return fmt.Sprintf("http://127.0.0.1:%d", ESPort) }
+
 // KafkaBrokers is the devstack's Kafka.
 func (st *Stack) KafkaBrokers() []string { return st.kafka.ListenAddrs() }
 
@@ -167,12 +193,13 @@ func (st *Stack) Describe() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nTributary devstack is up:\n")
 	fmt.Fprintf(&b, "  PostgreSQL     %s\n", config.RedactDSN(st.PGDSN))
-	fmt.Fprintf(&b, "  NATS           %s (JetStream on)\n", st.NATSURL())
+	fmt.Fprintf(&b, "  NATS           %s (JetStream on; stream %s: the trickle's record files)\n", st.NATSURL(), LiveRecordStream)
+	fmt.Fprintf(&b, "                 %s (stream %s: the fixture downloader's files)\n", st.FixtureNATSURL(), FixtureRecordStream)
 	fmt.Fprintf(&b, "  S3             %s buckets %s, %s (key %s)\n", st.s3.Endpoint, DeliveryBucket, ArchiveBucket, testkit.S3AccessKey)
 	fmt.Fprintf(&b, "  GCS            http://127.0.0.1:%d bucket %s: %s (generated, a file every %s), %s<dataset>/ (the fixtures)\n",
 		GCSPort, RecordBucket, LiveRecordPrefix, TrickleInterval, FixtureRecordPrefix)
 	fmt.Fprintf(&b, "  Kafka          %s\n", strings.Join(st.KafkaBrokers(), ","))
-	fmt.Fprintf(&b, "  Elasticsearch  http://127.0.0.1:%d (stand-in)\n", ESPort)
+	fmt.Fprintf(&b, "  Elasticsearch  %s (stand-in; the record-parsers' hedera-transactions-YYYY.MM.DD)\n", st.ESURL())
 	fmt.Fprintf(&b, "  Agent          http://127.0.0.1:%d/issue-credential (stub)\n", AgentPort)
 	fmt.Fprintf(&b, "\n  Fixture record streams in gs://%s (point a record-downloader at one with\n  BUCKET_PREFIX, NODES and ADDRESS_BOOK=%s/addressbook/<book>):\n", RecordBucket, st.Fixtures)
 	for _, s := range fixtureSets {
@@ -196,7 +223,7 @@ func shellQuoteEnv(kv string) string {
 // anything else) holds one of ours.
 func checkPortsFree() error {
 	var errs []error
-	for _, p := range []int{NATSPort, S3Port, GCSPort, KafkaPort, ESPort, AgentPort} {
+	for _, p := range []int{NATSPort, FixtureNATSPort, S3Port, GCSPort, KafkaPort, ESPort, AgentPort} {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("port %d is taken (is another devstack running?)", p))

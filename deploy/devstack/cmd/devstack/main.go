@@ -38,9 +38,9 @@ func realMain(ctx context.Context) error {
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: devstack [flags]\n\n"+
-			"Starts NATS :%d, S3 :%d, GCS :%d, Kafka :%d, Elasticsearch stand-in :%d, credential agent :%d\n"+
+			"Starts NATS :%d (and :%d for the fixture record stream), S3 :%d, GCS :%d, Kafka :%d, Elasticsearch stand-in :%d, credential agent :%d\n"+
 			"and a fresh PostgreSQL database, then prints the environment the services need.\n\n",
-			stack.NATSPort, stack.S3Port, stack.GCSPort, stack.KafkaPort, stack.ESPort, stack.AgentPort)
+			stack.NATSPort, stack.FixtureNATSPort, stack.S3Port, stack.GCSPort, stack.KafkaPort, stack.ESPort, stack.AgentPort)
 		flag.PrintDefaults()
 	}
 	flag.Parse()
