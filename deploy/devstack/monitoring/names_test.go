@@ -36,7 +36,7 @@ var recordParserMetrics = []string{
 	"bulk_item_errors_total", "bulk_retries_total", "deadletter_total", "chain_breaks_total",
 	"stream_halted", "quarantined_total", "consensus_lag_seconds", "last_block_number",
 	"last_consensus_end_seconds", "files_failed_total", "events_published_total",
-	"publish_failures_total",
+	"publish_failures_total", "transaction_parse_errors_total",
 }
 
 // recordParserHistograms are the names of recordParserMetrics that are

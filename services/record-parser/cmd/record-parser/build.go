@@ -78,6 +78,9 @@ func build(ctx context.Context, cfg *Config, env *setup.Env, consume bool) (*ser
 		return nil, err
 	}
 	p.Beat = env.Beat
+	if err := p.Restore(ctx); err != nil {
+		return nil, err
+	}
 	s := &service{parser: p, state: st}
 	if consume {
 		c, err := intake.OpenConsumer(ctx, bus.JS, intake.ConsumerConfig{

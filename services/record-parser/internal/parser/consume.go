@@ -23,9 +23,9 @@ type Source interface {
 // How long a message waits before it is handed out again.
 const (
 	fetchWait    = 2 * time.Second
-	waitDelay    = 2 * time.Second  // predecessor not recorded yet
-	haltDelay    = 15 * time.Second // stream halted at a chain break
-	retryDelay   = 5 * time.Second  // a failure; grows with deliveries
+	waitDelay    = 2 * time.Second // predecessor not recorded yet
+	haltDelay    = 5 * time.Second // stream halted at a chain break
+	retryDelay   = 5 * time.Second // a failure; grows with deliveries
 	maxRetryWait = time.Minute
 	ackTimeout   = 10 * time.Second
 )

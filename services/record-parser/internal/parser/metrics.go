@@ -13,20 +13,20 @@ import (
 // Metrics are the parser's, registered as tributary_record_parser_<name>:
 // the dashboard and alert rules are written against these names.
 type Metrics struct {
-	Files        *prometheus.CounterVec   // version
-	Transactions *prometheus.CounterVec   // type, result
-	Parse        prometheus.Observer      // decode + encode of one file
-	File         prometheus.Observer      // one file end to end
-	DeadLetters  prometheus.Counter       //
-	ChainBreaks  prometheus.Counter       //
-	Halted       prometheus.Gauge         //
-	Quarantined  *prometheus.CounterVec   // reason
-	LastBlock    prometheus.Gauge         //
-	LastEnd      prometheus.Gauge         //
-	Failed       *prometheus.CounterVec   // stage
-	Published    prometheus.Counter       //
-	PublishFail  prometheus.Counter       //
-	ParseErrors  prometheus.Counter       //
+	Files        *prometheus.CounterVec // version
+	Transactions *prometheus.CounterVec // type, result
+	Parse        prometheus.Observer    // decode + encode of one file
+	File         prometheus.Observer    // one file end to end
+	DeadLetters  prometheus.Counter     //
+	ChainBreaks  prometheus.Counter     //
+	Halted       prometheus.Gauge       //
+	Quarantined  *prometheus.CounterVec // reason
+	LastBlock    prometheus.Gauge       //
+	LastEnd      prometheus.Gauge       //
+	Failed       *prometheus.CounterVec // stage
+	Published    prometheus.Counter     //
+	PublishFail  prometheus.Counter     //
+	ParseErrors  prometheus.Counter     //
 	lastEndNano  atomic.Int64
 }
 

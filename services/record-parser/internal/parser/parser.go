@@ -466,3 +466,18 @@ func (p *Parser) account(d *decoded) {
 		p.m.LastBlock.Set(float64(d.file.BlockNumber))
 	}
 }
+
+// Restore sets the position gauges from the state at start, so the
+// dashboards and the stall alert see where the stream is before the
+// first file of this process.
+func (p *Parser) Restore(ctx context.Context) error {
+	last, err := p.st.Last(ctx)
+	if err != nil || last == nil {
+		return err
+	}
+	p.m.parsedEnd(last.ConsensusEnd)
+	if last.BlockNumber != nil {
+		p.m.LastBlock.Set(float64(*last.BlockNumber))
+	}
+	return nil
+}
