@@ -409,6 +409,23 @@ func (h *harness) parsedFiles() map[string]string {
 	return out
 }
 
+// countFiles is how many files the state holds; 0 before the service
+// has made its tables.
+func (h *harness) countFiles() int {
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, h.dsn)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM parser_files WHERE network = $1", h.network).Scan(&n); err != nil {
+		return 0
+	}
+	return n
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {

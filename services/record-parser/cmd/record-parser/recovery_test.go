@@ -123,7 +123,7 @@ func TestTwoReplicasParseEveryFileOnce(t *testing.T) {
 	h := newHarness(t)
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	gen := t.TempDir()
-	const files, items = 40, 50
+	const files, items = 30, 50
 	names := genStream(t, gen, files, items, start)
 	for _, n := range names {
 		h.put(gen, "3", n)
@@ -142,7 +142,7 @@ func TestTwoReplicasParseEveryFileOnce(t *testing.T) {
 		}
 		procs, logs = append(procs, c), append(logs, &out)
 	}
-	for len(h.parsedFiles()) < files && ctx.Err() == nil {
+	for h.countFiles() < files && ctx.Err() == nil {
 		time.Sleep(200 * time.Millisecond)
 	}
 	for _, c := range procs {

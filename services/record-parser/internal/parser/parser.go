@@ -223,15 +223,9 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options) (Outcome, 
 			breaks = append(breaks, br)
 		}
 	}
-	if !link.NextOK(f) {
-		// A later file was recorded while this one was missing: the gap
-		// it was judged against is now this file, and it does not fit.
-		br := state.Break{File: link.Next.Name, PrevFile: f.Name, Expected: f.ChainHash, Found: link.Next.PrevHash, Policy: p.policy()}
-		p.m.ChainBreaks.Inc()
-		p.log.Error("chain broken: the next record file recorded does not continue this one",
-			zap.String("file", d.job.Rel()), zap.String("next", link.Next.Name))
-		breaks = append(breaks, br)
-	}
+	// The other side — a later file recorded while this one was not —
+	// is judged by Record under the network's lock: a gap this file fills
+	// is resolved there, and a pair that does not fit is recorded.
 
 	if err := p.writeNDJSON(d, f); err != nil {
 		p.m.Failed.WithLabelValues("ndjson").Inc()
