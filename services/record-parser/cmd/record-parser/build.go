@@ -49,7 +49,7 @@ func build(ctx context.Context, cfg *Config, env *setup.Env, consume bool) (*ser
 		out, err := esout.New(esout.Config{
 			URLs: urls, Username: cfg.ESUser, Password: cfg.ESPassword.Value(), APIKey: cfg.ESAPIKey.Value(),
 			Timeout: time.Duration(cfg.ESTimeout) * time.Second, FlushBytes: cfg.ESBulkBytes, Retries: cfg.ESRetries,
-			Log: env.Log, Metrics: esout.NewMetrics(env.Metrics.Registry()),
+			Log: env.Log, Metrics: esout.NewMetrics(env.Metrics),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("ELASTICSEARCH_URL: %w", err)

@@ -37,6 +37,8 @@ import (
 	"sync"
 	"time"
 
+	"tributary.dev/libs/metrics"
+
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -87,22 +89,17 @@ type Metrics struct {
 	Retries    prometheus.Counter
 }
 
-// NewMetrics registers the output's metrics with reg (nil: unregistered).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		ItemErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tributary_record_parser_bulk_item_errors_total",
-			Help: "Bulk items Elasticsearch answered with an error, by error type (retried ones included).",
-		}, []string{"reason"}),
-		Retries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tributary_record_parser_bulk_retries_total",
-			Help: "Bulk requests sent again after a retryable failure of the request or of some of its items.",
-		}),
+// NewMetrics registers the output's metrics on srv, as
+// tributary_record_parser_<name>; a nil srv gives metrics registered
+// nowhere (tests, utilities).
+func NewMetrics(srv *metrics.Server) *Metrics {
+	if srv == nil {
+		srv = metrics.New("record-parser")
 	}
-	if reg != nil {
-		reg.MustRegister(m.ItemErrors, m.Retries)
+	return &Metrics{
+		ItemErrors: srv.Counter("bulk_item_errors_total", "Bulk items Elasticsearch answered with an error, by error type (retried ones included).", "reason"),
+		Retries:    srv.Counter("bulk_retries_total", "Bulk requests sent again after a retryable failure of the request or of some of its items.").WithLabelValues(),
 	}
-	return m
 }
 
 // Output writes documents to one cluster. Safe for concurrent use.

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -136,8 +135,7 @@ func TestTemplateShape(t *testing.T) {
 // requests and workers, and reads the whole index back from the stand-in.
 func TestWrite(t *testing.T) {
 	url, srv := testkit.ElasticsearchServer(t)
-	reg := prometheus.NewRegistry()
-	m := esout.NewMetrics(reg)
+	m := esout.NewMetrics(nil)
 	o := newOutput(t, url, esout.Config{FlushBytes: 8 << 10, Workers: 3, Metrics: m})
 	ctx := ctxT(t, 20*time.Second)
 	if err := o.Check(ctx); err != nil {
@@ -193,8 +191,7 @@ func TestWrite(t *testing.T) {
 func TestRejected(t *testing.T) {
 	url, srv := testkit.ElasticsearchServer(t)
 	core, logs := observer.New(zap.InfoLevel)
-	reg := prometheus.NewRegistry()
-	m := esout.NewMetrics(reg)
+	m := esout.NewMetrics(nil)
 	o := newOutput(t, url, esout.Config{Log: zap.New(core), Metrics: m})
 	ctx := ctxT(t, 10*time.Second)
 	if err := o.Install(ctx); err != nil {
@@ -230,8 +227,7 @@ func TestRejected(t *testing.T) {
 // of items, are retried until the documents are in.
 func TestRetries(t *testing.T) {
 	url, srv := testkit.ElasticsearchServer(t)
-	reg := prometheus.NewRegistry()
-	m := esout.NewMetrics(reg)
+	m := esout.NewMetrics(nil)
 	o := newOutput(t, url, esout.Config{Metrics: m, Retries: 5})
 	ctx := ctxT(t, 10*time.Second)
 	index := esout.IndexName(1657701971304284003)
