@@ -1,98 +1,96 @@
 package txdoc
 
-import "tributary.dev/libs/hederapb"
+import "google.golang.org/protobuf/encoding/protowire"
 
-// appendEntityID appends entity_id as the mirror node sets it: a create's
-// new entity from the receipt; the target named in the body for updates,
-// deletes, submits, calls and token operations; null for transfers and
-// types without one.
-func appendEntityID(dst []byte, body *hederapb.TransactionBody, rec *hederapb.TransactionRecord) []byte {
-	r := rec.GetReceipt()
-	switch d := body.GetData().(type) {
-	case *hederapb.TransactionBody_CryptoCreateAccount:
-		return appendAccount(dst, r.GetAccountID())
-	case *hederapb.TransactionBody_FileCreate:
-		return appendFile(dst, r.GetFileID())
-	case *hederapb.TransactionBody_ContractCreateInstance:
-		return appendContract(dst, r.GetContractID())
-	case *hederapb.TransactionBody_ConsensusCreateTopic:
-		return appendTopic(dst, r.GetTopicID())
-	case *hederapb.TransactionBody_TokenCreation:
-		return appendToken(dst, r.GetTokenID())
-	case *hederapb.TransactionBody_ScheduleCreate:
-		return appendSchedule(dst, r.GetScheduleID())
-	case *hederapb.TransactionBody_EthereumTransaction:
+// TransactionBody.data member numbers the documents look into.
+const (
+	typeSubmitMessage = 27
+	typeEthereum      = 50
+)
+
+// targets is, per data member number, the field of the body that names
+// the entity a transaction acts on (the mirror node's entity_id for
+// updates, deletes, submits, calls and token operations).
+var targets = [...]protowire.Number{
+	7:  1, // contractCall.contractID
+	9:  1, // contractUpdateInstance.contractID
+	12: 2, // cryptoDelete.deleteAccountID
+	15: 2, // cryptoUpdateAccount.accountIDToUpdate
+	16: 2, // fileAppend.fileID
+	18: 2, // fileDelete.fileID
+	19: 1, // fileUpdate.fileID
+	22: 1, // contractDeleteInstance.contractID
+	25: 1, // consensusUpdateTopic.topicID
+	26: 1, // consensusDeleteTopic.topicID
+	27: 1, // consensusSubmitMessage.topicID
+	31: 1, // tokenFreeze.token
+	32: 1, // tokenUnfreeze.token
+	33: 1, // tokenGrantKyc.token
+	34: 1, // tokenRevokeKyc.token
+	35: 1, // tokenDeletion.token
+	36: 1, // tokenUpdate.token
+	37: 1, // tokenMint.token
+	38: 1, // tokenBurn.token
+	39: 1, // tokenWipe.token
+	40: 1, // tokenAssociate.account
+	41: 1, // tokenDissociate.account
+	43: 1, // scheduleDelete.scheduleID
+	44: 1, // scheduleSign.scheduleID
+	45: 1, // token_fee_schedule_update.token_id
+	46: 1, // token_pause.token
+	47: 1, // token_unpause.token
+	53: 1, // token_update_nfts.token
+}
+
+// resolve reads what documents need from the data member: entity_id as
+// the mirror node sets it (a create's new entity from the receipt, the
+// target named in the body, null for transfers and types without one),
+// and the submit-message and ethereum members.
+func (d *body) resolve(r *record) error {
+	var err error
+	switch d.typeNum {
+	case 11: // cryptoCreateAccount
+		d.entity = r.rAccount
+	case 17: // fileCreate
+		d.entity = r.rFile
+	case 8: // contractCreateInstance
+		d.entity = r.rContract
+	case 24: // consensusCreateTopic
+		d.entity = r.rTopic
+	case 29: // tokenCreation
+		d.entity = r.rToken
+	case 42: // scheduleCreate
+		d.entity = r.rSchedule
+	case 20, 21: // systemDelete, systemUndelete: contractID = 2 or fileID = 1
+		if d.entity, err = d.dataID(2); err == nil && !d.entity.set {
+			d.entity, err = d.dataID(1)
+		}
+	case typeEthereum:
 		// The contract called or created, which only the outcome names.
-		if c := r.GetContractID(); c != nil {
-			return appendContract(dst, c)
+		d.entity = r.rContract
+		if !d.entity.set {
+			d.entity = r.resContract
 		}
-		return appendContract(dst, contractResult(rec).GetContractID())
-	case *hederapb.TransactionBody_ContractCall:
-		return appendContract(dst, d.ContractCall.GetContractID())
-	case *hederapb.TransactionBody_ContractUpdateInstance:
-		return appendContract(dst, d.ContractUpdateInstance.GetContractID())
-	case *hederapb.TransactionBody_ContractDeleteInstance:
-		return appendContract(dst, d.ContractDeleteInstance.GetContractID())
-	case *hederapb.TransactionBody_CryptoDelete:
-		return appendAccount(dst, d.CryptoDelete.GetDeleteAccountID())
-	case *hederapb.TransactionBody_CryptoUpdateAccount:
-		return appendAccount(dst, d.CryptoUpdateAccount.GetAccountIDToUpdate())
-	case *hederapb.TransactionBody_FileAppend:
-		return appendFile(dst, d.FileAppend.GetFileID())
-	case *hederapb.TransactionBody_FileUpdate:
-		return appendFile(dst, d.FileUpdate.GetFileID())
-	case *hederapb.TransactionBody_FileDelete:
-		return appendFile(dst, d.FileDelete.GetFileID())
-	case *hederapb.TransactionBody_SystemDelete:
-		if c := d.SystemDelete.GetContractID(); c != nil {
-			return appendContract(dst, c)
+		if d.ethData, err = d.dataField(1); err != nil {
+			return err
 		}
-		return appendFile(dst, d.SystemDelete.GetFileID())
-	case *hederapb.TransactionBody_SystemUndelete:
-		if c := d.SystemUndelete.GetContractID(); c != nil {
-			return appendContract(dst, c)
+		if d.callData, err = d.dataID(2); err != nil {
+			return err
 		}
-		return appendFile(dst, d.SystemUndelete.GetFileID())
-	case *hederapb.TransactionBody_ConsensusUpdateTopic:
-		return appendTopic(dst, d.ConsensusUpdateTopic.GetTopicID())
-	case *hederapb.TransactionBody_ConsensusDeleteTopic:
-		return appendTopic(dst, d.ConsensusDeleteTopic.GetTopicID())
-	case *hederapb.TransactionBody_ConsensusSubmitMessage:
-		return appendTopic(dst, d.ConsensusSubmitMessage.GetTopicID())
-	case *hederapb.TransactionBody_TokenAssociate:
-		return appendAccount(dst, d.TokenAssociate.GetAccount())
-	case *hederapb.TransactionBody_TokenDissociate:
-		return appendAccount(dst, d.TokenDissociate.GetAccount())
-	case *hederapb.TransactionBody_TokenFreeze:
-		return appendToken(dst, d.TokenFreeze.GetToken())
-	case *hederapb.TransactionBody_TokenUnfreeze:
-		return appendToken(dst, d.TokenUnfreeze.GetToken())
-	case *hederapb.TransactionBody_TokenGrantKyc:
-		return appendToken(dst, d.TokenGrantKyc.GetToken())
-	case *hederapb.TransactionBody_TokenRevokeKyc:
-		return appendToken(dst, d.TokenRevokeKyc.GetToken())
-	case *hederapb.TransactionBody_TokenDeletion:
-		return appendToken(dst, d.TokenDeletion.GetToken())
-	case *hederapb.TransactionBody_TokenUpdate:
-		return appendToken(dst, d.TokenUpdate.GetToken())
-	case *hederapb.TransactionBody_TokenMint:
-		return appendToken(dst, d.TokenMint.GetToken())
-	case *hederapb.TransactionBody_TokenBurn:
-		return appendToken(dst, d.TokenBurn.GetToken())
-	case *hederapb.TransactionBody_TokenWipe:
-		return appendToken(dst, d.TokenWipe.GetToken())
-	case *hederapb.TransactionBody_TokenFeeScheduleUpdate:
-		return appendToken(dst, d.TokenFeeScheduleUpdate.GetTokenId())
-	case *hederapb.TransactionBody_TokenPause:
-		return appendToken(dst, d.TokenPause.GetToken())
-	case *hederapb.TransactionBody_TokenUnpause:
-		return appendToken(dst, d.TokenUnpause.GetToken())
-	case *hederapb.TransactionBody_TokenUpdateNfts:
-		return appendToken(dst, d.TokenUpdateNfts.GetToken())
-	case *hederapb.TransactionBody_ScheduleDelete:
-		return appendSchedule(dst, d.ScheduleDelete.GetScheduleID())
-	case *hederapb.TransactionBody_ScheduleSign:
-		return appendSchedule(dst, d.ScheduleSign.GetScheduleID())
+		var v uint64
+		v, err = d.dataVarint(3)
+		d.allowance = int64(v)
+	default:
+		if d.typeNum < len(targets) && targets[d.typeNum] != 0 {
+			d.entity, err = d.dataID(targets[d.typeNum])
+		}
 	}
-	return append(dst, "null"...)
+	if err != nil {
+		return err
+	}
+	if d.typeNum == typeSubmitMessage {
+		d.topic = d.entity
+		d.message, err = d.dataField(2)
+	}
+	return err
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/base64"
 	"strconv"
 	"unicode/utf8"
-
-	"tributary.dev/libs/hederapb"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -134,76 +132,29 @@ func appendHex(dst []byte, b []byte) []byte {
 	return dst
 }
 
-// appendAccount appends an account id as a JSON string, or null. An
-// account named by alias prints as shard.realm.<alias hex>: records name
-// accounts by number, so this is only for transfers a body wrote by alias.
-func appendAccount(dst []byte, a *hederapb.AccountID) []byte {
-	if a == nil {
-		return append(dst, "null"...)
-	}
-	dst = append(dst, '"')
-	if alias, ok := a.GetAccount().(*hederapb.AccountID_Alias); ok {
-		dst = appendEntity(dst, a.GetShardNum(), a.GetRealmNum(), 0)
-		dst = dst[:len(dst)-1]
-		dst = appendHex(dst, alias.Alias)
-	} else {
-		dst = appendEntity(dst, a.GetShardNum(), a.GetRealmNum(), a.GetAccountNum())
-	}
-	return append(dst, '"')
-}
-
-// appendContract is appendAccount for contracts (EVM address in hex).
-func appendContract(dst []byte, c *hederapb.ContractID) []byte {
-	if c == nil {
-		return append(dst, "null"...)
-	}
-	dst = append(dst, '"')
-	if evm, ok := c.GetContract().(*hederapb.ContractID_EvmAddress); ok {
-		dst = appendEntity(dst, c.GetShardNum(), c.GetRealmNum(), 0)
-		dst = dst[:len(dst)-1]
-		dst = appendHex(dst, evm.EvmAddress)
-	} else {
-		dst = appendEntity(dst, c.GetShardNum(), c.GetRealmNum(), c.GetContractNum())
-	}
-	return append(dst, '"')
-}
-
-func appendQuotedEntity(dst []byte, shard, realm, num int64) []byte {
-	dst = append(dst, '"')
-	dst = appendEntity(dst, shard, realm, num)
-	return append(dst, '"')
-}
-
-func appendToken(dst []byte, t *hederapb.TokenID) []byte {
-	if t == nil {
-		return append(dst, "null"...)
-	}
-	return appendQuotedEntity(dst, t.GetShardNum(), t.GetRealmNum(), t.GetTokenNum())
-}
-
-func appendTopic(dst []byte, t *hederapb.TopicID) []byte {
-	if t == nil {
-		return append(dst, "null"...)
-	}
-	return appendQuotedEntity(dst, t.GetShardNum(), t.GetRealmNum(), t.GetTopicNum())
-}
-
-func appendFile(dst []byte, f *hederapb.FileID) []byte {
-	if f == nil {
-		return append(dst, "null"...)
-	}
-	return appendQuotedEntity(dst, f.GetShardNum(), f.GetRealmNum(), f.GetFileNum())
-}
-
-func appendSchedule(dst []byte, s *hederapb.ScheduleID) []byte {
-	if s == nil {
-		return append(dst, "null"...)
-	}
-	return appendQuotedEntity(dst, s.GetShardNum(), s.GetRealmNum(), s.GetScheduleNum())
-}
-
 // FormatEntity formats an id as "shard.realm.num", as documents print ids.
 func FormatEntity(shard, realm, num int64) string {
 	var b [64]byte
 	return string(appendEntity(b[:0], shard, realm, num))
+}
+
+// appendEID appends an id as a JSON string, or null when absent. An id
+// given by alias or EVM address prints as shard.realm.<hex>: records name
+// accounts and contracts by number, so this is only for ids a body wrote
+// that way.
+func appendEID(dst []byte, id eid) []byte {
+	if !id.set {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '"')
+	if id.hasAlias {
+		dst = strconv.AppendInt(dst, id.shard, 10)
+		dst = append(dst, '.')
+		dst = strconv.AppendInt(dst, id.realm, 10)
+		dst = append(dst, '.')
+		dst = appendHex(dst, id.alias)
+	} else {
+		dst = appendEntity(dst, id.shard, id.realm, id.num)
+	}
+	return append(dst, '"')
 }

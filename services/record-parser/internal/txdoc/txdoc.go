@@ -1,8 +1,9 @@
 // Package txdoc turns one record item (Transaction and TransactionRecord
 // bytes) into one JSON document shaped like the mirror node REST API's
 // transaction object, plus the record-parser's own fields. It is the
-// record-parser's hot path: documents are appended to a caller's buffer
-// with no reflection, no maps and decoding messages reused per Encoder.
+// record-parser's hot path: the messages are read with protowire into
+// flat structs reused per Encoder (decode.go) and documents appended to a
+// caller's buffer, with no reflection, no maps and one allocation an item.
 package txdoc
 
 import (
@@ -38,9 +39,8 @@ type Meta struct {
 
 // Encoder reuses its decoding buffers; one per goroutine.
 type Encoder struct {
-	body hederapb.TransactionBody
-	rec  hederapb.TransactionRecord
-	opts proto.UnmarshalOptions
+	body body
+	rec  record
 }
 
 // NewEncoder returns an Encoder.
@@ -48,18 +48,13 @@ func NewEncoder() *Encoder {
 	return &Encoder{}
 }
 
-var dataOneof = (&hederapb.TransactionBody{}).ProtoReflect().Descriptor().Oneofs().ByName("data")
-
-// decode fills e.rec from the item and returns its body, or says what
-// failed. Transaction and SignedTransaction are scanned with protowire
-// rather than decoded: only their body bytes are needed, and decoding the
-// signature maps would cost several allocations per item on the hot path.
-func (e *Encoder) decode(it recordstream.Item) (*hederapb.TransactionBody, error) {
+// decode fills e.body and e.rec from the item, or says what failed.
+func (e *Encoder) decode(it recordstream.Item) error {
 	// Field numbers of Transaction: body = 1 (2019 files), bodyBytes = 4
 	// (until 2021), signedTransactionBytes = 5.
 	fields, err := scanBytes(it.Transaction, 1, 4, 5)
 	if err != nil {
-		return nil, fmt.Errorf("decoding Transaction: %w", err)
+		return fmt.Errorf("decoding Transaction: %w", err)
 	}
 	var bodyBytes []byte
 	switch {
@@ -67,7 +62,7 @@ func (e *Encoder) decode(it recordstream.Item) (*hederapb.TransactionBody, error
 		// SignedTransaction: bodyBytes = 1.
 		signed, err := scanBytes(fields[2], 1, 1, 1)
 		if err != nil {
-			return nil, fmt.Errorf("decoding SignedTransaction: %w", err)
+			return fmt.Errorf("decoding SignedTransaction: %w", err)
 		}
 		bodyBytes = signed[0]
 	case fields[1] != nil:
@@ -75,15 +70,18 @@ func (e *Encoder) decode(it recordstream.Item) (*hederapb.TransactionBody, error
 	case fields[0] != nil:
 		bodyBytes = fields[0]
 	default:
-		return nil, fmt.Errorf("the Transaction has no body (no signedTransactionBytes, bodyBytes or body)")
+		return fmt.Errorf("the Transaction has no body (no signedTransactionBytes, bodyBytes or body)")
 	}
-	if err := e.opts.Unmarshal(bodyBytes, &e.body); err != nil {
-		return nil, fmt.Errorf("decoding TransactionBody: %w", err)
+	if err := e.body.parse(bodyBytes); err != nil {
+		return fmt.Errorf("decoding TransactionBody: %w", err)
 	}
-	if err := e.opts.Unmarshal(it.Record, &e.rec); err != nil {
-		return nil, fmt.Errorf("decoding TransactionRecord: %w", err)
+	if err := e.rec.parse(it.Record); err != nil {
+		return fmt.Errorf("decoding TransactionRecord: %w", err)
 	}
-	return &e.body, nil
+	if err := e.body.resolve(&e.rec); err != nil {
+		return fmt.Errorf("decoding the %s body: %w", TypeName(e.body.typeNum), err)
+	}
+	return nil
 }
 
 // scanBytes returns the last value of each of the length-delimited fields
@@ -92,35 +90,26 @@ func (e *Encoder) decode(it recordstream.Item) (*hederapb.TransactionBody, error
 func scanBytes(buf []byte, a, b, c protowire.Number) ([3][]byte, error) {
 	var out [3][]byte
 	for len(buf) > 0 {
-		num, typ, n := protowire.ConsumeTag(buf)
-		if n < 0 {
-			return out, protowire.ParseError(n)
+		f, rest, err := next(buf)
+		if err != nil {
+			return out, err
 		}
-		buf = buf[n:]
-		if typ == protowire.BytesType && (num == a || num == b || num == c) {
-			v, n := protowire.ConsumeBytes(buf)
-			if n < 0 {
-				return out, protowire.ParseError(n)
-			}
-			if v == nil {
-				v = []byte{}
-			}
-			switch num {
-			case a:
-				out[0] = v
-			case b:
-				out[1] = v
-			default:
-				out[2] = v
-			}
-			buf = buf[n:]
+		buf = rest
+		if f.typ != protowire.BytesType {
 			continue
 		}
-		n = protowire.ConsumeFieldValue(num, typ, buf)
-		if n < 0 {
-			return out, protowire.ParseError(n)
+		v := f.b
+		if v == nil {
+			v = []byte{}
 		}
-		buf = buf[n:]
+		switch f.num {
+		case a:
+			out[0] = v
+		case b:
+			out[1] = v
+		case c:
+			out[2] = v
+		}
 	}
 	return out, nil
 }
@@ -128,11 +117,11 @@ func scanBytes(buf []byte, a, b, c protowire.Number) ([3][]byte, error) {
 // Append appends item's document (one line of JSON, no newline) to dst.
 func (e *Encoder) Append(dst []byte, src Source, index int, it recordstream.Item, sidecars []*hederapb.TransactionSidecarRecord) ([]byte, Meta) {
 	sec, nanos := splitNs(it.ConsensusNs)
+	const idStart = len(`{"consensus_timestamp":"`)
 	start := len(dst)
 	dst = append(dst, `{"consensus_timestamp":"`...)
 	dst = appendTimestamp(dst, sec, nanos)
-	idEnd := len(dst)
-	meta := Meta{ConsensusNs: it.ConsensusNs}
+	meta := Meta{ID: string(dst[start+idStart:]), ConsensusNs: it.ConsensusNs}
 	dst = append(dst, `","consensus_at":"`...)
 	dst = time.Unix(sec, nanos).UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000000Z")
 	dst = append(dst, `","record_file":`...)
@@ -143,30 +132,28 @@ func (e *Encoder) Append(dst []byte, src Source, index int, it recordstream.Item
 	}
 	dst = append(dst, `,"index_in_file":`...)
 	dst = strconv.AppendInt(dst, int64(index), 10)
-	meta.ID = string(dst[start+len(`{"consensus_timestamp":"`) : idEnd])
 
-	body, err := e.decode(it)
-	if err != nil {
+	if err := e.decode(it); err == nil {
+		return e.appendDecoded(dst, &meta, sidecars)
+	} else {
 		meta.Name = Unknown
 		meta.ParseError = err.Error()
-		dst = append(dst, `,"name":"UNKNOWN","parse_error":`...)
-		dst = appendString(dst, []byte(meta.ParseError))
-		dst = append(dst, `,"raw_transaction":`...)
-		dst = appendBase64(dst, it.Transaction)
-		dst = append(dst, `,"raw_record":`...)
-		dst = appendBase64(dst, it.Record)
-		return append(dst, '}'), meta
 	}
-	rec := &e.rec
-	receipt := rec.GetReceipt()
+	dst = append(dst, `,"name":"UNKNOWN","parse_error":`...)
+	dst = appendString(dst, []byte(meta.ParseError))
+	dst = append(dst, `,"raw_transaction":`...)
+	dst = appendBase64(dst, it.Transaction)
+	dst = append(dst, `,"raw_record":`...)
+	dst = appendBase64(dst, it.Record)
+	return append(dst, '}'), meta
+}
 
-	typeNum := 0
-	if fd := body.ProtoReflect().WhichOneof(dataOneof); fd != nil {
-		typeNum = int(fd.Number())
-	}
-	meta.Name = TypeName(typeNum)
-	meta.Result = resultName(receipt.GetStatus())
-
+// appendDecoded appends the members of a decoded item's document after
+// index_in_file, and the closing brace.
+func (e *Encoder) appendDecoded(dst []byte, meta *Meta, sidecars []*hederapb.TransactionSidecarRecord) ([]byte, Meta) {
+	b, rec := &e.body, &e.rec
+	meta.Name = TypeName(b.typeNum)
+	meta.Result = resultName(rec.status)
 	dst = append(dst, `,"name":`...)
 	dst = appendASCII(dst, meta.Name)
 	dst = append(dst, `,"result":`...)
@@ -175,20 +162,18 @@ func (e *Encoder) Append(dst []byte, src Source, index int, it recordstream.Item
 	// The record's id is the one the network executed (with scheduled and
 	// nonce for scheduled and child transactions); the body's is the
 	// fallback for records that lack it.
-	txid := rec.GetTransactionID()
-	if txid == nil {
-		txid = body.GetTransactionID()
+	id := rec.id
+	if !id.set {
+		id = b.id
 	}
-	vs := txid.GetTransactionValidStart()
 	dst = append(dst, `,"transaction_id":`...)
-	if txid == nil {
+	if !id.set {
 		dst = append(dst, "null"...)
 	} else {
 		dst = append(dst, '"')
-		acc := txid.GetAccountID()
-		dst = appendEntity(dst, acc.GetShardNum(), acc.GetRealmNum(), acc.GetAccountNum())
+		dst = appendEntity(dst, id.account.shard, id.account.realm, id.account.num)
 		dst = append(dst, '-')
-		vsec, vnanos := vs.GetSeconds(), int64(vs.GetNanos())
+		vsec, vnanos := id.validSec, id.validNano
 		if vnanos < 0 || vnanos >= 1e9 {
 			vsec, vnanos = splitNs(vsec*1e9 + vnanos)
 		}
@@ -198,157 +183,146 @@ func (e *Encoder) Append(dst []byte, src Source, index int, it recordstream.Item
 		dst = append(dst, '"')
 	}
 	dst = append(dst, `,"valid_start_timestamp":"`...)
-	dst = appendTimestamp(dst, vs.GetSeconds(), int64(vs.GetNanos()))
+	dst = appendTimestamp(dst, id.validSec, id.validNano)
 	dst = append(dst, `","valid_duration_seconds":`...)
-	if d := body.GetTransactionValidDuration(); d != nil {
+	if b.hasDuration {
 		dst = append(dst, '"')
-		dst = strconv.AppendInt(dst, d.GetSeconds(), 10)
+		dst = strconv.AppendInt(dst, b.duration, 10)
 		dst = append(dst, '"')
 	} else {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, `,"charged_tx_fee":`...)
-	dst = strconv.AppendUint(dst, rec.GetTransactionFee(), 10)
+	dst = strconv.AppendUint(dst, rec.fee, 10)
 	dst = append(dst, `,"max_fee":"`...)
-	dst = strconv.AppendUint(dst, body.GetTransactionFee(), 10)
+	dst = strconv.AppendUint(dst, b.fee, 10)
 	dst = append(dst, `","memo_base64":`...)
-	dst = appendBase64(dst, body.GetMemo())
+	dst = appendBase64(dst, b.memo)
 	dst = append(dst, `,"node":`...)
-	dst = appendAccount(dst, body.GetNodeAccountID())
+	dst = appendEID(dst, b.node)
 	dst = append(dst, `,"nonce":`...)
-	dst = strconv.AppendInt(dst, int64(txid.GetNonce()), 10)
+	dst = strconv.AppendInt(dst, id.nonce, 10)
 	dst = append(dst, `,"scheduled":`...)
-	dst = appendBool(dst, txid.GetScheduled())
+	dst = appendBool(dst, id.scheduled)
 	dst = append(dst, `,"parent_consensus_timestamp":`...)
-	if p := rec.GetParentConsensusTimestamp(); p != nil {
+	if rec.hasParent {
 		dst = append(dst, '"')
-		dst = appendTimestamp(dst, p.GetSeconds(), int64(p.GetNanos()))
+		dst = appendTimestamp(dst, rec.parentSec, rec.parentNano)
 		dst = append(dst, '"')
 	} else {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, `,"entity_id":`...)
-	dst = appendEntityID(dst, body, rec)
+	dst = appendEID(dst, b.entity)
 	dst = append(dst, `,"transaction_hash":`...)
-	dst = appendBase64(dst, rec.GetTransactionHash())
+	dst = appendBase64(dst, rec.hash)
 	dst = append(dst, `,"bytes":null,"transfers":[`...)
-	for i, aa := range rec.GetTransferList().GetAccountAmounts() {
+	for i := range rec.transfers {
+		a := &rec.transfers[i]
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"account":`...)
-		dst = appendAccount(dst, aa.GetAccountID())
+		dst = appendEID(dst, a.account)
 		dst = append(dst, `,"amount":`...)
-		dst = strconv.AppendInt(dst, aa.GetAmount(), 10)
+		dst = strconv.AppendInt(dst, a.amount, 10)
 		dst = append(dst, `,"is_approval":`...)
-		dst = appendBool(dst, aa.GetIsApproval())
+		dst = appendBool(dst, a.approval)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `],"token_transfers":[`...)
-	n := 0
-	for _, tl := range rec.GetTokenTransferLists() {
-		for _, aa := range tl.GetTransfers() {
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			n++
-			dst = append(dst, `{"token_id":`...)
-			dst = appendToken(dst, tl.GetToken())
-			dst = append(dst, `,"account":`...)
-			dst = appendAccount(dst, aa.GetAccountID())
-			dst = append(dst, `,"amount":`...)
-			dst = strconv.AppendInt(dst, aa.GetAmount(), 10)
-			dst = append(dst, `,"is_approval":`...)
-			dst = appendBool(dst, aa.GetIsApproval())
-			dst = append(dst, '}')
+	for i := range rec.tokenTransfers {
+		a := &rec.tokenTransfers[i]
+		if i > 0 {
+			dst = append(dst, ',')
 		}
+		dst = append(dst, `{"token_id":`...)
+		dst = appendEID(dst, a.token)
+		dst = append(dst, `,"account":`...)
+		dst = appendEID(dst, a.account)
+		dst = append(dst, `,"amount":`...)
+		dst = strconv.AppendInt(dst, a.amount.amount, 10)
+		dst = append(dst, `,"is_approval":`...)
+		dst = appendBool(dst, a.approval)
+		dst = append(dst, '}')
 	}
 	dst = append(dst, `],"nft_transfers":[`...)
-	n = 0
-	for _, tl := range rec.GetTokenTransferLists() {
-		for _, nt := range tl.GetNftTransfers() {
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			n++
-			dst = append(dst, `{"is_approval":`...)
-			dst = appendBool(dst, nt.GetIsApproval())
-			dst = append(dst, `,"receiver_account_id":`...)
-			dst = appendAccount(dst, nt.GetReceiverAccountID())
-			dst = append(dst, `,"sender_account_id":`...)
-			dst = appendAccount(dst, nt.GetSenderAccountID())
-			dst = append(dst, `,"serial_number":`...)
-			dst = strconv.AppendInt(dst, nt.GetSerialNumber(), 10)
-			dst = append(dst, `,"token_id":`...)
-			dst = appendToken(dst, tl.GetToken())
-			dst = append(dst, '}')
+	for i := range rec.nfts {
+		n := &rec.nfts[i]
+		if i > 0 {
+			dst = append(dst, ',')
 		}
+		dst = append(dst, `{"is_approval":`...)
+		dst = appendBool(dst, n.approval)
+		dst = append(dst, `,"receiver_account_id":`...)
+		dst = appendEID(dst, n.receiver)
+		dst = append(dst, `,"sender_account_id":`...)
+		dst = appendEID(dst, n.sender)
+		dst = append(dst, `,"serial_number":`...)
+		dst = strconv.AppendInt(dst, n.serial, 10)
+		dst = append(dst, `,"token_id":`...)
+		dst = appendEID(dst, n.token)
+		dst = append(dst, '}')
 	}
 	dst = append(dst, `],"staking_reward_transfers":[`...)
-	for i, aa := range rec.GetPaidStakingRewards() {
+	for i := range rec.stakingRewards {
+		a := &rec.stakingRewards[i]
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"account":`...)
-		dst = appendAccount(dst, aa.GetAccountID())
+		dst = appendEID(dst, a.account)
 		dst = append(dst, `,"amount":`...)
-		dst = strconv.AppendInt(dst, aa.GetAmount(), 10)
+		dst = strconv.AppendInt(dst, a.amount, 10)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, ']')
 
-	if msg := body.GetConsensusSubmitMessage(); msg != nil {
+	switch b.typeNum {
+	case typeSubmitMessage:
 		dst = append(dst, `,"topic_message":{"topic_id":`...)
-		dst = appendTopic(dst, msg.GetTopicID())
+		dst = appendEID(dst, b.topic)
 		dst = append(dst, `,"sequence_number":`...)
-		dst = strconv.AppendUint(dst, receipt.GetTopicSequenceNumber(), 10)
+		dst = strconv.AppendUint(dst, rec.topicSeq, 10)
 		dst = append(dst, `,"running_hash":`...)
-		dst = appendBase64(dst, receipt.GetTopicRunningHash())
+		dst = appendBase64(dst, rec.topicHash)
 		dst = append(dst, `,"running_hash_version":`...)
-		dst = strconv.AppendUint(dst, receipt.GetTopicRunningHashVersion(), 10)
+		dst = strconv.AppendUint(dst, rec.topicHashVersion, 10)
 		dst = append(dst, `,"message":`...)
-		dst = appendBase64(dst, msg.GetMessage())
+		dst = appendBase64(dst, b.message)
 		dst = append(dst, '}')
-	}
-	if cr := contractResult(rec); cr != nil {
-		dst = append(dst, `,"contract_result":{"contract_id":`...)
-		dst = appendContract(dst, cr.GetContractID())
-		dst = append(dst, `,"gas_used":`...)
-		dst = strconv.AppendUint(dst, cr.GetGasUsed(), 10)
-		dst = append(dst, `,"error_message":`...)
-		dst = appendString(dst, cr.GetErrorMessage())
-		dst = append(dst, `,"call_result":`...)
-		dst = appendBase64(dst, cr.GetContractCallResult())
-		dst = append(dst, '}')
-	}
-	if eth := body.GetEthereumTransaction(); eth != nil {
+	case typeEthereum:
 		dst = append(dst, `,"ethereum":{"hash":"0x`...)
-		dst = appendHex(dst, rec.GetEthereumHash())
+		dst = appendHex(dst, rec.ethHash)
 		dst = append(dst, `","data":`...)
-		dst = appendBase64(dst, eth.GetEthereumData())
+		dst = appendBase64(dst, b.ethData)
 		dst = append(dst, `,"call_data_file_id":`...)
-		dst = appendFile(dst, eth.GetCallData())
+		dst = appendEID(dst, b.callData)
 		dst = append(dst, `,"max_gas_allowance":`...)
-		dst = strconv.AppendInt(dst, eth.GetMaxGasAllowance(), 10)
+		dst = strconv.AppendInt(dst, b.allowance, 10)
+		dst = append(dst, '}')
+	}
+	if rec.hasResult {
+		dst = append(dst, `,"contract_result":{"contract_id":`...)
+		dst = appendEID(dst, rec.resContract)
+		dst = append(dst, `,"gas_used":`...)
+		dst = strconv.AppendUint(dst, rec.resGasUsed, 10)
+		dst = append(dst, `,"error_message":`...)
+		dst = appendString(dst, rec.resError)
+		dst = append(dst, `,"call_result":`...)
+		dst = appendBase64(dst, rec.resCallResult)
 		dst = append(dst, '}')
 	}
 	if len(sidecars) > 0 {
 		dst = e.appendSidecars(dst, sidecars)
 	}
-	return append(dst, '}'), meta
-}
-
-func contractResult(rec *hederapb.TransactionRecord) *hederapb.ContractFunctionResult {
-	if r := rec.GetContractCallResult(); r != nil {
-		return r
-	}
-	return rec.GetContractCreateResult()
+	return append(dst, '}'), *meta
 }
 
 // resultName is the ResponseCode's name, or its number for a code newer
 // than our enum.
-func resultName(c hederapb.ResponseCodeEnum) string {
-	if s, ok := hederapb.ResponseCodeEnum_name[int32(c)]; ok {
+func resultName(c int32) string {
+	if s, ok := hederapb.ResponseCodeEnum_name[c]; ok {
 		return s
 	}
 	return strconv.FormatInt(int64(c), 10)
