@@ -82,6 +82,7 @@ func BenchmarkParseToNDJSON(b *testing.B) {
 			}
 			txs += len(d.docs)
 			bytesRead += len(data)
+			p.release(d)
 		}
 		parse += time.Since(t0)
 	}

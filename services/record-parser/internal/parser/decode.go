@@ -31,6 +31,14 @@ type decoded struct {
 	parseErrors int
 }
 
+// release hands the document buffer back for the next file; d's
+// documents must not be used after it.
+func (p *Parser) release(d *decoded) {
+	b := d.lines[:0]
+	d.lines, d.docs = nil, nil
+	p.buffers.Put(&b)
+}
+
 type typeResult struct{ name, result string }
 
 // refusal is a file that cannot be parsed as it is: it is quarantined,
@@ -119,8 +127,14 @@ func (p *Parser) decode(job intake.Job) (*decoded, []byte, error) {
 	src := txdoc.Source{File: job.Name, BlockNumber: f.BlockNumber, HasBlock: f.Version == 6}
 	enc := p.encoders.Get().(*txdoc.Encoder)
 	defer p.encoders.Put(enc)
-	// A record file's documents are a little larger than its items.
-	d.lines = make([]byte, 0, len(data)*2+len(f.Items)*256)
+	// A buffer of an earlier file is reused: a file's documents are a few
+	// megabytes, and zeroing and collecting fresh ones costs more than
+	// encoding them.
+	if b, ok := p.buffers.Get().(*[]byte); ok {
+		d.lines = (*b)[:0]
+	} else {
+		d.lines = make([]byte, 0, len(data)*2+len(f.Items)*256)
+	}
 	offsets := make([]int, 0, len(f.Items)+1)
 	metas := make([]txdoc.Meta, 0, len(f.Items))
 	for i, it := range f.Items {

@@ -67,6 +67,7 @@ type Parser struct {
 	m        *Metrics
 	host     string
 	encoders sync.Pool
+	buffers  sync.Pool // *[]byte: documents of a file done with
 	// Beat tells /healthz the loop is alive; nil is fine.
 	Beat func()
 }
@@ -175,6 +176,7 @@ func (p *Parser) process(ctx context.Context, job intake.Job, opt Options, waitT
 	case err != nil:
 		return 0, err
 	}
+	defer p.release(d)
 	out, err := p.commit(ctx, d, opt)
 	if err == nil && out == Done {
 		p.m.File.Observe(time.Since(start).Seconds())
