@@ -131,7 +131,7 @@ func (st *Stack) seedRecords(ctx context.Context, store blob.Store, every time.D
 	// consensus time is before now.
 	start := time.Now().UTC().Add(-every).Truncate(time.Millisecond)
 	gen := net.Stream(streamgen.Options{
-		Start: start, Interval: every, Items: 20, TxBytes: 200, SidecarEvery: 5,
+		Start: start, Interval: every, Items: 20, Mixed: true, SidecarEvery: 5,
 		Seed: uint64(start.UnixNano()),
 	})
 	go st.trickle(ctx, store, gen, every)

@@ -16,6 +16,7 @@ import (
 
 	"tributary.dev/libs/hederapb"
 	"tributary.dev/libs/recordstream"
+	"tributary.dev/libs/recordstream/txgen"
 )
 
 // NameLayout is how a stream file is named by the consensus time of its
@@ -37,6 +38,10 @@ type Options struct {
 	// which sets a file's size: about Items × (TxBytes + 110) bytes. The
 	// bytes are random, so gzip hardly shrinks them.
 	TxBytes int
+	// Mixed makes the items real transactions of mainnet's mix (txgen:
+	// transfers, topic messages, contract calls, …) that decode into
+	// documents, instead of random bytes; TxBytes is then unused.
+	Mixed bool
 	// SidecarEvery makes every n-th file (the first included) list one
 	// sidecar file of contract bytecode; 0 makes none.
 	SidecarEvery int
@@ -151,11 +156,15 @@ func (g *Generator) Next() (*File, error) {
 		Name: g.next.Format(NameLayout) + ".rcd.gz", Consensus: g.next,
 		net: g.net, index: g.index, sigs: map[string]*recordstream.Signature{}, faults: map[string]Fault{},
 	}
-	step := o.Interval / time.Duration(o.Items)
-	items := make([]recordstream.Item, o.Items)
-	for i := range items {
-		ts := g.next.Add(time.Duration(i) * step)
-		items[i] = g.item(ts)
+	var items []recordstream.Item
+	if o.Mixed {
+		items = txgen.Items(o.Items, int64(o.Seed)+int64(g.index), g.next)
+	} else {
+		step := o.Interval / time.Duration(o.Items)
+		items = make([]recordstream.Item, o.Items)
+		for i := range items {
+			items[i] = g.item(g.next.Add(time.Duration(i) * step))
+		}
 	}
 	if o.SidecarEvery > 0 && g.index%o.SidecarEvery == 0 {
 		sc, err := g.sidecar(f.Name, 1, g.next)

@@ -16,6 +16,7 @@ import (
 
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/recordstream"
+	"tributary.dev/libs/recordstream/txgen"
 	"tributary.dev/libs/testkit"
 )
 
@@ -519,5 +520,35 @@ func TestUpload(t *testing.T) {
 	cancel()
 	if err := Upload(cctx, store, []Object{{Key: "x/y", Body: []byte("z")}}); err == nil {
 		t.Fatal("Upload with a cancelled context succeeded")
+	}
+}
+
+// A mixed stream's items are txgen's transactions, chained and named like
+// any other stream's, different in every file.
+func TestMixedItems(t *testing.T) {
+	net := network(t, 1)
+	start := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	files := generate(t, net.Stream(Options{Start: start, Items: 30, Mixed: true}), 3)
+	var prev *recordstream.RecordFile
+	for i, f := range files {
+		rf := f.Record
+		if len(rf.Items) != 30 || rf.ConsensusStart != start.Add(time.Duration(i)*2*time.Second).UnixNano() {
+			t.Fatalf("file %d: %d items from %d", i, len(rf.Items), rf.ConsensusStart)
+		}
+		want := txgen.Items(30, 1+int64(i), f.Consensus)
+		for j, it := range rf.Items {
+			if !bytes.Equal(it.Transaction, want[j].Transaction) || !bytes.Equal(it.Record, want[j].Record) {
+				t.Fatalf("file %d item %d is not txgen's", i, j)
+			}
+		}
+		if prev != nil {
+			if err := recordstream.Follows(prev, rf); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Equal(prev.Items[0].Transaction, rf.Items[0].Transaction) {
+				t.Fatalf("file %d repeats the previous file's transactions", i)
+			}
+		}
+		prev = rf
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"tributary.dev/libs/recordstream"
-	"tributary.dev/services/record-parser/internal/txgen"
+	"tributary.dev/libs/recordstream/txgen"
 )
 
 // genStream writes n chained v6 record files of items mixed transactions

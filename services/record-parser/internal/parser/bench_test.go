@@ -14,9 +14,9 @@ import (
 	"go.uber.org/zap"
 
 	"tributary.dev/libs/recordstream"
+	"tributary.dev/libs/recordstream/txgen"
 	"tributary.dev/libs/testkit"
 	"tributary.dev/services/record-parser/internal/intake"
-	"tributary.dev/services/record-parser/internal/txgen"
 )
 
 // BenchmarkParseToNDJSON is `make bench` for the record-parser: the

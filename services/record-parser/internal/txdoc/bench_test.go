@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"tributary.dev/libs/recordstream"
-	"tributary.dev/services/record-parser/internal/txgen"
+	"tributary.dev/libs/recordstream/txgen"
 )
 
 // generatedFile is a v6 record file of n txgen items, read back.

@@ -10,7 +10,7 @@ import (
 
 	"tributary.dev/libs/hederapb"
 	"tributary.dev/libs/recordstream"
-	"tributary.dev/services/record-parser/internal/txgen"
+	"tributary.dev/libs/recordstream/txgen"
 )
 
 // The hand decoder must read what the generated code reads: every fixture

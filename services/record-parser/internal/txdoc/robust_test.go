@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"tributary.dev/libs/recordstream"
-	"tributary.dev/services/record-parser/internal/txgen"
+	"tributary.dev/libs/recordstream/txgen"
 )
 
 // An item whose bytes do not decode still gets a document: its times, file

@@ -1,4 +1,4 @@
-package txgen_test
+package txdoc_test
 
 import (
 	"bytes"
@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"tributary.dev/libs/hederapb"
+	"tributary.dev/libs/recordstream/txgen"
 	"tributary.dev/services/record-parser/internal/txdoc"
-	"tributary.dev/services/record-parser/internal/txgen"
 )
 
 var start = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)

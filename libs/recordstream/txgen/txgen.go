@@ -1,6 +1,8 @@
 // Package txgen generates realistic mixed record items — real Transaction
 // and TransactionRecord bytes — for the record-parser's tests and
-// benchmarks: the mix of types, sizes and outcomes of a busy mainnet.
+// benchmark and the devstack's live stream: the mix of types, sizes and
+// outcomes of a busy mainnet. Its tests, which decode what it makes, are
+// the record-parser's (internal/txdoc).
 package txgen
 
 import (
@@ -14,7 +16,7 @@ import (
 )
 
 // Items returns n items with consensus times strictly increasing from
-// start; the same n, seed and start always give the same bytes. About half
+// start (the first at start); the same n, seed and start always give the same bytes. About half
 // are crypto transfers (some with token or NFT transfers), a fifth consensus
 // submit messages, a tenth contract calls, 5% ethereum transactions, 5%
 // token associations and the rest other types; about 3% fail.
@@ -23,8 +25,10 @@ func Items(n int, seed int64, start time.Time) []recordstream.Item {
 	items := make([]recordstream.Item, 0, n)
 	ns := start.UnixNano()
 	for i := 0; i < n; i++ {
-		// Mainnet's gaps are tens of microseconds at load.
-		ns += 1 + g.r.Int64N(100_000)
+		if i > 0 {
+			// Mainnet's gaps are tens of microseconds at load.
+			ns += 1 + g.r.Int64N(100_000)
+		}
 		items = append(items, g.item(ns))
 	}
 	return items
