@@ -2,7 +2,6 @@ package recordstream
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,62 +15,13 @@ import (
 // the values a correct reader must produce for them. Every expected value
 // in these tests comes from that file; none is written into the Go.
 
-// fixtureRoot is shared/fixtures/hedera beside the repository.
-func fixtureRoot(t testing.TB) string {
-	t.Helper()
-	root := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera")
-	if _, err := os.Stat(filepath.Join(root, "expected.json")); err != nil {
-		t.Fatalf("Hedera fixtures not found at %s (%v): the tests need shared/fixtures/hedera beside the repository clone", root, err)
-	}
-	return root
-}
+func fixtureRoot(t testing.TB) string { return testkit.HederaFixtures(t) }
 
-// streamsDir holds the datasets: <dataset>/record0.0.N/<files>.
-func streamsDir(t testing.TB) string {
-	return filepath.Join(fixtureRoot(t), "hedera-mirror-node", "recordstreams")
-}
+func streamsDir(t testing.TB) string { return testkit.HederaStreams(t) }
 
-type expectedSidecar struct {
-	Hash    string  `json:"hash"`
-	Name    string  `json:"name"`
-	Records int     `json:"records"`
-	Size    int64   `json:"size"`
-	Types   []int32 `json:"types"`
-}
+type expectedFile = testkit.HederaFile
 
-type expectedFile struct {
-	Version      int               `json:"version"`
-	Count        int               `json:"count"`
-	StartNs      int64             `json:"start_ns"`
-	EndNs        int64             `json:"end_ns"`
-	Size         int64             `json:"size"`
-	FileHash     string            `json:"file_hash"`
-	End          string            `json:"end"`
-	Prev         string            `json:"prev"`
-	MetadataHash string            `json:"metadata_hash"`
-	HAPI         json.RawMessage   `json:"hapi"`
-	Block        *int64            `json:"block"`
-	Sidecars     []expectedSidecar `json:"sidecars"`
-}
-
-// expected reads expected.json: path below recordstreams/ → values.
-func expected(t testing.TB) map[string]expectedFile {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fixtureRoot(t), "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Files map[string]expectedFile `json:"files"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("expected.json: %v", err)
-	}
-	if len(doc.Files) == 0 {
-		t.Fatal("expected.json lists no files")
-	}
-	return doc.Files
-}
+func expected(t testing.TB) map[string]expectedFile { return testkit.HederaExpected(t) }
 
 func unhex(t testing.TB, s string) []byte {
 	t.Helper()

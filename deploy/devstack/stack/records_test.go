@@ -50,10 +50,7 @@ func listKeys(t *testing.T, store blob.Store, prefix string) []string {
 // generated files, closed before they appear, that chain and verify with
 // the address book the devstack writes.
 func TestSeedRecords(t *testing.T) {
-	fixtures := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera", "hedera-mirror-node")
-	if _, err := os.Stat(filepath.Join(fixtures, "recordstreams")); err != nil {
-		t.Fatalf("the Hedera fixtures are missing (%v): they live in shared/fixtures/hedera beside the repository", err)
-	}
+	fixtures := filepath.Join(testkit.HederaFixtures(t), "hedera-mirror-node")
 	srv, name := testkit.GCS(t)
 	store, err := blob.Open(context.Background(), testkit.GCSBucket(srv, name))
 	if err != nil {

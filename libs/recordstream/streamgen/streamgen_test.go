@@ -117,11 +117,7 @@ func checkNode(t *testing.T, b bucket, book *recordstream.AddressBook, prefix, a
 
 func fixtures(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera", "hedera-mirror-node")
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("the Hedera fixtures are missing (%v): they live in shared/fixtures/hedera beside the repository", err)
-	}
-	return dir
+	return filepath.Join(testkit.HederaFixtures(t), "hedera-mirror-node")
 }
 
 func readBook(t *testing.T, name string, data []byte) *recordstream.AddressBook {

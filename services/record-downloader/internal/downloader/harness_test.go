@@ -33,11 +33,7 @@ import (
 const prefix = "recordstreams/"
 
 func fixtures(t testing.TB) string {
-	dir := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera", "hedera-mirror-node")
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("the Hedera fixtures are missing (%v): they live in shared/fixtures/hedera beside the repository", err)
-	}
-	return dir
+	return filepath.Join(testkit.HederaFixtures(t), "hedera-mirror-node")
 }
 
 // gcsStore is a fresh fake-gcs-server bucket.

@@ -50,39 +50,10 @@ func TestMain(m *testing.M) {
 	testkit.MainWithBinary(m, "record-parser", true, &binary)
 }
 
-// fixtures is shared/fixtures/hedera/hedera-mirror-node beside the clone.
-func fixtures(t testing.TB) string {
-	root := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera", "hedera-mirror-node")
-	if _, err := os.Stat(root); err != nil {
-		t.Fatalf("Hedera fixtures not found at %s (%v): the tests need shared/fixtures/hedera beside the repository clone", root, err)
-	}
-	return root
-}
+// fixtures holds the real record streams (recordstreams/…).
+func fixtures(t testing.TB) string { return filepath.Dir(testkit.HederaStreams(t)) }
 
-// expected is fixtures/hedera/expected.json, the published values.
-type expectedFile struct {
-	Version  int    `json:"version"`
-	Count    int    `json:"count"`
-	StartNs  int64  `json:"start_ns"`
-	EndNs    int64  `json:"end_ns"`
-	FileHash string `json:"file_hash"`
-	End      string `json:"end"`
-	Prev     string `json:"prev"`
-}
-
-func expected(t testing.TB) map[string]expectedFile {
-	data, err := os.ReadFile(filepath.Join(fixtures(t), "..", "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Files map[string]expectedFile `json:"files"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Files
-}
+func expected(t testing.TB) map[string]testkit.HederaFile { return testkit.HederaExpected(t) }
 
 type harness struct {
 	t       *testing.T

@@ -28,13 +28,13 @@ import (
 // run. Target: ≥ 100,000 transactions/s per core; the ratio to the floor
 // is printed.
 func BenchmarkParseToNDJSON(b *testing.B) {
-	root := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera", "hedera-mirror-node", "recordstreams", "performance", "v2")
+	root := filepath.Join(testkit.HederaStreams(b), "performance", "v2")
 	records := b.TempDir()
 	var jobs []intake.Job
 	for _, n := range []string{"2020-02-09T18_30_00.000084Z.rcd", "2020-02-09T18_30_05.007359Z.rcd", "2020-02-09T18_30_10.001022Z.rcd"} {
 		data, err := os.ReadFile(filepath.Join(root, n))
 		if err != nil {
-			b.Fatalf("the Hedera fixtures are missing (%v): they live in shared/fixtures/hedera beside the repository", err)
+			b.Fatal(err)
 		}
 		jobs = append(jobs, place(b, records, n, data))
 	}

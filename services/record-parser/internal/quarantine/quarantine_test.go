@@ -17,7 +17,7 @@ import (
 // fixture reads one of the real record files, the kind of bytes Put gets.
 func fixture(t *testing.T, rel string) []byte {
 	t.Helper()
-	path := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera", "hedera-mirror-node", "recordstreams", filepath.FromSlash(rel))
+	path := filepath.Join(testkit.HederaStreams(t), filepath.FromSlash(rel))
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("Hedera fixture %s: %v: the tests need shared/fixtures/hedera beside the repository clone", rel, err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -35,41 +34,11 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// fixtureRoot is shared/fixtures/hedera beside the repository.
-func fixtureRoot(t testing.TB) string {
-	t.Helper()
-	root := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera")
-	if _, err := os.Stat(filepath.Join(root, "expected.json")); err != nil {
-		t.Fatalf("Hedera fixtures not found at %s (%v): the tests need shared/fixtures/hedera beside the repository clone", root, err)
-	}
-	return root
-}
+func fixtureRoot(t testing.TB) string { return testkit.HederaFixtures(t) }
 
-type expectedFile struct {
-	Version  int    `json:"version"`
-	Count    int    `json:"count"`
-	StartNs  int64  `json:"start_ns"`
-	EndNs    int64  `json:"end_ns"`
-	FileHash string `json:"file_hash"`
-	End      string `json:"end"`
-	Prev     string `json:"prev"`
-	Block    *int64 `json:"block"`
-}
+type expectedFile = testkit.HederaFile
 
-func expected(t testing.TB) map[string]expectedFile {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fixtureRoot(t), "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Files map[string]expectedFile `json:"files"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("expected.json: %v", err)
-	}
-	return doc.Files
-}
+func expected(t testing.TB) map[string]expectedFile { return testkit.HederaExpected(t) }
 
 func unhex(t testing.TB, s string) []byte {
 	t.Helper()

@@ -17,48 +17,11 @@ import (
 // expected.json; expected values in these tests come from there or from
 // decoding the fixture bytes independently (protoc --decode_raw).
 
-func fixtureRoot(t testing.TB) string {
-	t.Helper()
-	root := filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera")
-	if _, err := os.Stat(filepath.Join(root, "expected.json")); err != nil {
-		t.Fatalf("Hedera fixtures not found at %s (%v): the tests need shared/fixtures/hedera beside the repository clone", root, err)
-	}
-	return root
-}
+func streamsDir(t testing.TB) string { return testkit.HederaStreams(t) }
 
-func streamsDir(t testing.TB) string {
-	return filepath.Join(fixtureRoot(t), "hedera-mirror-node", "recordstreams")
-}
+type expectedFile = testkit.HederaFile
 
-type expectedFile struct {
-	Version  int    `json:"version"`
-	Count    int    `json:"count"`
-	StartNs  int64  `json:"start_ns"`
-	EndNs    int64  `json:"end_ns"`
-	Block    *int64 `json:"block"`
-	Sidecars []struct {
-		Name    string `json:"name"`
-		Records int    `json:"records"`
-	} `json:"sidecars"`
-}
-
-func expected(t testing.TB) map[string]expectedFile {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fixtureRoot(t), "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Files map[string]expectedFile `json:"files"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("expected.json: %v", err)
-	}
-	if len(doc.Files) == 0 {
-		t.Fatal("expected.json lists no files")
-	}
-	return doc.Files
-}
+func expected(t testing.TB) map[string]expectedFile { return testkit.HederaExpected(t) }
 
 // readFixture parses the record file at rel (below recordstreams/).
 func readFixture(t testing.TB, rel string) *recordstream.RecordFile {
