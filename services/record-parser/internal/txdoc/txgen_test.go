@@ -26,7 +26,10 @@ func TestItemsMixTimesAndDeterminism(t *testing.T) {
 	enc := txdoc.NewEncoder()
 	names := map[string]int{}
 	failed, size := 0, 0
-	prev := start.UnixNano()
+	if items[0].ConsensusNs != start.UnixNano() {
+		t.Fatalf("the first item is at %d, want start %d", items[0].ConsensusNs, start.UnixNano())
+	}
+	prev := start.UnixNano() - 1
 	var buf []byte
 	for i, it := range items {
 		if it.ConsensusNs <= prev {
