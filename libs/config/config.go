@@ -5,9 +5,11 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -53,6 +55,12 @@ func (c *Common) validate() error {
 	return errors.Join(errs...)
 }
 
+// Defaulter is implemented by a service config whose defaults for some
+// variables of Common differ from Common's (a service that runs every 15
+// minutes, as the script it replaces did): Defaults maps variable to
+// default. Load and Usage both use them.
+type Defaulter interface{ Defaults() map[string]string }
+
 // Validator is implemented by service configs that check more than types.
 // Its errors should start with the variable's name.
 type Validator interface{ Validate() error }
@@ -60,6 +68,15 @@ type Validator interface{ Validate() error }
 // Load fills spec (a pointer to a struct with envconfig tags) from the
 // environment and validates it. Every error names the variable.
 func Load(spec any) error {
+	if d, ok := spec.(Defaulter); ok {
+		for k, v := range d.Defaults() {
+			if _, set := os.LookupEnv(k); !set {
+				if err := os.Setenv(k, v); err != nil {
+					return fmt.Errorf("%s: %w", k, err)
+				}
+			}
+		}
+	}
 	if err := envconfig.Process("", spec); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
@@ -99,8 +116,23 @@ func Usage(w io.Writer, service, summary string, spec any) {
 	fmt.Fprintf(w, "%s — %s\n\nEnvironment variables:\n", service, summary)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  VARIABLE\tTYPE\tDEFAULT\tMEANING")
-	if err := envconfig.Usagef("", spec, tw, usageFormat); err != nil {
+	var rows bytes.Buffer
+	if err := envconfig.Usagef("", spec, &rows, usageFormat); err != nil {
 		fmt.Fprintf(tw, "  (cannot list variables: %v)\n", err)
+	}
+	var defaults map[string]string
+	if d, ok := spec.(Defaulter); ok {
+		defaults = d.Defaults()
+	}
+	for _, line := range strings.SplitAfter(rows.String(), "\n") {
+		// A row is "  KEY\tTYPE\tDEFAULT\tMEANING\n".
+		if f := strings.SplitN(line, "\t", 4); len(f) == 4 {
+			if v, ok := defaults[strings.TrimSpace(f[0])]; ok {
+				f[2] = v
+				line = strings.Join(f, "\t")
+			}
+		}
+		fmt.Fprint(tw, line)
 	}
 	tw.Flush()
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -173,5 +174,47 @@ func TestUsageListsEveryVariable(t *testing.T) {
 func TestHelpRequested(t *testing.T) {
 	if !HelpRequested([]string{"--help"}) || !HelpRequested([]string{"x", "-h"}) || HelpRequested([]string{"run"}) {
 		t.Fatal("HelpRequested wrong")
+	}
+}
+
+type slowSpec struct {
+	Common
+}
+
+func (*slowSpec) Defaults() map[string]string { return map[string]string{"MIN_SLEEP": "900", "MAX_SLEEP": "960"} }
+
+// A service's own defaults for Common's variables apply when the variable
+// is unset, lose to the environment, and are what --help prints.
+func TestServiceDefaults(t *testing.T) {
+	t.Setenv("MIN_SLEEP", "")
+	os.Unsetenv("MIN_SLEEP")
+	t.Setenv("MAX_SLEEP", "")
+	os.Unsetenv("MAX_SLEEP")
+	var s slowSpec
+	if err := Load(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.MinSleep != 900 || s.MaxSleep != 960 {
+		t.Errorf("sleeps %d..%d, want the service's 900..960", s.MinSleep, s.MaxSleep)
+	}
+	t.Setenv("MIN_SLEEP", "5")
+	t.Setenv("MAX_SLEEP", "6")
+	s = slowSpec{}
+	if err := Load(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.MinSleep != 5 || s.MaxSleep != 6 {
+		t.Errorf("sleeps %d..%d, want the environment's 5..6", s.MinSleep, s.MaxSleep)
+	}
+	var out bytes.Buffer
+	Usage(&out, "svc", "does things", &slowSpec{})
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && (f[0] == "MIN_SLEEP" && f[2] != "900" || f[0] == "MAX_SLEEP" && f[2] != "960" || f[0] == "LOG_LEVEL" && f[2] != "info") {
+			t.Errorf("help line %q", line)
+		}
+	}
+	if !strings.Contains(out.String(), "MIN_SLEEP") {
+		t.Errorf("help lacks MIN_SLEEP:\n%s", out.String())
 	}
 }

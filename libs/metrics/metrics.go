@@ -29,6 +29,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	checks map[string]func(context.Context) error
+	pages  map[string]http.Handler // a service's own pages (/status)
 
 	// The heartbeat, in Unix nanoseconds: lastBeat is the last Beat (0:
 	// never), clockStart when SetStallWindow armed the check, window the
@@ -47,6 +48,7 @@ func New(service string) *Server {
 		subsystem: strings.ReplaceAll(service, "-", "_"),
 		reg:       reg,
 		checks:    map[string]func(context.Context) error{},
+		pages:     map[string]http.Handler{},
 	}
 	// Exported so an alert can fire on a stall before Kubernetes acts on
 	// /healthz, and so a dashboard shows how far behind a process is.
@@ -148,9 +150,27 @@ func (s *Server) Ready(ctx context.Context) map[string]error {
 	return failed
 }
 
-// Handler serves /metrics, /healthz and /readyz.
+// Handle adds a page of the service's own at path (the registry-processor's
+// /status), served beside /metrics; it may be called after Serve started.
+func (s *Server) Handle(path string, h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pages[path] = h
+}
+
+// Handler serves /metrics, /healthz, /readyz and the pages added with Handle.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		h := s.pages[r.URL.Path]
+		s.mu.Unlock()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if silent, window, bad := s.stalled(time.Now()); bad {

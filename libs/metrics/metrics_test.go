@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,25 @@ func TestStallWindowZeroDisables(t *testing.T) {
 	}
 	if code, body := get(t, base+"/healthz"); code != 200 {
 		t.Fatalf("/healthz with the check off = %d %q", code, body)
+	}
+}
+
+// A service's own page, added after the server started, is served beside
+// /metrics; other paths are 404.
+func TestHandleAddsPages(t *testing.T) {
+	s := New("svc")
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	s.Handle("/status", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "3 outstanding") }))
+	for path, want := range map[string]int{"/status": 200, "/nope": 404, "/metrics": 200} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (path == "/status" && string(body) != "3 outstanding") {
+			t.Errorf("%s: %d %q, want %d", path, resp.StatusCode, body, want)
+		}
 	}
 }
