@@ -181,7 +181,9 @@ type slowSpec struct {
 	Common
 }
 
-func (*slowSpec) Defaults() map[string]string { return map[string]string{"MIN_SLEEP": "900", "MAX_SLEEP": "960"} }
+func (*slowSpec) Defaults() map[string]string {
+	return map[string]string{"MIN_SLEEP": "900", "MAX_SLEEP": "960"}
+}
 
 // A service's own defaults for Common's variables apply when the variable
 // is unset, lose to the environment, and are what --help prints.
