@@ -1,0 +1,141 @@
+package main
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tributary.dev/libs/testkit/agentstub"
+	"tributary.dev/libs/testkit/svc"
+)
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	out := svc.CheckHelp(t, binary, "../../README.md", &Config{})
+	for _, verb := range []string{"migrate", "initial-load", "post", "status [--json]", "requeue --failed", "testdata generate"} {
+		if !strings.Contains(out, "registry-processor "+verb) {
+			t.Errorf("--help lacks the verb %q", verb)
+		}
+	}
+	// The original ran every 15 minutes: so do we, unless told otherwise.
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == "MIN_SLEEP" && f[2] != "900" {
+			t.Errorf("MIN_SLEEP default: %q", l)
+		}
+	}
+}
+
+// A fresh database: initial-load queues and generates every corp, post
+// delivers every credential once, status counts them; then new source
+// events, one run later, are found, generated and posted too, and the
+// run is announced.
+func TestInitialLoadThenRun(t *testing.T) {
+	h := newHarness(t, agentstub.Options{})
+	h.generate(300, 0, 7)
+	h.mustRun([]string{"initial-load"})
+	queued := h.count("SELECT count(*) FROM event_by_corp_filing")
+	if queued < 300 {
+		t.Fatalf("%d corps queued, want every one of the 300", queued)
+	}
+	if n := h.count("SELECT count(*) FROM event_by_corp_filing WHERE process_date IS NULL"); n != 0 {
+		t.Errorf("%d queue rows left unprocessed", n)
+	}
+	creds := h.count("SELECT count(*) FROM credential_log")
+	held := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'A'")
+	if creds == 0 || held == 0 {
+		t.Fatalf("%d credentials, %d address credentials held: want both", creds, held)
+	}
+	h.mustRun([]string{"post"})
+	posted := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'Y'")
+	waiting := h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL")
+	got := h.received()
+	total := 0
+	for k, n := range got {
+		total += n
+		if n != 1 {
+			t.Errorf("posted %d times: %s", n, k)
+		}
+	}
+	if total != posted || posted+held+waiting != creds {
+		t.Errorf("controller got %d, %d rows Y, %d held, %d waiting (future expiry), %d in all", total, posted, held, waiting, creds)
+	}
+	if n := len(h.eventsOn("bcreg.credentials.posted")); n == 0 {
+		t.Error("no bcreg.credentials.posted event")
+	}
+
+	status := h.mustRun([]string{"status"})
+	for _, want := range []string{"Table: event_by_corp_filing", "Table: credential_log", "Process Errors"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
+
+	// New events on existing corps: one run finds, generates and posts.
+	h.generate(0, 40, 8)
+	before := creds
+	h.mustRun(nil)
+	if n := h.count("SELECT count(*) FROM credential_log"); n <= before {
+		t.Errorf("the run after new events made no credential (%d before, %d after)", before, n)
+	}
+	if n := h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND coalesce(credential_json->>'expiry_date', '') = ''"); n != 0 {
+		t.Errorf("%d postable credentials left after the run", n)
+	}
+	processed := h.eventsOn("bcreg.events.processed")
+	if len(processed) == 0 {
+		t.Fatal("no bcreg.events.processed event")
+	}
+	if e := processed[len(processed)-1]; e["system"] != "BC_REG" || e["to_event"].(float64) <= e["from_event"].(float64) {
+		t.Errorf("processed event %v", e)
+	}
+	for k, n := range h.received() {
+		if n != 1 {
+			t.Errorf("posted %d times: %s", n, k)
+		}
+	}
+}
+
+// A flaky controller (10% 500s, random 2 s stalls): everything
+// eventually posts, and what it confirmed is never posted again.
+func TestFlakyControllerEverythingPosts(t *testing.T) {
+	h := newHarness(t, agentstub.Options{FailureRate: 0.1, StallRate: 0.05, StallFor: 2 * time.Second, Seed: 3})
+	h.generate(150, 0, 11)
+	h.mustRun([]string{"initial-load"})
+	for i := 0; i < 10 && h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND coalesce(credential_json->>'expiry_date', '') = ''") > 0; i++ {
+		h.run(binary, []string{"post"}, "POST_TIMEOUT=1")
+	}
+	if n := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'N'"); n != 0 {
+		t.Errorf("%d credentials failed for good; the controller's failures are all transient", n)
+	}
+	posted := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'Y'")
+	got := h.received()
+	if len(got) != posted {
+		t.Errorf("controller got %d distinct credentials, %d rows are Y", len(got), posted)
+	}
+}
+
+// Two processors on one database: one works, the other waits for it.
+func TestSecondProcessorWaits(t *testing.T) {
+	h := newHarness(t, agentstub.Options{Latency: 50 * time.Millisecond})
+	h.generate(200, 0, 5)
+	h.mustRun([]string{"initial-load"})
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, outs[i] = h.run(binary, []string{"post"}, "LOG_LEVEL=info", "POST_CONCURRENCY=2")
+		}()
+		time.Sleep(300 * time.Millisecond)
+	}
+	wg.Wait()
+	waited := strings.Contains(outs[0], "waiting") || strings.Contains(outs[1], "waiting")
+	if !waited {
+		t.Errorf("neither processor waited for the lock:\n%s\n---\n%s", outs[0], outs[1])
+	}
+	for k, n := range h.received() {
+		if n != 1 {
+			t.Errorf("posted %d times: %s", n, k)
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"tributary.dev/libs/metrics"
+)
+
+// Metrics are the stages', registered as tributary_registry_processor_<name>
+// (the poster registers its own); the dashboard and alert rules are written
+// against these names.
+type Metrics struct {
+	EventsFound *prometheus.CounterVec   //
+	CorpsQueued prometheus.Counter       //
+	Corps       *prometheus.CounterVec   // outcome Y, N, S
+	Generated   *prometheus.CounterVec   // type
+	Duplicates  prometheus.Counter       //
+	Stage       *prometheus.HistogramVec // stage
+	Outstanding *prometheus.GaugeVec     // table
+	Errors      *prometheus.GaugeVec     // table
+	LastEvent   prometheus.Gauge         //
+	Runs        *prometheus.CounterVec   // outcome
+}
+
+// NewMetrics registers the metrics on srv; nil gives unregistered ones.
+func NewMetrics(srv *metrics.Server) *Metrics {
+	if srv == nil {
+		srv = metrics.New("registry-processor")
+	}
+	m := &Metrics{
+		EventsFound: srv.Counter("events_found_total", "Source events past the high-water mark found by a run (the mark's advance in event ids)."),
+		CorpsQueued: srv.Counter("corps_queued_total", "Corporations queued in event_by_corp_filing (by events found or initial-load).").WithLabelValues(),
+		Corps:       srv.Counter("corps_processed_total", "Queued corporations processed, by outcome: Y (credentials generated), N (error, see process_msg), S (skipped, not in scope).", "outcome"),
+		Generated:   srv.Counter("credentials_generated_total", "Credentials generated, by type (REG, REL, BNC, ADDR held back), before deduplication by hash.", "type"),
+		Duplicates:  srv.Counter("credentials_duplicate_total", "Credentials generated whose hash credential_log already had (skipped, as the original does).").WithLabelValues(),
+		Stage:       srv.Histogram("stage_seconds", "Duration of one stage of a run: find, process, post, initial-load.", []float64{.1, .5, 1, 5, 15, 60, 300, 900, 3600}, "stage"),
+		Outstanding: srv.Gauge("outstanding", "Rows waiting (process_date null) per event-processor table, as `status` counts them.", "table"),
+		Errors:      srv.Gauge("errors", "Rows with process_success N per event-processor table.", "table"),
+		LastEvent:   srv.Gauge("last_event_id", "The high-water mark: the last source event id queued.").WithLabelValues(),
+		Runs:        srv.Counter("runs_total", "Service runs (find, process, post), by outcome: ok or failed.", "outcome"),
+	}
+	m.EventsFound.WithLabelValues()
+	return m
+}
+
+func (m *Metrics) stage(name string, start time.Time) {
+	m.Stage.WithLabelValues(name).Observe(time.Since(start).Seconds())
+}
