@@ -43,7 +43,8 @@ func batches(rows []Row, size int) [][]Row {
 
 // holdBack splits off the rows of the page's last corp, which may go on in
 // the next page, so that its rows are posted together with the rest of it.
-// It holds nothing back when that corp cannot fit one request anyway.
+// A corp with more than size rows keeps only the rows past its last full
+// request.
 func holdBack(rows []Row, size int) (post, held []Row) {
 	if len(rows) == 0 {
 		return rows, nil
@@ -55,17 +56,27 @@ func holdBack(rows []Row, size int) (post, held []Row) {
 			n++
 		}
 	}
-	if n > size {
+	// A corp too big for one request goes in full requests; only its
+	// tail, which the next page may fill up, waits.
+	keep := n % size
+	if n <= size {
+		keep = n
+	}
+	if keep == 0 {
 		return rows, nil
 	}
-	post = make([]Row, 0, len(rows)-n)
-	held = make([]Row, 0, n)
+	post = make([]Row, 0, len(rows)-keep)
+	held = make([]Row, 0, keep)
+	seen := 0
 	for _, r := range rows {
 		if r.Corp == last {
-			held = append(held, r)
-		} else {
-			post = append(post, r)
+			seen++
+			if seen > n-keep {
+				held = append(held, r)
+				continue
+			}
 		}
+		post = append(post, r)
 	}
 	return post, held
 }
