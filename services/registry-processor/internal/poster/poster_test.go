@@ -323,3 +323,29 @@ func TestEncodeAndCut(t *testing.T) {
 		t.Fatal("255 characters should be kept")
 	}
 }
+
+// Cancelling a run stops it with the context's error; what was answered
+// is written back, the rest stays queued (never written N).
+func TestCancelLeavesUnansweredQueued(t *testing.T) {
+	stub := testkit.Agent(t, agentstub.Options{Latency: 40 * time.Millisecond})
+	sizes := make([]int, 200)
+	for i := range sizes {
+		sizes[i] = 2
+	}
+	st := newMemStore(queue(sizes))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	stats, err := New(Config{URL: stub.URL, Concurrency: 4}, st).Run(ctx, nil)
+	if err == nil || ctx.Err() == nil {
+		t.Fatalf("err %v", err)
+	}
+	st.check(t)
+	for id, r := range st.posted {
+		if !r.Success {
+			t.Fatalf("record %d written N on shutdown: %+v", id, r)
+		}
+	}
+	if len(st.posted) == 0 || len(st.posted) >= 400 || stats.Success != len(st.posted) {
+		t.Fatalf("written %d of 400, stats %+v", len(st.posted), stats)
+	}
+}
