@@ -2,6 +2,7 @@ package poster
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -76,7 +77,7 @@ func TestChaosEverythingPostsOncePerConfirmedBatch(t *testing.T) {
 		}
 	}
 	for c, n := range sizes {
-		corp := "BC" + rows[0].Corp[:0] + strings.Repeat("0", 7-len(strconv.Itoa(c+1))) + strconv.Itoa(c+1)
+		corp := fmt.Sprintf("BC%07d", c+1)
 		if want := (n + 9) / 10; corpReqs[corp] != want {
 			t.Errorf("corp %s with %d credentials went in %d requests, want %d", corp, n, corpReqs[corp], want)
 		}
@@ -136,7 +137,7 @@ func TestCorpKeptTogetherAcrossPages(t *testing.T) {
 		}
 	}
 	for i, n := range sizes {
-		corp := "BC" + rows[0].Corp[:0] + "000000" + strconv.Itoa(i+1)
+		corp := fmt.Sprintf("BC%07d", i+1)
 		got := perCorp[corp]
 		want := []int{n}
 		if n == 25 {
