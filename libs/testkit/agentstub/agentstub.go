@@ -1,8 +1,12 @@
-// Package agentstub is an HTTP stand-in for the credential agent (VON-X /
-// ACA-Py) the registry-processor posts to: POST /issue-credential takes a
-// JSON array of {schema, version, attributes} and answers an array of
-// {success, result}. It records what it accepted and can be slowed down or
-// made to fail, whole requests or single credentials, reproducibly.
+// Package agentstub is an HTTP stand-in for the issuer controller (the
+// BC Registries controller in front of ACA-Py) the registry-processor
+// posts to. POST /issue-credential takes a JSON array of {schema, version,
+// attributes} and answers HTTP 200 with an array of {success, result} in
+// the same order, result being the credential exchange's thread id;
+// GET /readiness answers 200 when ready and 503 when not. It records every
+// request it was sent, so a test can count duplicates, and it can be slowed
+// down, stalled, made to fail (whole requests or single credentials,
+// reproducibly) or made to answer with the wrong length or shape.
 package agentstub
 
 import (
@@ -18,9 +22,15 @@ import (
 // Options shape the stub's behaviour.
 type Options struct {
 	Latency         time.Duration // added to every request
-	FailureRate     float64       // share of requests answered 500
+	FailureRate     float64       // share of requests answered 500 (nothing issued)
 	ItemFailureRate float64       // share of credentials answered success:false
-	Seed            int64         // fixes the failure pattern: same seed, same requests, same answers
+	// StallRate is the share of requests that are processed (their
+	// credentials issued) but answered only after StallFor: a caller whose
+	// timeout is shorter never learns the outcome, as with a controller
+	// that issued and then hung.
+	StallRate float64
+	StallFor  time.Duration // how long a stalled answer waits; 2 s when zero
+	Seed      int64         // fixes the failure pattern: same seed, same requests, same answers
 }
 
 // Credential is one credential as posted.
@@ -36,7 +46,30 @@ type Result struct {
 	Result  string `json:"result"`
 }
 
-// Stub is the stand-in agent.
+// Request is the record of one POST /issue-credential.
+type Request struct {
+	Seq         int          // arrival order, from 1
+	Status      int          // HTTP status answered
+	Stalled     bool         // the answer was held back by StallFor
+	Answered    bool         // false when the caller hung up before the answer was written
+	Misanswered Misanswer    // the broken answer sent instead of Results, if any
+	Credentials []Credential // as posted
+	Results     []Result     // what the stub meant to answer (200 only)
+}
+
+// Misanswer is a kind of broken answer, for tests of the caller's checks.
+type Misanswer int
+
+// The broken answers Misanswer can inject. None of them issues anything.
+const (
+	AnswerShort   Misanswer = iota + 1 // one result fewer than credentials
+	AnswerLong                         // one result more
+	AnswerObject                       // a JSON object, not an array
+	AnswerGarbage                      // not JSON at all
+	AnswerBadItem                      // an array of the right length whose items are numbers
+)
+
+// Stub is the stand-in controller.
 type Stub struct {
 	URL string // set by Start or testkit.Agent
 
@@ -46,10 +79,18 @@ type Stub struct {
 	seq  int
 	reqs int
 	got  []Credential
+	log  []Request
+
+	notReady   bool
+	probes     int
+	misanswers []Misanswer // queued broken answers, first is next
 }
 
 // New returns a stub with opts.
 func New(opts Options) *Stub {
+	if opts.StallRate > 0 && opts.StallFor <= 0 {
+		opts.StallFor = 2 * time.Second
+	}
 	return &Stub{opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15))}
 }
 
@@ -65,7 +106,8 @@ func (s *Stub) Start(addr string) (string, func(), error) {
 	return s.URL, func() { _ = srv.Close() }, nil
 }
 
-// Credentials returns every credential accepted so far.
+// Credentials returns every credential issued so far (successes only, a
+// stalled request's included), in issue order.
 func (s *Stub) Credentials() []Credential {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -79,51 +121,159 @@ func (s *Stub) Requests() int {
 	return s.reqs
 }
 
-// Handler serves POST /issue-credential and GET /status.
+// Log returns the record of every issue-credential request, in arrival
+// order.
+func (s *Stub) Log() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.log...)
+}
+
+// SetReady sets what GET /readiness answers: 200 when true, 503 when false.
+// A new stub is ready.
+func (s *Stub) SetReady(ready bool) {
+	s.mu.Lock()
+	s.notReady = !ready
+	s.mu.Unlock()
+}
+
+// Probes is how many readiness requests arrived.
+func (s *Stub) Probes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.probes
+}
+
+// Misanswer makes the next n issue-credential requests that would have been
+// answered 200 get the broken answer kind instead.
+func (s *Stub) Misanswer(kind Misanswer, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.misanswers = append(s.misanswers, kind)
+	}
+}
+
+// threadID is a UUID-shaped id, unique per issued credential, as the
+// controller answers with the exchange's thread id.
+func threadID(seq int) string {
+	return fmt.Sprintf("%08x-0000-4000-8000-%012x", uint32(seq>>16), seq)
+}
+
+// Handler serves POST /issue-credential, GET /readiness and GET /status.
 func (s *Stub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintln(w, `{"ready":true}`)
 	})
-	mux.HandleFunc("POST /issue-credential", func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.Latency > 0 {
-			// A caller that gives up (timeout, shutdown) should not keep
-			// the stub busy, as a real agent would notice the closed socket.
-			select {
-			case <-time.After(s.opts.Latency):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		var creds []Credential
-		if err := json.NewDecoder(r.Body).Decode(&creds); err != nil {
-			http.Error(w, "want a JSON array of {schema, version, attributes}: "+err.Error(), http.StatusBadRequest)
-			return
-		}
+	mux.HandleFunc("GET /readiness", func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.reqs++
-		if s.opts.FailureRate > 0 && s.rng.Float64() < s.opts.FailureRate {
-			http.Error(w, "injected failure", http.StatusInternalServerError)
+		s.probes++
+		ready := !s.notReady
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"ready":false}`)
 			return
 		}
-		results := make([]Result, len(creds))
-		for i, c := range creds {
-			if c.Schema == "" || c.Version == "" {
-				results[i] = Result{Success: false, Result: "schema and version are required"}
-				continue
-			}
-			if s.opts.ItemFailureRate > 0 && s.rng.Float64() < s.opts.ItemFailureRate {
-				results[i] = Result{Success: false, Result: "injected credential failure"}
-				continue
-			}
-			s.seq++
-			s.got = append(s.got, c)
-			results[i] = Result{Success: true, Result: fmt.Sprintf("cred-%06d", s.seq)}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(results)
+		fmt.Fprintln(w, `{"ready":true}`)
 	})
+	mux.HandleFunc("POST /issue-credential", s.issue)
 	return mux
+}
+
+func (s *Stub) issue(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Latency > 0 {
+		// A caller that gives up (timeout, shutdown) should not keep
+		// the stub busy, as a real agent would notice the closed socket.
+		select {
+		case <-time.After(s.opts.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	var creds []Credential
+	if err := json.NewDecoder(r.Body).Decode(&creds); err != nil {
+		http.Error(w, "want a JSON array of {schema, version, attributes}: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.reqs++
+	rec := Request{Seq: s.reqs, Status: http.StatusOK, Credentials: creds}
+	if s.opts.FailureRate > 0 && s.rng.Float64() < s.opts.FailureRate {
+		rec.Status, rec.Answered = http.StatusInternalServerError, true
+		s.log = append(s.log, rec)
+		s.mu.Unlock()
+		http.Error(w, "injected failure", http.StatusInternalServerError)
+		return
+	}
+	if len(s.misanswers) > 0 {
+		rec.Misanswered, s.misanswers = s.misanswers[0], s.misanswers[1:]
+		rec.Answered = true
+		s.log = append(s.log, rec)
+		s.mu.Unlock()
+		writeMisanswer(w, rec.Misanswered, len(creds))
+		return
+	}
+	results := make([]Result, len(creds))
+	for i, c := range creds {
+		if c.Schema == "" || c.Version == "" {
+			results[i] = Result{Success: false, Result: "schema and version are required"}
+			continue
+		}
+		if s.opts.ItemFailureRate > 0 && s.rng.Float64() < s.opts.ItemFailureRate {
+			results[i] = Result{Success: false, Result: threadID(0) + "::injected credential failure"}
+			continue
+		}
+		s.seq++
+		s.got = append(s.got, c)
+		results[i] = Result{Success: true, Result: threadID(s.seq)}
+	}
+	rec.Results = results
+	rec.Stalled = s.opts.StallRate > 0 && s.rng.Float64() < s.opts.StallRate
+	idx := len(s.log)
+	s.log = append(s.log, rec)
+	s.mu.Unlock()
+
+	answered := true
+	if rec.Stalled {
+		select {
+		case <-time.After(s.opts.StallFor):
+		case <-r.Context().Done():
+			answered = false
+		}
+	}
+	if answered {
+		w.Header().Set("Content-Type", "application/json")
+		answered = json.NewEncoder(w).Encode(results) == nil && r.Context().Err() == nil
+	}
+	s.mu.Lock()
+	s.log[idx].Answered = answered
+	s.mu.Unlock()
+}
+
+func writeMisanswer(w http.ResponseWriter, kind Misanswer, n int) {
+	w.Header().Set("Content-Type", "application/json")
+	ok := func(k int) []Result {
+		out := make([]Result, max(k, 0))
+		for i := range out {
+			out[i] = Result{Success: true, Result: threadID(1 << 30)}
+		}
+		return out
+	}
+	switch kind {
+	case AnswerShort:
+		_ = json.NewEncoder(w).Encode(ok(n - 1))
+	case AnswerLong:
+		_ = json.NewEncoder(w).Encode(ok(n + 1))
+	case AnswerObject:
+		fmt.Fprintln(w, `{"success":true,"result":"not an array"}`)
+	case AnswerGarbage:
+		fmt.Fprintln(w, `<html>Bad Gateway</html>`)
+	default:
+		items := make([]int, n)
+		_ = json.NewEncoder(w).Encode(items)
+	}
 }

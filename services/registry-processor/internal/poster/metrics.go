@@ -1,0 +1,40 @@
+package poster
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"tributary.dev/libs/metrics"
+)
+
+// Metrics are the poster's Prometheus series, all under
+// tributary_registry_processor_.
+type Metrics struct {
+	Posted      *prometheus.CounterVec   // posted_total{outcome}: success, failed, deferred
+	Requests    *prometheus.CounterVec   // post_requests_total{status}: HTTP code, timeout, error, bad_answer
+	Retries     prometheus.Counter       // post_retries_total
+	Unconfirmed prometheus.Counter       // post_unconfirmed_total
+	Seconds     *prometheus.HistogramVec // post_seconds: one POST, sent to answered or given up
+	Concurrency prometheus.Gauge         // post_concurrency: requests allowed in flight now
+	InFlight    prometheus.Gauge         // post_in_flight: requests in flight now
+	ErrorFactor prometheus.Gauge         // post_error_factor: the adaptive back-off's progressive error count
+	Ready       prometheus.Gauge         // post_controller_ready: 1 when the last readiness probe answered 200
+}
+
+// NewMetrics registers the metrics on srv; a nil srv gives metrics on a
+// private registry (tests, verbs without a metrics server).
+func NewMetrics(srv *metrics.Server) *Metrics {
+	if srv == nil {
+		srv = metrics.New("registry-processor")
+	}
+	return &Metrics{
+		Posted:      srv.Counter("posted_total", "Credentials written back after posting, by outcome: success (Y), failed (N), deferred (left queued because the controller was not ready).", "outcome"),
+		Requests:    srv.Counter("post_requests_total", "issue-credential requests by answer: the HTTP status, timeout, error (connection), bad_answer (200 of the wrong length or shape).", "status"),
+		Retries:     srv.Counter("post_retries_total", "issue-credential requests sent again after a 5xx, a timeout or a connection error.").WithLabelValues(),
+		Unconfirmed: srv.Counter("post_unconfirmed_total", "issue-credential requests sent in full but never answered (timeout or connection drop); their batch is posted again, so the controller may issue it twice.").WithLabelValues(),
+		Seconds:     srv.Histogram("post_seconds", "Time of one issue-credential request.", []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}),
+		Concurrency: srv.Gauge("post_concurrency", "issue-credential requests allowed in flight (the adaptive back-off's current limit).").WithLabelValues(),
+		InFlight:    srv.Gauge("post_in_flight", "issue-credential requests in flight.").WithLabelValues(),
+		ErrorFactor: srv.Gauge("post_error_factor", "The adaptive back-off's progressive error count: max(0, previous + 5 x failures - successes); above 50 concurrency drops.").WithLabelValues(),
+		Ready:       srv.Gauge("post_controller_ready", "1 when the controller's last readiness probe answered 200, else 0.").WithLabelValues(),
+	}
+}
