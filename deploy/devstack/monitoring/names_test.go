@@ -39,6 +39,26 @@ var recordParserMetrics = []string{
 	"publish_failures_total", "transaction_parse_errors_total",
 }
 
+// registryProcessorMetrics are the registry-processor's metric names,
+// fixed before the service was written so that its dashboard, alerts and
+// code agree (without the tributary_registry_processor_ prefix). Labels:
+// corps_processed_total{outcome} Y|N|S, credentials_generated_total{type}
+// REG|ADDR|REL|BNC, posted_total{outcome} success|failed,
+// post_requests_total{status}, stage_seconds{stage},
+// outstanding{table} and errors{table} (event_by_corp_filing,
+// corp_history_log, credential_log), runs_total{outcome} success|failed.
+var registryProcessorMetrics = []string{
+	"events_found_total", "corps_queued_total", "corps_processed_total",
+	"credentials_generated_total", "credentials_duplicate_total", "posted_total",
+	"post_requests_total", "post_retries_total", "post_unconfirmed_total", "post_seconds",
+	"post_concurrency", "stage_seconds", "outstanding", "errors", "last_event_id",
+	"controller_ready", "runs_total",
+}
+
+// registryProcessorHistograms are the names of registryProcessorMetrics
+// that are histograms.
+var registryProcessorHistograms = map[string]bool{"post_seconds": true, "stage_seconds": true}
+
 // recordParserHistograms are the names of recordParserMetrics that are
 // histograms (their series carry _bucket, _sum and _count).
 var recordParserHistograms = map[string]bool{"parse_seconds": true, "file_seconds": true}
@@ -55,7 +75,11 @@ func fixedMetrics() map[string]map[string]bool {
 	for _, n := range recordParserMetrics {
 		rp[n] = recordParserHistograms[n]
 	}
-	return map[string]map[string]bool{"record-downloader": dl, "record-parser": rp}
+	reg := map[string]bool{}
+	for _, n := range registryProcessorMetrics {
+		reg[n] = registryProcessorHistograms[n]
+	}
+	return map[string]map[string]bool{"record-downloader": dl, "record-parser": rp, "registry-processor": reg}
 }
 
 func root(t *testing.T) string {
@@ -312,9 +336,9 @@ func TestQueriesNameExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	// The record-downloader's and record-parser's dashboards and rules
-	// cover all they export.
-	for service, names := range map[string][]string{"record-downloader": recordDownloaderMetrics, "record-parser": recordParserMetrics} {
+	// The record-downloader's, record-parser's and registry-processor's
+	// dashboards and rules cover all they export.
+	for service, names := range map[string][]string{"record-downloader": recordDownloaderMetrics, "record-parser": recordParserMetrics, "registry-processor": registryProcessorMetrics} {
 		var unused []string
 		for _, n := range append([]string{"last_progress_timestamp_seconds"}, names...) {
 			full := "tributary_" + strings.ReplaceAll(service, "-", "_") + "_" + n
@@ -339,6 +363,12 @@ func TestRecordDownloaderRegistersTheFixedNames(t *testing.T) {
 // against the list by TestRecordParserExportsTheFixedNames.
 func TestRecordParserRegistersTheFixedNames(t *testing.T) {
 	checkNamesInCode(t, "record-parser", recordParserMetrics)
+}
+
+// The same for the registry-processor. Its binary's /metrics is checked
+// against the list by TestRegistryProcessorExportsTheFixedNames.
+func TestRegistryProcessorRegistersTheFixedNames(t *testing.T) {
+	checkNamesInCode(t, "registry-processor", registryProcessorMetrics)
 }
 
 // checkNamesInCode fails for each of names that the service's non-test
@@ -377,12 +407,12 @@ func checkNamesInCode(t *testing.T, service string, names []string) {
 // query naming a metric nobody exports is caught.
 func TestUnknownNameIsCaught(t *testing.T) {
 	all := exported(t)
-	for _, n := range []string{"tributary_record_downloader_lag_seconds", "tributary_s3_loader_delivery_duration_seconds_bucket", "tributary_topic_archiver_messages_total", "tributary_record_parser_parse_seconds_bucket", "tributary_record_parser_stream_halted"} {
+	for _, n := range []string{"tributary_record_downloader_lag_seconds", "tributary_s3_loader_delivery_duration_seconds_bucket", "tributary_topic_archiver_messages_total", "tributary_record_parser_parse_seconds_bucket", "tributary_record_parser_stream_halted", "tributary_registry_processor_post_seconds_bucket", "tributary_registry_processor_outstanding"} {
 		if !known(all, n) {
 			t.Errorf("%s should be known", n)
 		}
 	}
-	for _, n := range []string{"tributary_record_downloader_lag", "tributary_s3_loader_nope_total", "tributary_record_downloader_files_total_bucket", "tributary_record_parser_lag_seconds", "tributary_record_parser_files_parsed_total_bucket"} {
+	for _, n := range []string{"tributary_record_downloader_lag", "tributary_s3_loader_nope_total", "tributary_record_downloader_files_total_bucket", "tributary_record_parser_lag_seconds", "tributary_record_parser_files_parsed_total_bucket", "tributary_registry_processor_outstanding_bucket", "tributary_registry_processor_outstanding_total"} {
 		if known(all, n) {
 			t.Errorf("%s should not be known", n)
 		}

@@ -44,6 +44,17 @@ func fakeService(name string) int {
 		fmt.Fprintf(f, "%s %s %d\n", name, event, time.Now().UnixNano())
 		f.Close()
 	}
+	// A verb (the registry-processor's testdata generate): say so with
+	// its arguments and exit, failing as the real one would without its
+	// source.
+	if len(os.Args) > 1 {
+		if os.Getenv("SOURCE_DB") == "" {
+			fmt.Fprintln(os.Stderr, "SOURCE_DB is required")
+			return 3
+		}
+		logf("verb:" + strings.Join(os.Args[1:], ","))
+		return 0
+	}
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	logf("started")

@@ -28,6 +28,11 @@ type service struct {
 	// its record-downloader): when both run, this one starts once that
 	// one answers /healthz, so the stream it consumes exists.
 	after string
+	// prepare, when set, runs before the service starts, with the path
+	// of its binary, and a failure keeps it from starting: the
+	// registry-processor generates its source with it. What it starts
+	// runs until ctx ends and is waited for with wg.
+	prepare func(st *Stack, ctx context.Context, wg *sync.WaitGroup, out *sync.Mutex, bin string, svc service) error
 }
 
 func (s service) binary() string {
@@ -145,6 +150,15 @@ var knownServices = []service{
 			)
 		},
 	},
+	{
+		// BC Registries events to credentials: its COLIN source is
+		// generated first, then trickles new events; credentials go to
+		// the agent stub; /status on its metrics port.
+		name:        "registry-processor",
+		metricsAddr: registryMetricsAddr,
+		env:         registryProcessorEnv,
+		prepare:     (*Stack).prepareRegistrySource,
+	},
 }
 
 // LiveRecordDir is the trickle downloader's DEST_DIR, its parser's
@@ -223,6 +237,30 @@ func (st *Stack) runServices(ctx context.Context, binDir string, run []service) 
 	}
 	for _, svc := range ready {
 		upstream, waits := healthy[svc.after]
+		if svc.prepare != nil {
+			// Preparing may take a while: the others start meanwhile.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if waits {
+					select {
+					case <-upstream:
+					case <-ctx.Done():
+						return
+					}
+				}
+				if err := svc.prepare(st, ctx, &wg, &out, filepath.Join(binDir, svc.binary()), svc); err != nil {
+					if ctx.Err() == nil {
+						st.log.Error("service not started: preparing it failed", zap.String("service", svc.name), zap.Error(err))
+					}
+					return
+				}
+				if err := st.startService(ctx, &wg, &out, binDir, svc, healthy[svc.name]); err != nil {
+					st.log.Error("service did not start", zap.String("service", svc.name), zap.Error(err))
+				}
+			}()
+			continue
+		}
 		if !waits {
 			if err := st.startService(ctx, &wg, &out, binDir, svc, healthy[svc.name]); err != nil {
 				return err

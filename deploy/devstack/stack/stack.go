@@ -52,6 +52,11 @@ const (
 // Database is the PostgreSQL database the devstack (re)creates.
 const Database = "tributary_dev"
 
+// SourceDatabase is the registry-processor's COLIN source (SOURCE_DB),
+// a database of its own as the registry's copy is, (re)created empty and
+// filled with generated corporations when the processor runs.
+const SourceDatabase = "tributary_dev_colin"
+
 // Buckets the devstack creates on its S3 server.
 const (
 	DeliveryBucket = "dms-deliveries"
@@ -68,14 +73,16 @@ type Stack struct {
 	Fixtures string
 	PGAdmin  string
 	PGDSN    string
-	nats     *server.Server
-	natsFx   *server.Server
-	s3       *testkit.S3Server
-	gcs      *fakestorage.Server
-	kafka    *kfake.Cluster
-	es       func()
-	agent    func()
-	stops    []func()
+	// SourceDSN is SourceDatabase's DSN.
+	SourceDSN string
+	nats      *server.Server
+	natsFx    *server.Server
+	s3        *testkit.S3Server
+	gcs       *fakestorage.Server
+	kafka     *kfake.Cluster
+	es        func()
+	agent     func()
+	stops     []func()
 }
 
 // Start brings every dependency up, wiping dir first so each run starts
@@ -109,7 +116,13 @@ func Start(ctx context.Context, dir string, log *zap.Logger) (_ *Stack, err erro
 	if st.PGDSN, err = testkit.CreateDatabase(st.PGAdmin, Database); err != nil {
 		return nil, err
 	}
-	log.Info("postgres ready", zap.String("database", Database))
+	if err := testkit.DropDatabase(st.PGAdmin, SourceDatabase); err != nil {
+		return nil, err
+	}
+	if st.SourceDSN, err = testkit.CreateDatabase(st.PGAdmin, SourceDatabase); err != nil {
+		return nil, err
+	}
+	log.Info("postgres ready", zap.String("database", Database), zap.String("registry source", SourceDatabase))
 
 	if st.nats, err = testkit.StartNATS("127.0.0.1", NATSPort, filepath.Join(dir, "nats")); err != nil {
 		return nil, err
@@ -193,6 +206,8 @@ func (st *Stack) Describe() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nTributary devstack is up:\n")
 	fmt.Fprintf(&b, "  PostgreSQL     %s\n", config.RedactDSN(st.PGDSN))
+	fmt.Fprintf(&b, "                 %s (the registry-processor's COLIN source: %d generated corps, new events every %s)\n",
+		config.RedactDSN(st.SourceDSN), RegistryCorps, RegistryEventInterval)
 	fmt.Fprintf(&b, "  NATS           %s (JetStream on; stream %s: the trickle's record files)\n", st.NATSURL(), LiveRecordStream)
 	fmt.Fprintf(&b, "                 %s (stream %s: the fixture downloader's files)\n", st.FixtureNATSURL(), FixtureRecordStream)
 	fmt.Fprintf(&b, "  S3             %s buckets %s, %s (key %s)\n", st.s3.Endpoint, DeliveryBucket, ArchiveBucket, testkit.S3AccessKey)
