@@ -39,7 +39,7 @@ func NewMetrics(srv *metrics.Server) *Metrics {
 		Outstanding: srv.Gauge("outstanding", "Rows waiting (process_date null) per event-processor table, as `status` counts them.", "table"),
 		Errors:      srv.Gauge("errors", "Rows with process_success N per event-processor table.", "table"),
 		LastEvent:   srv.Gauge("last_event_id", "The high-water mark: the last source event id queued.").WithLabelValues(),
-		Runs:        srv.Counter("runs_total", "Service runs (find, process, post), by outcome: ok or failed.", "outcome"),
+		Runs:        srv.Counter("runs_total", "Service runs (find, process, post), by outcome: success or failed.", "outcome"),
 	}
 	m.EventsFound.WithLabelValues()
 	return m

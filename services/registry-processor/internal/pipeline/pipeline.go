@@ -368,7 +368,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.m.Runs.WithLabelValues("failed").Inc()
 		return err
 	}
-	p.m.Runs.WithLabelValues("ok").Inc()
+	p.m.Runs.WithLabelValues("success").Inc()
 	return nil
 }
 

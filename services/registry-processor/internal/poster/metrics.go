@@ -35,6 +35,6 @@ func NewMetrics(srv *metrics.Server) *Metrics {
 		Concurrency: srv.Gauge("post_concurrency", "issue-credential requests allowed in flight (the adaptive back-off's current limit).").WithLabelValues(),
 		InFlight:    srv.Gauge("post_in_flight", "issue-credential requests in flight.").WithLabelValues(),
 		ErrorFactor: srv.Gauge("post_error_factor", "The adaptive back-off's progressive error count: max(0, previous + 5 x failures - successes); above 50 concurrency drops.").WithLabelValues(),
-		Ready:       srv.Gauge("post_controller_ready", "1 when the controller's last readiness probe answered 200, else 0.").WithLabelValues(),
+		Ready:       srv.Gauge("controller_ready", "1 when the controller's last readiness probe answered 200, else 0.").WithLabelValues(),
 	}
 }

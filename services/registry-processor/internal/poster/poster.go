@@ -25,6 +25,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"tributary.dev/services/registry-processor/internal/faults"
+
 	"go.uber.org/zap"
 )
 
@@ -367,6 +369,7 @@ func (r *run) postBatch(id string, rows []Row) {
 		}
 		return
 	}
+	faults.Point("after-sent")
 
 	var lastErr error
 	for attempt := 0; ; attempt++ {
@@ -388,6 +391,7 @@ func (r *run) postBatch(id string, rows []Row) {
 					out[i].Result = "the controller answered success=false without a message"
 				}
 			}
+			faults.Point("after-answer")
 			r.finish(id, out)
 			return
 		}
