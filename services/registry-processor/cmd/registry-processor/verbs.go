@@ -167,15 +167,28 @@ func testdataMain(args []string) {
 			}
 			defer pool.Close()
 			now := pipeline.PacificNow() // COLIN's clock
-			if *corps > 0 {
-				sum, err := testdata.Generate(ctx, pool, testdata.Options{Corps: *corps, Seed: *seed, Now: now}, testdata.Progress(os.Stderr, "generate"))
+			populated, err := testdata.Populated(ctx, pool)
+			if err != nil {
+				return err
+			}
+			switch {
+			case *corps > 0 && populated:
+				// Compose runs this job on every `up`: a generated source
+				// is left as it is.
+				env.Log.Info("SOURCE_DB already holds corporations: not generating", zap.Int("corps", *corps))
+			case *corps > 0:
+				// The history ends an hour ago, so events appended later
+				// (--events) are newer than anything a run has seen.
+				sum, err := testdata.Generate(ctx, pool, testdata.Options{Corps: *corps, Seed: *seed, Now: now.Add(-time.Hour)}, testdata.Progress(os.Stderr, "generate"))
 				if err != nil {
 					return err
 				}
 				env.Log.Info("test data generated", zap.Int("corps", sum.Corps), zap.Int("events", sum.Events), zap.Int64("max_event_id", sum.MaxEventID))
 			}
 			if *events > 0 {
-				sum, err := testdata.Events(ctx, pool, *events, *seed, now)
+				// A second apart, ending now: all at or before now, so the
+				// next run finds every one.
+				sum, err := testdata.Events(ctx, pool, *events, *seed, now.Add(-time.Duration(*events)*time.Second))
 				if err != nil {
 					return err
 				}
