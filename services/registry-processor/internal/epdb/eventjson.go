@@ -41,7 +41,7 @@ func pacificISO(t time.Time) string {
 	} else {
 		std, dst := t.Add(8*time.Hour), t.Add(7*time.Hour)
 		u = std
-		if wall(dst) == wall(t) && wall(std) != wall(t) {
+		if wall(dst).Equal(t) && !wall(std).Equal(t) {
 			u = dst
 		}
 	}
