@@ -22,7 +22,9 @@ func setup(t *testing.T) (*epdb.DB, *pgxpool.Pool, context.Context) {
 	return epdb.New(env.Pool, 10*time.Second), env.Pool, ctx
 }
 
-func day(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, time.UTC) }
+func day(y int, m time.Month, d, h, min int) time.Time {
+	return time.Date(y, m, d, h, min, 0, 0, time.UTC)
+}
 
 func query(t *testing.T, ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) []string {
 	t.Helper()
