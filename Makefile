@@ -47,12 +47,14 @@ $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VER)
 
 # kcat drives Kafka from outside our code in one test; protoc regenerates
-# the record-stream code. Installed from Debian when we are root and they
+# the record-stream code; headless chromium renders the registry
+# processor's status page in its test. Installed from Debian when we are root and they
 # are missing; otherwise the test that needs one says how to get it.
 apt-tools:
 	@missing=""; \
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	command -v protoc >/dev/null || missing="$$missing protobuf-compiler"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo ">> apt-get install$$missing"; \

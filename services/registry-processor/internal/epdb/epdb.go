@@ -1,0 +1,175 @@
+// Package epdb is the event-processor database: the original pipeline's
+// queue and log tables (last_event, event_by_corp_filing,
+// corp_history_log, credential_log) and our bookkeeping beside them
+// (rp_runs, the rp_* posting columns). Every write of a batch is one
+// transaction and one statement per table, never a round trip per row.
+package epdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	_ "time/tzdata" // the Pacific zone must not depend on the image having tzdata
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tributary.dev/services/registry-processor/internal/model"
+)
+
+// nowLocal is the original's datetime.now() for entry_date and
+// process_date: naive wall-clock time, here always Pacific (the
+// registry's zone), whatever the server's or the session's zone.
+const nowLocal = `(now() AT TIME ZONE 'America/Vancouver')`
+
+// DB runs the event-processor statements with a deadline each.
+type DB struct {
+	pool    *pgxpool.Pool
+	timeout time.Duration
+	// EventJSON renders a queue mark as the original's prev_event /
+	// last_event JSON ({"event_date": …, "event_id": …}, sorted keys, the
+	// date as UTC ISO). The default is DefaultEventJSON; the pipeline sets
+	// the credential encoder's so both use one date rule.
+	EventJSON func(Mark) string
+}
+
+// New wraps pool; timeout bounds each call (a statement, or a whole
+// transaction for the batch writes).
+func New(pool *pgxpool.Pool, timeout time.Duration) *DB {
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	return &DB{pool: pool, timeout: timeout, EventJSON: DefaultEventJSON}
+}
+
+// Pool is the pool the DB runs on.
+func (d *DB) Pool() *pgxpool.Pool { return d.pool }
+
+func (d *DB) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d.timeout)
+}
+
+// Mark is a position in the source's event stream: an event id and its
+// date, naive Pacific.
+type Mark struct {
+	EventID   int64
+	EventDate time.Time
+}
+
+// HighWater is the last BC_REG mark queued: the largest event_date in
+// last_event and the largest event id at that date, as the original reads
+// it (one row is added per batch of found events, so the newest row is
+// not necessarily the largest).
+func (d *DB) HighWater(ctx context.Context) (Mark, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	var m Mark
+	err := d.pool.QueryRow(ctx, `
+		SELECT event_date, max(event_id) FROM last_event
+		WHERE system_type_cd = $1
+		  AND event_date = (SELECT max(event_date) FROM last_event WHERE system_type_cd = $1)
+		GROUP BY event_date`, model.System).Scan(&m.EventDate, &m.EventID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Mark{}, fmt.Errorf("read high-water mark: last_event has no %s row (run migrate, which seeds it)", model.System)
+	}
+	if err != nil {
+		return Mark{}, fmt.Errorf("read high-water mark from last_event: %w", err)
+	}
+	m.EventDate = naive(m.EventDate)
+	return m, nil
+}
+
+// Queue adds one event_by_corp_filing row per corp (COPY) with prev and
+// last, and one last_event row at last, in one transaction: the mark moves
+// only together with the corps it covers. Blank corp numbers are skipped,
+// as the original does.
+func (d *DB) Queue(ctx context.Context, corps []string, prev, last Mark) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		var entry time.Time
+		if err := tx.QueryRow(ctx, `SELECT `+nowLocal).Scan(&entry); err != nil {
+			return fmt.Errorf("queue %d corps: read the clock: %w", len(corps), err)
+		}
+		rows := make([][]any, 0, len(corps))
+		for _, c := range corps {
+			if c == "" {
+				continue
+			}
+			rows = append(rows, []any{model.System, c, prev.EventID, prev.EventDate, last.EventID, last.EventDate, entry})
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_by_corp_filing"},
+			[]string{"system_type_cd", "corp_num", "prev_event_id", "prev_event_date", "last_event_id", "last_event_date", "entry_date"},
+			pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("queue %d corps (events %d..%d) into event_by_corp_filing: %w", len(rows), prev.EventID, last.EventID, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO last_event (system_type_cd, event_id, event_date, entry_date) VALUES ($1, $2, $3, $4)`,
+			model.System, last.EventID, last.EventDate, entry); err != nil {
+			return fmt.Errorf("record high-water mark event %d at %s: %w", last.EventID, last.EventDate.Format(time.DateTime), err)
+		}
+		return nil
+	})
+}
+
+// QueueRow is one pending event_by_corp_filing row.
+type QueueRow struct {
+	RecordID   int64
+	Corp       string
+	Prev, Last Mark
+}
+
+// Pending is up to limit unprocessed BC_REG queue rows, oldest first (the
+// order the original processes them in; served by ebcf_ri_pd_null_asc).
+func (d *DB) Pending(ctx context.Context, limit int) ([]QueueRow, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, `
+		SELECT record_id, corp_num, prev_event_id, prev_event_date, last_event_id, last_event_date
+		FROM event_by_corp_filing
+		WHERE process_date IS NULL AND system_type_cd = $1
+		ORDER BY record_id LIMIT $2`, model.System, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read pending queue rows: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QueueRow, error) {
+		var q QueueRow
+		err := r.Scan(&q.RecordID, &q.Corp, &q.Prev.EventID, &q.Prev.EventDate, &q.Last.EventID, &q.Last.EventDate)
+		q.Prev.EventDate, q.Last.EventDate = naive(q.Prev.EventDate), naive(q.Last.EventDate)
+		return q, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read pending queue rows: %w", err)
+	}
+	return out, nil
+}
+
+// Check says the event-processor tables are there and answer.
+func (d *DB) Check(ctx context.Context) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	_, err := d.pool.Exec(ctx, `SELECT
+		(SELECT 1 FROM last_event LIMIT 1), (SELECT 1 FROM event_by_corp_filing LIMIT 1),
+		(SELECT 1 FROM corp_history_log LIMIT 1), (SELECT 1 FROM credential_log LIMIT 1),
+		(SELECT 1 FROM rp_runs LIMIT 1)`)
+	if err != nil {
+		return fmt.Errorf("event-processor database: %w", err)
+	}
+	return nil
+}
+
+// naive drops whatever location pgx gave a timestamp-without-time-zone
+// value, keeping the wall clock, as the model carries times.
+func naive(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+}
+
+// CutMsg is the original's rule for process_msg (varchar(255)): a longer
+// message becomes its first 250 characters and "...".
+func CutMsg(s string) string {
+	r := []rune(s)
+	if len(r) <= 255 {
+		return s
+	}
+	return string(r[:250]) + "..."
+}
