@@ -56,7 +56,7 @@ func build(ctx context.Context, cfg *Config, env *setup.Env, withSource, withPos
 			URL: cfg.ControllerURL, Batch: cfg.PostBatch, Concurrency: cfg.PostParallel,
 			Timeout: time.Duration(cfg.PostTimeout) * time.Second, Retries: cfg.PostRetries, Page: 3000,
 			MaxErrors: cfg.MaxErrors, ReadinessWait: 480 * time.Second, Log: env.Log, Metrics: poster.NewMetrics(env.Metrics),
-		}, db)
+		}, pipeline.PostStore{DB: db})
 	}
 	var bus pipeline.Publisher
 	if cfg.Notifications && !cfg.NATS.IsZero() {
@@ -68,8 +68,10 @@ func build(ctx context.Context, cfg *Config, env *setup.Env, withSource, withPos
 	}
 	s.pipe = pipeline.New(pipeline.Config{BatchSize: cfg.CorpBatch, Progress: progress()}, src, db, post, bus, env.Log, pipeline.NewMetrics(env.Metrics))
 	s.pipe.Beat = env.Beat
-	env.Metrics.Handle("/status", status.Handler(db, env.Log))
-	env.Metrics.Handle("/status.json", status.Handler(db, env.Log))
+	page := status.Handler(db, status.Options{})
+	env.Metrics.Handle("/status", page)
+	env.Metrics.Handle("/status.json", page)
+	env.AddCheck("target", db.Check)
 	return s, nil
 }
 

@@ -108,7 +108,22 @@ func statusMain(args []string) {
 			if err != nil {
 				return err
 			}
-			return status.Print(ctx, os.Stdout, s.db, *asJSON)
+			if *asJSON {
+				snap, err := status.Take(ctx, s.db, 10, 5*time.Minute)
+				if err != nil {
+					return err
+				}
+				return status.JSON(os.Stdout, snap)
+			}
+			counts, err := s.db.Status(ctx, time.Now())
+			if err != nil {
+				return err
+			}
+			runs, err := s.db.Runs(ctx, 10)
+			if err != nil {
+				return err
+			}
+			return status.Text(os.Stdout, counts, runs)
 		}, setup.Args(fs.Args()), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 

@@ -298,7 +298,7 @@ func (p *Pipeline) generate(rows []epdb.QueueRow, corps map[string]*model.Corp) 
 			o.HistoryMsg = "Withdrawn"
 		}
 		if res.Requeue != nil {
-			o.Requeue = &struct{ Prev, Last epdb.Mark }{
+			o.Requeue = &epdb.Requeue{
 				Prev: epdb.Mark{EventID: res.Requeue.PrevEventID, EventDate: res.Requeue.PrevEventDate},
 				Last: epdb.Mark{EventID: res.Requeue.LastEventID, EventDate: res.Requeue.LastEventDate},
 			}
@@ -362,14 +362,23 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.log.Info("run done", zap.Int64("from_event", found.From.EventID), zap.Int64("to_event", found.To.EventID),
 		zap.Int("corps_queued", found.Corps), zap.Int("corps_processed", proc.Corps), zap.Int("credentials", proc.Credentials),
 		zap.Int("posted", st.Success), zap.Int("post_failed", st.Failed), zap.Duration("took", time.Since(start)))
-	_ = p.db.RecordRun(ctx, epdb.Run{Started: start, Finished: time.Now(), FromEvent: found.From.EventID, ToEvent: found.To.EventID,
-		Corps: proc.Corps, Credentials: proc.Credentials, Posted: st.Success, Failed: st.Failed, Error: errText(err)})
+	p.recordRun(ctx, "run", start, proc.Corps, proc.Credentials, st, err)
 	if err != nil {
 		p.m.Runs.WithLabelValues("failed").Inc()
 		return err
 	}
 	p.m.Runs.WithLabelValues("success").Inc()
 	return nil
+}
+
+// recordRun keeps the run for the status page's last runs; a failure to
+// record it is logged, not fatal.
+func (p *Pipeline) recordRun(ctx context.Context, verb string, start time.Time, corps, generated int, st poster.Stats, err error) {
+	r := &epdb.Run{Verb: verb, Started: start, Finished: time.Now(), Corps: int64(corps), Generated: int64(generated),
+		Posted: int64(st.Success), Failed: int64(st.Failed), Err: errText(err)}
+	if rerr := p.db.RecordRun(context.WithoutCancel(ctx), r); rerr != nil {
+		p.log.Warn("run not recorded", zap.Error(rerr))
+	}
 }
 
 func errText(err error) string {

@@ -434,3 +434,16 @@ func prepare(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
+
+// Populated says whether the source already holds corporations (a
+// generated or a real COLIN copy): Generate would refuse it.
+func Populated(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass('bc_registries.corporation') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		return false, err
+	}
+	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM bc_registries.corporation)").Scan(&exists); err != nil {
+		return false, fmt.Errorf("testdata: %w", err)
+	}
+	return exists, nil
+}
