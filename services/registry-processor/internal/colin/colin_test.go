@@ -254,8 +254,8 @@ INSERT INTO bc_registries.corp_party (corp_party_id, corp_num, party_typ_cd, sta
 		Jurisdictions: []model.Jurisdiction{{Start: 0, CanJurTypCd: "OT", OthrJurisDesc: ptr("US, WA"),
 			HomeRecognDt: ptr(at("1980-01-01 00:00:00")), HomeJurisNum: ptr("WA-1"), HomeCompanyNme: ptr("HOME CO")}},
 		Offices: []model.Office{{TypeCd: "FO", Start: 101,
-			Mailing:  &model.Address{ID: 8, CountryTypCd: ptr("GB"), City: ptr("LONDON")},
-			Delivery: &model.Address{ID: 7, Province: ptr("BC"), CountryTypCd: ptr("CA"), PostalCd: ptr("V1V 1V1"), Line1: ptr("1 MAIN ST"), Line2: ptr("UNIT 2"), City: ptr("DELTA"), AddressDesc: ptr("desc")},
+			Mailing:       &model.Address{ID: 8, CountryTypCd: ptr("GB"), City: ptr("LONDON")},
+			Delivery:      &model.Address{ID: 7, Province: ptr("BC"), CountryTypCd: ptr("CA"), PostalCd: ptr("V1V 1V1"), Line1: ptr("1 MAIN ST"), Line2: ptr("UNIT 2"), City: ptr("DELTA"), AddressDesc: ptr("desc")},
 			MailingAddrID: ptr[int64](8), DeliveryAddrID: ptr[int64](7)}},
 		Parties: []model.Party{party},
 		Events: map[int64]*model.Event{
