@@ -13,8 +13,11 @@ import (
 // everywhere: an unknown code (no corp_type, corp_op_state row) or a
 // broken link (an office's address id with no address row) loads as
 // empty fields, never drops the row; what to do with it is the
-// credential stage's rule. The ORDER BYs only make the slices
-// deterministic; the credential stage sorts by effective dates itself.
+// credential stage's rule. The ORDER BYs only make each corp's slices
+// deterministic (rows reach their corp in query order, so a corp's rows
+// keep it); they avoid sorting on corp_num, whose locale collation costs
+// more than the rest of the query. The credential stage sorts by
+// effective dates itself.
 const (
 	qCorps = `
 SELECT c.corp_num, c.corp_typ_cd, t.corp_class, c.recognition_dts, c.last_ar_filed_dt, c.bn_9, c.bn_15
@@ -25,18 +28,18 @@ SELECT c.corp_num, c.corp_typ_cd, t.corp_class, c.recognition_dts, c.last_ar_fil
 SELECT corp_num, corp_name_typ_cd, corp_name_seq_num, start_event_id, end_event_id, corp_nme
   FROM bc_registries.corp_name
  WHERE corp_num = ANY($1) AND corp_name_typ_cd IN ('CO', 'NB', 'AS')
- ORDER BY corp_num, corp_name_seq_num`
+ ORDER BY corp_name_seq_num`
 	qStates = `
 SELECT s.corp_num, s.start_event_id, s.end_event_id, s.state_typ_cd, o.op_state_typ_cd
   FROM bc_registries.corp_state s
   LEFT JOIN bc_registries.corp_op_state o ON o.state_typ_cd = s.state_typ_cd
  WHERE s.corp_num = ANY($1)
- ORDER BY s.corp_num, s.start_event_id`
+ ORDER BY s.start_event_id`
 	qJurisdictions = `
 SELECT corp_num, start_event_id, end_event_id, can_jur_typ_cd, othr_juris_desc, home_recogn_dt, home_juris_num, home_company_nme
   FROM bc_registries.jurisdiction
  WHERE corp_num = ANY($1)
- ORDER BY corp_num, start_event_id`
+ ORDER BY start_event_id`
 	// The original reads only these three office types.
 	qOffices = `
 SELECT o.corp_num, o.office_typ_cd, o.start_event_id, o.end_event_id, o.mailing_addr_id, o.delivery_addr_id,
@@ -46,7 +49,7 @@ SELECT o.corp_num, o.office_typ_cd, o.start_event_id, o.end_event_id, o.mailing_
   LEFT JOIN bc_registries.address m ON m.addr_id = o.mailing_addr_id
   LEFT JOIN bc_registries.address d ON d.addr_id = o.delivery_addr_id
  WHERE o.corp_num = ANY($1) AND o.office_typ_cd IN ('RG', 'HD', 'FO')
- ORDER BY o.corp_num, o.office_typ_cd, o.start_event_id`
+ ORDER BY o.start_event_id, o.office_typ_cd COLLATE "C"`
 	// FBO rows in either direction: the corp is the firm (corp_num) or
 	// its owner (bus_company_num).
 	qParties = `
@@ -58,12 +61,17 @@ SELECT corp_party_id, corp_num, bus_company_num, party_typ_cd, start_event_id, e
 	// the filing of FILE events and the conv_event of CONV* events, the
 	// only cases in which the original looks them up.
 	qEvents = `
+WITH ids AS (
+    SELECT unnest($1::integer[]) AS event_id
+    UNION
+    SELECT event_id FROM bc_registries.event WHERE corp_num = ANY($2)
+)
 SELECT e.event_id, e.corp_num, e.event_typ_cd, e.event_timestmp, e.trigger_dts,
        f.filing_typ_cd, f.effective_dt, c.effective_dt
-  FROM bc_registries.event e
+  FROM ids
+  JOIN bc_registries.event e ON e.event_id = ids.event_id
   LEFT JOIN bc_registries.filing f ON f.event_id = e.event_id AND e.event_typ_cd = 'FILE'
-  LEFT JOIN bc_registries.conv_event c ON c.event_id = e.event_id AND e.event_typ_cd LIKE 'CONV%'
- WHERE e.event_id = ANY($1) OR e.corp_num = ANY($2)`
+  LEFT JOIN bc_registries.conv_event c ON c.event_id = e.event_id AND e.event_typ_cd LIKE 'CONV%'`
 )
 
 // Load reads the whole history of each corp in corpNums: two round trips
