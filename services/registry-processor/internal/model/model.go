@@ -32,8 +32,14 @@ type Event struct {
 	ConvEffective   *time.Time // conv_event.effective_dt (CONV* events)
 	// Effective is the event's effective date by the original's rules
 	// (firm trigger_dts, filing effective_dt, conv_event effective_dt,
-	// event_timestmp; event id 0 is 0001-01-01), set by the loader.
+	// event_timestmp; event id 0 is 0001-01-01), set by the loader with
+	// the type of the corp it was loaded for. The original applies the
+	// firm rule this way to corp_state and corp_party rows.
 	Effective time.Time
+	// EffectiveUntyped is the same date resolved without a corp type (no
+	// firm trigger_dts rule): the original resolves the events of names,
+	// jurisdictions and offices this way, and the high-water mark's date.
+	EffectiveUntyped time.Time
 }
 
 // IsConversion says the event happened on the data-conversion day.
@@ -105,6 +111,8 @@ type Office struct {
 	// DeliveryAddrID is the delivery_addr_id as stored, kept to name a
 	// broken link (an id with no address row) in a process message.
 	DeliveryAddrID *int64
+	// MailingAddrID is the mailing_addr_id as stored, for the same reason.
+	MailingAddrID *int64
 }
 
 // Address is an address row.
