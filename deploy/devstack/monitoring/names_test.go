@@ -52,7 +52,7 @@ var registryProcessorMetrics = []string{
 	"credentials_generated_total", "credentials_duplicate_total", "posted_total",
 	"post_requests_total", "post_retries_total", "post_unconfirmed_total", "post_seconds",
 	"post_concurrency", "stage_seconds", "outstanding", "errors", "last_event_id",
-	"controller_ready", "runs_total",
+	"controller_ready", "runs_total", "post_in_flight", "post_error_factor",
 }
 
 // registryProcessorHistograms are the names of registryProcessorMetrics

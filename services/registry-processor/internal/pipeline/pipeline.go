@@ -157,12 +157,14 @@ func (p *Pipeline) InitialLoad(ctx context.Context) (Found, error) {
 	if hw.EventID != 0 {
 		return Found{}, fmt.Errorf("the high-water mark is event %d: the database has been loaded; initial-load only runs on a fresh one", hw.EventID)
 	}
-	id, ts, _, err := p.src.MaxEventBefore(ctx, p.cfg.Now())
+	// As the original's initial load: LAST is the latest event and its
+	// effective date.
+	id, _, effective, err := p.src.MaxEventBefore(ctx, p.cfg.Now())
 	if err != nil {
 		return Found{}, err
 	}
 	prev := epdb.Mark{EventID: 0, EventDate: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
-	last := epdb.Mark{EventID: id, EventDate: ts}
+	last := epdb.Mark{EventID: id, EventDate: effective}
 	const page = 20_000
 	total := 0
 	after := ""
@@ -363,12 +365,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		zap.Int("corps_queued", found.Corps), zap.Int("corps_processed", proc.Corps), zap.Int("credentials", proc.Credentials),
 		zap.Int("posted", st.Success), zap.Int("post_failed", st.Failed), zap.Duration("took", time.Since(start)))
 	p.recordRun(ctx, "run", start, proc.Corps, proc.Credentials, st, err)
+	p.RefreshGauges(ctx)
 	if err != nil {
 		p.m.Runs.WithLabelValues("failed").Inc()
 		return err
 	}
 	p.m.Runs.WithLabelValues("success").Inc()
 	return nil
+}
+
+// RefreshGauges sets the outstanding and error gauges from the same
+// counts `status` prints.
+func (p *Pipeline) RefreshGauges(ctx context.Context) {
+	counts, err := p.db.Status(ctx, time.Now())
+	if err != nil {
+		p.log.Warn("status counts not read", zap.Error(err))
+		return
+	}
+	for _, c := range counts {
+		p.m.Outstanding.WithLabelValues(c.Table).Set(float64(c.Outstanding))
+		p.m.Errors.WithLabelValues(c.Table).Set(float64(c.Errors))
+	}
 }
 
 // recordRun keeps the run for the status page's last runs; a failure to
