@@ -201,9 +201,16 @@ func testdataMain(args []string) {
 				env.Log.Info("test data generated", zap.Int("corps", sum.Corps), zap.Int("events", sum.Events), zap.Int64("max_event_id", sum.MaxEventID))
 			}
 			if *events > 0 {
-				// A second apart, ending now: all at or before now, so the
-				// next run finds every one.
-				sum, err := testdata.Events(ctx, pool, *events, *seed, now.Add(-time.Duration(*events)*time.Second))
+				// Up to 30 s apart, ending by now where they can (so the next
+				// run finds them), and never before the newest event a run
+				// may have seen (which would be passed over).
+				at := now.Add(-time.Duration(*events) * 30 * time.Second)
+				if latest, err := testdata.LatestBefore(ctx, pool, now); err != nil {
+					return err
+				} else if latest.After(at) {
+					at = latest.Add(time.Second)
+				}
+				sum, err := testdata.Events(ctx, pool, *events, *seed, at)
 				if err != nil {
 					return err
 				}

@@ -157,14 +157,17 @@ func (p *Pipeline) InitialLoad(ctx context.Context) (Found, error) {
 	if hw.EventID != 0 {
 		return Found{}, fmt.Errorf("the high-water mark is event %d: the database has been loaded; initial-load only runs on a fresh one", hw.EventID)
 	}
-	// As the original's initial load: LAST is the latest event and its
-	// effective date.
-	id, _, effective, err := p.src.MaxEventBefore(ctx, p.cfg.Now())
+	// LAST is the latest event at or before now with its event_timestmp.
+	// The original wrote the event's effective date there; a future-dated
+	// filing then put the high-water date in the future, and the next
+	// runs, which look for events with event_timestmp at or after it,
+	// skipped every event until that day.
+	id, ts, _, err := p.src.MaxEventBefore(ctx, p.cfg.Now())
 	if err != nil {
 		return Found{}, err
 	}
 	prev := epdb.Mark{EventID: 0, EventDate: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
-	last := epdb.Mark{EventID: id, EventDate: effective}
+	last := epdb.Mark{EventID: id, EventDate: ts}
 	const page = 20_000
 	total := 0
 	after := ""

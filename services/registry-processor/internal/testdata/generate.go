@@ -447,3 +447,16 @@ func Populated(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 	}
 	return exists, nil
 }
+
+// LatestBefore is the newest event_timestmp at or before now (zero if
+// none): events appended after it are ones no run has passed yet.
+func LatestBefore(ctx context.Context, pool *pgxpool.Pool, now time.Time) (time.Time, error) {
+	var t *time.Time
+	if err := pool.QueryRow(ctx, "SELECT max(event_timestmp) FROM bc_registries.event WHERE event_timestmp <= $1", now).Scan(&t); err != nil {
+		return time.Time{}, fmt.Errorf("testdata: newest event: %w", err)
+	}
+	if t == nil {
+		return time.Time{}, nil
+	}
+	return *t, nil
+}
