@@ -20,11 +20,27 @@ const hexDigits = "0123456789abcdef"
 // point. Go's string comparison is byte-wise on UTF-8, which orders exactly
 // as code points do (unlike UTF-16 order), so sort.Strings is Python's order.
 func Dumps(attrs map[string]string) string {
+	return dumps(attrs, func(v string) (string, bool) { return v, true })
+}
+
+// DumpsNullable is Dumps for a map whose nil values are Python's None,
+// printed as null (a source column that was NULL and went into a
+// credential unchanged).
+func DumpsNullable(attrs map[string]*string) string {
+	return dumps(attrs, func(v *string) (string, bool) {
+		if v == nil {
+			return "", false
+		}
+		return *v, true
+	})
+}
+
+func dumps[V any](attrs map[string]V, get func(V) (string, bool)) string {
 	keys := make([]string, 0, len(attrs))
 	n := 2
-	for k, v := range attrs {
+	for k := range attrs {
 		keys = append(keys, k)
-		n += len(k) + len(v) + 8
+		n += len(k) + 40
 	}
 	sort.Strings(keys)
 	var b strings.Builder
@@ -36,7 +52,11 @@ func Dumps(attrs map[string]string) string {
 		}
 		writeString(&b, k)
 		b.WriteString(": ")
-		writeString(&b, attrs[k])
+		if v, ok := get(attrs[k]); ok {
+			writeString(&b, v)
+		} else {
+			b.WriteString("null")
+		}
 	}
 	b.WriteByte('}')
 	return b.String()

@@ -153,6 +153,17 @@ func TestDumpsRandomMatchesPython(t *testing.T) {
 	}
 }
 
+// TestDumpsNullable: nil is Python's None, written null.
+func TestDumpsNullable(t *testing.T) {
+	x := "x"
+	empty := ""
+	got := DumpsNullable(map[string]*string{"b": nil, "a": &x, "c": &empty})
+	// python3 -c 'import json; print(json.dumps({"b": None, "a": "x", "c": ""}, sort_keys=True))'
+	if want := `{"a": "x", "b": null, "c": ""}`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
 func BenchmarkDumps(b *testing.B) {
 	m := map[string]string{
 		"registration_id": "BC0641655", "registration_date": "1990-01-01T08:00:00+00:00",
