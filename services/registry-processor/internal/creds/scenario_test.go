@@ -305,7 +305,7 @@ func TestConversionEventSkipped(t *testing.T) {
 	checkCred(t, r.Creds[0], "REG", "0345600", "Filing:DISLV", regBase(map[string]string{
 		"registration_id": "BC0345600", "registration_date": "", "entity_name": "GONE LTD.",
 		"entity_name_effective": "2004-03-27T04:00:00+00:00", // conversion-dated, but the last event
-		"entity_status": "HIS", "entity_status_effective": "2010-10-10T17:00:00+00:00",
+		"entity_status":         "HIS", "entity_status_effective": "2010-10-10T17:00:00+00:00",
 		"entity_type": "BC", "effective_date": "2010-10-10T17:00:00+00:00",
 	}))
 }
