@@ -431,3 +431,15 @@ func TestRandomCorpsNeverPanic(t *testing.T) {
 	}
 	t.Logf("%d held corps, %d credentials", held, made)
 }
+
+// BenchmarkGenerate: one corp with five events, an office, a firm and a
+// business number, the size of a typical registry corp.
+func BenchmarkGenerate(b *testing.B) {
+	c := historyCorp()
+	w := Window{PrevEventDate: at(1, 1, 1, 0, 0), LastEventID: 4, LastEventDate: now}
+	for b.Loop() {
+		if r := Generate(c, w, now); len(r.Creds) != 7 {
+			b.Fatal(types(r.Creds))
+		}
+	}
+}
