@@ -139,4 +139,17 @@ type Party struct {
 	BusinessNme   *string
 	AppointmentDt *time.Time
 	CessationDt   *time.Time
+	// Other is the corporation named by CorpNum when that is not this
+	// corp (the firm an owner does business as): only its type and
+	// recognition date count. nil when CorpNum is this corp or names no
+	// corporation row.
+	Other *CorpRef
+}
+
+// CorpRef is the little the original reads of the other side of a
+// relationship (get_basic_corp_info without the history).
+type CorpRef struct {
+	Num            string
+	TypeCd         string
+	RecognitionDts *time.Time
 }
