@@ -233,7 +233,9 @@ INSERT INTO bc_registries.corp_party (corp_party_id, corp_num, party_typ_cd, sta
 			FilingEffective: fil, ConvEffective: conv, Effective: at(eff), EffectiveUntyped: at(untyped)}
 	}
 	party := model.Party{ID: 55, CorpNum: "FM00001", BusCompanyNum: ptr("0000009"), PartyTypCd: "FBO", Start: 101, End: ptr[int64](103),
-		BusinessNme: ptr("OWNER LTD"), AppointmentDt: ptr(at("2005-01-01 00:00:00")), CessationDt: ptr(at("2007-01-01 00:00:00"))}
+		BusinessNme: ptr("OWNER LTD"), AppointmentDt: ptr(at("2005-01-01 00:00:00")), CessationDt: ptr(at("2007-01-01 00:00:00")),
+		// The firm's corporation row, for the relationship credential.
+		Other: &model.CorpRef{Num: "FM00001", TypeCd: "SP", RecognitionDts: ptr(at("2001-02-03 04:05:06"))}}
 	// Effective dates: 100 CONVL → conv_event date; 101 is an SP event
 	// with trigger_dts → the trigger for the firm, the filing date
 	// without a type; 103 FILE with a null filing date → timestamp;

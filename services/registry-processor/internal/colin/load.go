@@ -3,6 +3,7 @@ package colin
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -51,12 +52,15 @@ SELECT o.corp_num, o.office_typ_cd, o.start_event_id, o.end_event_id, o.mailing_
  WHERE o.corp_num = ANY($1) AND o.office_typ_cd IN ('RG', 'HD', 'FO')
  ORDER BY o.start_event_id, o.office_typ_cd COLLATE "C"`
 	// FBO rows in either direction: the corp is the firm (corp_num) or
-	// its owner (bus_company_num).
+	// its owner (bus_company_num); with the firm's corporation row, which
+	// the relationship credential reads (Party.Other).
 	qParties = `
-SELECT corp_party_id, corp_num, bus_company_num, party_typ_cd, start_event_id, end_event_id, business_nme, appointment_dt, cessation_dt
-  FROM bc_registries.corp_party
- WHERE party_typ_cd = 'FBO' AND (corp_num = ANY($1) OR bus_company_num = ANY($1))
- ORDER BY corp_party_id`
+SELECT p.corp_party_id, p.corp_num, p.bus_company_num, p.party_typ_cd, p.start_event_id, p.end_event_id, p.business_nme, p.appointment_dt, p.cessation_dt,
+       f.corp_num, f.corp_typ_cd, f.recognition_dts
+  FROM bc_registries.corp_party p
+  LEFT JOIN bc_registries.corporation f ON f.corp_num = p.corp_num
+ WHERE p.party_typ_cd = 'FBO' AND (p.corp_num = ANY($1) OR p.bus_company_num = ANY($1))
+ ORDER BY p.corp_party_id`
 	// Every event the rows name (by id) and the corps' own events, with
 	// the filing of FILE events and the conv_event of CONV* events, the
 	// only cases in which the original looks them up.
@@ -208,8 +212,14 @@ func (s *Source) loadRows(ctx context.Context, corpNums []string, out map[string
 
 	if err := each(br, func(r pgx.Rows) error {
 		var p model.Party
-		if err := r.Scan(&p.ID, &p.CorpNum, &p.BusCompanyNum, &p.PartyTypCd, &p.Start, &p.End, &p.BusinessNme, &p.AppointmentDt, &p.CessationDt); err != nil {
+		var firmNum, firmType *string
+		var firmRecognised *time.Time
+		if err := r.Scan(&p.ID, &p.CorpNum, &p.BusCompanyNum, &p.PartyTypCd, &p.Start, &p.End, &p.BusinessNme, &p.AppointmentDt, &p.CessationDt,
+			&firmNum, &firmType, &firmRecognised); err != nil {
 			return err
+		}
+		if firmNum != nil {
+			p.Other = &model.CorpRef{Num: *firmNum, TypeCd: deref(firmType), RecognitionDts: firmRecognised}
 		}
 		// A row links two corps; each loaded side gets it once (a firm
 		// owning itself would otherwise get it twice).
@@ -344,4 +354,11 @@ func (s *Source) loadEvents(ctx context.Context, corpNums []string, out map[stri
 		})
 	}
 	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
