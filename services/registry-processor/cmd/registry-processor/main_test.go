@@ -37,7 +37,8 @@ func TestInitialLoadThenRun(t *testing.T) {
 	if queued < 300 {
 		t.Fatalf("%d corps queued, want every one of the 300", queued)
 	}
-	if n := h.count("SELECT count(*) FROM event_by_corp_filing WHERE process_date IS NULL"); n != 0 {
+	// Rows a corp's future-dated events queued again wait for their day.
+	if n := h.count("SELECT count(*) FROM event_by_corp_filing WHERE process_date IS NULL AND last_event_date <= (now() AT TIME ZONE 'America/Los_Angeles')"); n != 0 {
 		t.Errorf("%d queue rows left unprocessed", n)
 	}
 	creds := h.count("SELECT count(*) FROM credential_log")

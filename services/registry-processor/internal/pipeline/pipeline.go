@@ -219,7 +219,7 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		err   error
 	}
 	next := func() loaded {
-		rows, err := p.db.Pending(ctx, p.cfg.BatchSize)
+		rows, err := p.db.Due(ctx, p.cfg.BatchSize, p.cfg.Now())
 		if err != nil || len(rows) == 0 {
 			return loaded{err: err}
 		}
