@@ -81,7 +81,7 @@ func newHarness(t *testing.T, opts agentstub.Options) *harness {
 func (h *harness) env(extra ...string) []string {
 	env := append(os.Environ(), "RUN_AS_SERVICE=false", "METRICS_ADDR=", "LOG_LEVEL=warn",
 		"SOURCE_DB="+h.source, "TARGET="+h.target, "CONTROLLER_URL="+h.agent.URL, "NATS="+h.nats,
-		"MIN_SLEEP=0", "MAX_SLEEP=0", "POST_TIMEOUT=10", "CORP_BATCH_SIZE=100")
+		"MIN_SLEEP=0", "MAX_SLEEP=0", "POST_TIMEOUT=10", "CORP_BATCH_SIZE=100", "POST_CONCURRENCY=2")
 	return append(env, extra...)
 }
 
@@ -149,10 +149,21 @@ func (h *harness) killAt(point string, args []string, extra ...string) {
 	_ = c.Wait()
 }
 
+// sourceNow is the generated sources' present: an hour ago, Pacific, the
+// same for every harness of the run, so one seed gives the same rows in
+// two databases.
+var sourceNow = func() string {
+	loc, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		panic(err)
+	}
+	return time.Now().In(loc).Add(-time.Hour).Truncate(time.Minute).Format("2006-01-02T15:04:05")
+}()
+
 // generate fills the source with n corps (the binary's own verb).
 func (h *harness) generate(corps, events int, seed int64) {
 	h.t.Helper()
-	h.mustRun([]string{"testdata", "generate", "--corps", fmt.Sprint(corps), "--events", fmt.Sprint(events), "--seed", fmt.Sprint(seed)})
+	h.mustRun([]string{"testdata", "generate", "--corps", fmt.Sprint(corps), "--events", fmt.Sprint(events), "--seed", fmt.Sprint(seed), "--now", sourceNow})
 }
 
 // count runs a count query on the target.

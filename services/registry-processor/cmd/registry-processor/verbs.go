@@ -158,7 +158,7 @@ func requeueMain(args []string) {
 // testdataMain is `testdata generate --corps N --seed S [--events N]`.
 func testdataMain(args []string) {
 	if len(args) == 0 || args[0] != "generate" {
-		fmt.Fprintln(os.Stderr, "registry-processor testdata: usage: registry-processor testdata generate --corps N --seed S [--events N]")
+		fmt.Fprintln(os.Stderr, "registry-processor testdata: usage: registry-processor testdata generate --corps N --seed S [--events N] [--now T]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("testdata generate", flag.ContinueOnError)
@@ -166,6 +166,7 @@ func testdataMain(args []string) {
 	corps := fs.Int("corps", 1000, "corporations to generate (0: only --events)")
 	seed := fs.Int64("seed", 1, "seed: the same seed gives the same data")
 	events := fs.Int("events", 0, "later events to append to existing corps")
+	nowFlag := fs.String("now", "", "the source's present, naive Pacific (2006-01-02T15:04:05); default: now. The same seed and --now give the same rows")
 	if err := fs.Parse(args[1:]); err != nil && err != flag.ErrHelp {
 		fmt.Fprintf(os.Stderr, "registry-processor testdata generate: %v\n", err)
 		os.Exit(2)
@@ -182,6 +183,13 @@ func testdataMain(args []string) {
 			}
 			defer pool.Close()
 			now := pipeline.PacificNow() // COLIN's clock
+			if *nowFlag != "" {
+				t, err := time.Parse("2006-01-02T15:04:05", *nowFlag)
+				if err != nil {
+					return fmt.Errorf("--now %q: want naive Pacific time as 2006-01-02T15:04:05", *nowFlag)
+				}
+				now = t
+			}
 			populated, err := testdata.Populated(ctx, pool)
 			if err != nil {
 				return err

@@ -155,7 +155,11 @@ func (p *Pipeline) InitialLoad(ctx context.Context) (Found, error) {
 		return Found{}, err
 	}
 	if hw.EventID != 0 {
-		return Found{}, fmt.Errorf("the high-water mark is event %d: the database has been loaded; initial-load only runs on a fresh one", hw.EventID)
+		// Queued before (an initial load that was stopped part way, or a
+		// loaded database): the queue is processed, nothing queued again.
+		p.log.Info("the corporations were queued before (the high-water mark is past event 0): processing what is left of the queue",
+			zap.Int64("high_water_event", hw.EventID))
+		return Found{From: hw, To: hw}, nil
 	}
 	// LAST is the latest event at or before now with its event_timestmp.
 	// The original wrote the event's effective date there; a future-dated
