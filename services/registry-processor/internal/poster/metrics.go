@@ -26,7 +26,7 @@ func NewMetrics(srv *metrics.Server) *Metrics {
 	if srv == nil {
 		srv = metrics.New("registry-processor")
 	}
-	return &Metrics{
+	m := &Metrics{
 		Posted:      srv.Counter("posted_total", "Credentials written back after posting, by outcome: success (Y), failed (N), deferred (left queued because the controller was not ready).", "outcome"),
 		Requests:    srv.Counter("post_requests_total", "issue-credential requests by answer: the HTTP status, timeout, error (connection), bad_answer (200 of the wrong length or shape).", "status"),
 		Retries:     srv.Counter("post_retries_total", "issue-credential requests sent again after a 5xx, a timeout or a connection error.").WithLabelValues(),
@@ -37,4 +37,8 @@ func NewMetrics(srv *metrics.Server) *Metrics {
 		ErrorFactor: srv.Gauge("post_error_factor", "The adaptive back-off's progressive error count: max(0, previous + 5 x failures - successes); above 50 concurrency drops.").WithLabelValues(),
 		Ready:       srv.Gauge("controller_ready", "1 when the controller's last readiness probe answered 200, else 0.").WithLabelValues(),
 	}
+	// Exported from the start, so the latency panels and alerts have a
+	// series before the first request.
+	m.Seconds.WithLabelValues()
+	return m
 }
