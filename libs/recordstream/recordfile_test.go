@@ -158,7 +158,7 @@ func TestConsensusNsFromRecordBytes(t *testing.T) {
 	rec = appendBytesField(rec, 2, bytes.Repeat([]byte{0xab}, 48))
 	rec = appendBytesField(rec, 3, tsBytes)
 	rec = appendBytesField(rec, 5, []byte("memo"))
-	rec = append(rec, 6<<3|0, 0x90, 0x4e)
+	rec = append(rec, 6<<3, 0x90, 0x4e) // field 6, wire type 0 (varint)
 	got, err := consensusNs(rec)
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,6 @@ func filing(cd string, eff *time.Time) evOpt {
 	return func(e *model.Event) { e.TypeCd, e.FilingTypeCd, e.FilingEffective = "FILE", cd, eff }
 }
 func trigger(t time.Time) evOpt { return func(e *model.Event) { e.Trigger = &t } }
-func conv(eff *time.Time) evOpt { return func(e *model.Event) { e.ConvEffective = eff } }
 
 func (b *corpB) ev(id int64, typ string, ts time.Time, opts ...evOpt) *corpB {
 	e := &model.Event{ID: id, Corp: b.c.Num, TypeCd: typ, Timestamp: ts}
