@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -136,37 +134,7 @@ func (e *procEnv) run(bin string, args []string, extra ...string) (int, string) 
 // kills it with SIGKILL.
 func (e *procEnv) killAt(point string) {
 	e.t.Helper()
-	c := e.cmd(faultsBinary, nil, "RECORD_DOWNLOADER_FAULT_PAUSE="+point)
-	stderr, err := c.StderrPipe()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	paused := make(chan struct{})
-	var out strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "FAULT PAUSE "+point) {
-				close(paused)
-				io.Copy(io.Discard, stderr)
-				return
-			}
-		}
-	}()
-	select {
-	case <-paused:
-	case <-time.After(120 * time.Second):
-		c.Process.Kill()
-		e.t.Fatalf("the process never reached %s: %s", point, out.String())
-	}
-	if err := c.Process.Signal(syscall.SIGKILL); err != nil {
-		e.t.Fatal(err)
-	}
-	_ = c.Wait()
+	testkit.KillAt(e.t, e.cmd(faultsBinary, nil), point)
 }
 
 type event struct {

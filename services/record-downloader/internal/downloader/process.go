@@ -20,7 +20,7 @@ import (
 	"tributary.dev/libs/runner"
 	"tributary.dev/services/record-downloader/internal/announce"
 	"tributary.dev/services/record-downloader/internal/consensus"
-	"tributary.dev/services/record-downloader/internal/faults"
+	"tributary.dev/libs/faults"
 	"tributary.dev/services/record-downloader/internal/names"
 	"tributary.dev/services/record-downloader/internal/state"
 )

@@ -14,7 +14,7 @@ import (
 
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/recordstream"
-	"tributary.dev/services/record-downloader/internal/faults"
+	"tributary.dev/libs/faults"
 )
 
 // Fetcher reads objects from one bucket.

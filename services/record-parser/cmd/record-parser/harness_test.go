@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha512"
@@ -16,7 +15,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -256,37 +254,8 @@ func (h *harness) mustRun(args []string, extra ...string) string {
 func (h *harness) killAt(point string, extra ...string) {
 	h.t.Helper()
 	c := exec.Command(faultsBinary)
-	c.Env = h.env(append(extra, "RECORD_PARSER_FAULT_PAUSE="+point)...)
-	stderr, err := c.StderrPipe()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	paused := make(chan struct{})
-	var out strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "FAULT PAUSE "+point) {
-				close(paused)
-				_, _ = io.Copy(io.Discard, stderr)
-				return
-			}
-		}
-	}()
-	select {
-	case <-paused:
-	case <-time.After(120 * time.Second):
-		_ = c.Process.Kill()
-		h.t.Fatalf("the process never reached %s: %s", point, out.String())
-	}
-	if err := c.Process.Signal(syscall.SIGKILL); err != nil {
-		h.t.Fatal(err)
-	}
-	_ = c.Wait()
+	c.Env = h.env(extra...)
+	testkit.KillAt(h.t, c, point)
 }
 
 // events is what was announced so far, after NATS delivered it all.

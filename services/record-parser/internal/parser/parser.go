@@ -21,7 +21,7 @@ import (
 
 	"tributary.dev/libs/natsbus"
 	"tributary.dev/services/record-parser/internal/esout"
-	"tributary.dev/services/record-parser/internal/faults"
+	"tributary.dev/libs/faults"
 	"tributary.dev/services/record-parser/internal/intake"
 	"tributary.dev/services/record-parser/internal/ndjson"
 	"tributary.dev/services/record-parser/internal/quarantine"

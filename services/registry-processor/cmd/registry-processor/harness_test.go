@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -116,37 +112,8 @@ func (h *harness) mustRun(args []string, extra ...string) string {
 func (h *harness) killAt(point string, args []string, extra ...string) {
 	h.t.Helper()
 	c := exec.Command(faultsBinary, args...)
-	c.Env = h.env(append(extra, "REGISTRY_PROCESSOR_FAULT_PAUSE="+point)...)
-	stderr, err := c.StderrPipe()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	paused := make(chan struct{})
-	var out strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "FAULT PAUSE "+point) {
-				close(paused)
-				_, _ = io.Copy(io.Discard, stderr)
-				return
-			}
-		}
-	}()
-	select {
-	case <-paused:
-	case <-time.After(120 * time.Second):
-		_ = c.Process.Kill()
-		h.t.Fatalf("the process never reached %s: %s", point, out.String())
-	}
-	if err := c.Process.Signal(syscall.SIGKILL); err != nil {
-		h.t.Fatal(err)
-	}
-	_ = c.Wait()
+	c.Env = h.env(extra...)
+	testkit.KillAt(h.t, c, point)
 }
 
 // sourceNow is the generated sources' present: an hour ago, Pacific, the

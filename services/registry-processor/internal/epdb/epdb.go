@@ -122,25 +122,27 @@ type QueueRow struct {
 // Pending is up to limit unprocessed BC_REG queue rows, oldest first (the
 // order the original processes them in; served by ebcf_ri_pd_null_asc).
 func (d *DB) Pending(ctx context.Context, limit int) ([]QueueRow, error) {
-	return d.pending(ctx, limit, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC))
+	return d.pending(ctx, 0, limit, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC))
 }
 
 // Due is Pending without the rows a corp's future-dated events queued
 // again (their last event date, an effective date, is still ahead of
 // now, naive Pacific): processing one before its day only queues it
 // again, and within one run that would never end.
-func (d *DB) Due(ctx context.Context, limit int, now time.Time) ([]QueueRow, error) {
-	return d.pending(ctx, limit, now)
+// after is the last record id the caller already holds (0: none), so the
+// next batch can be read while the one before is still being committed.
+func (d *DB) Due(ctx context.Context, after int64, limit int, now time.Time) ([]QueueRow, error) {
+	return d.pending(ctx, after, limit, now)
 }
 
-func (d *DB) pending(ctx context.Context, limit int, due time.Time) ([]QueueRow, error) {
+func (d *DB) pending(ctx context.Context, after int64, limit int, due time.Time) ([]QueueRow, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	rows, err := d.pool.Query(ctx, `
 		SELECT record_id, corp_num, prev_event_id, prev_event_date, last_event_id, last_event_date
 		FROM event_by_corp_filing
-		WHERE process_date IS NULL AND system_type_cd = $1 AND last_event_date <= $3
-		ORDER BY record_id LIMIT $2`, model.System, limit, due)
+		WHERE process_date IS NULL AND system_type_cd = $1 AND last_event_date <= $3 AND record_id > $4
+		ORDER BY record_id LIMIT $2`, model.System, limit, due, after)
 	if err != nil {
 		return nil, fmt.Errorf("read pending queue rows: %w", err)
 	}

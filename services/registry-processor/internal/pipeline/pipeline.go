@@ -11,15 +11,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"tributary.dev/libs/faults"
 	"tributary.dev/libs/natsbus"
 	"tributary.dev/services/registry-processor/internal/colin"
 	"tributary.dev/services/registry-processor/internal/creds"
 	"tributary.dev/services/registry-processor/internal/epdb"
-	"tributary.dev/services/registry-processor/internal/faults"
 	"tributary.dev/services/registry-processor/internal/model"
 	"tributary.dev/services/registry-processor/internal/poster"
 )
@@ -212,8 +214,8 @@ type Processed struct {
 }
 
 // ProcessQueue loads and generates every queued corp, BatchSize at a
-// time, loading the next batch while the current one is generated and
-// committed.
+// time: the next batch is read and loaded from the source while the
+// current one is generated (on every core) and committed.
 func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 	defer p.m.stage("process", time.Now())
 	var res Processed
@@ -222,8 +224,8 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		corps map[string]*model.Corp
 		err   error
 	}
-	next := func() loaded {
-		rows, err := p.db.Due(ctx, p.cfg.BatchSize, p.cfg.Now())
+	fetch := func(after int64) loaded {
+		rows, err := p.db.Due(ctx, after, p.cfg.BatchSize, p.cfg.Now())
 		if err != nil || len(rows) == 0 {
 			return loaded{err: err}
 		}
@@ -238,13 +240,14 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		corps, err := p.src.Load(ctx, nums)
 		return loaded{rows: rows, corps: corps, err: err}
 	}
-	cur := next()
+	cur := fetch(0)
 	for cur.err == nil && len(cur.rows) > 0 {
+		next := make(chan loaded, 1)
+		go func(after int64) { next <- fetch(after) }(cur.rows[len(cur.rows)-1].RecordID)
 		outcomes := p.generate(cur.rows, cur.corps)
-		// Pending reads rows not yet committed; the next batch is loaded
-		// after this one is committed so it never takes the same rows.
 		inserted, err := p.db.Commit(ctx, outcomes)
 		if err != nil {
+			<-next
 			return res, err
 		}
 		faults.Point("after-commit")
@@ -265,7 +268,7 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		p.m.Duplicates.Add(float64(countCreds(outcomes) - inserted))
 		p.progress("process", res.Corps, 0)
 		p.beat()
-		cur = next()
+		cur = <-next
 	}
 	return res, cur.err
 }
@@ -278,16 +281,29 @@ func countCreds(outcomes []epdb.Outcome) int {
 	return n
 }
 
-// generate turns a batch of queue rows into their outcomes.
+// generate turns a batch of queue rows into their outcomes, the rows
+// split over the cores (generation is CPU work; the order is kept).
 func (p *Pipeline) generate(rows []epdb.QueueRow, corps map[string]*model.Corp) []epdb.Outcome {
+	out := make([]epdb.Outcome, len(rows))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(rows)/100))
+	per := (len(rows) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for from := 0; from < len(rows); from += per {
+		to := min(from+per, len(rows))
+		wg.Go(func() { p.generateRange(rows[from:to], corps, out[from:to]) })
+	}
+	wg.Wait()
+	return out
+}
+
+func (p *Pipeline) generateRange(rows []epdb.QueueRow, corps map[string]*model.Corp, out []epdb.Outcome) {
 	now := p.cfg.Now()
-	out := make([]epdb.Outcome, 0, len(rows))
-	for _, r := range rows {
+	for i, r := range rows {
 		o := epdb.Outcome{Row: r}
 		c := corps[r.Corp]
 		if c == nil {
 			o.Success, o.Msg = "N", fmt.Sprintf("corp %s: not in the source database", r.Corp)
-			out = append(out, o)
+			out[i] = o
 			continue
 		}
 		res := p.generateOne(c, r, now)
@@ -318,9 +334,8 @@ func (p *Pipeline) generate(rows []epdb.QueueRow, corps map[string]*model.Corp) 
 					JSON: cr.JSON, Hash: cr.Hash, Reason: cr.Reason, CorpState: res.CorpState, Held: cr.Held})
 			}
 		}
-		out = append(out, o)
+		out[i] = o
 	}
-	return out
 }
 
 // generateOne never lets one corp's bad data take the run down.

@@ -25,7 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"tributary.dev/services/registry-processor/internal/faults"
+	"tributary.dev/libs/faults"
 
 	"go.uber.org/zap"
 )

@@ -9,9 +9,9 @@ import (
 )
 
 // EnvPause names the pause point a faults build stops at.
-const EnvPause = "RECORD_DOWNLOADER_FAULT_PAUSE"
+const EnvPause = "TRIBUTARY_FAULT_PAUSE"
 
-// Reader returns r, except at the point RECORD_DOWNLOADER_FAULT_PAUSE
+// Reader returns r, except at the point TRIBUTARY_FAULT_PAUSE
 // names: there the first Read goes through, then the process says so on
 // stderr and blocks forever, so a test can kill it with part of an object
 // written.
@@ -37,7 +37,7 @@ func (p *pauser) Read(b []byte) (int, error) {
 	return p.r.Read(b[:min(len(b), 1024)])
 }
 
-// Point stops the process forever when RECORD_DOWNLOADER_FAULT_PAUSE
+// Point stops the process forever when TRIBUTARY_FAULT_PAUSE
 // names it, after saying so on stderr.
 func Point(point string) {
 	if os.Getenv(EnvPause) == point {
