@@ -16,11 +16,11 @@ import (
 	"go.uber.org/zap"
 
 	"tributary.dev/libs/blob"
+	"tributary.dev/libs/faults"
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/runner"
 	"tributary.dev/services/record-downloader/internal/announce"
 	"tributary.dev/services/record-downloader/internal/consensus"
-	"tributary.dev/libs/faults"
 	"tributary.dev/services/record-downloader/internal/names"
 	"tributary.dev/services/record-downloader/internal/state"
 )

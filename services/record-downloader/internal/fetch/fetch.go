@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"tributary.dev/libs/blob"
-	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/faults"
+	"tributary.dev/libs/recordstream"
 )
 
 // Fetcher reads objects from one bucket.

@@ -19,9 +19,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"tributary.dev/libs/faults"
 	"tributary.dev/libs/natsbus"
 	"tributary.dev/services/record-parser/internal/esout"
-	"tributary.dev/libs/faults"
 	"tributary.dev/services/record-parser/internal/intake"
 	"tributary.dev/services/record-parser/internal/ndjson"
 	"tributary.dev/services/record-parser/internal/quarantine"
