@@ -65,15 +65,21 @@ func registryProcessorEnv(st *Stack) []string {
 }
 
 // prepareRegistrySource runs before the registry-processor starts: it
-// generates the source (the processor's first run then queues every
-// corp's events) and starts the trickle of new events, which runs until
-// ctx ends; wg waits for it.
+// generates the source, runs the initial load (every corp queued and its
+// credentials generated; the service posts them) and starts the trickle
+// of new events, which runs until ctx ends; wg waits for it.
 func (st *Stack) prepareRegistrySource(ctx context.Context, wg *sync.WaitGroup, out *sync.Mutex, bin string, svc service) error {
 	env := append(os.Environ(), append(svc.env(st), "LOG_LEVEL=info")...)
 	if err := runVerb(ctx, out, bin, env, registryGenerateWait, registryGenerateArgs()); err != nil {
 		return fmt.Errorf("generate the registry source (%d corps, seed %d): %w", RegistryCorps, RegistrySeed, err)
 	}
 	st.log.Info("registry source generated", zap.Int("corps", RegistryCorps), zap.Int("seed", RegistrySeed))
+	// A fresh event-processor database starts with the initial load, as
+	// an operator starts the original: every corp queued and generated;
+	// the service then posts them and follows the new events.
+	if err := runVerb(ctx, out, bin, env, registryGenerateWait, []string{"initial-load"}); err != nil {
+		return fmt.Errorf("initial load of the registry source: %w", err)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -72,9 +72,10 @@ func verbs(t *testing.T, path, name string) (args []string, at []time.Time) {
 }
 
 // Before the registry-processor starts, its binary generates the source
-// (testdata generate --corps 3000 --seed 1) with the service's SOURCE_DB;
-// the service starts only after that, and new events follow on a ticker
-// until the devstack stops, each call with --events.
+// (testdata generate --corps 3000 --seed 1) with the service's SOURCE_DB
+// and runs the initial load; the service starts only after that, and new
+// events follow on a ticker until the devstack stops, each call with
+// --events.
 func TestRegistryProcessorGeneratesThenTrickles(t *testing.T) {
 	self, err := os.Executable()
 	if err != nil {
@@ -104,13 +105,13 @@ func TestRegistryProcessorGeneratesThenTrickles(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := os.Stat(logPath); err == nil {
-			if args, _ := verbs(t, logPath, "registry-processor"); len(args) >= 3 && !events(t, logPath)["registry-processor healthy"].IsZero() {
+			if args, _ := verbs(t, logPath, "registry-processor"); len(args) >= 4 && !events(t, logPath)["registry-processor healthy"].IsZero() {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(logPath)
-			t.Fatalf("no generate, two event ticks and a healthy service within 30s; log:\n%s", b)
+			t.Fatalf("no generate, initial load, two event ticks and a healthy service within 30s; log:\n%s", b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -130,16 +131,19 @@ func TestRegistryProcessorGeneratesThenTrickles(t *testing.T) {
 	if wantGen := "testdata,generate,--corps,3000,--seed,1"; args[0] != wantGen {
 		t.Errorf("first call %q, want %q", args[0], wantGen)
 	}
-	for i, a := range args[1:] {
+	if args[1] != "initial-load" {
+		t.Errorf("second call %q, want initial-load", args[1])
+	}
+	for i, a := range args[2:] {
 		if wantEv := "testdata,generate,--corps,3000,--seed,1,--events,5"; a != wantEv {
-			t.Errorf("call %d: %q, want %q", i+1, a, wantEv)
+			t.Errorf("call %d: %q, want %q", i+2, a, wantEv)
 		}
 	}
 	ev := events(t, logPath)
-	if !ev["registry-processor started"].After(at[0]) {
-		t.Errorf("service started at %v, before the source was generated at %v", ev["registry-processor started"], at[0])
+	if !ev["registry-processor started"].After(at[1]) {
+		t.Errorf("service started at %v, before the initial load at %v", ev["registry-processor started"], at[1])
 	}
-	for i := 2; i < len(at); i++ {
+	for i := 3; i < len(at); i++ {
 		if gap := at[i].Sub(at[i-1]); gap < 200*time.Millisecond {
 			t.Errorf("event ticks %d and %d only %v apart, want about %v", i-1, i, gap, registryEventEvery)
 		}
