@@ -358,8 +358,11 @@ func (p *Pipeline) Post(ctx context.Context) (poster.Stats, error) {
 		return poster.Stats{}, nil
 	}
 	defer p.m.stage("post", time.Now())
+	done := 0 // onBatch calls come one at a time
 	return p.post.Run(ctx, func(batch string, success, failed int) {
 		p.publish(ctx, SubjectPosted, "posted/"+batch, map[string]any{"batch": batch, "success": success, "failed": failed})
+		done += success + failed
+		p.progress("post", done, 0)
 		p.beat()
 	})
 }

@@ -84,3 +84,17 @@ func TestProgressLogLines(t *testing.T) {
 		t.Errorf("progress output %q", got)
 	}
 }
+
+// A total not known in advance (0): counts, throttled, without a percentage.
+func TestProgressWithoutTotal(t *testing.T) {
+	var buf bytes.Buffer
+	p := Progress(&buf, "post")
+	p(10, 0)
+	p(20, 0) // within five seconds: nothing
+	p(30, 0)
+	got := buf.String()
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "post: 10 (") || strings.Contains(got, "%") {
+		t.Errorf("progress output %q", got)
+	}
+}

@@ -30,16 +30,22 @@ func Progress(w io.Writer, label string) func(done, total int) {
 		mu.Lock()
 		defer mu.Unlock()
 		now := time.Now()
-		final := done >= total
+		// total 0: not known in advance (a queue drained as it is read).
+		final := total > 0 && done >= total
 		if !final && now.Sub(last) < every {
 			return
 		}
 		last = now
 		rate := float64(done) / max(now.Sub(start).Seconds(), 1e-3)
-		pct := 100.0
-		if total > 0 {
-			pct = 100 * float64(done) / float64(total)
+		if total <= 0 {
+			if tty {
+				fmt.Fprintf(w, "\r%s %d %.0f/s", label, done, rate)
+			} else {
+				fmt.Fprintf(w, "%s: %d (%.0f/s)\n", label, done, rate)
+			}
+			return
 		}
+		pct := 100 * float64(done) / float64(total)
 		if !tty {
 			fmt.Fprintf(w, "%s: %d/%d (%.0f%%, %.0f/s)\n", label, done, total, pct, rate)
 			return
