@@ -25,11 +25,8 @@ const SubjectPrefix = "hedera.records.downloaded."
 // (proto/events/hedera.records.downloaded.schema.json).
 type Event struct {
 	Node     string `json:"node"`
-	Bucket   string `json:"bucket"`
-	Object   string `json:"object"`
 	Path     string `json:"path"`
 	Kind     string `json:"kind"`
-	Size     int64  `json:"size"`
 	FileHash string `json:"file_hash"`
 }
 

@@ -14,12 +14,6 @@ import (
 	"tributary.dev/services/record-parser/internal/intake"
 )
 
-// Source is where Consume takes files from (intake.Consumer).
-type Source interface {
-	Fetch(ctx context.Context, n int, wait time.Duration) ([]jetstream.Msg, error)
-	Pending(ctx context.Context) (uint64, error)
-}
-
 // How long a message waits before it is handed out again.
 const (
 	fetchWait    = 2 * time.Second
@@ -34,7 +28,7 @@ const (
 // asked to stop (runner.Stopping) or, with once, until nothing is pending.
 // Files of one batch are decoded in parallel and committed in stream
 // (consensus) order, so a replica never races itself on the chain.
-func (p *Parser) Consume(ctx context.Context, src Source, once bool) error {
+func (p *Parser) Consume(ctx context.Context, src *intake.Consumer, once bool) error {
 	for !runner.Stopping(ctx) {
 		msgs, err := src.Fetch(ctx, p.cfg.Concurrency*2, fetchWait)
 		p.beat()

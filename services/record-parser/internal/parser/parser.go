@@ -106,10 +106,6 @@ const (
 	Halted
 )
 
-func (o Outcome) String() string {
-	return [...]string{"done", "quarantined", "wait", "halted"}[o]
-}
-
 // Options qualify one file's processing.
 type Options struct {
 	// Deliveries is how many times the stream has handed the file out
