@@ -37,9 +37,11 @@ func registryGenerateArgs() []string {
 
 // registryEventArgs adds RegistryEventsPerTick later events to the corps
 // already generated (continuing after the source's highest event id, at
-// the current time), as the registry does between two runs.
-func registryEventArgs() []string {
-	return append(registryGenerateArgs(), "--events", strconv.Itoa(RegistryEventsPerTick))
+// the current time), as the registry does between two runs. Each tick
+// has its own seed, so the events fall on different corps.
+func registryEventArgs(tick int) []string {
+	return []string{"testdata", "generate", "--corps", strconv.Itoa(RegistryCorps), "--seed", strconv.Itoa(RegistrySeed + tick),
+		"--events", strconv.Itoa(RegistryEventsPerTick)}
 }
 
 // registryEventEvery is RegistryEventInterval; tests shorten it.
@@ -85,7 +87,7 @@ func (st *Stack) prepareRegistrySource(ctx context.Context, wg *sync.WaitGroup, 
 		defer wg.Done()
 		t := time.NewTicker(registryEventEvery)
 		defer t.Stop()
-		for {
+		for tick := 1; ; tick++ {
 			select {
 			case <-ctx.Done():
 				return
@@ -93,7 +95,7 @@ func (st *Stack) prepareRegistrySource(ctx context.Context, wg *sync.WaitGroup, 
 			}
 			// One failed tick is logged and the next one tries again:
 			// the processor keeps running on what is there.
-			if err := runVerb(ctx, out, bin, env, registryEventWait, registryEventArgs()); err != nil && ctx.Err() == nil {
+			if err := runVerb(ctx, out, bin, env, registryEventWait, registryEventArgs(tick)); err != nil && ctx.Err() == nil {
 				st.log.Warn("registry event trickle", zap.Error(err))
 			}
 		}

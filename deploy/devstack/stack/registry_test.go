@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -134,8 +135,9 @@ func TestRegistryProcessorGeneratesThenTrickles(t *testing.T) {
 	if args[1] != "initial-load" {
 		t.Errorf("second call %q, want initial-load", args[1])
 	}
+	// Tick n seeds with 1+n: new events on other corps each time.
 	for i, a := range args[2:] {
-		if wantEv := "testdata,generate,--corps,3000,--seed,1,--events,5"; a != wantEv {
+		if wantEv := fmt.Sprintf("testdata,generate,--corps,3000,--seed,%d,--events,5", 2+i); a != wantEv {
 			t.Errorf("call %d: %q, want %q", i+2, a, wantEv)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -25,10 +24,12 @@ func BenchmarkStageAndPost(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_CORPS")); err == nil && n > 0 {
 		corps = n
 	}
-	bin := filepath.Join(b.TempDir(), "registry-processor")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
+	// Without the race detector: the figures are the production build's.
+	bin, cleanup, err := testkit.BuildBinary("registry-processor", false)
+	if err != nil {
+		b.Fatal(err)
 	}
+	defer cleanup()
 	source, target := testkit.Postgres(b), testkit.Postgres(b)
 	agent := testkit.Agent(b, agentstub.Options{Latency: 5 * time.Millisecond})
 	env := append(os.Environ(), "RUN_AS_SERVICE=false", "METRICS_ADDR=", "LOG_LEVEL=warn", "NOTIFICATIONS=false",

@@ -104,10 +104,16 @@ func TestFlakyControllerEverythingPosts(t *testing.T) {
 	for i := 0; i < 10 && h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND coalesce(credential_json->>'expiry_date', '') = ''") > 0; i++ {
 		h.run(binary, []string{"post"}, "POST_TIMEOUT=1")
 	}
+	if n := h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND coalesce(credential_json->>'expiry_date', '') = ''"); n != 0 {
+		t.Errorf("%d credentials still waiting after ten posting runs", n)
+	}
 	if n := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'N'"); n != 0 {
 		t.Errorf("%d credentials failed for good; the controller's failures are all transient", n)
 	}
 	posted := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'Y'")
+	if posted == 0 {
+		t.Fatal("nothing posted")
+	}
 	got := h.received()
 	if len(got) != posted {
 		t.Errorf("controller got %d distinct credentials, %d rows are Y", len(got), posted)

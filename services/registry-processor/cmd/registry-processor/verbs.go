@@ -14,7 +14,7 @@ import (
 	"tributary.dev/libs/pg"
 	"tributary.dev/libs/runner"
 	"tributary.dev/libs/setup"
-	"tributary.dev/services/registry-processor/internal/pipeline"
+	"tributary.dev/services/registry-processor/internal/pacific"
 	"tributary.dev/services/registry-processor/internal/status"
 	"tributary.dev/services/registry-processor/internal/testdata"
 )
@@ -182,7 +182,7 @@ func testdataMain(args []string) {
 				return fmt.Errorf("SOURCE_DB: %w", err)
 			}
 			defer pool.Close()
-			now := pipeline.PacificNow() // COLIN's clock
+			now := pacific.Now() // COLIN's clock
 			if *nowFlag != "" {
 				t, err := time.Parse("2006-01-02T15:04:05", *nowFlag)
 				if err != nil {

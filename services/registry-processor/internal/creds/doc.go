@@ -8,9 +8,10 @@ package creds
 //     effective dates per row (firm trigger_dts only for state and party
 //     events), so Generate resolves them itself from Timestamp, Trigger,
 //     FilingTypeCd/FilingEffective and ConvEffective.
-//   - FilingTypeCd is set only for FILE events whose filing row joins
-//     filing_type; the original treated a filing whose type is not in
-//     filing_type as no filing.
+//   - FilingTypeCd is set for FILE events that have a filing row. The
+//     original joined filing_type and so treated a filing whose type is
+//     not in that code table as no filing; internal/colin keeps it (an
+//     unknown code is loaded as it is), a difference only for such rows.
 //   - States carry OpState from corp_op_state; "" (no op-state row) drops
 //     the row, as the original's join did.
 //   - Class is corp_type.corp_class; "" means no corp_type row, which

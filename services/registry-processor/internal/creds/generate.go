@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"tributary.dev/services/registry-processor/internal/creds/pacific"
 	"tributary.dev/services/registry-processor/internal/creds/pyjson"
+	"tributary.dev/services/registry-processor/internal/pacific"
 )
 
 // val is a Python value in a credential dict: a str, a naive datetime

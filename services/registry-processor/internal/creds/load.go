@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"tributary.dev/services/registry-processor/internal/creds/pacific"
 	"tributary.dev/services/registry-processor/internal/model"
+	"tributary.dev/services/registry-processor/internal/pacific"
 )
 
 // event is one row's own copy of an event, as the original's get_event

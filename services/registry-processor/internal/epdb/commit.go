@@ -68,7 +68,7 @@ func (d *DB) Commit(ctx context.Context, outcomes []Outcome) (int, error) {
 		default:
 			return 0, fmt.Errorf("commit outcomes: corp %s (queue row %d): process_success %q is not Y, N or S", o.Row.Corp, o.Row.RecordID, o.Success)
 		}
-		prev, last := d.EventJSON(o.Row.Prev), d.EventJSON(o.Row.Last)
+		prev, last := EventJSON(o.Row.Prev), EventJSON(o.Row.Last)
 		state := o.CorpState
 		if state == "" {
 			state = "N/A"

@@ -27,11 +27,6 @@ const nowLocal = `(now() AT TIME ZONE 'America/Vancouver')`
 type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
-	// EventJSON renders a queue mark as the original's prev_event /
-	// last_event JSON ({"event_date": …, "event_id": …}, sorted keys, the
-	// date as UTC ISO). The default is DefaultEventJSON; the pipeline sets
-	// the credential encoder's so both use one date rule.
-	EventJSON func(Mark) string
 }
 
 // New wraps pool; timeout bounds each call (a statement, or a whole
@@ -40,7 +35,7 @@ func New(pool *pgxpool.Pool, timeout time.Duration) *DB {
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
-	return &DB{pool: pool, timeout: timeout, EventJSON: DefaultEventJSON}
+	return &DB{pool: pool, timeout: timeout}
 }
 
 // Pool is the pool the DB runs on.
@@ -85,6 +80,16 @@ func (d *DB) HighWater(ctx context.Context) (Mark, error) {
 // only together with the corps it covers. Blank corp numbers are skipped,
 // as the original does.
 func (d *DB) Queue(ctx context.Context, corps []string, prev, last Mark) error {
+	return d.queue(ctx, corps, prev, last, true)
+}
+
+// Enqueue is Queue without moving the high-water mark: a page of an
+// initial load, whose mark moves once every page is queued.
+func (d *DB) Enqueue(ctx context.Context, corps []string, prev, last Mark) error {
+	return d.queue(ctx, corps, prev, last, false)
+}
+
+func (d *DB) queue(ctx context.Context, corps []string, prev, last Mark, mark bool) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
@@ -103,6 +108,9 @@ func (d *DB) Queue(ctx context.Context, corps []string, prev, last Mark) error {
 			[]string{"system_type_cd", "corp_num", "prev_event_id", "prev_event_date", "last_event_id", "last_event_date", "entry_date"},
 			pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("queue %d corps (events %d..%d) into event_by_corp_filing: %w", len(rows), prev.EventID, last.EventID, err)
+		}
+		if !mark {
+			return nil
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO last_event (system_type_cd, event_id, event_date, entry_date) VALUES ($1, $2, $3, $4)`,
 			model.System, last.EventID, last.EventDate, entry); err != nil {

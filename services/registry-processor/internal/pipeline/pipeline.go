@@ -23,6 +23,7 @@ import (
 	"tributary.dev/services/registry-processor/internal/creds"
 	"tributary.dev/services/registry-processor/internal/epdb"
 	"tributary.dev/services/registry-processor/internal/model"
+	"tributary.dev/services/registry-processor/internal/pacific"
 	"tributary.dev/services/registry-processor/internal/poster"
 )
 
@@ -69,24 +70,9 @@ func New(cfg Config, src *colin.Source, db *epdb.DB, post *poster.Poster, bus Pu
 		cfg.BatchSize = 1000
 	}
 	if cfg.Now == nil {
-		cfg.Now = PacificNow
+		cfg.Now = pacific.Now
 	}
 	return &Pipeline{cfg: cfg, src: src, db: db, post: post, bus: bus, log: log, m: m, host: natsbus.Host()}
-}
-
-// pacific is the registry's wall clock.
-var pacific = func() *time.Location {
-	loc, err := time.LoadLocation("America/Los_Angeles")
-	if err != nil {
-		panic(err) // time/tzdata is linked in by internal/creds
-	}
-	return loc
-}()
-
-// PacificNow is the naive Pacific time now, the way COLIN writes times.
-func PacificNow() time.Time {
-	n := time.Now().In(pacific)
-	return time.Date(n.Year(), n.Month(), n.Day(), n.Hour(), n.Minute(), n.Second(), n.Nanosecond(), time.UTC)
 }
 
 func (p *Pipeline) beat() {
@@ -185,14 +171,11 @@ func (p *Pipeline) InitialLoad(ctx context.Context) (Found, error) {
 		if len(corps) == 0 {
 			break
 		}
-		// The mark moves with the last page only: a run cut short queues
-		// the rest next time, and a corp queued twice is harmless (its
-		// credentials are deduplicated by hash).
-		mark := prev
-		if len(corps) < page {
-			mark = last
-		}
-		if err := p.db.Queue(ctx, corps, prev, mark); err != nil {
+		// Every corp's window is (0, last); the mark moves once every page
+		// is queued: a run cut short queues them all again next time, and
+		// a corp queued twice is harmless (its credentials are
+		// deduplicated by hash).
+		if err := p.db.Enqueue(ctx, corps, prev, last); err != nil {
 			return Found{}, err
 		}
 		total += len(corps)
@@ -200,9 +183,9 @@ func (p *Pipeline) InitialLoad(ctx context.Context) (Found, error) {
 		p.m.CorpsQueued.Add(float64(len(corps)))
 		p.progress("initial-load: queue", total, 0)
 		p.beat()
-		if len(corps) < page {
-			break
-		}
+	}
+	if err := p.db.Queue(ctx, nil, prev, last); err != nil {
+		return Found{}, err
 	}
 	p.m.LastEvent.Set(float64(id))
 	return Found{From: prev, To: last, Corps: total}, nil

@@ -17,7 +17,7 @@ type Metrics struct {
 	Concurrency prometheus.Gauge         // post_concurrency: requests allowed in flight now
 	InFlight    prometheus.Gauge         // post_in_flight: requests in flight now
 	ErrorFactor prometheus.Gauge         // post_error_factor: the adaptive back-off's progressive error count
-	Ready       prometheus.Gauge         // post_controller_ready: 1 when the last readiness probe answered 200
+	Ready       prometheus.Gauge         // controller_ready: 1 when the last readiness probe answered 200
 }
 
 // NewMetrics registers the metrics on srv; a nil srv gives metrics on a

@@ -172,3 +172,10 @@ func offset(w time.Time) int {
 	}
 	return best.off
 }
+
+// Now is the registry's wall clock now: naive Pacific time, the way COLIN
+// writes times (location UTC, only the wall clock counts).
+func Now() time.Time {
+	n := time.Now().In(la)
+	return time.Date(n.Year(), n.Month(), n.Day(), n.Hour(), n.Minute(), n.Second(), n.Nanosecond(), time.UTC)
+}
