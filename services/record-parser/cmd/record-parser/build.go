@@ -36,12 +36,17 @@ func build(ctx context.Context, cfg *Config, env *setup.Env, consume bool) (*ser
 	}
 	st := state.New(pool, cfg.Network, cfg.statementTimeout())
 	env.AddCheck("state", st.Check)
-	if cfg.OutputDir != "" {
-		// Temp files a killed process left are never renamed: remove them.
-		if n, err := ndjson.CleanTemp(cfg.OutputDir); err != nil {
-			return nil, fmt.Errorf("OUTPUT_DIR: %w", err)
+	// Temp files a killed process left are never renamed: remove them,
+	// wherever this process writes (dead letters and quarantine copies
+	// may live outside OUTPUT_DIR).
+	for name, dir := range map[string]string{"OUTPUT_DIR": cfg.OutputDir, "DEADLETTER_DIR": cfg.deadLetterDir(), "QUARANTINE_DIR": cfg.quarantineDir()} {
+		if dir == "" {
+			continue
+		}
+		if n, err := ndjson.CleanTemp(dir); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		} else if n > 0 {
-			env.Log.Info("removed temp files left by an earlier run", zap.Int("files", n))
+			env.Log.Info("removed temp files left by an earlier run", zap.String("dir", dir), zap.Int("files", n))
 		}
 	}
 	var es parser.Index

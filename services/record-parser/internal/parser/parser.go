@@ -81,6 +81,11 @@ func New(cfg Config, st *state.Store, es Index, bus Publisher, log *zap.Logger, 
 		cfg.Concurrency = 1
 	}
 	p := &Parser{cfg: cfg, st: st, es: es, bus: bus, log: log, m: m, host: natsbus.Host()}
+	if st != nil {
+		// Breaks the state finds itself, under its lock, follow the
+		// stream's policy too.
+		st.Policy = p.policy()
+	}
 	p.encoders.New = func() any { return txdoc.NewEncoder() }
 	return p, nil
 }
@@ -139,7 +144,7 @@ func (p *Parser) process(ctx context.Context, job intake.Job, opt Options, waitT
 		return 0, err
 	}
 	if prev != nil && !opt.Force {
-		if prev.Outcome == "quarantined" {
+		if prev.Outcome == state.Quarantined {
 			return Quarantined, nil
 		}
 		if prev.Announced || p.bus == nil {
@@ -250,9 +255,9 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options) (Outcome, 
 
 func (p *Parser) policy() string {
 	if p.cfg.StopOnBreak {
-		return "stop"
+		return state.PolicyStop
 	}
-	return "continue"
+	return state.PolicyContinue
 }
 
 // stateFile is the state row of a decoded file.
@@ -262,7 +267,7 @@ func (p *Parser) stateFile(d *decoded) *state.File {
 		Name: d.job.Name, Node: d.job.Node, Version: rf.Version,
 		ConsensusStart: rf.ConsensusStart, ConsensusEnd: rf.ConsensusEnd, Count: len(rf.Items),
 		FileHash: rf.FileHash, PrevHash: rf.PrevHash, ChainHash: rf.ChainHash(),
-		Outcome: "parsed",
+		Outcome: state.Parsed,
 	}
 	if rf.Version == 6 {
 		b := rf.BlockNumber
@@ -380,7 +385,7 @@ func (p *Parser) quarantine(ctx context.Context, job intake.Job, data []byte, re
 		return 0, fmt.Errorf("quarantine %s: %w", job.Rel(), err)
 	}
 	f := &state.File{Name: job.Name, Node: job.Node, ConsensusStart: job.Start.UnixNano(), ConsensusEnd: job.Start.UnixNano(),
-		Outcome: "quarantined", Reason: ref.reason + ": " + ref.err.Error()}
+		Outcome: state.Quarantined, Reason: ref.reason + ": " + ref.err.Error()}
 	if _, err := p.st.Record(ctx, f, nil); err != nil && !errors.Is(err, state.ErrRecorded) {
 		p.m.Failed.WithLabelValues("state").Inc()
 		return 0, err

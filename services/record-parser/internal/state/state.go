@@ -102,6 +102,11 @@ type Halt struct {
 
 // Store is the state of one network's stream.
 type Store struct {
+	// Policy (ON_CHAIN_BREAK: PolicyStop or PolicyContinue; empty is
+	// stop) is what a break the store finds itself, under the lock, is
+	// recorded with when the caller passed none for that pair.
+	Policy string
+
 	pool    *pgxpool.Pool
 	network string
 	timeout time.Duration
@@ -113,9 +118,6 @@ type Store struct {
 func New(pool *pgxpool.Pool, network string, timeout time.Duration) *Store {
 	return &Store{pool: pool, network: network, timeout: timeout, lock: pg.LockKey("record-parser state " + network)}
 }
-
-// Network is the stream the store keeps.
-func (s *Store) Network() string { return s.network }
 
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.timeout)
@@ -201,8 +203,7 @@ type Judge func(f *File, l Link) []Break
 // breaks are those the caller found (from Neighbours), with the policy it
 // applies. Under the lock the chain is checked again on both sides of a
 // parsed f: every break found then is recorded, with the policy of the
-// caller's break for the same pair, else that of the caller's first
-// break, else PolicyStop; a caller's break the fresh neighbours no longer
+// caller's break for the same pair, else the store's Policy; a caller's break the fresh neighbours no longer
 // show is dropped. A quarantined f takes no part in the chain: its breaks
 // are ignored.
 //
@@ -210,12 +211,12 @@ type Judge func(f *File, l Link) []Break
 // ErrRecorded and the row in Link.Existing; with another hash, an error
 // naming both.
 func (s *Store) Record(ctx context.Context, f *File, breaks []Break) (Link, error) {
-	return s.RecordJudged(ctx, f, func(f *File, l Link) []Break { return Rejudge(f, l, breaks) })
+	return s.RecordJudged(ctx, f, func(f *File, l Link) []Break { return Rejudge(f, l, breaks, s.Policy) })
 }
 
 // Rejudge is Record's judge: the breaks of f against l, with the policies
-// of breaks (see Record).
-func Rejudge(f *File, l Link, breaks []Break) []Break {
+// of breaks, else fallback (see Record).
+func Rejudge(f *File, l Link, breaks []Break, fallback string) []Break {
 	if f.Outcome != Parsed {
 		return nil
 	}
@@ -225,10 +226,7 @@ func Rejudge(f *File, l Link, breaks []Break) []Break {
 				return b.Policy
 			}
 		}
-		if len(breaks) > 0 && breaks[0].Policy != "" {
-			return breaks[0].Policy
-		}
-		return PolicyStop
+		return fallback
 	}
 	var out []Break
 	if !l.PrevOK(f) {
@@ -284,16 +282,7 @@ func (s *Store) RecordJudged(ctx context.Context, f *File, judge Judge) (Link, e
 			return nil
 		}
 		for _, b := range judge(f, link) {
-			p := b.Policy
-			if p == "" {
-				p = PolicyStop
-			}
-			// A pair seen before (a break accepted, then the same files
-			// again) keeps its first row and its acceptance.
-			if err := s.exec(ctx, tx, `INSERT INTO parser_chain_breaks
-				(network, file, prev_file, expected, found, policy) VALUES ($1, $2, $3, $4, $5, $6)
-				ON CONFLICT (network, file, prev_file) DO NOTHING`,
-				s.network, b.File, b.PrevFile, b.Expected, b.Found, p); err != nil {
+			if err := s.exec(ctx, tx, insertBreak, s.breakArgs(b)...); err != nil {
 				return fmt.Errorf("insert break %s after %s: %w", b.File, b.PrevFile, err)
 			}
 		}
@@ -360,19 +349,29 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(pgx.Tx) error) er
 // comes again; its Record then finds the same pair already there,
 // accepted. A pair already recorded is left as it is.
 func (s *Store) AddBreak(ctx context.Context, b Break) error {
-	p := b.Policy
-	if p == "" {
-		p = PolicyStop
-	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, `INSERT INTO parser_chain_breaks
-		(network, file, prev_file, expected, found, policy) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (network, file, prev_file) DO NOTHING`,
-		s.network, b.File, b.PrevFile, b.Expected, b.Found, p); err != nil {
+	if _, err := s.pool.Exec(ctx, insertBreak, s.breakArgs(b)...); err != nil {
 		return fmt.Errorf("network %s: record break %s after %s: %w", s.network, b.File, b.PrevFile, err)
 	}
 	return nil
+}
+
+// insertBreak records a break. A pair seen before (a break accepted,
+// then the same files again) keeps its first row and its acceptance.
+const insertBreak = `INSERT INTO parser_chain_breaks
+	(network, file, prev_file, expected, found, policy) VALUES ($1, $2, $3, $4, $5, $6)
+	ON CONFLICT (network, file, prev_file) DO NOTHING`
+
+func (s *Store) breakArgs(b Break) []any {
+	p := b.Policy
+	if p == "" {
+		p = s.Policy
+	}
+	if p == "" {
+		p = PolicyStop
+	}
+	return []any{s.network, b.File, b.PrevFile, b.Expected, b.Found, p}
 }
 
 // MarkAnnounced records that the parsed event of name went out.

@@ -438,6 +438,9 @@ func TestGapFilledByBrokenFile(t *testing.T) {
 	f3 := &File{Name: "f3", ConsensusStart: 30, ConsensusEnd: 31, Outcome: Parsed, FileHash: []byte{3}, PrevHash: []byte{0x22}, ChainHash: []byte{0x33}}
 	mustRecord(t, s, f1, nil)
 	mustRecord(t, s, f3, []Break{{File: "f3", PrevFile: "f1", Policy: PolicyContinue}})
+	// The break f2 makes is found under the lock, with no break of the
+	// caller's for that pair: it takes the store's policy.
+	s.Policy = PolicyContinue
 	l := mustRecord(t, s, f2, nil)
 	if l.PrevOK(f2) || !l.NextOK(f2) {
 		t.Fatalf("link of f2 %+v", l)
@@ -452,7 +455,7 @@ func TestGapFilledByBrokenFile(t *testing.T) {
 	if br[0].File != "f3" || br[0].PrevFile != "f1" || br[0].ResolvedBy != "f2" || br[0].Policy != PolicyContinue {
 		t.Errorf("gap break %+v", br[0])
 	}
-	if br[1].File != "f2" || br[1].PrevFile != "f1" || br[1].ResolvedBy != "" || br[1].Policy != PolicyStop ||
+	if br[1].File != "f2" || br[1].PrevFile != "f1" || br[1].ResolvedBy != "" || br[1].Policy != PolicyContinue ||
 		!bytes.Equal(br[1].Expected, f1.ChainHash) || !bytes.Equal(br[1].Found, f2.PrevHash) {
 		t.Errorf("real break %+v", br[1])
 	}
