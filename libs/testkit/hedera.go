@@ -7,16 +7,17 @@ import (
 	"testing"
 )
 
-// HederaFixtures is shared/fixtures/hedera beside the repository clone:
-// real node-signed record streams (hedera-mirror-node/recordstreams/…),
-// their address books, and expected.json, the values a correct reader must
-// produce for them. A test that needs them fails, saying where they
+// HederaFixtures is the repository's testdata/hedera: real node-signed
+// record streams (hedera-mirror-node/recordstreams/…), block files, their
+// address books, and expected.json and blockstreams-expected.json, the
+// values a correct reader must produce for them (provenance and licence in
+// its README and LICENSE). A test that needs them fails, saying where they
 // belong, when they are not there.
 func HederaFixtures(t testing.TB) string {
 	t.Helper()
-	root := filepath.Join(RepoRoot(), "..", "shared", "fixtures", "hedera")
+	root := filepath.Join(RepoRoot(), "testdata", "hedera")
 	if _, err := os.Stat(filepath.Join(root, "expected.json")); err != nil {
-		t.Fatalf("Hedera fixtures not found at %s (%v): the tests need shared/fixtures/hedera beside the repository clone", root, err)
+		t.Fatalf("Hedera fixtures not found at %s (%v): they are part of the repository (testdata/hedera); is the checkout complete?", root, err)
 	}
 	return root
 }

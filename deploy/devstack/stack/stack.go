@@ -68,7 +68,7 @@ const (
 type Stack struct {
 	log *zap.Logger
 	dir string
-	// Fixtures is the Hedera fixture files (shared/fixtures/hedera/hedera-mirror-node)
+	// Fixtures is the Hedera fixture files (testdata/hedera/hedera-mirror-node)
 	// whose record streams Seed uploads; set it before Seed.
 	Fixtures string
 	PGAdmin  string

@@ -34,7 +34,7 @@ func realMain(ctx context.Context) error {
 		binDir   = flag.String("bin", "./bin", "directory holding the service binaries")
 		stateDir = flag.String("state", ".cache/devstack", "directory for S3 objects, NATS streams and service state (wiped at start)")
 		noSample = flag.Bool("no-sample", false, "start empty: no sample deliveries, no record streams, no trickles")
-		fixtures = flag.String("fixtures", filepath.Join(testkit.RepoRoot(), "..", "shared", "fixtures", "hedera", "hedera-mirror-node"), "Hedera fixture files (recordstreams/, addressbook/) whose record streams are uploaded to GCS")
+		fixtures = flag.String("fixtures", filepath.Join(testkit.RepoRoot(), "testdata", "hedera", "hedera-mirror-node"), "Hedera fixture files (recordstreams/, addressbook/) whose record streams are uploaded to GCS")
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: devstack [flags]\n\n"+

@@ -20,7 +20,7 @@ func fixture(t *testing.T, rel string) []byte {
 	path := filepath.Join(testkit.HederaStreams(t), filepath.FromSlash(rel))
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("Hedera fixture %s: %v: the tests need shared/fixtures/hedera beside the repository clone", rel, err)
+		t.Fatalf("Hedera fixture %s: %v: the repository holds them in testdata/hedera", rel, err)
 	}
 	return data
 }
