@@ -1,6 +1,6 @@
 // Package metrics runs the one HTTP server each process has on
 // METRICS_ADDR: /metrics for Prometheus, /healthz (the process is alive)
-// and /readyz (its dependencies answer). Metric names are
+// and /readyz (the main loop has started and its dependencies answer). Metric names are
 // tributary_<service>_<name>, so dashboards find every service the same way.
 package metrics
 
@@ -181,6 +181,14 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		// The server starts before the service has built itself (its
+		// metrics, its pages, its connections); until the main loop has
+		// run once the process is not ready, whatever its checks say.
+		if s.lastBeat.Load() == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "starting: the main loop has not run yet")
+			return
+		}
 		failed := s.Ready(r.Context())
 		if len(failed) == 0 {
 			fmt.Fprintln(w, "ready")

@@ -54,6 +54,10 @@ func TestServeEndpoints(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `tributary_s3_loader_rows_total{entity="orders",op="CREATE"} 3`) || !strings.Contains(body, "go_goroutines") {
 		t.Fatalf("/metrics = %d, lacks the counter or runtime metrics:\n%s", code, body)
 	}
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "starting") {
+		t.Fatalf("/readyz before the main loop ran = %d %q, want 503 starting", code, body)
+	}
+	s.Beat()
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d %q", code, body)
 	}
