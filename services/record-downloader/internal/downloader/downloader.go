@@ -186,6 +186,7 @@ func (d *Downloader) Pass(ctx context.Context) (Result, error) {
 	if !pos.Time.IsZero() {
 		d.m.verified(pos.Time)
 	}
+	d.m.BookNodes.Set(float64(d.cfg.Books.At(pos.Time).Len()))
 	sc, err := d.scopeFrom(state.Live, "", pos, false)
 	if err != nil {
 		return Result{}, err
