@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"tributary.dev/libs/blob"
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/recordstream/streamgen"
 	"tributary.dev/libs/testkit"
@@ -551,5 +552,47 @@ func TestHugeSignatureRefusedThroughTheBinary(t *testing.T) {
 				t.Errorf("the 2 GiB body: %d GETs, %d bytes sent", h.gets, h.sent)
 			}
 		})
+	}
+}
+
+// An S3 bucket read without a key in the environment: the AWS default
+// credential chain finds one (here a profile in a shared credentials
+// file, as IRSA or an instance role would give one in production).
+func TestS3DefaultCredentialChainThroughTheBinary(t *testing.T) {
+	e := newProcEnv(t, 2)
+	b := testkit.S3(t)
+	store, err := blob.Open(e.ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := generate(t, e.net, 2, streamgen.Options{})
+	var objs []streamgen.Object
+	for _, f := range files {
+		o, err := f.Objects("recordstreams/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, o...)
+	}
+	if err := streamgen.Upload(e.ctx, store, objs); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	if err := os.WriteFile(creds, []byte("[mirror]\naws_access_key_id = "+b.ID+"\naws_secret_access_key = "+b.Key.Value()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"BUCKET=s3://" + b.Name, "BUCKET_ENDPOINT=" + b.Endpoint, "S3_REQUESTER_PAYS=false",
+		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_WEB_IDENTITY_TOKEN_FILE=", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_SHARED_CREDENTIALS_FILE=" + creds, "AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_PROFILE=mirror"}
+	if code, stderr := e.run(binary, nil, env...); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got := e.records(); len(got) != 2 {
+		t.Fatalf("written %v", got)
+	}
+	// Without the profile the same run is refused by the bucket.
+	if code, _ := e.run(binary, nil, append(env, "AWS_PROFILE=nobody", "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"))...); code == 0 {
+		t.Error("a run without credentials succeeded: the test proves nothing")
 	}
 }
