@@ -79,11 +79,8 @@ func Parse(prefix, key string) (Name, error) {
 	bad := func(format string, a ...any) (Name, error) {
 		return Name{}, &Error{Key: key, Reason: fmt.Sprintf(format, a...)}
 	}
-	if strings.ContainsRune(key, 0) {
-		return bad("contains NUL")
-	}
-	if strings.ContainsAny(key, "\\") {
-		return bad("contains a backslash")
+	if err := checkChars(key); err != nil {
+		return Name{}, err
 	}
 	rest, ok := strings.CutPrefix(key, prefix)
 	if !ok {
@@ -105,6 +102,18 @@ func Parse(prefix, key string) (Name, error) {
 		return bad("directory %q is not record<shard>.<realm>.<num>", dir)
 	}
 	return parseFile(key, file, sidecarDir, Name{Key: key, Node: m[1] + "." + m[2] + "." + m[3]})
+}
+
+// checkChars refuses the characters no layout's name holds and a path
+// join would misread.
+func checkChars(key string) error {
+	switch {
+	case strings.ContainsRune(key, 0):
+		return &Error{Key: key, Reason: "contains NUL"}
+	case strings.ContainsAny(key, "\\"):
+		return &Error{Key: key, Reason: "contains a backslash"}
+	}
+	return nil
 }
 
 // parseFile checks the file part of a key (below the node's directory)
@@ -186,11 +195,8 @@ func (l Layout) Parse(key string) (Name, error) {
 	bad := func(format string, a ...any) (Name, error) {
 		return Name{}, &Error{Key: key, Reason: fmt.Sprintf(format, a...)}
 	}
-	if strings.ContainsRune(key, 0) {
-		return bad("contains NUL")
-	}
-	if strings.ContainsAny(key, "\\") {
-		return bad("contains a backslash")
+	if err := checkChars(key); err != nil {
+		return Name{}, err
 	}
 	parts := strings.Split(rest, "/")
 	var id, file string
