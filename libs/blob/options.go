@@ -23,3 +23,13 @@ func WithGCSCredentialsFile(path string) Option {
 func WithS3RequesterPays() Option {
 	return func(o *options) { o.requesterPays = true }
 }
+
+// WithS3DefaultCredentials takes S3 credentials from the AWS SDK's default
+// chain when the bucket config carries no static key id: the environment
+// (AWS_ACCESS_KEY_ID…), the shared config and credentials files and
+// profiles (AWS_PROFILE), web identity (IRSA on EKS), ECS task roles and
+// EC2 instance roles. With a key id in the config the static key is used.
+// GCS ignores it.
+func WithS3DefaultCredentials() Option {
+	return func(o *options) { o.s3DefaultCredentials = true }
+}

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -126,5 +128,48 @@ func TestRequesterPays(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Without a key in the bucket config, WithS3DefaultCredentials finds the
+// credentials where the AWS SDK's default chain looks: here a profile in
+// a shared credentials file. Without the option the requests go out
+// unsigned by any key the server knows, and are refused.
+func TestS3DefaultCredentials(t *testing.T) {
+	b := testkit.S3(t)
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	profile := "[tributary-test]\naws_access_key_id = " + b.ID + "\naws_secret_access_key = " + b.Key.Value() + "\n"
+	if err := os.WriteFile(creds, []byte(profile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_PROFILE", "tributary-test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	ctx := context.Background()
+	keyless := b
+	keyless.ID, keyless.Key = "", ""
+
+	s, err := Open(ctx, keyless, WithS3DefaultCredentials())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "a/b", strings.NewReader("x"), 1); err != nil {
+		t.Fatalf("put with the profile's key: %v", err)
+	}
+	n := 0
+	if err := s.List(ctx, "a/", "", func(Object) error { n++; return nil }); err != nil || n != 1 {
+		t.Fatalf("list with the profile's key: %d objects, %v", n, err)
+	}
+	anon, err := Open(ctx, keyless)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := anon.List(ctx, "a/", "", func(Object) error { return nil }); err == nil {
+		t.Error("a request without the default chain's key was accepted: the test proves nothing")
 	}
 }

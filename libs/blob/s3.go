@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -42,15 +43,26 @@ const maxIdleConns = 64
 // NewS3 connects to the bucket b names. With an endpoint it uses path-style
 // addressing, which S3-compatible servers expect; without one, AWS itself.
 // Every request has the deadline WithTimeout gives (DefaultTimeout).
-func NewS3(_ context.Context, b config.Bucket, opts ...Option) (*S3, error) {
+func NewS3(ctx context.Context, b config.Bucket, opts ...Option) (*S3, error) {
 	o := buildOptions(opts)
 	region := b.Region
 	if region == "" {
 		region = "us-east-1"
 	}
+	var creds aws.CredentialsProvider = credentials.NewStaticCredentialsProvider(b.ID, b.Key.Value(), "")
+	if o.s3DefaultCredentials && b.ID == "" {
+		// The chain is resolved at the first request, not here: an
+		// instance role or web identity answers then, and the SDK
+		// caches and refreshes what it gets.
+		cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+		if err != nil {
+			return nil, fmt.Errorf("s3://%s: AWS default credentials: %w", b.Name, err)
+		}
+		creds = cfg.Credentials
+	}
 	so := s3.Options{
 		Region:      region,
-		Credentials: credentials.NewStaticCredentialsProvider(b.ID, b.Key.Value(), ""),
+		Credentials: creds,
 		// Checksums only when the operation requires them: S3-compatible
 		// servers reject the trailing checksums newer SDKs send by default.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,

@@ -24,6 +24,9 @@ type options struct {
 	credentialsFile string
 	// requesterPays makes S3 reads and listings carry RequestPayer.
 	requesterPays bool
+	// s3DefaultCredentials takes S3 credentials from the AWS default
+	// chain when the bucket config has no static key.
+	s3DefaultCredentials bool
 }
 
 // Option changes how Open sets up a store.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -19,20 +20,32 @@ import (
 // Node is one signer of the stream.
 type Node struct {
 	Account string // "0.0.3": also the bucket's record0.0.3/ directory
-	NodeID  int64
-	Key     *rsa.PublicKey
+	// NodeID is the node's id: the bucket's <network>/<shard>/<id>/
+	// directory in the node-id layout, and what a node stays while its
+	// account changes (the dynamic address book, HIP-869).
+	NodeID int64
+	// Key verifies the node's signature files; nil when the book's key
+	// did not read (the node then counts in the network, but no signature
+	// of it verifies).
+	Key *rsa.PublicKey
+	// Stake is the book's stake field (0 where the book carries none).
+	Stake int64
 }
 
 // AddressBook is the network's nodes and the keys their stream files are
-// signed with, keyed by node account.
+// signed with, keyed by node account and by node id.
 type AddressBook struct {
 	nodes map[string]Node
+	byID  map[int64]Node
 }
 
 // NewAddressBook makes a book from nodes (for keys that come from PEM files
-// rather than an address-book file); an account given twice is an error.
+// rather than an address-book file); an account or node id given twice is
+// an error. A node id of 0 on an account below 0.0.20 other than 0.0.3 is
+// read as the account number minus 3, as the mirror node does for the
+// early books that carried no ids.
 func NewAddressBook(nodes ...Node) (*AddressBook, error) {
-	b := &AddressBook{nodes: make(map[string]Node, len(nodes))}
+	b := &AddressBook{nodes: make(map[string]Node, len(nodes)), byID: make(map[int64]Node, len(nodes))}
 	for _, n := range nodes {
 		if n.Key == nil {
 			return nil, fmt.Errorf("address book: node %s has no key", n.Account)
@@ -40,15 +53,54 @@ func NewAddressBook(nodes ...Node) (*AddressBook, error) {
 		if _, dup := b.nodes[n.Account]; dup {
 			return nil, fmt.Errorf("address book: node %s given twice", n.Account)
 		}
+		n.NodeID = legacyNodeID(n.Account, n.NodeID)
+		if prev, dup := b.byID[n.NodeID]; dup {
+			return nil, fmt.Errorf("address book: nodes %s and %s both have node id %d", prev.Account, n.Account, n.NodeID)
+		}
 		b.nodes[n.Account] = n
+		b.byID[n.NodeID] = n
 	}
 	return b, nil
+}
+
+// legacyNodeID is the mirror node's rule for books from before node ids
+// (AddressBookServiceImpl.getNodeIds, INITIAL_NODE_ID_ACCOUNT_ID_OFFSET):
+// an id of 0 on an account number below 20 that is not 3 means the
+// account number minus 3.
+func legacyNodeID(account string, id int64) int64 {
+	if id != 0 {
+		return id
+	}
+	m := accountPattern.FindStringSubmatch(account)
+	if m == nil {
+		return id
+	}
+	num, err := strconv.ParseInt(m[3], 10, 64)
+	if err != nil || num >= 20 || num == 3 {
+		return id
+	}
+	return num - 3
 }
 
 // Key is the node's key, or nil for a node the book does not have.
 func (b *AddressBook) Key(account string) *rsa.PublicKey {
 	return b.nodes[account].Key
 }
+
+// NodeByAccount is the node with the account.
+func (b *AddressBook) NodeByAccount(account string) (Node, bool) {
+	n, ok := b.nodes[account]
+	return n, ok
+}
+
+// NodeByID is the node with the node id.
+func (b *AddressBook) NodeByID(id int64) (Node, bool) {
+	n, ok := b.byID[id]
+	return n, ok
+}
+
+// Len is the number of nodes in the book.
+func (b *AddressBook) Len() int { return len(b.nodes) }
 
 // Nodes lists the book's nodes by account.
 func (b *AddressBook) Nodes() []Node {
@@ -62,12 +114,28 @@ func (b *AddressBook) Nodes() []Node {
 
 // Verify checks sig with the key of the node account that wrote it.
 func (b *AddressBook) Verify(account string, sig *Signature) error {
-	key := b.Key(account)
-	if key == nil {
+	n, ok := b.nodes[account]
+	if !ok {
 		return fmt.Errorf("%s: node %s is not in the address book: %w", sig.Name, account, ErrBadSignature)
 	}
-	if err := sig.Verify(key); err != nil {
-		return fmt.Errorf("node %s: %w", account, err)
+	return b.verifyNode(n, sig)
+}
+
+// VerifyByID checks sig with the key of the node id that wrote it.
+func (b *AddressBook) VerifyByID(id int64, sig *Signature) error {
+	n, ok := b.byID[id]
+	if !ok {
+		return fmt.Errorf("%s: node id %d is not in the address book: %w", sig.Name, id, ErrBadSignature)
+	}
+	return b.verifyNode(n, sig)
+}
+
+func (b *AddressBook) verifyNode(n Node, sig *Signature) error {
+	if n.Key == nil {
+		return fmt.Errorf("%s: node %s (id %d) has no key the address book's RSA_PubKey gives: %w", sig.Name, n.Account, n.NodeID, ErrBadSignature)
+	}
+	if err := sig.Verify(n.Key); err != nil {
+		return fmt.Errorf("node %s: %w", n.Account, err)
 	}
 	return nil
 }
@@ -88,7 +156,7 @@ func ReadAddressBook(name string, r io.Reader) (*AddressBook, error) {
 	if err := proto.Unmarshal(data, &book); err != nil {
 		return nil, &FormatError{File: name, What: "NodeAddressBook: " + err.Error(), Reason: ErrMalformed}
 	}
-	b := &AddressBook{nodes: map[string]Node{}}
+	b := &AddressBook{nodes: map[string]Node{}, byID: map[int64]Node{}}
 	for i, na := range book.GetNodeAddress() {
 		account := ""
 		if id := na.GetNodeAccountId(); id != nil && id.GetAccountNum() != 0 {
@@ -113,7 +181,12 @@ func ReadAddressBook(name string, r io.Reader) (*AddressBook, error) {
 			}
 			continue
 		}
-		b.nodes[account] = Node{Account: account, NodeID: na.GetNodeId(), Key: key}
+		n := Node{Account: account, NodeID: legacyNodeID(account, na.GetNodeId()), Key: key, Stake: na.GetStake()}
+		if prev, dup := b.byID[n.NodeID]; dup {
+			return nil, fmt.Errorf("%s: nodes %s and %s both have node id %d: %w", name, prev.Account, account, n.NodeID, ErrMalformed)
+		}
+		b.nodes[account] = n
+		b.byID[n.NodeID] = n
 	}
 	if len(b.nodes) == 0 {
 		return nil, fmt.Errorf("%s: address book lists no nodes: %w", name, ErrMalformed)

@@ -26,6 +26,9 @@ var recordDownloaderMetrics = []string{
 	"quarantined_total", "node_last_consensus_timestamp_seconds",
 	"last_verified_consensus_timestamp_seconds", "lag_seconds", "download_seconds",
 	"errors_total", "announced_total",
+	// The chain as the authority and the address book from the stream.
+	"unchained_copies_total", "chain_wait_since_timestamp_seconds",
+	"address_book_updates_total", "address_book_nodes",
 }
 
 // recordParserMetrics are the record-parser's metric names, fixed in its

@@ -87,6 +87,9 @@ var knownServices = []service{
 				"NATS="+st.NATSURL(),
 				"NATS_STREAM="+LiveRecordStream,
 				"BUCKET_PREFIX="+LiveRecordPrefix,
+				// The parser's NETWORK too: the events' Nats-Msg-Id
+				// starts with it.
+				"NETWORK=live",
 				"NODES="+trickleNodes(),
 				"ADDRESS_BOOK="+st.GeneratedAddressBook(),
 				"DEST_DIR="+st.LiveRecordDir(),
@@ -107,6 +110,7 @@ var knownServices = []service{
 				"NATS="+st.FixtureNATSURL(),
 				"NATS_STREAM="+FixtureRecordStream,
 				"BUCKET_PREFIX="+FixtureRecordPrefix+FixtureDataset+"/",
+				"NETWORK=fixtures-"+FixtureDataset,
 				"NODES=0.0.3,0.0.4,0.0.5,0.0.6",
 				"ADDRESS_BOOK="+st.FixtureAddressBook(),
 				"DEST_DIR="+st.FixtureRecordDir(),

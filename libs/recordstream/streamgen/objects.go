@@ -39,9 +39,14 @@ const (
 	// BadSidecar: the node's sidecar differs from the hash the record
 	// file lists (the file must have a sidecar).
 	BadSidecar
+	// Unchained: the node wrote and validly signed a different file that
+	// starts from a running hash no file of the stream ended with: a copy
+	// that does not continue the stream. Every Unchained node of a file
+	// serves and signs the same one.
+	Unchained
 )
 
-var faultNames = [...]string{"honest", "tampered", "forked", "bad-signature", "absent", "no-record", "no-signature", "truncated", "not-gzip", "bad-sidecar"}
+var faultNames = [...]string{"honest", "tampered", "forked", "bad-signature", "absent", "no-record", "no-signature", "truncated", "not-gzip", "bad-sidecar", "unchained"}
 
 func (f Fault) String() string {
 	if int(f) < len(faultNames) {
@@ -64,6 +69,13 @@ func (f *File) SetFault(account string, fault Fault) error {
 			return err
 		}
 		f.forged = fg
+	}
+	if fault == Unchained && f.unchained == nil {
+		fg, err := f.forgeUnchained()
+		if err != nil {
+			return err
+		}
+		f.unchained = fg
 	}
 	f.faults[account] = fault
 	return nil
@@ -112,6 +124,8 @@ func (f *File) RecordBytes(account string) []byte {
 		return nil
 	case Tampered, Forked:
 		return gzipBytes(f.forged.plain, mtime)
+	case Unchained:
+		return gzipBytes(f.unchained.plain, mtime)
 	case Truncated:
 		gz := gzipBytes(f.Plain, mtime)
 		return gz[:len(gz)/2]
@@ -129,6 +143,13 @@ func (f *File) SignatureBytes(account string) ([]byte, error) {
 	case Forked:
 		node, _ := f.net.Node(account)
 		sig, err := sign(node.Key, f.forged.rec)
+		if err != nil {
+			return nil, err
+		}
+		return sig.Encode()
+	case Unchained:
+		node, _ := f.net.Node(account)
+		sig, err := sign(node.Key, f.unchained.rec)
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +216,12 @@ func (f *File) Objects(prefix string) ([]Object, error) {
 
 // NodeObjects is one node's objects for the file under prefix.
 func (f *File) NodeObjects(prefix, account string) ([]Object, error) {
-	dir := NodeDir(prefix, account)
+	return f.nodeObjectsIn(NodeDir(prefix, account), account)
+}
+
+// nodeObjectsIn is one node's objects for the file in its bucket
+// directory dir.
+func (f *File) nodeObjectsIn(dir, account string) ([]Object, error) {
 	var out []Object
 	if b := f.RecordBytes(account); b != nil {
 		out = append(out, Object{Key: dir + f.Name, Body: b})

@@ -94,6 +94,8 @@ type Generator struct {
 	block int64
 	index int
 	broke bool
+	// announce is the address book the next file announces (AnnounceBook).
+	announce *announcement
 }
 
 // Stream starts a stream written and signed by every node of the network.
@@ -141,6 +143,8 @@ type File struct {
 	sigs   map[string]*recordstream.Signature // each node's honest signature
 	faults map[string]Fault
 	forged *forgery // the content a Tampered or Forked node serves
+	// unchained is the content an Unchained node serves.
+	unchained *forgery
 }
 
 // Next writes the stream's next file and every node's signature of it.
@@ -166,6 +170,9 @@ func (g *Generator) Next() (*File, error) {
 			items[i] = g.item(g.next.Add(time.Duration(i) * step))
 		}
 	}
+	if g.announce != nil {
+		items = append(items, g.announce.items(items)...)
+	}
 	if o.SidecarEvery > 0 && g.index%o.SidecarEvery == 0 {
 		sc, err := g.sidecar(f.Name, 1, g.next)
 		if err != nil {
@@ -181,6 +188,11 @@ func (g *Generator) Next() (*File, error) {
 		if f.sigs[node.Account], err = sign(node.Key, f.Record); err != nil {
 			return nil, fmt.Errorf("streamgen: node %s signs %s: %w", node.Account, f.Name, err)
 		}
+	}
+	if g.announce != nil {
+		// The file that announces the book is signed with the keys of the
+		// book before it; the files after it with the new book's.
+		g.net, g.announce = g.announce.net, nil
 	}
 	g.prev = f.Record.EndRunningHash
 	g.next = g.next.Add(o.Interval)

@@ -14,7 +14,8 @@ import (
 
 // backfillMain is `record-downloader backfill --marker <prefix>`: one run
 // over the files under the marker, beside a running service (so without
-// a metrics server of its own), exit 1 if it failed or found nothing.
+// a metrics server of its own), exit 1 if it failed, found nothing, verified nothing or stopped
+// before the end of the marker's files.
 func backfillMain(args []string) {
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -34,8 +35,12 @@ func backfillMain(args []string) {
 				return err
 			}
 			res, err := d.Backfill(ctx, *marker)
+			if err != nil {
+				return err
+			}
 			env.Log.Info("backfill done", zap.String("marker", *marker), zap.Int("files", res.Files),
-				zap.Int("already_present", res.Present), zap.Int("skipped", res.Skipped), zap.String("last", res.Last))
-			return err
+				zap.Int("already_present", res.Present), zap.Int("skipped", res.Skipped), zap.String("last", res.Last),
+				zap.Int("address_books_learned", res.Books))
+			return nil
 		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }

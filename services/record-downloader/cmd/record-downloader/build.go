@@ -4,29 +4,58 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/config"
+	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/setup"
 	"tributary.dev/services/record-downloader/internal/announce"
-	"tributary.dev/services/record-downloader/internal/consensus"
+	"tributary.dev/services/record-downloader/internal/books"
 	"tributary.dev/services/record-downloader/internal/downloader"
 	"tributary.dev/services/record-downloader/internal/fetch"
+	"tributary.dev/services/record-downloader/internal/names"
 	"tributary.dev/services/record-downloader/internal/sink"
 	"tributary.dev/services/record-downloader/internal/state"
 )
 
-// build wires the downloader: keys, bucket, local directory, positions,
-// NATS stream, metrics. cfg has been validated.
+// build wires the downloader: the address books, bucket, local
+// directory, positions, NATS stream, metrics. cfg has been validated.
 func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downloader, error) {
 	nodes, _ := cfg.nodes()
-	book, err := cfg.book(nodes)
+	th, _ := cfg.threshold()
+	pathType, _ := downloader.ParsePathType(cfg.PathType)
+	start, source, err := cfg.book()
 	if err != nil {
 		return nil, err
 	}
-	ratio, _ := consensus.ParseRatio(cfg.ConsensusRatio)
+	shard, realm, err := shardRealm(start)
+	if err != nil {
+		return nil, err
+	}
+	stateDir := cfg.StateDir
+	if stateDir == "" {
+		stateDir = filepath.Join(cfg.DestDir, "_state")
+	}
+	history := recordstream.NewBookHistory(start, source)
+	bs, err := books.Open(filepath.Join(stateDir, "addressbooks"))
+	if err != nil {
+		return nil, fmt.Errorf("STATE_DIR: %w", err)
+	}
+	learned, err := bs.Load(history, shard, realm)
+	if err != nil {
+		return nil, fmt.Errorf("STATE_DIR: %w", err)
+	}
+	for _, b := range history.Books() {
+		env.Log.Info("address book", zap.Time("in_force_from", b.From), zap.String("source", b.Source), zap.Int("nodes", b.Book.Len()))
+	}
+	if learned > 0 {
+		env.Log.Info("address books learned from the stream earlier", zap.Int("books", learned), zap.String("dir", bs.Dir()))
+	}
 	b, opts := cfg.storeOptions()
 	store, err := env.Store(ctx, b, opts...)
 	if err != nil {
@@ -35,10 +64,6 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downlo
 	sk, err := sink.Open(cfg.DestDir)
 	if err != nil {
 		return nil, err
-	}
-	stateDir := cfg.StateDir
-	if stateDir == "" {
-		stateDir = filepath.Join(cfg.DestDir, "_state")
 	}
 	st, err := state.Open(stateDir)
 	if err != nil {
@@ -50,7 +75,11 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downlo
 		if err != nil {
 			return nil, err
 		}
-		a, err := announce.New(ctx, bus, cfg.Stream, time.Duration(cfg.DedupWindow)*time.Second)
+		a, err := announce.New(ctx, bus, cfg.Stream, announce.Limits{
+			Dedup:    time.Duration(cfg.DedupWindow) * time.Second,
+			MaxAge:   time.Duration(cfg.StreamMaxAge) * time.Second,
+			MaxBytes: cfg.StreamMaxBytes,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("NATS_STREAM: %w", err)
 		}
@@ -58,7 +87,9 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downlo
 	}
 	f := &fetch.Fetcher{Store: store, Attempts: cfg.Retries, Backoff: 200 * time.Millisecond, MaxBackoff: 10 * time.Second}
 	d, err := downloader.New(downloader.Config{
-		Prefix: cfg.BucketPrefix, Nodes: nodes, Book: book, Ratio: ratio,
+		Layout:   names.Layout{Prefix: cfg.BucketPrefix, Network: cfg.Network, Shard: shard},
+		PathType: pathType, PathRefresh: time.Duration(cfg.PathRefresh) * time.Second,
+		Nodes: nodes, Books: history, BookStore: bs, Threshold: th, Realm: realm,
 		Concurrency: cfg.Concurrency, Batch: cfg.BatchSize, StartAfter: cfg.StartAfter,
 	}, store, f, sk, st, ann, env.Log, downloader.NewMetrics(env.Metrics))
 	if err != nil {
@@ -66,6 +97,22 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downlo
 	}
 	d.Beat = env.Beat
 	return d, nil
+}
+
+// shardRealm is the shard and realm of the starting book's nodes: the
+// node-id layout's shard, and the address-book files' shard.realm.
+func shardRealm(b *recordstream.AddressBook) (int64, int64, error) {
+	var shard, realm int64 = -1, -1
+	for _, n := range b.Nodes() {
+		parts := strings.Split(n.Account, ".")
+		s, _ := strconv.ParseInt(parts[0], 10, 64)
+		r, _ := strconv.ParseInt(parts[1], 10, 64)
+		if shard >= 0 && (s != shard || r != realm) {
+			return 0, 0, fmt.Errorf("address book: nodes of shard.realm %d.%d and %d.%d: one network's book has one", shard, realm, s, r)
+		}
+		shard, realm = s, r
+	}
+	return shard, realm, nil
 }
 
 // storeOptions is BUCKET as a bucket config, with the requester-pays
@@ -88,6 +135,8 @@ func (cfg *Config) storeOptions() (config.Bucket, []blob.Option) {
 		opts = append(opts, blob.WithGCSCredentialsFile(cfg.GCSCredentials))
 	case "s3":
 		b.Endpoint, b.ID, b.Key, b.Region = cfg.Endpoint, cfg.AWSAccessKeyID, cfg.AWSSecretKey, cfg.AWSRegion
+		// Without a static key: IRSA, instance roles, profiles.
+		opts = append(opts, blob.WithS3DefaultCredentials())
 		if cfg.S3RequesterPays {
 			opts = append(opts, blob.WithS3RequesterPays())
 		}

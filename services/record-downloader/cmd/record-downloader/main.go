@@ -33,7 +33,8 @@ func main() {
 		return runner.Run(ctx, env.Runner(), env.Log, func(ctx context.Context) error {
 			res, err := d.Pass(ctx)
 			env.Log.Info("pass done", zap.Int("files", res.Files), zap.Int("skipped", res.Skipped),
-				zap.Int("announced", res.Announced), zap.String("last", res.Last))
+				zap.Int("announced", res.Announced), zap.String("last", res.Last), zap.String("waiting_at", res.Waiting),
+				zap.Bool("waiting_on_chain", res.WaitingOnChain), zap.Int("address_books_learned", res.Books))
 			return err
 		})
 	}, setup.MoreHelp(verbs))
@@ -46,6 +47,7 @@ Verbs:
   record-downloader backfill --marker M  download and verify only files whose names start with M
                                          (a consensus-time prefix: 2022-07-13T08_46, 2022-07, ...),
                                          apart from the live position; resumable; exits 1 if no
-                                         configured node has anything under M
+                                         node has anything under M, if it verified nothing (it says
+                                         why), or if it stopped before the end of M's files
 `)
 }

@@ -140,6 +140,7 @@ func (e *procEnv) killAt(point string) {
 type event struct {
 	Node, Object, Path, Kind string
 	Size                     int64
+	NodeID                   int64 `json:"node_id"`
 }
 
 // events reads the stream, every payload checked against its schema.

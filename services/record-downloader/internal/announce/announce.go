@@ -1,9 +1,11 @@
 // Package announce tells the parser (and anyone else) what was written:
 // one hedera.records.downloaded.<node> event per file, on a JetStream
 // stream so nothing is lost while a consumer is down. Each event's
-// Nats-Msg-Id is bucket/object, so an event sent again after a crash (the
-// files were written and announced, the position not yet saved) is
-// dropped by the stream.
+// Nats-Msg-Id names the file, not the object a signer served:
+// <network>/<day>/<file name>/<kind>. An event sent again — after a crash
+// between announcing and saving the position, a retry that took another
+// signer's copy, a backfill over announced files — is dropped by the
+// stream within its duplicate window.
 package announce
 
 import (
@@ -37,6 +39,10 @@ type Event struct {
 	ConsensusStart string   `json:"consensus_start"`
 	FileHash       string   `json:"file_hash"`
 	Signers        []string `json:"signers"`
+	NodeID         int64    `json:"node_id"`
+
+	// Network names the stream in the Nats-Msg-Id; not in the payload.
+	Network string `json:"-"`
 }
 
 // NodeNumber is the account number of "0.0.3": "3".
@@ -52,8 +58,18 @@ func ConsensusStart(t time.Time) string {
 // Subject is the event's subject.
 func (e *Event) Subject() string { return SubjectPrefix + e.Node }
 
-// MsgID is the stream's deduplication id: the object written.
-func (e *Event) MsgID() string { return e.Bucket + "/" + e.Object }
+// MsgID is the stream's deduplication id: the file written, by network,
+// day, file name and kind (Path is <day>/<name> or <day>/sidecar/<name>).
+func (e *Event) MsgID() string {
+	day, name := e.Path, e.Path
+	if i := strings.IndexByte(e.Path, '/'); i >= 0 {
+		day = e.Path[:i]
+	}
+	if i := strings.LastIndexByte(e.Path, '/'); i >= 0 {
+		name = e.Path[i+1:]
+	}
+	return e.Network + "/" + day + "/" + name + "/" + e.Kind
+}
 
 // publishTimeout bounds the wait for the stream's acknowledgements of one
 // batch: a stream that cannot store them in this time is failing, and the
@@ -66,22 +82,35 @@ type Announcer struct {
 	host string
 }
 
+// Limits are how long and how much the stream keeps: the oldest events
+// go first once either is reached, so a stream nobody reads cannot fill
+// the server's disk. MaxAge must cover the longest a consumer may be down
+// (it then backfills from the record directory).
+type Limits struct {
+	Dedup    time.Duration // duplicate window
+	MaxAge   time.Duration
+	MaxBytes int64
+}
+
 // StreamConfig is the stream the events go to: every downloaded subject,
 // kept on disk, with a duplicate window long enough to cover a restart.
-func StreamConfig(name string, dedup time.Duration) jetstream.StreamConfig {
+func StreamConfig(name string, l Limits) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        name,
 		Description: "record-downloader: record, signature and sidecar files written to the local record directory",
 		Subjects:    []string{SubjectPrefix + ">"},
 		Storage:     jetstream.FileStorage,
-		Duplicates:  dedup,
+		Duplicates:  l.Dedup,
+		MaxAge:      l.MaxAge,
+		MaxBytes:    l.MaxBytes,
+		Discard:     jetstream.DiscardOld,
 	}
 }
 
 // New makes sure the stream exists (creating or updating it) and returns
 // an Announcer on it.
-func New(ctx context.Context, bus *natsbus.Bus, stream string, dedup time.Duration) (*Announcer, error) {
-	if _, err := bus.EnsureStream(ctx, StreamConfig(stream, dedup)); err != nil {
+func New(ctx context.Context, bus *natsbus.Bus, stream string, l Limits) (*Announcer, error) {
+	if _, err := bus.EnsureStream(ctx, StreamConfig(stream, l)); err != nil {
 		return nil, err
 	}
 	return &Announcer{js: bus.JS, host: natsbus.Host()}, nil

@@ -2,58 +2,65 @@ package consensus
 
 import (
 	"bytes"
+	"math/big"
 	"testing"
 
 	"tributary.dev/libs/recordstream"
+	"tributary.dev/libs/recordstream/streamgen"
 )
 
-func TestRequired(t *testing.T) {
-	third, err := ParseRatio("1/3")
+func sig(id int64, file, meta byte) Signed {
+	return Signed{NodeID: id, Account: "0.0." + string(rune('3'+id)), Sig: &recordstream.Signature{FileHash: bytes.Repeat([]byte{file}, 48), MetadataHash: bytes.Repeat([]byte{meta}, 48)}}
+}
+
+// book is a generated network's book of n nodes (ids 0 … n-1).
+func book(t *testing.T, n int) *recordstream.AddressBook {
+	t.Helper()
+	net, err := streamgen.NewNetwork(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		r    Ratio
-		n    int
-		want int
-	}{
-		{third, 1, 1}, {third, 3, 1}, {third, 4, 2}, {third, 6, 2}, {third, 7, 3}, {third, 29, 10},
-		{1, 4, 4}, {0.5, 4, 2}, {0.51, 4, 3}, {0.0001, 4, 1},
-	} {
-		if got := tc.r.Required(tc.n); got != tc.want {
-			t.Errorf("ratio %v of %d nodes: %d, want %d", tc.r, tc.n, got, tc.want)
-		}
-	}
-	for _, bad := range []string{"0", "-1", "1.5", "x", "1/0", "3/2"} {
-		if _, err := ParseRatio(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
-func sig(node string, file, meta byte) Signed {
-	return Signed{Node: node, Sig: &recordstream.Signature{FileHash: bytes.Repeat([]byte{file}, 48), MetadataHash: bytes.Repeat([]byte{meta}, 48)}}
+	return net.Book()
 }
 
 func TestDecide(t *testing.T) {
-	order := []string{"0.0.3", "0.0.4", "0.0.5", "0.0.6"}
+	b := book(t, 4)
+	third := recordstream.Threshold{}
+	rank := map[int64]int{0: 0, 1: 1, 2: 2, 3: 3}
 	// Three agree (listed out of order), one forked.
-	g, ok := Decide([]Signed{sig("0.0.6", 1, 1), sig("0.0.5", 2, 2), sig("0.0.4", 1, 1), sig("0.0.3", 1, 1)}, 2, order)
-	if !ok || g.FileHash[0] != 1 || len(g.Nodes) != 3 {
-		t.Fatalf("got %v %+v", ok, g)
+	gs, _ := Decide([]Signed{sig(3, 1, 1), sig(2, 2, 2), sig(1, 1, 1), sig(0, 1, 1)}, b, third, rank)
+	if len(gs) != 1 || gs[0].FileHash[0] != 1 || len(gs[0].Nodes) != 3 || gs[0].Weighing.Weight != 3 || gs[0].Weighing.Required != 2 {
+		t.Fatalf("got %+v", gs)
 	}
-	if got := g.Signers(); got[0] != "0.0.3" || got[1] != "0.0.4" || got[2] != "0.0.6" {
-		t.Errorf("signers %v, want configured order", got)
+	if got := gs[0].Signers(); got[0] != "0.0.3" || got[1] != "0.0.4" || got[2] != "0.0.6" {
+		t.Errorf("signers %v, want download order", got)
 	}
 	// Same file hash, different metadata hash: not the same file.
-	if _, ok := Decide([]Signed{sig("0.0.3", 1, 1), sig("0.0.4", 1, 2)}, 2, order); ok {
-		t.Error("agreement across different metadata hashes")
+	if gs, _ := Decide([]Signed{sig(0, 1, 1), sig(1, 1, 2)}, b, third, rank); len(gs) != 0 {
+		t.Errorf("agreement across different metadata hashes: %+v", gs)
 	}
-	// Not enough.
-	if _, ok := Decide([]Signed{sig("0.0.3", 1, 1), sig("0.0.4", 2, 2)}, 2, order); ok {
-		t.Error("two different hashes reached 2")
+	// Two forks each carrying a third of four nodes are both the
+	// network's (the mirror node marks both CONSENSUS_REACHED): the
+	// heavier first, then the smaller hash.
+	gs, _ = Decide([]Signed{sig(0, 2, 2), sig(1, 2, 2), sig(2, 1, 1), sig(3, 1, 1)}, b, third, rank)
+	if len(gs) != 2 || gs[0].FileHash[0] != 1 || gs[1].FileHash[0] != 2 {
+		t.Errorf("forks: %+v", gs)
 	}
-	if _, ok := Decide(nil, 1, order); ok {
-		t.Error("no signatures reached consensus")
+	// Not enough: one signature of four, however few nodes are read.
+	gs, best := Decide([]Signed{sig(0, 1, 1)}, b, third, map[int64]int{0: 0})
+	if len(gs) != 0 || best.Weight != 1 || best.Total != 4 || best.Required != 2 {
+		t.Errorf("one of four: %+v %v", gs, best)
+	}
+	if gs, best := Decide(nil, b, third, rank); len(gs) != 0 || best.Total != 4 {
+		t.Errorf("no signatures: %+v %v", gs, best)
+	}
+	// A signer the book does not have weighs nothing.
+	if gs, _ := Decide([]Signed{sig(0, 1, 1), sig(9, 1, 1)}, b, third, rank); len(gs) != 0 {
+		t.Errorf("a signer outside the book was counted: %+v", gs)
+	}
+	// All of them, when the ratio says so.
+	all := recordstream.Threshold{Ratio: big.NewRat(1, 1)}
+	if gs, _ := Decide([]Signed{sig(0, 1, 1), sig(1, 1, 1), sig(2, 1, 1)}, b, all, rank); len(gs) != 0 {
+		t.Errorf("3 of 4 with ratio 1: %+v", gs)
 	}
 }

@@ -1,19 +1,28 @@
 // Package downloader is one pass of the record downloader, the way the
-// Hedera mirror node verifies what it downloads: list every configured
-// node's signature files after the last verified consensus time, verify
-// each with its node's key, group them by the file hash they sign, and for
-// each consensus time whose hash enough nodes signed download the record
-// file once (from a signer, falling back to the next), check it has that
-// hash, fetch and check its sidecars, write everything atomically into the
-// local record directory, announce it, and only then move the position.
+// Hedera mirror node verifies what it downloads (importer Downloader,
+// NodeSignatureVerifier, ConsensusValidatorImpl): list the nodes' signature
+// files after the last file written, verify each with its node's key from
+// the address book in force at the file's consensus time, group them by
+// the hash they sign, and take a hash when its signers carry the
+// threshold of the whole network in that book. For each such consensus
+// time, in order, download the record file from a signer, check it has
+// the agreed hash and continues the chain from the last file written —
+// the chain is the authority: a copy that does not is not written, the
+// other signers' copies are tried, and if none continues it the stream
+// waits — fetch and check its sidecars, write everything atomically into
+// the local record directory, announce it, and only then move the
+// position. The address book follows the stream: successful updates of
+// 0.0.102 in the files written produce the book the files after them are
+// checked with.
 package downloader
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,7 +32,6 @@ import (
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/runner"
 	"tributary.dev/services/record-downloader/internal/announce"
-	"tributary.dev/services/record-downloader/internal/consensus"
 	"tributary.dev/services/record-downloader/internal/fetch"
 	"tributary.dev/services/record-downloader/internal/names"
 	"tributary.dev/services/record-downloader/internal/sink"
@@ -33,16 +41,31 @@ import (
 // Config is what a pass needs to know; the service's main fills it from
 // the environment.
 type Config struct {
-	// Prefix is the bucket's key prefix before record<node>/
-	// ("recordstreams/"; may be empty).
-	Prefix string
-	// Nodes are the node accounts whose buckets are read, in the order
-	// record files are tried.
-	Nodes []string
-	// Book holds each node's key.
-	Book *recordstream.AddressBook
-	// Ratio of Nodes that must sign the same file hash.
-	Ratio consensus.Ratio
+	// Layout is where the bucket keeps each node's files: the account
+	// layout's prefix ("recordstreams/", possibly empty) and the node-id
+	// layout's network and shard. Layout.Network also names the stream in
+	// each event's Nats-Msg-Id.
+	Layout names.Layout
+	// PathType chooses the layout per node, as the mirror node's
+	// CommonDownloaderProperties.pathType: account id, node id, or AUTO.
+	PathType PathType
+	// PathRefresh is how long AUTO keeps to the account layout before it
+	// tries the node-id layout of a node whose listing is empty.
+	PathRefresh time.Duration
+	// Nodes are the nodes to download from, in the order record files are
+	// tried (NODES); empty: every node of the address books in force.
+	Nodes []NodeRef
+	// Books are the network's address books by validity range: the
+	// starting book and those learned from the stream.
+	Books *recordstream.BookHistory
+	// BookStore keeps the books learned from the stream (nil: in memory
+	// only).
+	BookStore BookStore
+	// Threshold is the share of the network that must sign a hash.
+	Threshold recordstream.Threshold
+	// Realm of the network's accounts (Layout.Shard is the shard): the
+	// address-book files are shard.realm.101/102.
+	Realm int64
 	// Concurrency bounds the downloads in flight.
 	Concurrency int
 	// Batch is how many signature files are listed per node at a time: a
@@ -53,6 +76,12 @@ type Config struct {
 	StartAfter string
 }
 
+// BookStore keeps a learned 0.0.102 book (its NodeAddressBook bytes) in
+// force from a consensus time.
+type BookStore interface {
+	Save(from time.Time, raw []byte, source string) error
+}
+
 // Announcer publishes events; nil when notifications are off.
 type Announcer interface {
 	Publish(ctx context.Context, events []announce.Event) error
@@ -60,34 +89,37 @@ type Announcer interface {
 
 // Downloader runs passes.
 type Downloader struct {
-	cfg      Config
-	required int
-	store    blob.Store
-	fetch    *fetch.Fetcher
-	sink     *sink.Sink
-	state    *state.Store
-	ann      Announcer
-	log      *zap.Logger
-	m        *Metrics
-	// Beat is called after every file written, so a long pass shows as
-	// progress on /healthz. Nil is fine.
+	cfg   Config
+	store blob.Store
+	fetch *fetch.Fetcher
+	sink  *sink.Sink
+	state *state.Store
+	ann   Announcer
+	log   *zap.Logger
+	m     *Metrics
+	paths *paths
+	// Beat is called after every commit, so a long pass shows as progress
+	// on /healthz. Nil is fine.
 	Beat func()
 
 	mu       sync.Mutex
 	badNames map[string]bool // refused names already counted
+	reported map[string]bool // stem/node signature failures already counted
 }
 
 // New checks cfg and returns a Downloader.
 func New(cfg Config, store blob.Store, f *fetch.Fetcher, sk *sink.Sink, st *state.Store, ann Announcer, log *zap.Logger, m *Metrics) (*Downloader, error) {
-	if len(cfg.Nodes) == 0 {
-		return nil, errors.New("NODES: no nodes configured")
+	if cfg.Books == nil {
+		return nil, errors.New("no address book")
 	}
-	for _, n := range cfg.Nodes {
-		if err := names.CheckAccount(n); err != nil {
-			return nil, fmt.Errorf("NODES: %w", err)
+	for _, ref := range cfg.Nodes {
+		if _, ok := findNode(cfg.Books.Books(), ref); !ok {
+			return nil, fmt.Errorf("NODES: %s is in no address book known (ADDRESS_BOOK or one learned from the stream)", ref)
 		}
-		if cfg.Book.Key(n) == nil {
-			return nil, fmt.Errorf("NODES: node %s has no key in the address book or key directory", n)
+	}
+	if cfg.PathType == PathNodeID || cfg.PathType == PathAuto {
+		if err := names.CheckNetwork(cfg.Layout.Network); err != nil {
+			return nil, fmt.Errorf("NETWORK: %w", err)
 		}
 	}
 	cfg.Concurrency = max(1, cfg.Concurrency)
@@ -97,36 +129,51 @@ func New(cfg Config, store blob.Store, f *fetch.Fetcher, sk *sink.Sink, st *stat
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	d := &Downloader{cfg: cfg, required: cfg.Ratio.Required(len(cfg.Nodes)), store: store, fetch: f, sink: sk, state: st,
-		ann: ann, log: log, m: m, badNames: map[string]bool{}}
+	d := &Downloader{cfg: cfg, store: store, fetch: f, sink: sk, state: st, ann: ann, log: log, m: m,
+		paths: newPaths(cfg.PathType, cfg.PathRefresh), badNames: map[string]bool{}, reported: map[string]bool{}}
 	f.Observe = func(kind string, dur time.Duration) { m.Download.WithLabelValues(kind).Observe(dur.Seconds()) }
 	f.Failed = func(error) { m.Errors.WithLabelValues("get").Inc() }
 	return d, nil
 }
 
-// Required is how many nodes must agree.
-func (d *Downloader) Required() int { return d.required }
-
-// Result counts what a pass did.
+// Result counts what a run did.
 type Result struct {
 	Files     int // record files written
-	Skipped   int // consensus times that did not reach the ratio while later ones did
 	Present   int // record files already there (backfill)
+	Skipped   int // consensus times passed over: the next agreed file continued the chain without them
 	Last      string
 	Announced int
-	// ChainBreaks counts files that do not continue the file before them
-	// (reported, not refused: the nodes signed them, and the parser
-	// checks the chain again).
-	ChainBreaks int
+	// Unchained counts copies refused because they do not continue the
+	// chain from the last file written.
+	Unchained int
+	// Waiting is the consensus time the run stopped before, when it did
+	// not reach the end of what the nodes have; WaitingOnChain says an
+	// agreed file after it does not continue the chain (rather than the
+	// newest files still waiting for signatures).
+	Waiting        string
+	WaitingOnChain bool
+	// Books counts the address books learned from the stream.
+	Books int
+	// What the signatures said, for a backfill that verified nothing.
+	SigsListed, SigsVerified, Agreed int
+	SigErrors                        []string // a few, with node and reason
+	BestWeighing                     string   // of a consensus time that did not reach the threshold
 }
 
-// ErrEmptyRange is returned by Backfill when no configured node has an
-// object under the marker.
+// ErrEmptyRange is returned by Backfill when no node has an object under
+// the marker.
 var ErrEmptyRange = errors.New("no objects under the backfill marker")
 
+// ErrNothingVerified is returned by Backfill when it verified no file.
+var ErrNothingVerified = errors.New("backfill verified nothing")
+
+// ErrIncomplete is returned by Backfill when files under the marker were
+// left unverified (it stopped waiting before one).
+var ErrIncomplete = errors.New("backfill incomplete")
+
 // Pass brings the live stream up to date: batches of signatures after
-// the saved position until the nodes have no newer file that enough of
-// them signed.
+// the saved position until the nodes have no newer file that the network
+// signed and that continues the chain.
 func (d *Downloader) Pass(ctx context.Context) (Result, error) {
 	pos, err := d.state.Load(state.Live)
 	if err != nil {
@@ -139,29 +186,74 @@ func (d *Downloader) Pass(ctx context.Context) (Result, error) {
 	if !pos.Time.IsZero() {
 		d.m.verified(pos.Time)
 	}
-	return d.run(ctx, scope{posName: state.Live, marker: "", after: pos.Stem, prevStem: pos.Stem, chain: unhex(pos.Chain)})
+	d.m.BookNodes.Set(float64(d.cfg.Books.At(pos.Time).Len()))
+	sc, err := d.scopeFrom(state.Live, "", pos, false)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := d.run(ctx, sc)
+	d.m.chainWait(res)
+	return res, err
 }
 
 // Backfill downloads and verifies the files whose names start with marker,
 // apart from the live position (which it never moves) and resumable by
-// its own. Files already in the local directory are not fetched again.
+// its own. Files already in the local directory are not fetched again. It
+// fails when it verified nothing, saying why, and when it stopped before
+// the end of the marker's files.
 func (d *Downloader) Backfill(ctx context.Context, marker string) (Result, error) {
 	if err := names.CheckMarker(marker); err != nil {
 		return Result{}, err
-	}
-	any, err := d.anyUnder(ctx, marker)
-	if err != nil {
-		return Result{}, err
-	}
-	if !any {
-		return Result{}, fmt.Errorf("backfill %s: %w: nodes %v have nothing under %s", marker, ErrEmptyRange, d.cfg.Nodes, d.store.Bucket()+"/"+names.NodeDir(d.cfg.Prefix, "<node>")+marker)
 	}
 	pos, err := d.state.Load(state.Backfill(marker))
 	if err != nil {
 		d.m.Errors.WithLabelValues("state").Inc()
 		return Result{}, err
 	}
-	return d.run(ctx, scope{posName: state.Backfill(marker), marker: marker, after: pos.Stem, backfill: true, prevStem: pos.Stem, chain: unhex(pos.Chain)})
+	done := pos.Stem != ""
+	any, err := d.anyUnder(ctx, marker)
+	if err != nil {
+		return Result{}, err
+	}
+	if !any {
+		return Result{}, fmt.Errorf("backfill %s: %w: nodes %v have nothing under %s", marker, ErrEmptyRange, d.nodeNames(time.Time{}), d.store.Bucket()+"/"+d.cfg.Layout.Prefix+"<node dir>/"+marker)
+	}
+	sc, err := d.scopeFrom(state.Backfill(marker), marker, pos, true)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := d.run(ctx, sc)
+	if err != nil || runner.Stopping(ctx) {
+		return res, err
+	}
+	switch {
+	case res.Files+res.Present == 0 && !done:
+		return res, fmt.Errorf("backfill %s: %w: %s", marker, ErrNothingVerified, whyNothing(res, d.cfg.Threshold))
+	case res.Waiting != "":
+		why := "the newest files under it wait for more signatures"
+		if res.WaitingOnChain {
+			why = "the next file the network signed does not continue the chain from the last one written (a file before it is missing or not yet signed)"
+		}
+		return res, fmt.Errorf("backfill %s: %w: stopped before %s: %s; %d files written, %d already there; run it again to go on", marker, ErrIncomplete, res.Waiting, why, res.Files, res.Present)
+	}
+	return res, nil
+}
+
+// whyNothing says why a run verified no file.
+func whyNothing(res Result, th recordstream.Threshold) string {
+	switch {
+	case res.SigsListed == 0:
+		return "no signature file was listed under the marker"
+	case res.SigsVerified == 0:
+		return fmt.Sprintf("none of the %d signature files verified with the keys of the address book in force at their time (wrong keys for that period? ADDRESS_BOOK must be the book of the marker's time, or the stream's updates from before it must have been followed); e.g. %v",
+			res.SigsListed, res.SigErrors)
+	case res.Agreed == 0:
+		return fmt.Sprintf("%d of %d signature files verified, but at no consensus time did the signers carry %v of the network (%s mode; best: %s); too few nodes' signatures, or NODES/CONSENSUS_RATIO",
+			res.SigsVerified, res.SigsListed, th.Ratio, th.Mode, res.BestWeighing)
+	case res.WaitingOnChain:
+		return fmt.Sprintf("files were agreed, but none continued the chain from the position (waiting before %s)", res.Waiting)
+	}
+	return fmt.Sprintf("waiting before %s for more signatures", res.Waiting)
 }
 
 // anyUnder reports whether some node has an object whose name starts with
@@ -169,17 +261,20 @@ func (d *Downloader) Backfill(ctx context.Context, marker string) (Result, error
 func (d *Downloader) anyUnder(ctx context.Context, marker string) (bool, error) {
 	errFound := errors.New("found")
 	var errs []error
-	for _, n := range d.cfg.Nodes {
-		err := d.store.List(ctx, names.NodeDir(d.cfg.Prefix, n)+marker, "", func(blob.Object) error { return errFound })
-		if errors.Is(err, errFound) {
-			return true, nil
-		}
-		if err != nil {
-			d.m.Errors.WithLabelValues("list").Inc()
-			errs = append(errs, err)
+	nodes := d.nodesFrom(time.Time{})
+	for _, n := range nodes {
+		for _, dir := range d.paths.candidates(d.cfg.Layout, n) {
+			err := d.store.List(ctx, dir+marker, "", func(blob.Object) error { return errFound })
+			if errors.Is(err, errFound) {
+				return true, nil
+			}
+			if err != nil {
+				d.m.Errors.WithLabelValues("list").Inc()
+				errs = append(errs, err)
+			}
 		}
 	}
-	if len(errs) == len(d.cfg.Nodes) {
+	if len(errs) > 0 && len(errs) >= len(nodes) {
 		return false, fmt.Errorf("backfill %s: no node could be listed: %w", marker, errors.Join(errs...))
 	}
 	return false, nil
@@ -191,10 +286,28 @@ type scope struct {
 	marker   string // listing prefix below each node's directory
 	after    string // the last stem done
 	backfill bool
-	// prevStem and chain are the last file done and the hash the next
-	// must start from (nil: unknown, not checked).
-	prevStem string
-	chain    []byte
+	// chain is the hash the next file must start from (nil: unknown, the
+	// first file is taken as it is, as the mirror node does when it has
+	// no previous hash).
+	chain []byte
+	// books is the address-book files' contents gathered so far.
+	books *recordstream.BookUpdater
+	// batch is how many signature files are listed per node this round.
+	batch int
+}
+
+func (d *Downloader) scopeFrom(name, marker string, pos state.Position, backfill bool) (*scope, error) {
+	parts := map[int64][]byte{}
+	for f, b64 := range pos.BookParts {
+		num, err := strconv.ParseInt(f, 10, 64)
+		raw, err2 := base64.StdEncoding.DecodeString(b64)
+		if err != nil || err2 != nil {
+			return nil, fmt.Errorf("position %s: book_parts %q does not read (fix or remove it): %v", name, f, errors.Join(err, err2))
+		}
+		parts[num] = raw
+	}
+	return &scope{posName: name, marker: marker, after: pos.Stem, backfill: backfill, chain: unhex(pos.Chain),
+		books: recordstream.NewBookUpdater(d.cfg.Layout.Shard, d.cfg.Realm, parts), batch: d.cfg.Batch}, nil
 }
 
 func unhex(s string) []byte {
@@ -205,172 +318,38 @@ func unhex(s string) []byte {
 	return b
 }
 
-func (d *Downloader) run(ctx context.Context, sc scope) (Result, error) {
+// maxBatchGrowth bounds how far a round's listing grows to find the file
+// after consensus times without enough signatures.
+const maxBatchGrowth = 16
+
+func (d *Downloader) run(ctx context.Context, sc *scope) (Result, error) {
 	var res Result
 	for {
 		if runner.Stopping(ctx) {
 			return res, nil
 		}
+		res.Waiting, res.WaitingOnChain = "", false
 		b, err := d.list(ctx, sc)
 		if err != nil {
 			return res, err
 		}
-		more, err := d.batch(ctx, &sc, b, &res)
-		if err != nil || !more {
+		next, err := d.batch(ctx, sc, b, &res)
+		if err != nil {
 			return res, err
 		}
-	}
-}
-
-// listed is one node's objects of one consensus time.
-type listed struct {
-	sig    names.Name
-	record string // the record object's key, if listed
-}
-
-// batch is the signatures listed for one round: per stem, per node.
-type batch struct {
-	stems   map[string]map[string]*listed // stem -> node -> objects
-	times   map[string]time.Time
-	horizon time.Time // stems after it wait for the next batch (a node's listing was cut there)
-	cut     bool      // some node had more than Batch signatures
-	failed  bool      // some node could not be listed
-}
-
-func (d *Downloader) list(ctx context.Context, sc scope) (*batch, error) {
-	b := &batch{stems: map[string]map[string]*listed{}, times: map[string]time.Time{}}
-	var afterTime time.Time
-	if sc.after != "" {
-		t, err := time.Parse("2006-01-02T15_04_05.999999999Z", sc.after)
-		if err != nil {
-			return nil, fmt.Errorf("position %s: stem %q: %w", sc.posName, sc.after, err)
-		}
-		afterTime = t
-	}
-	var (
-		mu     sync.Mutex
-		wg     sync.WaitGroup
-		failed []error
-	)
-	sem := make(chan struct{}, d.cfg.Concurrency)
-	for _, node := range d.cfg.Nodes {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			objs, last, cut, err := d.listNode(ctx, node, sc, afterTime)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				d.m.Errors.WithLabelValues("list").Inc()
-				d.log.Warn("listing a node failed; going on with the others", zap.String("node", node), zap.Error(err))
-				failed = append(failed, err)
-				return
+		switch next {
+		case batchMore:
+			sc.batch = d.cfg.Batch
+		case batchGrow:
+			// Consensus times without enough signatures at the end of a
+			// cut listing: the file that decides whether they are part
+			// of the stream is beyond it. List further.
+			if sc.batch >= d.cfg.Batch*maxBatchGrowth {
+				return res, nil
 			}
-			if !last.IsZero() {
-				d.m.NodeLast.WithLabelValues(node).Set(float64(last.UnixNano()) / 1e9)
-			}
-			if cut {
-				b.cut = true
-				if b.horizon.IsZero() || last.Before(b.horizon) {
-					b.horizon = last
-				}
-			}
-			for stem, l := range objs {
-				if b.stems[stem] == nil {
-					b.stems[stem] = map[string]*listed{}
-				}
-				b.stems[stem][node] = l
-				b.times[stem] = l.sig.Time
-			}
-		})
-	}
-	wg.Wait()
-	if len(failed) == len(d.cfg.Nodes) {
-		return nil, fmt.Errorf("list: no node could be listed: %w", errors.Join(failed...))
-	}
-	b.failed = len(failed) > 0
-	return b, nil
-}
-
-var errStop = errors.New("stop listing")
-
-// listNode lists up to Batch signature files of one node after the
-// position, with the record objects beside them. Sidecars sort after
-// every consensus time (s > digits), so the listing stops where they
-// start.
-func (d *Downloader) listNode(ctx context.Context, node string, sc scope, afterTime time.Time) (map[string]*listed, time.Time, bool, error) {
-	dir := names.NodeDir(d.cfg.Prefix, node)
-	startAfter := ""
-	if sc.after != "" {
-		startAfter = dir + sc.after + ".rcd_sig"
-	}
-	out := map[string]*listed{}
-	records := map[string]string{}
-	var last time.Time
-	sigs, cut := 0, false
-	err := d.store.List(ctx, dir+sc.marker, startAfter, func(o blob.Object) error {
-		if len(o.Key) >= len(dir)+8 && o.Key[len(dir):len(dir)+8] == "sidecar/" {
-			return errStop
+			sc.batch *= 2
+		default:
+			return res, nil
 		}
-		n, err := names.Parse(d.cfg.Prefix, o.Key)
-		if err != nil {
-			d.refuseName(o.Key, err)
-			return nil
-		}
-		if n.Node != node || !n.Time.After(afterTime) {
-			return nil
-		}
-		switch n.Kind {
-		case names.Record:
-			records[n.Stem] = n.Key
-		case names.Signature:
-			if sigs == d.cfg.Batch {
-				cut = true
-				return errStop
-			}
-			sigs++
-			out[n.Stem] = &listed{sig: n}
-			if n.Time.After(last) {
-				last = n.Time
-			}
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, time.Time{}, false, err
 	}
-	for stem, l := range out {
-		l.record = records[stem]
-	}
-	return out, last, cut, nil
-}
-
-// refuseName counts a name that is not a record-stream name once per
-// process (the listing meets it again every pass) and logs it.
-func (d *Downloader) refuseName(key string, err error) {
-	d.mu.Lock()
-	seen := d.badNames[key]
-	if !seen && len(d.badNames) < 100000 {
-		d.badNames[key] = true
-	}
-	d.mu.Unlock()
-	if seen {
-		return
-	}
-	d.m.Quarantined.WithLabelValues("bad_name").Inc()
-	d.log.Warn("object name refused", zap.String("bucket", d.store.Bucket()), zap.Error(err))
-}
-
-// sortedStems lists the batch's stems up to the horizon in consensus
-// order (not listing order: a name's fraction may have 6 or 9 digits).
-func (b *batch) sortedStems() []string {
-	out := make([]string, 0, len(b.stems))
-	for s, t := range b.times {
-		if b.cut && t.After(b.horizon) {
-			continue
-		}
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return b.times[out[i]].Before(b.times[out[j]]) })
-	return out
 }

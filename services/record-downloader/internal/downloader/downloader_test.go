@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,7 +20,6 @@ import (
 	"tributary.dev/libs/recordstream/streamgen"
 	"tributary.dev/libs/runner"
 	"tributary.dev/services/record-downloader/internal/announce"
-	"tributary.dev/services/record-downloader/internal/consensus"
 )
 
 func network(t testing.TB, n int) *streamgen.Network {
@@ -57,14 +57,6 @@ func objects(t testing.TB, files []*streamgen.File) []streamgen.Object {
 		out = append(out, objs...)
 	}
 	return out
-}
-
-func third(t testing.TB) consensus.Ratio {
-	r, err := consensus.ParseRatio("1/3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }
 
 // checkWritten asserts the record file of f is in the day directory with
@@ -133,9 +125,9 @@ func TestConsensusWithBadNodes(t *testing.T) {
 			store := backend.store(t)
 			upload(t, store, objects(t, files))
 
-			e := newEnv(t, store, net.Book(), []string{"0.0.3", "0.0.4", "0.0.5", "0.0.6"}, third(t))
+			e := newEnv(t, store, net.Book(), []string{"0.0.3", "0.0.4", "0.0.5", "0.0.6"}, "1/3")
 			res := e.pass()
-			if res.Files != 4 || res.Skipped != 0 || res.ChainBreaks != 0 {
+			if res.Files != 4 || res.Skipped != 0 || res.Unchained != 0 || res.Waiting != "" {
 				t.Fatalf("result %+v, want 4 files", res)
 			}
 			for _, f := range files {
@@ -221,7 +213,7 @@ func TestRatioNotReached(t *testing.T) {
 	}
 	store := gcsStore(t)
 	upload(t, store, objects(t, files))
-	e := newEnv(t, store, net.Book(), []string{"0.0.3", "0.0.4", "0.0.5", "0.0.6"}, 0.75) // 3 of 4
+	e := newEnv(t, store, net.Book(), []string{"0.0.3", "0.0.4", "0.0.5", "0.0.6"}, "3/4") // 3 of 4
 	res := e.pass()
 	if res.Files != 0 || res.Skipped != 0 {
 		t.Fatalf("result %+v, want nothing", res)
@@ -255,33 +247,103 @@ func TestRatioNotReached(t *testing.T) {
 	}
 }
 
-// A consensus time only one node signed, between files the nodes agree
-// on, is not part of the stream: counted and passed over, as the mirror
-// node does. The newest such file is not: it waits.
-func TestConsensusFailureBetweenAgreedFiles(t *testing.T) {
+// A consensus time whose signatures are late: the file after it is
+// agreed, but it does not continue the chain from the last file written,
+// so nothing after the position is written — no gap, no break — and the
+// stream waits on the chain, naming the time. When the late signature
+// arrives, both are written, in order.
+func TestLateSignatureWaitsOnTheChain(t *testing.T) {
 	net := network(t, 3)
 	files := generate(t, net, 4, streamgen.Options{})
 	for _, node := range []string{"0.0.4", "0.0.5"} {
-		files[1].SetFault(node, streamgen.Absent)
+		files[1].SetFault(node, streamgen.Absent) // signed by one node so far
 		files[3].SetFault(node, streamgen.Absent)
 	}
 	store := gcsStore(t)
 	upload(t, store, objects(t, files))
-	e := newEnv(t, store, net.Book(), []string{"0.0.3", "0.0.4", "0.0.5"}, 0.5) // 2 of 3
+	e := newEnv(t, store, net.Book(), nil, "1/2") // 2 of 3
 	res := e.pass()
-	if res.Files != 2 || res.Skipped != 1 {
-		t.Fatalf("result %+v, want 2 files and 1 skipped", res)
+	stem := func(f *streamgen.File) string { return strings.TrimSuffix(f.Name, ".rcd.gz") }
+	if res.Files != 1 || res.Skipped != 0 || res.Waiting != stem(files[1]) || !res.WaitingOnChain || res.Unchained != 1 {
+		t.Fatalf("result %+v, want file 0 written and a wait on the chain at file 1", res)
+	}
+	if got := e.records(); len(got) != 1 {
+		t.Errorf("written %v: a file after the gap was written", got)
+	}
+	checkWritten(t, e, files[0])
+	if got := total(e.m.ConsensusFail); got != 0 {
+		t.Errorf("consensus failures %v: the file is late, not passed over", got)
+	}
+	if got := testutil.ToFloat64(e.m.Unchained.WithLabelValues("0.0.3")); got != 1 {
+		t.Errorf("unchained copies of 0.0.3: %v, want 1 (file 2 does not follow file 0)", got)
+	}
+	e.m.chainWait(res)
+	if got := testutil.ToFloat64(e.m.ChainWait.WithLabelValues(stem(files[1]))); got == 0 {
+		t.Error("no chain_wait_since_timestamp_seconds series names the file waited at")
+	}
+	// Passes while the signature is missing change nothing.
+	if res := e.pass(); res.Files != 0 || res.Waiting != stem(files[1]) {
+		t.Fatalf("second pass %+v", res)
+	}
+	// The late signature arrives (the record file was there already).
+	files[1].SetFault("0.0.4", streamgen.Honest)
+	objs, err := files[1].NodeObjects(prefix, "0.0.4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload(t, store, objs)
+	res = e.pass()
+	if res.Files != 2 || res.Skipped != 0 || res.Waiting != stem(files[3]) || res.WaitingOnChain {
+		t.Fatalf("after the late signature: %+v, want files 1 and 2, then file 3 waiting for signatures", res)
+	}
+	e.m.chainWait(res)
+	if n := testutil.CollectAndCount(e.m.ChainWait); n != 0 {
+		t.Errorf("%d chain-wait series after the wait ended", n)
+	}
+	for _, f := range files[:3] {
+		checkWritten(t, e, f)
+	}
+	// Announced in consensus order, each record once.
+	var order []string
+	for _, ev := range e.events() {
+		if ev.Kind == "record" {
+			order = append(order, ev.Path)
+		}
+	}
+	if len(order) != 3 || !sort.StringsAreSorted(order) {
+		t.Errorf("records announced %v", order)
+	}
+}
+
+// A consensus time that only one node signed and that the next agreed
+// file does not need — it continues the chain from the file before —
+// is not part of the stream: counted and passed over, as the mirror node
+// does when the next group verifies.
+func TestNoConsensusPassedOverWhenTheChainGoesOn(t *testing.T) {
+	net := network(t, 3)
+	files := generate(t, net, 3, streamgen.Options{})
+	// A stray file between file 0 and file 1, written by node 0.0.3 alone.
+	stray := generate(t, net, 1, streamgen.Options{Start: files[0].Consensus.Add(time.Second), Seed: 9})[0]
+	objs := objects(t, files)
+	strayObjs, err := stray.NodeObjects(prefix, "0.0.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := gcsStore(t)
+	upload(t, store, append(objs, strayObjs...))
+	e := newEnv(t, store, net.Book(), nil, "1/2")
+	res := e.pass()
+	if res.Files != 3 || res.Skipped != 1 || res.Waiting != "" {
+		t.Fatalf("result %+v, want 3 files and the stray one passed over", res)
 	}
 	if got := total(e.m.ConsensusFail); got != 1 {
 		t.Errorf("consensus failures %v, want 1", got)
 	}
-	checkWritten(t, e, files[0])
-	checkWritten(t, e, files[2])
-	if got := e.records(); len(got) != 2 {
-		t.Errorf("written %v", got)
+	for _, f := range files {
+		checkWritten(t, e, f)
 	}
-	if res.ChainBreaks != 1 {
-		t.Errorf("chain breaks %d: file 2 does not follow file 0", res.ChainBreaks)
+	if got := e.records(); len(got) != 3 {
+		t.Errorf("written %v", got)
 	}
 }
 
@@ -294,7 +356,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	store := gcsStore(t)
 	upload(t, store, objects(t, all[:3]))
 	nodes := []string{"0.0.3", "0.0.4", "0.0.5"}
-	e := newEnv(t, store, net.Book(), nodes, third(t))
+	e := newEnv(t, store, net.Book(), nodes, "1/3")
 	if res := e.pass(); res.Files != 3 {
 		t.Fatalf("first pass: %+v", res)
 	}
@@ -344,11 +406,12 @@ func TestResumeAfterRestart(t *testing.T) {
 // so when the marker matches nothing.
 func TestBackfill(t *testing.T) {
 	net := network(t, 3)
-	early := generate(t, net, 3, streamgen.Options{Start: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Seed: 1})
-	late := generate(t, net, 3, streamgen.Options{Start: time.Date(2024, 1, 1, 1, 0, 0, 0, time.UTC), Seed: 2, SidecarEvery: 1})
+	// One stream, a file every 20 minutes: three before 01:00, three after.
+	all := generate(t, net, 6, streamgen.Options{Start: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Interval: 20 * time.Minute, SidecarEvery: 1})
+	late := all[3:]
 	store := gcsStore(t)
-	upload(t, store, objects(t, append(append([]*streamgen.File{}, early...), late...)))
-	e := newEnv(t, store, net.Book(), []string{"0.0.3", "0.0.4", "0.0.5"}, third(t))
+	upload(t, store, objects(t, all))
+	e := newEnv(t, store, net.Book(), []string{"0.0.3", "0.0.4", "0.0.5"}, "1/3")
 
 	res, err := e.d.Backfill(e.ctx, "2024-01-01T01")
 	if err != nil {
@@ -427,7 +490,7 @@ func TestPathTraversalNames(t *testing.T) {
 	}
 	store := gcsStore(t)
 	upload(t, store, objs)
-	e := newEnv(t, store, net.Book(), []string{"0.0.3"}, 1)
+	e := newEnv(t, store, net.Book(), []string{"0.0.3"}, "1")
 	res := e.pass()
 	if res.Files != 2 {
 		t.Fatalf("result %+v", res)
@@ -472,7 +535,7 @@ func TestStopMidPass(t *testing.T) {
 	// The process is asked to stop as the second record file is read, so
 	// the pass is certainly mid-work, however fast the machine: with one
 	// download at a time, every file not yet started sees the stop.
-	e := newEnv(t, &stopOnRecord{Store: store, stop: stop, at: 2}, net.Book(), []string{"0.0.3", "0.0.4"}, 1)
+	e := newEnv(t, &stopOnRecord{Store: store, stop: stop, at: 2}, net.Book(), []string{"0.0.3", "0.0.4"}, "1")
 	e.cfg.Concurrency = 1
 	e.reopen()
 	res, err := e.d.Pass(work)
@@ -511,8 +574,17 @@ type stopOnRecord struct {
 }
 
 func (s *stopOnRecord) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	s.read(key)
+	return s.Store.Open(ctx, key)
+}
+
+func (s *stopOnRecord) ReadRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	s.read(key)
+	return s.Store.ReadRange(ctx, key, off, n)
+}
+
+func (s *stopOnRecord) read(key string) {
 	if strings.HasSuffix(key, ".rcd.gz") && !strings.Contains(key, "/sidecar/") && s.reads.Add(1) == s.at {
 		s.stop()
 	}
-	return s.Store.Open(ctx, key)
 }

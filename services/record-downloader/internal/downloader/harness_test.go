@@ -24,8 +24,8 @@ import (
 	"tributary.dev/libs/recordstream/streamgen"
 	"tributary.dev/libs/testkit"
 	"tributary.dev/services/record-downloader/internal/announce"
-	"tributary.dev/services/record-downloader/internal/consensus"
 	"tributary.dev/services/record-downloader/internal/fetch"
+	"tributary.dev/services/record-downloader/internal/names"
 	"tributary.dev/services/record-downloader/internal/sink"
 	"tributary.dev/services/record-downloader/internal/state"
 )
@@ -78,7 +78,10 @@ type env struct {
 	d     *Downloader
 }
 
-func newEnv(t testing.TB, store blob.Store, book *recordstream.AddressBook, nodes []string, ratio consensus.Ratio) *env {
+// newEnv is a downloader of the network whose starting book is book,
+// reading nodes (accounts; nil: every node of the book), with ratio of
+// the whole book as the threshold ("1/3").
+func newEnv(t testing.TB, store blob.Store, book *recordstream.AddressBook, nodes []string, ratio string) *env {
 	t.Helper()
 	ctx := context.Background()
 	url := testkit.NATS(t)
@@ -87,8 +90,21 @@ func newEnv(t testing.TB, store blob.Store, book *recordstream.AddressBook, node
 		t.Fatal(err)
 	}
 	t.Cleanup(bus.Close)
+	r, err := recordstream.ParseRatio(ratio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []NodeRef
+	for _, n := range nodes {
+		ref, err := ParseNodeRef(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
 	e := &env{t: t, ctx: ctx, store: store, dest: t.TempDir(), bus: bus,
-		cfg: Config{Prefix: prefix, Nodes: nodes, Book: book, Ratio: ratio, Concurrency: 4, Batch: 1000}}
+		cfg: Config{Layout: names.Layout{Prefix: prefix, Network: "testnet"}, Nodes: refs, Books: recordstream.NewBookHistory(book, "test"),
+			Threshold: recordstream.Threshold{Ratio: r}, Concurrency: 4, Batch: 1000}}
 	e.reopen()
 	e.js, err = bus.JS.Stream(ctx, "HEDERA_RECORDS")
 	if err != nil {
@@ -107,7 +123,7 @@ func (e *env) reopen() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ann, err := announce.New(e.ctx, e.bus, "HEDERA_RECORDS", time.Hour)
+	ann, err := announce.New(e.ctx, e.bus, "HEDERA_RECORDS", announce.Limits{Dedup: time.Hour, MaxAge: 24 * time.Hour, MaxBytes: 1 << 30})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -157,8 +173,9 @@ func (e *env) events() []announce.Event {
 		if msg.Subject != "hedera.records.downloaded."+ev.Node {
 			e.t.Errorf("event for node %s on %s", ev.Node, msg.Subject)
 		}
-		if got := msg.Header.Get(jetstream.MsgIDHeader); got != ev.Bucket+"/"+ev.Object {
-			e.t.Errorf("Nats-Msg-Id %q, want bucket/object %q", got, ev.Bucket+"/"+ev.Object)
+		name := ev.Path[strings.LastIndexByte(ev.Path, '/')+1:]
+		if got, want := msg.Header.Get(jetstream.MsgIDHeader), "testnet/"+ev.Path[:10]+"/"+name+"/"+ev.Kind; got != want {
+			e.t.Errorf("Nats-Msg-Id %q, want network/day/file/kind %q", got, want)
 		}
 		out = append(out, ev)
 	}

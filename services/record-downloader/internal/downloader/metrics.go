@@ -2,6 +2,7 @@ package downloader
 
 import (
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +25,14 @@ type Metrics struct {
 	Download         *prometheus.HistogramVec // kind
 	Errors           *prometheus.CounterVec   // op
 	Announced        prometheus.Counter       //
+	Unchained        *prometheus.CounterVec   // node
+	ChainWait        *prometheus.GaugeVec     // consensus_time
+	BookUpdates      *prometheus.CounterVec   // file
+	BookNodes        prometheus.Gauge         //
 	lastVerifiedNano atomic.Int64
+
+	waitMu    sync.Mutex
+	waitingAt string // the consensus time ChainWait has a series for
 }
 
 // NewMetrics registers the metrics on srv; a nil srv gives metrics
@@ -44,6 +52,10 @@ func NewMetrics(srv *metrics.Server) *Metrics {
 		Download:      srv.Histogram("download_seconds", "Latency of one object download (whole body), by kind.", []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "kind"),
 		Errors:        srv.Counter("errors_total", "Failed operations (retried): list, get, write, publish, state.", "op"),
 		Announced:     srv.Counter("announced_total", "hedera.records.downloaded events published.").WithLabelValues(),
+		Unchained:     srv.Counter("unchained_copies_total", "Copies of agreed record files refused because they do not continue the chain from the last file written (previous hash or start running hash), by node.", "node"),
+		ChainWait:     srv.Gauge("chain_wait_since_timestamp_seconds", "Set while the live stream waits on the chain: an agreed file after the position does not continue it, so nothing is written; the label names the consensus time waited at, the value is when the wait began.", "consensus_time"),
+		BookUpdates:   srv.Counter("address_book_updates_total", "Successful FileUpdate/FileAppend transactions of the address-book files in the files written, by file (101, 102).", "file"),
+		BookNodes:     srv.Gauge("address_book_nodes", "Nodes in the address book in force at the newest file written (the network the threshold counts).").WithLabelValues(),
 	}
 	srv.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: srv.FullName("lag_seconds"),
@@ -64,4 +76,25 @@ func (m *Metrics) verified(t time.Time) {
 		m.lastVerifiedNano.Store(t.UnixNano())
 		m.LastVerified.Set(float64(t.UnixNano()) / 1e9)
 	}
+}
+
+// chainWait keeps ChainWait to the pass's outcome: one series, named by
+// the consensus time waited at, while the stream waits on the chain.
+func (m *Metrics) chainWait(res Result) {
+	m.waitMu.Lock()
+	defer m.waitMu.Unlock()
+	at := ""
+	if res.WaitingOnChain {
+		at = res.Waiting
+	}
+	if at == m.waitingAt {
+		return
+	}
+	if m.waitingAt != "" {
+		m.ChainWait.DeleteLabelValues(m.waitingAt)
+	}
+	if at != "" {
+		m.ChainWait.WithLabelValues(at).Set(float64(time.Now().UnixNano()) / 1e9)
+	}
+	m.waitingAt = at
 }

@@ -1,6 +1,9 @@
 // Package fetch downloads one object whole, retrying what is worth
 // retrying: a 5xx, a timeout, a connection dropped half way. A missing
-// object is an answer, not a failure, and is returned at once.
+// object is an answer, not a failure, and is returned at once. Each kind
+// of object has a size cap, and only that many bytes are asked for (a
+// ranged GET) and read, so a hostile or broken bucket that serves or
+// announces gigabytes never makes the process hold more than the cap.
 package fetch
 
 import (
@@ -14,8 +17,27 @@ import (
 
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/faults"
-	"tributary.dev/libs/recordstream"
 )
+
+// Size caps per kind of object.
+const (
+	// SignatureMax: a signature file is a few hundred bytes (two 384-byte
+	// signatures and two hashes in v5/v6).
+	SignatureMax = 64 << 10
+	// FileMax: record and sidecar files, the mirror node's limit
+	// (CommonDownloaderProperties.maxSize, 50 MiB; S3StreamFileProvider
+	// reads with Range bytes=0-(maxSize-1) and refuses a larger object).
+	FileMax = 50 << 20
+)
+
+// Limit is the size cap of a kind of object ("signature", "record",
+// "sidecar").
+func Limit(kind string) int64 {
+	if kind == "signature" {
+		return SignatureMax
+	}
+	return FileMax
+}
 
 // Fetcher reads objects from one bucket.
 type Fetcher struct {
@@ -31,9 +53,10 @@ type Fetcher struct {
 	Failed  func(err error)
 }
 
-// Get reads key whole (at most recordstream.MaxFileSize bytes). kind
-// ("record", "signature", "sidecar") labels the latency and names the
-// fault-injection point of a faults build.
+// Get reads key whole, at most Limit(kind) bytes: a larger object is
+// refused with ErrTooLarge, not retried. kind ("record", "signature",
+// "sidecar") also labels the latency and names the fault-injection point
+// of a faults build.
 func (f *Fetcher) Get(ctx context.Context, key, kind string) ([]byte, error) {
 	wait := f.Backoff
 	attempts := max(1, f.Attempts)
@@ -58,7 +81,7 @@ func (f *Fetcher) Get(ctx context.Context, key, kind string) ([]byte, error) {
 			}
 			return data, nil
 		}
-		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, errTooLarge) || ctx.Err() != nil {
+		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, ErrTooLarge) || ctx.Err() != nil {
 			return nil, err
 		}
 		if f.Failed != nil {
@@ -69,21 +92,26 @@ func (f *Fetcher) Get(ctx context.Context, key, kind string) ([]byte, error) {
 	return nil, fmt.Errorf("get %s: %d attempts: %w", key, attempts, last)
 }
 
-var errTooLarge = errors.New("object larger than a record-stream file can be")
+// ErrTooLarge: the object is larger than its kind's cap.
+var ErrTooLarge = errors.New("object larger than its kind's size cap")
 
 func (f *Fetcher) once(ctx context.Context, key, kind string) ([]byte, error) {
-	rc, err := f.Store.Open(ctx, key)
+	limit := Limit(kind)
+	// One byte more than the cap is asked for, to tell an object of
+	// exactly the cap from a larger one; a server that ignores the range
+	// is still read no further.
+	rc, err := f.Store.ReadRange(ctx, key, 0, limit+1)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, faults.Reader("download-"+kind, io.LimitReader(rc, recordstream.MaxFileSize+1)))
+	n, err := io.Copy(&buf, faults.Reader("download-"+kind, io.LimitReader(rc, limit+1)))
 	if err != nil {
 		return nil, fmt.Errorf("read %s after %d bytes: %w", key, n, err)
 	}
-	if n > recordstream.MaxFileSize {
-		return nil, fmt.Errorf("read %s: %w (%d bytes)", key, errTooLarge, recordstream.MaxFileSize)
+	if n > limit {
+		return nil, fmt.Errorf("read %s: %w (%s cap %d bytes)", key, ErrTooLarge, kind, limit)
 	}
 	return buf.Bytes(), nil
 }

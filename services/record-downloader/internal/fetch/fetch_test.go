@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"tributary.dev/libs/blob"
+	"tributary.dev/libs/config"
 	"tributary.dev/libs/testkit"
 )
 
@@ -122,5 +123,69 @@ func TestGetRetriesFailuresAndDroppedConnections(t *testing.T) {
 	}
 	if _, err := f.Get(ctx, "recordstreams/record0.0.3/flaky-b.rcd", "record"); err == nil || !strings.Contains(err.Error(), "1 attempts") || !strings.Contains(err.Error(), "503") {
 		t.Errorf("one attempt against a 503: %v", err)
+	}
+}
+
+// hugeObject is an S3 endpoint whose every object claims 2 GiB and whose
+// body is zeros without end: what a hostile bucket can serve. It counts
+// the range asked for and the bytes it managed to send.
+type hugeObject struct {
+	mu     sync.Mutex
+	ranges []string
+	sent   int64
+}
+
+func (h *hugeObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	h.ranges = append(h.ranges, r.Header.Get("Range"))
+	h.mu.Unlock()
+	// The range is ignored, as a broken or hostile server may.
+	w.Header().Set("Content-Length", "2147483648")
+	w.WriteHeader(http.StatusOK)
+	chunk := make([]byte, 64<<10)
+	for {
+		n, err := w.Write(chunk)
+		h.mu.Lock()
+		h.sent += int64(n)
+		h.mu.Unlock()
+		if err != nil || h.sent >= 2<<30 {
+			return
+		}
+	}
+}
+
+// A signature object of 2 GiB is refused after at most its cap, asked for
+// with a ranged GET and read no further when the server ignores the
+// range; it is not retried.
+func TestSizeCaps(t *testing.T) {
+	h := &hugeObject{}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	store, err := blob.Open(ctx, config.Bucket{Endpoint: srv.URL, Name: "hostile", ID: "k", Key: "s"}, blob.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failures int
+	f := &Fetcher{Store: store, Attempts: 3, Backoff: time.Millisecond, MaxBackoff: time.Millisecond, Failed: func(error) { failures++ }}
+	start := time.Now()
+	_, err = f.Get(ctx, "recordstreams/record0.0.3/2024-01-01T00_00_00.000000000Z.rcd_sig", "signature")
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "65536") {
+		t.Fatalf("2 GiB signature: %v", err)
+	}
+	h.mu.Lock()
+	ranges, sent := h.ranges, h.sent
+	h.mu.Unlock()
+	if len(ranges) != 1 || ranges[0] != "bytes=0-65536" || failures != 0 {
+		t.Errorf("requests %v, failed attempts %d: want one ranged GET of the cap + 1 byte, not retried", ranges, failures)
+	}
+	// What the server got out before the connection closed is kernel
+	// buffers' worth, not the 2 GiB it announced.
+	if sent > 64<<20 {
+		t.Errorf("the server sent %d bytes before the client gave up", sent)
+	}
+	t.Logf("refused after %v; the server sent %d bytes", time.Since(start), sent)
+	if Limit("record") != 50<<20 || Limit("sidecar") != 50<<20 || Limit("signature") != 64<<10 {
+		t.Errorf("caps %d %d %d", Limit("record"), Limit("sidecar"), Limit("signature"))
 	}
 }

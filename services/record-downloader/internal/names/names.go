@@ -50,6 +50,11 @@ type Name struct {
 	File string
 	// SidecarID is the sidecar's number (Kind Sidecar only).
 	SidecarID int
+	// ByNodeID: the name is in the node-id layout, and NodeID is the
+	// node's id (Node is then empty: the book in force maps it to an
+	// account).
+	ByNodeID bool
+	NodeID   int64
 }
 
 // Error is a name refused, with why.
@@ -74,11 +79,8 @@ func Parse(prefix, key string) (Name, error) {
 	bad := func(format string, a ...any) (Name, error) {
 		return Name{}, &Error{Key: key, Reason: fmt.Sprintf(format, a...)}
 	}
-	if strings.ContainsRune(key, 0) {
-		return bad("contains NUL")
-	}
-	if strings.ContainsAny(key, "\\") {
-		return bad("contains a backslash")
+	if err := checkChars(key); err != nil {
+		return Name{}, err
 	}
 	rest, ok := strings.CutPrefix(key, prefix)
 	if !ok {
@@ -99,6 +101,27 @@ func Parse(prefix, key string) (Name, error) {
 	if m == nil {
 		return bad("directory %q is not record<shard>.<realm>.<num>", dir)
 	}
+	return parseFile(key, file, sidecarDir, Name{Key: key, Node: m[1] + "." + m[2] + "." + m[3]})
+}
+
+// checkChars refuses the characters no layout's name holds and a path
+// join would misread.
+func checkChars(key string) error {
+	switch {
+	case strings.ContainsRune(key, 0):
+		return &Error{Key: key, Reason: "contains NUL"}
+	case strings.ContainsAny(key, "\\"):
+		return &Error{Key: key, Reason: "contains a backslash"}
+	}
+	return nil
+}
+
+// parseFile checks the file part of a key (below the node's directory)
+// and completes n.
+func parseFile(key, file string, sidecarDir bool, n Name) (Name, error) {
+	bad := func(format string, a ...any) (Name, error) {
+		return Name{}, &Error{Key: key, Reason: fmt.Sprintf(format, a...)}
+	}
 	f := fileName.FindStringSubmatch(file)
 	if f == nil {
 		return bad("file %q is not a record-stream name", file)
@@ -107,7 +130,7 @@ func Parse(prefix, key string) (Name, error) {
 	if err != nil {
 		return bad("consensus time %q: %v", f[1], err)
 	}
-	n := Name{Key: key, Node: m[1] + "." + m[2] + "." + m[3], Stem: f[1], Time: t, File: file}
+	n.Stem, n.Time, n.File = f[1], t, file
 	switch {
 	case f[3] != "":
 		if !sidecarDir {
@@ -127,6 +150,79 @@ func Parse(prefix, key string) (Name, error) {
 
 // NodeDir is the node's directory in the bucket: <prefix>record<node>/.
 func NodeDir(prefix, node string) string { return prefix + "record" + node + "/" }
+
+// Layout is where a bucket keeps each node's files: by account
+// (<Prefix>record<account>/, the mirror node's PathType ACCOUNT_ID) or by
+// node id (<Network>/<Shard>/<node id>/record/, NODE_ID; sidecars below
+// either in sidecar/).
+type Layout struct {
+	Prefix  string
+	Network string
+	Shard   int64
+}
+
+// AccountDir is the node's directory in the account layout.
+func (l Layout) AccountDir(account string) string { return NodeDir(l.Prefix, account) }
+
+// NodeIDDir is the node's directory in the node-id layout.
+func (l Layout) NodeIDDir(id int64) string {
+	return l.Network + "/" + strconv.FormatInt(l.Shard, 10) + "/" + strconv.FormatInt(id, 10) + "/record/"
+}
+
+// network is a network name as the node-id layout's first directory
+// holds it: mainnet, testnet, previewnet, or a local name.
+var network = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// CheckNetwork accepts a network name for the node-id layout.
+func CheckNetwork(n string) error {
+	if !network.MatchString(n) {
+		return fmt.Errorf("network %q: want lower-case letters, digits and -, e.g. mainnet", n)
+	}
+	return nil
+}
+
+// nodeID is a node id as a directory: decimal without leading zeros.
+var nodeID = regexp.MustCompile(`^(0|[1-9][0-9]{0,8})$`)
+
+// Parse accepts key if it is a record, signature or sidecar object of a
+// node in either layout.
+func (l Layout) Parse(key string) (Name, error) {
+	root := l.Network + "/" + strconv.FormatInt(l.Shard, 10) + "/"
+	rest, ok := strings.CutPrefix(key, root)
+	if l.Network == "" || !ok {
+		return Parse(l.Prefix, key)
+	}
+	bad := func(format string, a ...any) (Name, error) {
+		return Name{}, &Error{Key: key, Reason: fmt.Sprintf(format, a...)}
+	}
+	if err := checkChars(key); err != nil {
+		return Name{}, err
+	}
+	parts := strings.Split(rest, "/")
+	var id, file string
+	sidecarDir := false
+	switch {
+	case len(parts) == 3 && parts[1] == "record":
+		id, file = parts[0], parts[2]
+	case len(parts) == 4 && parts[1] == "record" && parts[2] == "sidecar":
+		id, file, sidecarDir = parts[0], parts[3], true
+	default:
+		return bad("want %s<node id>/record/<consensus time>.rcd[.gz|_sig] or …/record/sidecar/<consensus time>_NN.rcd.gz", root)
+	}
+	if !nodeID.MatchString(id) {
+		return bad("directory %q is not a node id", id)
+	}
+	num, _ := strconv.ParseInt(id, 10, 64)
+	return parseFile(key, file, sidecarDir, Name{Key: key, ByNodeID: true, NodeID: num})
+}
+
+// Dir is the directory of the node the name belongs to, in its layout.
+func (l Layout) Dir(n Name) string {
+	if n.ByNodeID {
+		return l.NodeIDDir(n.NodeID)
+	}
+	return l.AccountDir(n.Node)
+}
 
 // Day is the local directory of a consensus time: its UTC date.
 func Day(t time.Time) string { return t.UTC().Format("2006-01-02") }

@@ -2,6 +2,7 @@ package names
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -76,6 +77,66 @@ func TestCheckMarker(t *testing.T) {
 	for _, m := range []string{"", "../x", "2022/07", "2022-07-13T08:46", "*", "2022-07-13T08_46_11.304284003Z.rcd", "20"} {
 		if err := CheckMarker(m); err == nil {
 			t.Errorf("%q accepted", m)
+		}
+	}
+}
+
+// The node-id layout (the mirror node's PathType NODE_ID,
+// <network>/<shard>/<node id>/record/): accepted names carry the node id,
+// path tricks and other shards or networks are refused, and the account
+// layout still parses beside it.
+func TestLayoutNodeID(t *testing.T) {
+	l := Layout{Prefix: "recordstreams/", Network: "testnet", Shard: 0}
+	for _, tc := range []struct {
+		key  string
+		id   int64
+		kind Kind
+	}{
+		{"testnet/0/0/record/2024-01-01T00_00_00.000000000Z.rcd.gz", 0, Record},
+		{"testnet/0/21/record/2024-01-01T00_00_00.000000000Z.rcd_sig", 21, Signature},
+		{"testnet/0/3/record/sidecar/2024-01-01T00_00_00.000000000Z_02.rcd.gz", 3, Sidecar},
+	} {
+		n, err := l.Parse(tc.key)
+		if err != nil {
+			t.Errorf("%s: %v", tc.key, err)
+			continue
+		}
+		if !n.ByNodeID || n.NodeID != tc.id || n.Kind != tc.kind || n.Node != "" || n.Stem != "2024-01-01T00_00_00.000000000Z" {
+			t.Errorf("%s: %+v", tc.key, n)
+		}
+		if l.Dir(n) != l.NodeIDDir(tc.id) || l.NodeIDDir(tc.id)+strings.TrimPrefix(tc.key, l.NodeIDDir(tc.id)) != tc.key {
+			t.Errorf("%s: directory %s", tc.key, l.Dir(n))
+		}
+	}
+	if n, err := l.Parse("recordstreams/record0.0.3/2024-01-01T00_00_00.000000000Z.rcd_sig"); err != nil || n.ByNodeID || n.Node != "0.0.3" {
+		t.Errorf("account layout beside it: %+v %v", n, err)
+	}
+	for _, key := range []string{
+		"testnet/0/03/record/2024-01-01T00_00_00.000000000Z.rcd",
+		"testnet/0/-1/record/2024-01-01T00_00_00.000000000Z.rcd",
+		"testnet/0/3/record/../2024-01-01T00_00_00.000000000Z.rcd",
+		"testnet/0/3/../3/record/2024-01-01T00_00_00.000000000Z.rcd",
+		"testnet/0/3/record//2024-01-01T00_00_00.000000000Z.rcd",
+		"testnet/0/3/balance/2024-01-01T00_00_00.000000000Z.rcd",
+		"testnet/0/3/record/sidecar/2024-01-01T00_00_00.000000000Z.rcd",
+		"testnet/0/3/record/2024-01-01T00_00_00.000000000Z_01.rcd.gz",
+		"testnet/0/3/record/2024-01-01T00_00_00.000000000Z.rcd\\x",
+		"testnet/1/3/record/2024-01-01T00_00_00.000000000Z.rcd",
+		"mainnet/0/3/record/2024-01-01T00_00_00.000000000Z.rcd",
+		"testnet/0/3/record/2024-01-01T00_00_00.000000000Z.rcd/x",
+	} {
+		if n, err := l.Parse(key); err == nil {
+			t.Errorf("%q accepted as %+v", key, n)
+		}
+	}
+	for _, n := range []string{"mainnet", "testnet", "previewnet", "local-1"} {
+		if err := CheckNetwork(n); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, n := range []string{"", "Mainnet", "../x", "a/b", "-x"} {
+		if err := CheckNetwork(n); err == nil {
+			t.Errorf("network %q accepted", n)
 		}
 	}
 }

@@ -25,8 +25,13 @@ type Position struct {
 	Hash string `json:"last_file_hash,omitempty"`
 	// Chain is the hash the next file must start from (its previous
 	// hash, or start running hash), hex.
-	Chain   string    `json:"chain_hash,omitempty"`
-	Updated time.Time `json:"updated"`
+	Chain string `json:"chain_hash,omitempty"`
+	// BookParts are the bytes of the address-book files (by file number,
+	// "101" and "102") an update in the stream has written so far and not
+	// completed: an update whose FileAppends span record files survives a
+	// restart. Base64.
+	BookParts map[string]string `json:"book_parts,omitempty"`
+	Updated   time.Time         `json:"updated"`
 }
 
 // Store is a directory of positions.
