@@ -62,9 +62,9 @@ func TestScanNewPerLayout(t *testing.T) {
 			tp := "dms/dbo/t/"
 			putKeys(t, st,
 				tp+"LOAD00000001.csv", tp+"LOAD0000000A.csv",
-				tp+"20231231-120000000.csv", // flat, before the window
-				tp+"20240101-120000000.csv", // flat, the last applied
-				tp+"20240101-130000000.csv", // flat, new
+				tp+"20231231-120000000.csv",                    // flat, before the window
+				tp+"20240101-120000000.csv",                    // flat, the last applied
+				tp+"20240101-130000000.csv",                    // flat, new
 				tp+c.dir("20231230")+"/20231230-120000000.csv", // dated, folder before the window
 				tp+c.dir("20240102")+"/20240102-120000000.csv", // dated after the switch
 				tp+c.dir("20250601")+"/20250601-120000000.csv", // dated, a year on

@@ -175,13 +175,13 @@ func deleteOldKeys(ctx context.Context, tx pgx.Tx, tb *Table, before []string) e
 // leave columns "not supplied": the last operation decides delete or
 // upsert, and each column takes the last value supplied for it since the
 // key's last delete; a column supplied by none of them keeps the value
-// the table holds (NULL for a new row).
+// the table holds (NULL for a new row, or one deleted in the file).
 func foldNotSupplied(ctx context.Context, tx pgx.Tx, tb *Table, dataCols, noSup []string) error {
 	keys := pg.QuoteIdents(tb.Key)
 	ord := seqColumn + " * 2 + " + subColumn
 	since := "s3l_ord > s3l_last_delete AND " + opColumn + " <> 'D'"
 	cols := []string{keys, "(array_agg(" + opColumn + " ORDER BY s3l_ord DESC))[1] AS " + opColumn,
-		"max(" + seqColumn + ") AS " + seqColumn}
+		"max(" + seqColumn + ") AS " + seqColumn, "bool_or(" + opColumn + " = 'D') AS s3l_deleted"}
 	var keep []string
 	for _, c := range dataCols {
 		if isKey(tb, c) {
@@ -215,7 +215,7 @@ func foldNotSupplied(ctx context.Context, tx pgx.Tx, tb *Table, dataCols, noSup 
 		match = append(match, "t."+pg.QuoteIdent(k)+" = l."+pg.QuoteIdent(k))
 	}
 	_, err = tx.Exec(ctx, `UPDATE `+lastTable+` l SET `+strings.Join(keep, ", ")+`
-		FROM `+tb.Quoted()+` t WHERE `+strings.Join(match, " AND ")+` AND l.`+opColumn+` <> 'D'`)
+		FROM `+tb.Quoted()+` t WHERE `+strings.Join(match, " AND ")+` AND l.`+opColumn+` <> 'D' AND NOT l.s3l_deleted`)
 	return err
 }
 

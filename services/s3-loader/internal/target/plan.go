@@ -142,12 +142,18 @@ func byName(d *Delivery, s dms.Settings, exp []field, header []string) ([]field,
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%s line 1: %w: %s", d.File.Key, ErrBadInput, fmt.Sprintf(format, args...))
 	}
-	if len(header) == 0 {
-		return nil, bad("no header row, but DMS_ADD_COLUMN_NAME is true")
-	}
 	byName := map[string]field{}
 	for _, f := range exp {
 		byName[strings.ToLower(f.name)] = f
+	}
+	named := false
+	for _, raw := range header {
+		_, known := byName[strings.ToLower(strings.TrimSpace(raw))]
+		_, isCol := d.Table.Column(strings.TrimSpace(raw))
+		named = named || known || isCol
+	}
+	if !named {
+		return nil, bad("no header row, but DMS_ADD_COLUMN_NAME is true")
 	}
 	var fs []field
 	seen := map[string]bool{}
@@ -185,7 +191,10 @@ func byName(d *Delivery, s dms.Settings, exp []field, header []string) ([]field,
 		case roleTime:
 			return nil, bad("no %s column in the header, but DMS_TIMESTAMP_COLUMN_NAME names it", f.name)
 		case roleBefore:
-			return nil, bad("no before-image column %s in the header (DMS_BEFORE_IMAGE_PREFIX/SUFFIX)", f.name)
+			if d.File.Kind == source.CDC {
+				return nil, bad("no before-image column %s in the header (DMS_BEFORE_IMAGE_PREFIX/SUFFIX)", f.name)
+			}
+			continue // a full load has no before-image to carry
 		}
 		if d.File.Kind == source.CDC && isKey(d.Table, f.column) {
 			return nil, bad("the header lacks key column %s, which changes are matched on", f.column)
