@@ -165,6 +165,13 @@ func (l *Loader) Pass(ctx context.Context) (Result, error) {
 		if o.err != nil {
 			res.Halted++
 			errs = append(errs, o.err)
+			if errors.Is(o.err, target.ErrWaitingForParent) {
+				// Still waiting when the pass ends (a wait resolved by a
+				// later round of the same pass is routine, not an error).
+				l.m.Errors.WithLabelValues("foreign_key").Inc()
+				l.m.Deliveries.WithLabelValues("failed").Inc()
+				l.log.Error("table waits for another table's rows (foreign key); the next pass retries it", zap.String("table", tb.String()), zap.Error(o.err))
+			}
 		}
 	}
 	l.m.Pending.Set(float64(pending))

@@ -127,8 +127,10 @@ func (l *Loader) table(ctx context.Context, tb source.Table, st target.State, fu
 		case errors.Is(ferr, target.ErrWaitingForParent):
 			// Not the file's fault: the rows it needs (or that need it)
 			// come in another table's files. Nothing of it was applied.
-			l.m.Errors.WithLabelValues("foreign_key").Inc()
-			log.Warn("delivery waits for another table's rows (foreign key); retried", zap.String("key", f.Key), zap.Error(ferr))
+			// Counted by the pass if the table still waits at its end.
+			log.Info("delivery waits for another table's rows (foreign key); retried", zap.String("key", f.Key), zap.Error(ferr))
+			out.err = ferr
+			return out
 		case IsTimeout(ferr):
 			// Its transaction rolled back; the file is still pending, so
 			// the next pass applies it once the database or the store
