@@ -133,25 +133,8 @@ func (p DatePartition) ParseFolder(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	y, mo, d, h := 0, 1, 1, 0
-	for i, x := range parts {
-		want := 2
-		if x == year {
-			want = 4
-		}
-		if len(fields[i]) != want || !digits(fields[i]) {
-			return time.Time{}, false
-		}
-		v, _ := strconv.Atoi(fields[i])
-		switch x {
-		case year:
-			y = v
-		case month:
-			mo = v
-		case day:
-			d = v
-		case hour:
-			h = v
-		}
+	if !setFields(parts, fields, &y, &mo, &d, &h) {
+		return time.Time{}, false
 	}
 	if mo < 1 || mo > 12 || h > 23 {
 		return time.Time{}, false
@@ -160,6 +143,32 @@ func (p DatePartition) ParseFolder(s string) (time.Time, bool) {
 		return time.Time{}, false // 2024/02/30
 	}
 	return time.Date(y, time.Month(mo), d, h, 0, 0, 0, p.Location()), true
+}
+
+// setFields reads each folder field (four digits for the year, two for
+// the rest) into the part it stands for; false if one is not digits.
+func setFields(parts []part, fields []string, y, mo, d, h *int) bool {
+	for i, f := range fields {
+		want := 2
+		if parts[i] == year {
+			want = 4
+		}
+		if len(f) != want || !digits(f) {
+			return false
+		}
+		v, _ := strconv.Atoi(f)
+		switch parts[i] {
+		case year:
+			*y = v
+		case month:
+			*mo = v
+		case day:
+			*d = v
+		case hour:
+			*h = v
+		}
+	}
+	return true
 }
 
 func digits(s string) bool {
@@ -273,25 +282,8 @@ func (p DatePartition) MayReach(name string, level int, from time.Time) bool {
 		return true
 	}
 	y, mo, d, h := 9999, 12, 0, 23 // d 0: the month's last day
-	for i, f := range fields {
-		want := 2
-		if parts[i] == year {
-			want = 4
-		}
-		if len(f) != want || !digits(f) {
-			return true
-		}
-		v, _ := strconv.Atoi(f)
-		switch parts[i] {
-		case year:
-			y = v
-		case month:
-			mo = v
-		case day:
-			d = v
-		case hour:
-			h = v
-		}
+	if !setFields(parts, fields, &y, &mo, &d, &h) {
+		return true
 	}
 	if mo < 1 || mo > 12 {
 		return true

@@ -120,14 +120,19 @@ type Window struct {
 // table's first pass finds its files, and how the periodic audit finds
 // late files and stray keys wherever they are.
 func (s *Source) Scan(ctx context.Context, t Table) (Listing, error) {
-	var l Listing
-	seen := map[string]bool{}
-	err := s.store.List(ctx, s.prefix(t.Schema, t.Table), "", func(o blob.Object) error {
-		s.place(&l, seen, o)
-		return nil
-	})
+	l, err := s.listAll(ctx, s.prefix(t.Schema, t.Table))
 	if err != nil {
 		return Listing{}, fmt.Errorf("list %s: %w", t, err)
+	}
+	return l, nil
+}
+
+// listAll places every key below prefix.
+func (s *Source) listAll(ctx context.Context, prefix string) (Listing, error) {
+	var l Listing
+	seen := map[string]bool{}
+	if err := s.store.List(ctx, prefix, "", func(o blob.Object) error { s.place(&l, seen, o); return nil }); err != nil {
+		return Listing{}, err
 	}
 	l.sort()
 	return l, nil
@@ -314,15 +319,9 @@ func (s *Source) Open(ctx context.Context, f File) (*Body, error) {
 
 // Loads lists a table's full-load files (and keys that start like one).
 func (s *Source) Loads(ctx context.Context, t Table) (Listing, error) {
-	var l Listing
-	seen := map[string]bool{}
-	err := s.store.List(ctx, s.prefix(t.Schema, t.Table)+"LOAD", "", func(o blob.Object) error {
-		s.place(&l, seen, o)
-		return nil
-	})
+	l, err := s.listAll(ctx, s.prefix(t.Schema, t.Table)+"LOAD")
 	if err != nil {
 		return Listing{}, fmt.Errorf("list the full-load files of %s: %w", t, err)
 	}
-	l.sort()
 	return l, nil
 }

@@ -80,10 +80,7 @@ func (t *Target) applyCDC(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, d
 	if err != nil {
 		return err
 	}
-	var match []string
-	for _, k := range d.Table.Key {
-		match = append(match, "t."+pg.QuoteIdent(k)+" = l."+pg.QuoteIdent(k))
-	}
+	match := matchKeys(d.Table)
 	if _, err := tx.Exec(ctx, "SAVEPOINT s3l_merge"); err != nil {
 		return err
 	}
@@ -210,13 +207,20 @@ func foldNotSupplied(ctx context.Context, tx pgx.Tx, tb *Table, dataCols, noSup 
 	if err != nil || len(keep) == 0 {
 		return err
 	}
+	match := matchKeys(tb)
+	_, err = tx.Exec(ctx, `UPDATE `+lastTable+` l SET `+strings.Join(keep, ", ")+`
+		FROM `+tb.Quoted()+` t WHERE `+strings.Join(match, " AND ")+` AND l.`+opColumn+` <> 'D' AND NOT l.s3l_deleted`)
+	return err
+}
+
+// matchKeys is the join of the table (t) and the per-key result (l) on
+// the primary key.
+func matchKeys(tb *Table) []string {
 	var match []string
 	for _, k := range tb.Key {
 		match = append(match, "t."+pg.QuoteIdent(k)+" = l."+pg.QuoteIdent(k))
 	}
-	_, err = tx.Exec(ctx, `UPDATE `+lastTable+` l SET `+strings.Join(keep, ", ")+`
-		FROM `+tb.Quoted()+` t WHERE `+strings.Join(match, " AND ")+` AND l.`+opColumn+` <> 'D' AND NOT l.s3l_deleted`)
-	return err
+	return match
 }
 
 func indexOf(list []string, s string) int {
