@@ -36,9 +36,17 @@ func (t *Target) applyCDC(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, d
 	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+stageTable+" (LIKE "+d.Table.Quoted()+") ON COMMIT DROP"); err != nil {
 		return err
 	}
-	// Without an Op field (CdcInsertsOnly) every row is an insert.
-	extra := []string{"ADD COLUMN " + opColumn + " text DEFAULT 'I'", "ADD COLUMN " + seqColumn + " bigint GENERATED ALWAYS AS IDENTITY",
-		"ADD COLUMN " + subColumn + " smallint NOT NULL DEFAULT 1"}
+	// Without an Op field (CdcInsertsOnly) every row is an insert. With
+	// before-images, the sub column orders a delete made from one just
+	// before its row (0, the file's rows 1).
+	op := "ADD COLUMN " + opColumn + " text"
+	if !p.hasOp {
+		op += " DEFAULT 'I'"
+	}
+	extra := []string{op, "ADD COLUMN " + seqColumn + " bigint GENERATED ALWAYS AS IDENTITY"}
+	if p.before != nil {
+		extra = append(extra, "ADD COLUMN "+subColumn+" smallint NOT NULL DEFAULT 1")
+	}
 	keyType := map[string]string{}
 	for _, c := range d.Table.Columns {
 		keyType[c.Name] = c.Type
@@ -72,10 +80,14 @@ func (t *Target) applyCDC(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, d
 	}
 	key := pg.QuoteIdents(d.Table.Key)
 	if p.noSup == nil {
+		order := key + ", " + seqColumn + " DESC"
+		if p.before != nil {
+			order += ", " + subColumn + " DESC"
+		}
 		_, err = tx.Exec(ctx, `CREATE TEMP TABLE `+lastTable+` ON COMMIT DROP AS
-			SELECT DISTINCT ON (`+key+`) * FROM `+stageTable+` ORDER BY `+key+`, `+seqColumn+` DESC, `+subColumn+` DESC`)
+			SELECT DISTINCT ON (`+key+`) * FROM `+stageTable+` ORDER BY `+order)
 	} else {
-		err = foldNotSupplied(ctx, tx, d.Table, p.dataCols, p.noSup)
+		err = foldNotSupplied(ctx, tx, d.Table, p.dataCols, p.noSup, p.before != nil)
 	}
 	if err != nil {
 		return err
@@ -107,12 +119,12 @@ func (t *Target) applyCDC(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, d
 func checkOps(ctx context.Context, tx pgx.Tx, ops string) error {
 	allowed := make([]string, len(ops))
 	for i := range ops {
-		allowed[i] = ops[i : i+1]
+		allowed[i] = quoteLiteral(ops[i : i+1])
 	}
 	var badSeq *int64
 	var badOp *string
 	err := tx.QueryRow(ctx, `SELECT `+seqColumn+`, `+opColumn+` FROM `+stageTable+`
-		WHERE `+opColumn+` IS NULL OR NOT `+opColumn+` = ANY($1) ORDER BY `+seqColumn+` LIMIT 1`, allowed).Scan(&badSeq, &badOp)
+		WHERE `+opColumn+` IS NULL OR `+opColumn+` NOT IN (`+strings.Join(allowed, ", ")+`) ORDER BY `+seqColumn+` LIMIT 1`).Scan(&badSeq, &badOp)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -173,9 +185,12 @@ func deleteOldKeys(ctx context.Context, tx pgx.Tx, tb *Table, before []string) e
 // upsert, and each column takes the last value supplied for it since the
 // key's last delete; a column supplied by none of them keeps the value
 // the table holds (NULL for a new row, or one deleted in the file).
-func foldNotSupplied(ctx context.Context, tx pgx.Tx, tb *Table, dataCols, noSup []string) error {
+func foldNotSupplied(ctx context.Context, tx pgx.Tx, tb *Table, dataCols, noSup []string, sub bool) error {
 	keys := pg.QuoteIdents(tb.Key)
-	ord := seqColumn + " * 2 + " + subColumn
+	ord := seqColumn + " * 2 + 1"
+	if sub {
+		ord = seqColumn + " * 2 + " + subColumn
+	}
 	since := "s3l_ord > s3l_last_delete AND " + opColumn + " <> 'D'"
 	cols := []string{keys, "(array_agg(" + opColumn + " ORDER BY s3l_ord DESC))[1] AS " + opColumn,
 		"max(" + seqColumn + ") AS " + seqColumn, "bool_or(" + opColumn + " = 'D') AS s3l_deleted"}
