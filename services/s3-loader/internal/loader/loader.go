@@ -75,11 +75,16 @@ type Loader struct {
 	now       func() time.Time // the clock prunes and audits are spaced by (tests move it)
 	lastPrune time.Time        // when the outbox was last pruned by this process
 	lastAudit time.Time        // when the table folders were last listed whole
+	// carried are, per table, keys the last whole listing found outside
+	// the places each pass looks — late files, keys the loader cannot
+	// place — listed again every pass, so the table stays stopped on
+	// them until they are dealt with, not only on audit passes.
+	carried map[source.Table][]string
 }
 
 // New builds a Loader. builder and publisher may be nil (NOTIFICATIONS=false).
 func New(cfg Config, src *source.Source, tgt *target.Target, builder *notify.Builder, publisher *notify.Publisher, log *zap.Logger, m *Metrics) *Loader {
-	l := &Loader{cfg: cfg, src: src, tgt: tgt, publisher: publisher, log: log, m: m, now: time.Now}
+	l := &Loader{cfg: cfg, src: src, tgt: tgt, publisher: publisher, log: log, m: m, now: time.Now, carried: map[source.Table][]string{}}
 	if builder != nil {
 		l.notify = builder.Build
 	}

@@ -35,13 +35,26 @@ type tableOutcome struct {
 
 // work is one table's files, sorted out.
 type work struct {
-	files   []source.File // to apply, in delivery order
-	late    map[string]bool
-	halt    []error // reasons to apply nothing
-	gapAt   int     // files[gapAt:] wait behind a gap (past the end: none)
-	gapErr  error
-	pending int
-	oldest  time.Time
+	files    []source.File // to apply, in delivery order
+	late     map[string]bool
+	halt     []error  // reasons to apply nothing
+	stopKeys []string // the keys behind them
+	gapAt    int      // files[gapAt:] wait behind a gap (past the end: none)
+	gapErr   error
+	pending  int
+	oldest   time.Time
+}
+
+// keep lists the keys a pass's own listing would not find again: late
+// files stamped before since, and every key that stopped the table.
+func (w *work) keep(since time.Time) []string {
+	var keys []string
+	for _, f := range w.files {
+		if w.late[f.Key] && f.Time.Before(since) {
+			keys = append(keys, f.Key)
+		}
+	}
+	return append(keys, w.stopKeys...)
 }
 
 func (w *work) note(t time.Time) {
@@ -173,6 +186,9 @@ func (l *Loader) survey(ctx context.Context, tb source.Table, st target.State, f
 		}
 		listing, err = l.src.ScanNew(ctx, tb, source.Window{Since: since, FolderSince: folderSince})
 	}
+	if err == nil && !full {
+		err = l.carry(ctx, tb, &listing)
+	}
 	if err != nil {
 		l.countError(err, "source")
 		return nil, err
@@ -294,7 +310,40 @@ func (l *Loader) survey(ctx context.Context, tb source.Table, st target.State, f
 	}
 	sortFiles(changes)
 	w.files = append(w.files, changes...)
+	l.carried[tb] = w.keep(since)
 	return w, nil
+}
+
+// carry adds to a pass's listing the keys the last whole listing found
+// outside where a pass looks, those still there.
+func (l *Loader) carry(ctx context.Context, tb source.Table, listing *source.Listing) error {
+	keys := l.carried[tb]
+	if len(keys) == 0 {
+		return nil
+	}
+	again, err := l.src.Again(ctx, keys)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, f := range listing.Files {
+		seen[f.Key] = true
+	}
+	for _, u := range listing.Unplaced {
+		seen[u.Key] = true
+	}
+	for _, f := range again.Files {
+		if !seen[f.Key] {
+			listing.Files = append(listing.Files, f)
+		}
+	}
+	for _, u := range again.Unplaced {
+		if !seen[u.Key] {
+			listing.Unplaced = append(listing.Unplaced, u)
+		}
+	}
+	sortFiles(listing.Files)
+	return nil
 }
 
 // unplaced turns keys no rule places into reasons to stop, unless they
@@ -322,6 +371,7 @@ func (l *Loader) unplaced(ctx context.Context, keys []source.Unplaced, w *work) 
 			err = fmt.Errorf("%s: %w: %w", u.Key, source.ErrUnplaceable, err)
 		}
 		w.halt = append(w.halt, err)
+		w.stopKeys = append(w.stopKeys, u.Key)
 		w.note(u.Modified)
 	}
 	return nil

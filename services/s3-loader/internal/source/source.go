@@ -325,3 +325,25 @@ func (s *Source) Loads(ctx context.Context, t Table) (Listing, error) {
 	}
 	return l, nil
 }
+
+// Again lists the given keys once more (those still there), placed: how
+// a pass keeps in view what the last whole listing found outside the
+// places each pass looks (a late file, a stray key) until it is dealt
+// with.
+func (s *Source) Again(ctx context.Context, keys []string) (Listing, error) {
+	var l Listing
+	seen := map[string]bool{}
+	for _, k := range keys {
+		err := s.store.List(ctx, k, "", func(o blob.Object) error {
+			if o.Key == k {
+				s.place(&l, seen, o)
+			}
+			return errSkipFolder // the key sorts first: nothing after it is wanted
+		})
+		if err != nil && !errors.Is(err, errSkipFolder) {
+			return Listing{}, fmt.Errorf("list %s again: %w", k, err)
+		}
+	}
+	l.sort()
+	return l, nil
+}
