@@ -457,3 +457,19 @@ func TestMaxEventIDNotANumber(t *testing.T) {
 		t.Fatalf("readings has %s rows, want 5", got)
 	}
 }
+
+// TestTwoFullLoadFilesOfOneNumber: LOAD00000001.csv and .csv.gz both
+// there is not a full load the loader can order: the table stops, naming
+// the second, and nothing of it is applied.
+func TestTwoFullLoadFilesOfOneNumber(t *testing.T) {
+	e := newEnv(t)
+	e.put("dbo/orders/LOAD00000001.csv", "1,a,1.00,,1")
+	e.put("dbo/orders/LOAD00000001.csv.gz", "2,b,2.00,,2")
+	res, err := e.pass()
+	if err == nil || !strings.Contains(err.Error(), "dms/dbo/orders/LOAD00000001.csv.gz") || !strings.Contains(err.Error(), "a second full-load file numbered 1") || res.Halted != 1 {
+		t.Fatalf("pass = %+v, %v", res, err)
+	}
+	if got := e.query(`SELECT count(*)::text FROM orders`); got != "0" {
+		t.Fatalf("orders holds %s rows", got)
+	}
+}

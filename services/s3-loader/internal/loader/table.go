@@ -285,6 +285,8 @@ func (l *Loader) survey(ctx context.Context, tb source.Table, st target.State, f
 		case st.LastCDCKey != "":
 			w.halt = append(w.halt, fmt.Errorf("%s: %w: a full-load file after changes up to %s were applied; its rows are older than those changes. Once DMS reports the table's reload complete, run `s3-loader reload %s`",
 				f.Key, ErrReloaded, st.LastCDCTime.Format(time.RFC3339Nano), tb))
+		case f.Seq < next && f.Seq > st.LastLoadSeq:
+			w.halt = append(w.halt, fmt.Errorf("%s: %w: a second full-load file numbered %d", f.Key, source.ErrUnplaceable, f.Seq))
 		case f.Seq < next:
 			w.halt = append(w.halt, fmt.Errorf("%s: %w: full-load file number %d appeared after %s was applied",
 				f.Key, ErrGap, f.Seq, source.LoadName(next-1)))
