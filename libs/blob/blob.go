@@ -21,6 +21,10 @@ type Object struct {
 	Key      string
 	Size     int64
 	Modified time.Time
+	// ETag is the store's version tag of the object as listed (S3's
+	// ETag, GCS's Etag; empty for a local directory): a reader that
+	// recorded it can tell an object rewritten under the same key.
+	ETag string
 }
 
 var (

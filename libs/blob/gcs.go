@@ -97,7 +97,7 @@ func (g *GCS) List(ctx context.Context, prefix, startAfter string, fn func(Objec
 		if a.Name == startAfter {
 			continue
 		}
-		if err := fn(Object{Key: a.Name, Size: a.Size, Modified: a.Updated}); err != nil {
+		if err := fn(Object{Key: a.Name, Size: a.Size, Modified: a.Updated, ETag: a.Etag}); err != nil {
 			return err
 		}
 	}

@@ -108,7 +108,7 @@ func (s *S3) List(ctx context.Context, prefix, startAfter string, fn func(Object
 			return fmt.Errorf("list s3://%s/%s after %q: %w", s.bucket, prefix, startAfter, err)
 		}
 		for _, o := range page.Contents {
-			obj := Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size)}
+			obj := Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag)}
 			if o.LastModified != nil {
 				obj.Modified = *o.LastModified
 			}

@@ -20,6 +20,10 @@ import (
 // delivery bucket.
 const SampleDeliveryPath = loadersample.Path
 
+// SampleLoaderEnv declares the DMS endpoint settings the sample
+// deliveries were written with, for the s3-loader's environment.
+var SampleLoaderEnv = loadersample.Env
+
 // SampleVetoedTopic is the sample topic the archiver is told never to read.
 const SampleVetoedTopic = archiversample.Vetoed
 

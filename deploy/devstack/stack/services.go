@@ -49,7 +49,8 @@ var knownServices = []service{
 		name:        "s3-loader",
 		metricsAddr: "127.0.0.1:19101",
 		env: func(st *Stack) []string {
-			return []string{
+			// The DMS settings the sample files were written with.
+			return append([]string{
 				"RUN_AS_SERVICE=true", "MIN_SLEEP=5", "MAX_SLEEP=10",
 				"NATS=" + st.NATSURL(),
 				"SOURCE=" + st.Bucket(DeliveryBucket, SampleDeliveryPath).Raw(),
@@ -57,7 +58,7 @@ var knownServices = []service{
 				"SCHEMA_MAP=dbo=public",
 				"EVENT_ID_COLUMN=event_id",
 				"METRICS_ADDR=127.0.0.1:19101",
-			}
+			}, SampleLoaderEnv...)
 		},
 	},
 	{

@@ -76,6 +76,15 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.msgs = collect(t, e.nats, "paper-engine.meta.orders.change")
+	// Notifications are acknowledged by a stream, as main makes sure.
+	bus, err := natsbus.Connect(ctx, e.nats, "test", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	if _, err := notify.EnsureStream(ctx, bus, "ORDERS", "paper-engine.meta.orders.change", time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	e.cfg = Config{SchemaMap: map[string]string{"dbo": "public"}, EventIDColumn: "event_id", LateWindow: time.Hour, ProgressEvery: 2}
 	e.notify = notify.Builder{Subject: "paper-engine.meta.orders.change", DS: "paper-engine", ID: "orders", Host: "loader-test"}
 	return e
@@ -111,7 +120,7 @@ func (e *env) loaderOn(pool *pgxpool.Pool, publish bool) *Loader {
 	if log == nil {
 		log = zaptest.NewLogger(e.t)
 	}
-	return New(e.cfg, source.New(e.store, e.bucket.Path), tgt, &b, p, log, e.m)
+	return New(e.cfg, source.New(e.store, e.bucket.Path, e.cfg.Settings.DatePartition), tgt, &b, p, log, e.m)
 }
 
 func (e *env) pass() (Result, error) {

@@ -13,16 +13,20 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"tributary.dev/services/s3-loader/internal/dms"
 	"tributary.dev/services/s3-loader/internal/target"
 )
 
 const ordersSQL = `SELECT order_id::text, customer, coalesce(amount::text, 'NULL'), coalesce(to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'), 'NULL'), coalesce(event_id::text, 'NULL') FROM orders ORDER BY order_id`
 
-// TestFullLoadThenCDC loads three entities — with and without headers,
-// gzipped and plain — then applies CDC files, one of them in a dated
-// folder, and checks table contents, counts and notifications.
+// TestFullLoadThenCDC loads three entities — gzipped and plain, with
+// DMS's header rows (AddColumnName) in any case and order — then applies
+// CDC files, one of them in a date folder, and checks table contents,
+// counts and notifications.
 func TestFullLoadThenCDC(t *testing.T) {
 	e := newEnv(t)
+	e.cfg.Settings.AddColumnName = true
+	e.cfg.Settings.DatePartition = dms.DatePartition{Enabled: true, Sequence: "YYYYMMDD", Delimiter: "SLASH"}
 	// The CDC file is uploaded first: its key sorts before LOAD…, and the
 	// loader must still apply the full load first (row 3 only exists there).
 	e.put("dbo/orders/20240101-120000000.csv",
@@ -39,7 +43,8 @@ func TestFullLoadThenCDC(t *testing.T) {
 		"1,alice,10.50,2024-01-01 00:00:00+00,1",
 		"2,\"bob, jr\",,2024-01-01 00:00:01+00,2",
 	)
-	e.put("dbo/orders/LOAD00000002.csv", // headerless: table column order
+	e.put("dbo/orders/LOAD00000002.csv",
+		"ORDER_ID,CUSTOMER,AMOUNT,CREATED_AT,EVENT_ID",
 		"3,carol,30.00,2024-01-01 00:00:02+00,3",
 		"4,\"\",40.00,,4", // quoted empty is an empty string, unquoted empty is NULL
 	)
@@ -48,8 +53,9 @@ func TestFullLoadThenCDC(t *testing.T) {
 		"10,a@example.com,Alice",
 		"11,b@example.com,Bob",
 	)
-	e.put("dbo/items/LOAD00000001.csv.gz", "1,1,SKU-1,2", "1,2,SKU-2,1", "2,1,SKU-3,5")
-	e.put("dbo/items/2024/01/02/20240102-090000000.csv.gz", // dated folder, gzip, no header
+	e.put("dbo/items/LOAD00000001.csv.gz", "order_id,line,sku,qty", "1,1,SKU-1,2", "1,2,SKU-2,1", "2,1,SKU-3,5")
+	e.put("dbo/items/2024/01/02/20240102-090000000.csv.gz", // date folder, gzip
+		"Op,order_id,line,sku,qty",
 		"D,1,2,SKU-2,1",
 		"U,2,1,SKU-3,6",
 		"I,3,1,SKU-9,1",
@@ -201,6 +207,8 @@ func TestBadInput(t *testing.T) {
 		raw   []byte
 		want  []string
 	}{
+		// Files whose first line names the columns are read with
+		// AddColumnName on; the others without.
 		{"too many columns", "dbo/orders/LOAD00000001.csv", []string{"order_id,customer,amount,created_at,event_id", "1,a,1.00,,1", "2,b,2.00,,2,extra"}, nil,
 			[]string{"dms/dbo/orders/LOAD00000001.csv line 3", "extra data after last expected column"}},
 		{"too few columns", "dbo/orders/LOAD00000001.csv", []string{"1,a,1.00,,1", "2,b"}, nil,
@@ -229,6 +237,7 @@ func TestBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
+			e.cfg.Settings.AddColumnName = len(c.lines) > 0 && strings.HasPrefix(c.lines[0], "order_id,") || len(c.lines) > 0 && strings.HasPrefix(c.lines[0], "Op,")
 			if c.raw != nil {
 				if err := e.store.Put(e.ctx, e.bucket.Join(c.key), bytes.NewReader(c.raw), int64(len(c.raw))); err != nil {
 					t.Fatal(err)
@@ -295,8 +304,9 @@ func TestSkipPolicyRecordsReasonAndMovesOn(t *testing.T) {
 }
 
 // TestLateFullLoadRefused: a full-load file that appears after changes
-// were applied would put snapshot rows over newer ones; it is reported,
-// not applied.
+// were applied would put snapshot rows over newer ones: DMS reloaded the
+// table. It stops the table, naming the reload command, and nothing of it
+// is applied.
 func TestLateFullLoadRefused(t *testing.T) {
 	e := newEnv(t)
 	e.put("dbo/orders/LOAD00000001.csv", "1,a,1.00,,1")
@@ -306,7 +316,7 @@ func TestLateFullLoadRefused(t *testing.T) {
 	}
 	e.put("dbo/orders/LOAD00000002.csv", "1,stale,1.00,,1")
 	res, err := e.pass()
-	if err == nil || !errors.Is(err, target.ErrBadInput) || !strings.Contains(err.Error(), "LOAD00000002.csv") || res.Applied != 0 {
+	if err == nil || !errors.Is(err, ErrReloaded) || !strings.Contains(err.Error(), "LOAD00000002.csv") || !strings.Contains(err.Error(), "s3-loader reload dbo.orders") || res.Applied != 0 {
 		t.Fatalf("pass = %+v, %v; want the late full-load file reported", res, err)
 	}
 	if got := e.query(`SELECT customer FROM orders WHERE order_id = 1`); got != "changed" {
@@ -341,7 +351,7 @@ func TestDuplicateKeysInFullLoad(t *testing.T) {
 
 func TestCustomNullValue(t *testing.T) {
 	e := newEnv(t)
-	e.cfg.NullValue = "\\N"
+	e.cfg.Settings.CsvNullValue = "\\N"
 	// With \N meaning NULL, an empty field is an empty string.
 	e.put("dbo/orders/LOAD00000001.csv", `1,,\N,\N,1`)
 	if _, err := e.pass(); err != nil {
@@ -445,5 +455,21 @@ func TestMaxEventIDNotANumber(t *testing.T) {
 	}
 	if got := e.query(`SELECT count(*)::text FROM readings`); got != "5" {
 		t.Fatalf("readings has %s rows, want 5", got)
+	}
+}
+
+// TestTwoFullLoadFilesOfOneNumber: LOAD00000001.csv and .csv.gz both
+// there is not a full load the loader can order: the table stops, naming
+// the second, and nothing of it is applied.
+func TestTwoFullLoadFilesOfOneNumber(t *testing.T) {
+	e := newEnv(t)
+	e.put("dbo/orders/LOAD00000001.csv", "1,a,1.00,,1")
+	e.put("dbo/orders/LOAD00000001.csv.gz", "2,b,2.00,,2")
+	res, err := e.pass()
+	if err == nil || !strings.Contains(err.Error(), "dms/dbo/orders/LOAD00000001.csv.gz") || !strings.Contains(err.Error(), "a second full-load file numbered 1") || res.Halted != 1 {
+		t.Fatalf("pass = %+v, %v", res, err)
+	}
+	if got := e.query(`SELECT count(*)::text FROM orders`); got != "0" {
+		t.Fatalf("orders holds %s rows", got)
 	}
 }

@@ -31,19 +31,19 @@ func TestMarkersWithLongHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	m, err := tgt.Markers(e.ctx, "b", []source.Table{{Schema: "dbo", Table: "t1"}, {Schema: "dbo", Table: "t7"}, {Schema: "dbo", Table: "new"}})
+	m, err := tgt.States(e.ctx, "b", []source.Table{{Schema: "dbo", Table: "t1"}, {Schema: "dbo", Table: "t7"}, {Schema: "dbo", Table: "new"}})
 	took := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[source.Table]source.Marker{
-		{Schema: "dbo", Table: "t1"}:  {LastLoadKey: "dms/dbo/t1/LOAD00000002.csv", LastCDCKey: "dms/dbo/t1/499981", LastCDCTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(499981 * time.Second)},
-		{Schema: "dbo", Table: "t7"}:  {LastCDCKey: "dms/dbo/t7/499987", LastCDCTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(499987 * time.Second)},
-		{Schema: "dbo", Table: "new"}: {},
+	want := map[source.Table]target.State{
+		{Schema: "dbo", Table: "t1"}:  {Generation: 1, LastLoadSeq: 2, LastCDCKey: "dms/dbo/t1/499981", LastCDCTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(499981 * time.Second)},
+		{Schema: "dbo", Table: "t7"}:  {Generation: 1, LastCDCKey: "dms/dbo/t7/499987", LastCDCTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(499987 * time.Second)},
+		{Schema: "dbo", Table: "new"}: {Generation: 1},
 	}
 	for tb, w := range want {
 		if got := m[tb]; got != w {
-			t.Errorf("marker of %s = %+v, want %+v", tb, got, w)
+			t.Errorf("state of %s = %+v, want %+v", tb, got, w)
 		}
 	}
 	if took > time.Second {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"tributary.dev/services/s3-loader/internal/dms"
 	"tributary.dev/services/s3-loader/sample"
 )
 
@@ -12,6 +13,11 @@ import (
 // never a bad-input error.
 func TestSampleDeliveriesLoad(t *testing.T) {
 	e := newEnv(t)
+	e.cfg.Settings.AddColumnName = true // as sample.Env declares
+	e.cfg.Settings.DatePartition = dms.DatePartition{Enabled: true, Sequence: "YYYYMMDD", Delimiter: "SLASH"}
+	if len(sample.Env) != 2 {
+		t.Fatalf("sample.Env = %v; keep this test's settings in step with it", sample.Env)
+	}
 	if _, err := e.pool.Exec(e.ctx, "DROP TABLE orders, customers, items;"+sample.SchemaSQL); err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,18 @@
 // Package notify sends the loader's outbox to NATS. Rows reach the outbox
-// in their delivery's transaction; here they are published with
-// Nats-Msg-Id set to a per-delivery id and then marked sent, so a crash
-// between the two resends a message NATS can recognise as a duplicate.
+// in their delivery's transaction; here they are published through
+// JetStream with Nats-Msg-Id set to a per-delivery id and marked sent
+// once the stream acknowledges them, so a crash between the two resends
+// a message the stream recognises as a duplicate.
 package notify
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"tributary.dev/libs/natsbus"
@@ -84,7 +87,7 @@ func isJSONNumber(s string) bool {
 	return json.Valid([]byte(s))
 }
 
-// Publisher drains the outbox.
+// Publisher drains the outbox through JetStream.
 type Publisher struct {
 	Target *target.Target
 	Bus    *natsbus.Bus
@@ -96,8 +99,16 @@ type Publisher struct {
 	AfterPublish func(deliveryID int64)
 }
 
-// Flush sends every unsent notification in delivery order. It stops at
-// the first failure so order is kept; what is left goes on the next call.
+// publishTimeout bounds the wait for one notification's acknowledgement:
+// a stream that cannot store it in this time is failing, and the next
+// flush tries again.
+const publishTimeout = 30 * time.Second
+
+// Flush sends every unsent notification in delivery order and marks each
+// sent only once the stream has acknowledged it: stored, or recognised
+// by its Nats-Msg-Id as one it already holds. It stops at the first
+// failure so order is kept; what is left goes on the next call. Plain
+// subscribers of the subject get each message as before.
 func (p *Publisher) Flush(ctx context.Context) error {
 	for {
 		rows, err := p.Target.Unsent(ctx, 500)
@@ -105,11 +116,14 @@ func (p *Publisher) Flush(ctx context.Context) error {
 			return err
 		}
 		for _, r := range rows {
-			if err := p.Bus.Publish(ctx, r.Subject, r.MsgID, r.Payload); err != nil {
+			pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+			err := p.Bus.PublishDurable(pctx, r.Subject, r.MsgID, r.Payload)
+			cancel()
+			if err != nil {
 				if p.Failed != nil {
 					p.Failed()
 				}
-				return fmt.Errorf("notify delivery %d: %w", r.DeliveryID, err)
+				return fmt.Errorf("notify delivery %d (%s): %w", r.DeliveryID, r.MsgID, err)
 			}
 			if p.AfterPublish != nil {
 				p.AfterPublish(r.DeliveryID)
@@ -126,4 +140,28 @@ func (p *Publisher) Flush(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// EnsureStream makes sure a JetStream stream stores the subject, so every
+// notification is acknowledged once stored: the stream that already
+// captures it (the operator's), else a new one named name, on disk, that
+// remembers each Nats-Msg-Id for dedup (a resend after a crash between a
+// publish and its mark is dropped). It returns the stream's name.
+func EnsureStream(ctx context.Context, bus *natsbus.Bus, name, subject string, dedup time.Duration) (string, error) {
+	if existing, err := bus.JS.StreamNameBySubject(ctx, subject); err == nil {
+		return existing, nil
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return "", fmt.Errorf("find the stream of %s: %w", subject, err)
+	}
+	_, err := bus.EnsureStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "s3-loader: one notification per DMS delivery applied",
+		Subjects:    []string{subject},
+		Storage:     jetstream.FileStorage,
+		Duplicates:  dedup,
+	})
+	if err != nil {
+		return "", err
+	}
+	return name, nil
 }

@@ -13,17 +13,20 @@ import (
 
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/pg"
+	"tributary.dev/services/s3-loader/internal/dms"
 )
 
 // Source lists and opens delivery files below a root path of a bucket.
 type Source struct {
 	store blob.Store
 	root  string
+	part  dms.DatePartition
 }
 
-// New reads deliveries from store below root (the SOURCE bucket_path).
-func New(store blob.Store, root string) *Source {
-	return &Source{store: store, root: strings.Trim(root, "/")}
+// New reads deliveries from store below root (the SOURCE bucket_path),
+// laid out as the endpoint's date partitioning says.
+func New(store blob.Store, root string, part dms.DatePartition) *Source {
+	return &Source{store: store, root: strings.Trim(root, "/"), part: part}
 }
 
 // Root is the path below the bucket deliveries are under.
@@ -31,6 +34,9 @@ func (s *Source) Root() string { return s.root }
 
 // Bucket names the bucket, for logs.
 func (s *Source) Bucket() string { return s.store.Bucket() }
+
+// Partition is the endpoint's date partitioning the keys are read with.
+func (s *Source) Partition() dms.DatePartition { return s.part }
 
 func (s *Source) prefix(parts ...string) string {
 	p := s.root
@@ -50,6 +56,15 @@ func (s *Source) prefix(parts ...string) string {
 type Table struct{ Schema, Table string }
 
 func (t Table) String() string { return t.Schema + "." + t.Table }
+
+// ParseTable reads "schema.table" as an operator writes it.
+func ParseTable(s string) (Table, error) {
+	schema, table, ok := strings.Cut(s, ".")
+	if !ok || pg.CheckIdent(schema) != nil || pg.CheckIdent(table) != nil {
+		return Table{}, fmt.Errorf("%q is not <schema>.<table> with plain identifiers (the DMS folder names)", s)
+	}
+	return Table{schema, table}, nil
+}
 
 // Tables finds the schema/table folders with one listing per schema.
 // Folders whose names are not plain identifiers are returned in bad, so
@@ -77,56 +92,158 @@ func (s *Source) Tables(ctx context.Context) (tables []Table, bad []string, err 
 	return tables, bad, nil
 }
 
-// Marker is where a table's applied deliveries end.
-type Marker struct {
-	LastLoadKey string    // the last full-load key applied ("" if none)
-	LastCDCKey  string    // the last CDC key applied ("" if none)
-	LastCDCTime time.Time // its timestamp
+// Unplaced is a key under a table folder the loader cannot place.
+type Unplaced struct {
+	Key      string
+	Modified time.Time
+	Err      error
 }
 
-// Pending lists a table's files not yet applied, in delivery order. It
-// lists full-load files after the last applied one, and CDC files from
-// lateWindow before the last applied CDC time, so that a file arriving
-// late (older than one already applied) is seen and reported instead of
-// silently passed over; applied says which of those were already done.
-// The listing stays proportional to new files plus the window, not to
-// the table's history.
-func (s *Source) Pending(ctx context.Context, t Table, m Marker, lateWindow time.Duration, applied func(key string) bool) (files []File, errs []error, err error) {
+// Listing is what one scan of a table folder found.
+type Listing struct {
+	Files    []File     // placeable files, in delivery order
+	Unplaced []Unplaced // keys no rule places, in key order
+}
+
+// Window bounds a scan to what can be new.
+type Window struct {
+	// Since: change files stamped before it are not looked for (the
+	// last applied change less the lateness window).
+	Since time.Time
+	// FolderSince: date folders whose period starts before the one
+	// holding it are not listed (a file may sit in a folder older than
+	// its name: the folder is the commit date).
+	FolderSince time.Time
+}
+
+// Scan lists a table folder whole: every key, placed or not. It is how a
+// table's first pass finds its files, and how the periodic audit finds
+// late files and stray keys wherever they are.
+func (s *Source) Scan(ctx context.Context, t Table) (Listing, error) {
+	l, err := s.listAll(ctx, s.prefix(t.Schema, t.Table))
+	if err != nil {
+		return Listing{}, fmt.Errorf("list %s: %w", t, err)
+	}
+	return l, nil
+}
+
+// listAll places every key below prefix.
+func (s *Source) listAll(ctx context.Context, prefix string) (Listing, error) {
+	var l Listing
+	seen := map[string]bool{}
+	if err := s.store.List(ctx, prefix, "", func(o blob.Object) error { s.place(&l, seen, o); return nil }); err != nil {
+		return Listing{}, err
+	}
+	l.sort()
+	return l, nil
+}
+
+// ScanNew lists what can be new in a table folder since w, at a cost that
+// follows the new files rather than the folder's history:
+//
+//   - the files directly in the folder (flat CDC names, stamped in UTC,
+//     and every LOAD file, so a rewritten one is seen) after the
+//     flat name of w.Since, stepping over sub-folders;
+//   - with date partitioning, the date folders from the period of
+//     w.FolderSince on, found by walking the folders that exist, each
+//     listed from its name for an hour before w.Since.
+//
+// Each layout keeps its own position: "2024/01/02/…" sorts before
+// "20240101-…", so one StartAfter key for both would pass over a layout
+// (date folders switched on mid-stream).
+func (s *Source) ScanNew(ctx context.Context, t Table, w Window) (Listing, error) {
+	var l Listing
+	seen := map[string]bool{}
 	tp := s.prefix(t.Schema, t.Table)
-	add := func(o blob.Object) {
-		if applied(o.Key) {
-			return
+	add := func(o blob.Object) error { s.place(&l, seen, o); return nil }
+	if err := s.listFlat(ctx, tp, tp+cdcStamp(w.Since, time.UTC), add); err != nil {
+		return Listing{}, fmt.Errorf("list %s: %w", t, err)
+	}
+	if s.part.Enabled {
+		folders, err := s.dateFolders(ctx, tp, w.FolderSince)
+		if err != nil {
+			return Listing{}, fmt.Errorf("list the date folders of %s: %w", t, err)
 		}
-		f, perr := ParseKey(s.root, o.Key)
-		if perr != nil {
-			errs = append(errs, perr)
-			return
+		for _, f := range folders {
+			after := f + cdcStamp(w.Since.Add(-time.Hour), s.part.Location())
+			if err := s.store.List(ctx, f, after, add); err != nil {
+				return Listing{}, fmt.Errorf("list %s: %w", f, err)
+			}
 		}
-		f.Size = o.Size
-		files = append(files, f)
 	}
-	loadAfter := m.LastLoadKey
-	if err := s.store.List(ctx, tp+"LOAD", loadAfter, func(o blob.Object) error { add(o); return nil }); err != nil {
-		return nil, nil, err
-	}
-	cdcAfter := ""
-	if m.LastCDCKey != "" {
-		dated := strings.Count(strings.TrimPrefix(m.LastCDCKey, tp), "/") == 3
-		cdcAfter = cdcStartAfter(tp, m.LastCDCTime.Add(-lateWindow), dated)
-	}
-	stop := errors.New("past the CDC keys")
-	err = s.store.List(ctx, tp, cdcAfter, func(o blob.Object) error {
-		if strings.HasPrefix(o.Key, tp+"LOAD") {
-			return stop // CDC keys (digits) all sort before LOAD
+	l.sort()
+	return l, nil
+}
+
+// listFlat lists the objects directly in folder tp after startAfter. Keys
+// in sub-folders are stepped over a folder at a time: the listing starts
+// again after the folder.
+func (s *Source) listFlat(ctx context.Context, tp, startAfter string, fn func(blob.Object) error) error {
+	for {
+		var skip string
+		err := s.store.List(ctx, tp, startAfter, func(o blob.Object) error {
+			rest := strings.TrimPrefix(o.Key, tp)
+			if dir, _, ok := strings.Cut(rest, "/"); ok {
+				skip = tp + dir + "/"
+				return errSkipFolder
+			}
+			return fn(o)
+		})
+		if !errors.Is(err, errSkipFolder) {
+			return err
 		}
-		add(o)
-		return nil
-	})
-	if err != nil && !errors.Is(err, stop) {
-		return nil, nil, err
+		// The highest code point sorts after every key DMS writes in the
+		// folder, and before the next name beside it.
+		startAfter = skip + "\U0010FFFF"
 	}
-	sort.SliceStable(files, func(i, j int) bool { return Before(files[i], files[j]) })
-	return files, errs, nil
+}
+
+var errSkipFolder = errors.New("step over a sub-folder")
+
+// dateFolders walks the date folders that exist below tp, level by level,
+// leaving out every branch whose periods all end before the period
+// holding since, and returns the leaf folders (each ending in "/").
+func (s *Source) dateFolders(ctx context.Context, tp string, since time.Time) ([]string, error) {
+	from := s.part.Start(since)
+	levels := s.part.Levels()
+	frontier := []string{tp}
+	for level := 1; level <= levels; level++ {
+		var next []string
+		for _, p := range frontier {
+			dirs, err := s.store.Dirs(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range dirs {
+				name := strings.TrimSuffix(strings.TrimPrefix(d, tp), "/")
+				if s.part.MayReach(name, level, from) {
+					next = append(next, d)
+				}
+			}
+		}
+		frontier = next
+	}
+	return frontier, nil
+}
+
+// place sorts one listed object into the listing.
+func (s *Source) place(l *Listing, seen map[string]bool, o blob.Object) {
+	if seen[o.Key] {
+		return
+	}
+	seen[o.Key] = true
+	f, err := ParseKey(s.root, o.Key, s.part, o.Modified)
+	if err != nil {
+		l.Unplaced = append(l.Unplaced, Unplaced{Key: o.Key, Modified: o.Modified, Err: err})
+		return
+	}
+	f.Size, f.ETag = o.Size, o.ETag
+	l.Files = append(l.Files, f)
+}
+
+func (l *Listing) sort() {
+	sort.SliceStable(l.Files, func(i, j int) bool { return Before(l.Files[i], l.Files[j]) })
+	sort.SliceStable(l.Unplaced, func(i, j int) bool { return l.Unplaced[i].Key < l.Unplaced[j].Key })
 }
 
 // ErrCorrupt marks a .gz file that does not start as gzip.
@@ -198,4 +315,35 @@ func (s *Source) Open(ctx context.Context, f File) (*Body, error) {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
 	return &Body{Reader: zr, raw: raw, rc: rc}, nil
+}
+
+// Loads lists a table's full-load files (and keys that start like one).
+func (s *Source) Loads(ctx context.Context, t Table) (Listing, error) {
+	l, err := s.listAll(ctx, s.prefix(t.Schema, t.Table)+"LOAD")
+	if err != nil {
+		return Listing{}, fmt.Errorf("list the full-load files of %s: %w", t, err)
+	}
+	return l, nil
+}
+
+// Again lists the given keys once more (those still there), placed: how
+// a pass keeps in view what the last whole listing found outside the
+// places each pass looks (a late file, a stray key) until it is dealt
+// with.
+func (s *Source) Again(ctx context.Context, keys []string) (Listing, error) {
+	var l Listing
+	seen := map[string]bool{}
+	for _, k := range keys {
+		err := s.store.List(ctx, k, "", func(o blob.Object) error {
+			if o.Key == k {
+				s.place(&l, seen, o)
+			}
+			return errSkipFolder // the key sorts first: nothing after it is wanted
+		})
+		if err != nil && !errors.Is(err, errSkipFolder) {
+			return Listing{}, fmt.Errorf("list %s again: %w", k, err)
+		}
+	}
+	l.sort()
+	return l, nil
 }

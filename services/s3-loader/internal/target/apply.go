@@ -1,10 +1,8 @@
 package target
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"tributary.dev/libs/pg"
+	"tributary.dev/services/s3-loader/internal/dms"
 	"tributary.dev/services/s3-loader/internal/source"
 )
 
@@ -26,6 +25,14 @@ import (
 // with the wrong column count, a value of the wrong type, a corrupt
 // gzip, an unknown table. Retrying will not help; ON_BAD_FILE decides.
 var ErrBadInput = errors.New("bad input")
+
+// ErrWaitingForParent marks a delivery that broke a foreign key: rows of
+// a table whose parent rows have not been loaded yet (DMS writes each
+// table's files on its own schedule), or a parent's delete whose child
+// rows go in a later file. Nothing of it is applied; it is retried once
+// the other table has moved on, and it is never bad input that
+// ON_BAD_FILE=skip could drop.
+var ErrWaitingForParent = errors.New("waiting for rows of another table (foreign key)")
 
 // Stats are what a delivery really changed: an I for an existing key is
 // an amend, a D for a missing key is counted apart as Missing.
@@ -39,10 +46,11 @@ type Stats struct {
 
 // Delivery is one file being applied.
 type Delivery struct {
-	ID     int64
-	Bucket string
-	File   source.File
-	Table  *Table
+	ID         int64
+	Bucket     string
+	File       source.File
+	Table      *Table
+	Generation int
 	Stats
 	Bytes int64 // decompressed bytes read
 	// MaxEventID is the largest EVENT_ID_COLUMN value in the file, as
@@ -61,7 +69,8 @@ type Notification struct {
 
 // Options steer Apply.
 type Options struct {
-	NullValue     string // CSV text meaning NULL; "" is the DMS default (empty unquoted field)
+	// Settings are the DMS endpoint's, which shape the file.
+	Settings      dms.Settings
 	EventIDColumn string
 	DryRun        bool // do all the work, then roll back
 	// Started is called once the delivery has its id, before any data.
@@ -84,6 +93,7 @@ const (
 	lastTable  = "s3l_last"
 	opColumn   = "s3l_op"
 	seqColumn  = "s3l_seq"
+	subColumn  = "s3l_sub" // 0: a delete made from a before-image; 1: the file's row
 )
 
 // Apply loads one delivery file in one transaction: its rows, its
@@ -106,10 +116,14 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 			_ = tx.Rollback(rctx)
 		}
 	}()
+	if d.Generation == 0 {
+		d.Generation = 1
+	}
 	err = tx.QueryRow(ctx, `
-		INSERT INTO loader_deliveries (key, bucket, schema_name, table_name, target_table, kind, file_seq, file_time, size, status)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'loaded') RETURNING id`,
+		INSERT INTO loader_deliveries (key, bucket, schema_name, table_name, target_table, kind, file_seq, file_time, size, etag, generation, status)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'loaded') RETURNING id`,
 		d.File.Key, d.Bucket, d.File.Schema, d.File.Table, d.Table.String(), string(d.File.Kind), nullSeq(d.File), nullTime(d.File), d.File.Size,
+		d.File.Version(), d.Generation,
 	).Scan(&d.ID)
 	if err != nil {
 		return fmt.Errorf("%s: record delivery: %w", d.File.Key, err)
@@ -118,18 +132,19 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 		opt.Started(d)
 	}
 
-	in, columns, headerLines, headerBytes, err := readHeader(d, body)
+	p, err := planFile(d, opt.Settings, body)
 	if err != nil {
 		return err
 	}
-	counter := &lineCounter{r: in, every: opt.ProgressEvery, report: func(rows, n int64) {
+	counter := &lineCounter{r: p.in, every: opt.ProgressEvery, report: func(rows, n int64) {
 		if opt.Progress != nil {
 			opt.Progress(d, rows, n)
 		}
 	}}
+	in := p.stream(counter)
 	copyOpts := "FORMAT csv"
-	if opt.NullValue != "" {
-		copyOpts += ", NULL " + quoteLiteral(opt.NullValue)
+	if opt.Settings.CsvNullValue != "" {
+		copyOpts += ", NULL " + quoteLiteral(opt.Settings.CsvNullValue)
 	}
 
 	eventCol := ""
@@ -138,20 +153,25 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 	}
 	conn := tx.Conn().PgConn()
 	if d.File.Kind == source.Load {
-		err = t.applyLoad(ctx, tx, conn, d, columns, copyOpts, counter, eventCol)
+		err = t.applyLoad(ctx, tx, conn, d, p, copyOpts, in, eventCol)
 	} else {
-		err = t.applyCDC(ctx, tx, conn, d, columns, copyOpts, counter, eventCol)
+		err = t.applyCDC(ctx, tx, conn, d, p, opt.Settings, copyOpts, in, eventCol)
 	}
-	d.Bytes = headerBytes + counter.bytes
+	d.Bytes = p.headerBytes + counter.bytes
 	if err != nil {
-		if counter.err != nil {
+		switch {
+		case counter.err != nil:
 			// Reading the file failed mid-COPY. The server reports only
 			// "COPY from stdin failed" (57014, the code of a statement
 			// timeout) with the text; the reader's own error says what
 			// happened: corrupt gzip, or a read cut off or timed out.
-			return classifyRead(d.File.Key, headerLines+counter.lines+1, counter.err)
+			return classifyRead(d.File.Key, p.headerLines+counter.lines+1, counter.err)
+		case p.refused() != nil:
+			// The field filter refused a record: its own error says
+			// where (COPY only sees that its input failed).
+			return copyError(d.File.Key, p.headerLines, counter.lines, p.refused())
 		}
-		return copyError(d.File.Key, headerLines, counter.lines, err)
+		return copyError(d.File.Key, p.headerLines, counter.lines, err)
 	}
 
 	_, err = tx.Exec(ctx, `
@@ -178,7 +198,8 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 		return nil // rolled back by the deferred function
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("%s: commit: %w", d.File.Key, err)
+		// A deferred foreign key is checked here.
+		return copyError(d.File.Key, 0, 0, fmt.Errorf("commit: %w", err))
 	}
 	return nil
 }
@@ -186,13 +207,13 @@ func (t *Target) Apply(ctx context.Context, d *Delivery, body io.Reader, opt Opt
 // applyLoad copies a full-load file. Into an empty table it copies
 // straight in — the common case, as fast as COPY gets. Into a table that
 // has rows it stages, then upserts, counting creates and amends.
-func (t *Target) applyLoad(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, d *Delivery, columns []string, copyOpts string, in io.Reader, eventCol string) error {
+func (t *Target) applyLoad(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, d *Delivery, p *plan, copyOpts string, in io.Reader, eventCol string) error {
 	var hasRows bool
 	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+d.Table.Quoted()+")").Scan(&hasRows); err != nil {
 		return err
 	}
 	if !hasRows {
-		n, err := pg.CopyFrom(ctx, conn, d.Table.Quoted(), columns, copyOpts, in)
+		n, err := pg.CopyFrom(ctx, conn, d.Table.Quoted(), p.copyCols, copyOpts, in)
 		if err != nil {
 			return err
 		}
@@ -202,99 +223,24 @@ func (t *Target) applyLoad(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, 
 	if len(d.Table.Key) == 0 {
 		return fmt.Errorf("%s: %w: table %s has rows and no primary key, so a second full load cannot be merged", d.File.Key, ErrBadInput, d.Table)
 	}
-	if err := createStage(ctx, tx, d.Table, false); err != nil {
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+stageTable+" (LIKE "+d.Table.Quoted()+") ON COMMIT DROP"); err != nil {
 		return err
 	}
-	n, err := pg.CopyFrom(ctx, conn, stageTable, columns, copyOpts, in)
+	if err := dropNotNull(ctx, tx, d.Table, nil); err != nil {
+		return err
+	}
+	n, err := pg.CopyFrom(ctx, conn, stageTable, p.copyCols, copyOpts, in)
 	if err != nil {
 		return err
 	}
 	d.Rows = n
 	err = tx.QueryRow(ctx, `
-		WITH up AS (`+upsert(d.Table, columns, stageTable, "")+`)
+		WITH up AS (`+upsert(d.Table, p.dataCols, stageTable, "")+`)
 		SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up`).Scan(&d.Created, &d.Amended)
 	if err != nil {
 		return err
 	}
 	return maxEvent(ctx, tx, d, stageTable, eventCol)
-}
-
-// applyCDC copies a change file into a staging table in file order, keeps
-// the last change per key, then deletes and upserts in one statement.
-func (t *Target) applyCDC(ctx context.Context, tx pgx.Tx, conn *pgconn.PgConn, d *Delivery, columns []string, copyOpts string, in io.Reader, eventCol string) error {
-	if len(d.Table.Key) == 0 {
-		return fmt.Errorf("%s: %w: table %s has no primary key for changes to match on", d.File.Key, ErrBadInput, d.Table)
-	}
-	if err := createStage(ctx, tx, d.Table, true); err != nil {
-		return err
-	}
-	n, err := pg.CopyFrom(ctx, conn, stageTable, append([]string{opColumn}, columns...), copyOpts, in)
-	if err != nil {
-		return err
-	}
-	d.Rows = n
-	var badSeq *int64
-	var badOp *string
-	err = tx.QueryRow(ctx, `SELECT `+seqColumn+`, `+opColumn+` FROM `+stageTable+`
-		WHERE `+opColumn+` IS NULL OR `+opColumn+` NOT IN ('I', 'U', 'D') ORDER BY `+seqColumn+` LIMIT 1`).Scan(&badSeq, &badOp)
-	if err == nil {
-		op := "NULL"
-		if badOp != nil {
-			op = strconv.Quote(*badOp)
-		}
-		return &copyLineError{line: *badSeq, column: "Op", msg: "operation " + op + " is not I, U or D"}
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return err
-	}
-	key := pg.QuoteIdents(d.Table.Key)
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+lastTable+` ON COMMIT DROP AS
-		SELECT DISTINCT ON (`+key+`) * FROM `+stageTable+` ORDER BY `+key+`, `+seqColumn+` DESC`); err != nil {
-		return err
-	}
-	var match []string
-	for _, k := range d.Table.Key {
-		match = append(match, "t."+pg.QuoteIdent(k)+" = l."+pg.QuoteIdent(k))
-	}
-	if _, err := tx.Exec(ctx, "SAVEPOINT s3l_merge"); err != nil {
-		return err
-	}
-	err = tx.QueryRow(ctx, `
-		WITH del AS (
-			DELETE FROM `+d.Table.Quoted()+` t USING `+lastTable+` l
-			WHERE l.`+opColumn+` = 'D' AND `+strings.Join(match, " AND ")+`
-			RETURNING 1
-		), up AS (`+upsert(d.Table, columns, lastTable, opColumn+" IN ('I', 'U')")+`)
-		SELECT (SELECT count(*) FROM del),
-		       (SELECT count(*) FROM `+lastTable+` WHERE `+opColumn+` = 'D'),
-		       (SELECT count(*) FILTER (WHERE created) FROM up),
-		       (SELECT count(*) FILTER (WHERE NOT created) FROM up)`).Scan(&d.Removed, &d.Missing, &d.Created, &d.Amended)
-	if err != nil {
-		return nullLine(ctx, tx, err)
-	}
-	d.Missing -= d.Removed
-	return maxEvent(ctx, tx, d, stageTable, eventCol)
-}
-
-// nullLine turns a NOT NULL violation in the merge — which, unlike a
-// COPY error, carries no line — into one naming the first change in the
-// file that leaves the column empty. The merge ran after a savepoint, so
-// the staged rows can still be read once it is rolled back to.
-func nullLine(ctx context.Context, tx pgx.Tx, err error) error {
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "23502" || pe.ColumnName == "" {
-		return err
-	}
-	if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT s3l_merge"); rerr != nil {
-		return err
-	}
-	var line int64
-	qerr := tx.QueryRow(ctx, `SELECT `+seqColumn+` FROM `+lastTable+` WHERE `+opColumn+` IN ('I', 'U') AND `+
-		pg.QuoteIdent(pe.ColumnName)+` IS NULL ORDER BY `+seqColumn+` LIMIT 1`).Scan(&line)
-	if qerr != nil {
-		return err
-	}
-	return &copyLineError{line: line, column: pe.ColumnName, msg: pe.Message}
 }
 
 // upsert is INSERT … SELECT … ON CONFLICT DO UPDATE returning whether
@@ -324,18 +270,11 @@ func upsert(tb *Table, columns []string, from, where string) string {
 	return sql + " RETURNING (xmax = 0) AS created"
 }
 
-// createStage makes a typed staging table shaped like the entity table,
-// so COPY itself rejects bad numbers and dates with line and column.
-// NOT NULL is dropped: a delete's before-image may leave columns empty.
-func createStage(ctx context.Context, tx pgx.Tx, tb *Table, cdc bool) error {
-	sql := "CREATE TEMP TABLE " + stageTable + " (LIKE " + tb.Quoted() + ") ON COMMIT DROP"
-	if _, err := tx.Exec(ctx, sql); err != nil {
-		return err
-	}
-	var alter []string
-	if cdc {
-		alter = append(alter, "ADD COLUMN "+opColumn+" text", "ADD COLUMN "+seqColumn+" bigint GENERATED ALWAYS AS IDENTITY")
-	}
+// dropNotNull lets the staging table hold what the entity table would
+// refuse only after the merge (a delete's before-image may leave columns
+// empty), after adding the extra columns.
+func dropNotNull(ctx context.Context, tx pgx.Tx, tb *Table, extra []string) error {
+	alter := extra
 	for _, c := range tb.Columns {
 		alter = append(alter, "ALTER COLUMN "+pg.QuoteIdent(c.Name)+" DROP NOT NULL")
 	}
@@ -350,49 +289,6 @@ func maxEvent(ctx context.Context, tx pgx.Tx, d *Delivery, from, eventCol string
 	return tx.QueryRow(ctx, "SELECT max("+pg.QuoteIdent(eventCol)+")::text FROM "+from).Scan(&d.MaxEventID)
 }
 
-// readHeader decides whether the first line is a header (every field a
-// column of the table; for CDC the first is Op) and returns the stream to
-// copy, the table columns in file order, and how many lines it consumed.
-func readHeader(d *Delivery, body io.Reader) (io.Reader, []string, int64, int64, error) {
-	br := bufio.NewReaderSize(body, 256<<10)
-	first, err := br.ReadBytes('\n')
-	if err != nil && err != io.EOF {
-		return nil, nil, 0, 0, classifyRead(d.File.Key, 1, err)
-	}
-	all := d.Table.names()
-	rest := func() io.Reader { return io.MultiReader(bytes.NewReader(first), br) }
-	if len(bytes.TrimSpace(first)) == 0 {
-		return rest(), all, 0, 0, nil
-	}
-	fields, perr := csv.NewReader(bytes.NewReader(first)).Read()
-	if perr != nil {
-		return rest(), all, 0, 0, nil // not a one-line header; COPY will judge the data
-	}
-	names := fields
-	if d.File.Kind == source.CDC {
-		if !strings.EqualFold(strings.TrimSpace(fields[0]), "Op") {
-			return rest(), all, 0, 0, nil
-		}
-		names = fields[1:]
-	} else if _, ok := d.Table.Column(strings.TrimSpace(fields[0])); !ok {
-		return rest(), all, 0, 0, nil
-	}
-	columns := make([]string, 0, len(names))
-	seen := map[string]bool{}
-	for i, n := range names {
-		c, ok := d.Table.Column(strings.TrimSpace(n))
-		if !ok {
-			return nil, nil, 0, 0, fmt.Errorf("%s line 1: %w: header column %d %q is not a column of %s", d.File.Key, ErrBadInput, i+1, n, d.Table)
-		}
-		if seen[c.Name] {
-			return nil, nil, 0, 0, fmt.Errorf("%s line 1: %w: header names column %q twice", d.File.Key, ErrBadInput, c.Name)
-		}
-		seen[c.Name] = true
-		columns = append(columns, c.Name)
-	}
-	return br, columns, 1, int64(len(first)), nil
-}
-
 var copyWhere = regexp.MustCompile(`COPY \S+, line (\d+)(?:, column ([^:]+))?`)
 
 type copyLineError struct {
@@ -405,7 +301,8 @@ func (e *copyLineError) Error() string { return e.msg }
 
 // copyError turns an error from the COPY and merge into one naming the
 // key, the file line and the column, marked ErrBadInput when the data is
-// at fault rather than the database.
+// at fault rather than the database, and ErrWaitingForParent when a
+// foreign key wants rows another table has not loaded yet.
 func copyError(key string, headerLines, linesRead int64, err error) error {
 	var le *copyLineError
 	if errors.As(err, &le) {
@@ -413,10 +310,6 @@ func copyError(key string, headerLines, linesRead int64, err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		// 22: a value of the wrong type; 23: a constraint (a duplicate
-		// key in a full load into an empty table); 21000: a duplicate key
-		// in a full load merged into rows (ON CONFLICT cannot apply two).
-		bad := strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") || pe.Code == "21000"
 		where := ""
 		if m := copyWhere.FindStringSubmatch(pe.Where); m != nil {
 			line, _ := strconv.ParseInt(m[1], 10, 64)
@@ -428,7 +321,13 @@ func copyError(key string, headerLines, linesRead int64, err error) error {
 				where += " column " + col
 			}
 		}
-		if bad {
+		if pe.Code == "23503" {
+			return fmt.Errorf("%s%s: %w: %s (%s); retried at the next pass", key, where, ErrWaitingForParent, pe.Message, pe.Detail)
+		}
+		// 22: a value of the wrong type; 23: a constraint (a duplicate
+		// key in a full load into an empty table); 21000: a duplicate key
+		// in a full load merged into rows (ON CONFLICT cannot apply two).
+		if strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") || pe.Code == "21000" {
 			return fmt.Errorf("%s%s: %w: %s", key, where, ErrBadInput, pe.Message)
 		}
 		return fmt.Errorf("%s%s: %w", key, where, err)

@@ -48,14 +48,6 @@ func (t *Table) Column(name string) (Column, bool) {
 	return Column{}, false
 }
 
-func (t *Table) names() []string {
-	n := make([]string, len(t.Columns))
-	for i, c := range t.Columns {
-		n[i] = c.Name
-	}
-	return n
-}
-
 // Describe reads a table's columns and primary key. Both names must have
 // passed pg.CheckIdent; they are still passed as a parameter, not SQL.
 func (t *Target) Describe(ctx context.Context, schema, name string) (*Table, error) {

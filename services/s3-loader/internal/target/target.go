@@ -32,7 +32,6 @@ func (t *Target) Migrate(ctx context.Context) error {
 // Ping is a readiness check.
 func (t *Target) Ping(ctx context.Context) error { return t.pool.Ping(ctx) }
 
-// lockPoll is how often a replica waiting for the loader lock asks again.
 // Lock takes the advisory lock that lets one loader work on a source
 // while another replica waits. It waits until the lock is free or ctx
 // ends: pg.AdvisoryLock lifts the pool's statement timeout for the wait,
@@ -51,83 +50,160 @@ func (t *Target) Lock(ctx context.Context, name string) (unlock func(), err erro
 	return func() { unlockPG(); conn.Release() }, nil
 }
 
-// Markers returns, per table, where its applied (or skipped) deliveries
-// end. It looks each table up by index (LATERAL … LIMIT 1) rather than
-// aggregating the whole history, so it stays cheap as history grows.
-func (t *Target) Markers(ctx context.Context, bucket string, tables []source.Table) (map[source.Table]source.Marker, error) {
+// State is where a table's applied deliveries end, in its current
+// generation (a reload starts the next).
+type State struct {
+	Generation int
+	// CDCFrom, after a reload: change files stamped before it belong to
+	// the snapshot the reload replaced.
+	CDCFrom     time.Time
+	LastLoadSeq int64  // the highest full-load number applied (0: none)
+	LastCDCKey  string // the last change file applied ("" if none)
+	LastCDCTime time.Time
+}
+
+// States returns, per table, where its deliveries end. It looks each
+// table up by index (LATERAL … LIMIT 1) rather than aggregating the
+// whole history, so it stays cheap as history grows.
+func (t *Target) States(ctx context.Context, bucket string, tables []source.Table) (map[source.Table]State, error) {
 	schemas := make([]string, len(tables))
 	names := make([]string, len(tables))
 	for i, tb := range tables {
 		schemas[i], names[i] = tb.Schema, tb.Table
 	}
 	rows, err := t.pool.Query(ctx, `
-		SELECT tb.s, tb.t, coalesce(l.key, ''), coalesce(c.key, ''), c.file_time
+		SELECT tb.s, tb.t, g.generation, g.cdc_from, coalesce(l.seq, 0), coalesce(c.key, ''), c.file_time
 		FROM unnest($2::text[], $3::text[]) AS tb(s, t)
+		CROSS JOIN LATERAL (
+			SELECT coalesce((SELECT generation FROM loader_tables lt
+			                 WHERE lt.bucket = $1 AND lt.schema_name = tb.s AND lt.table_name = tb.t), 1) AS generation,
+			       (SELECT cdc_from FROM loader_tables lt
+			        WHERE lt.bucket = $1 AND lt.schema_name = tb.s AND lt.table_name = tb.t) AS cdc_from
+		) g
 		LEFT JOIN LATERAL (
-			SELECT max(key) AS key FROM loader_deliveries d
-			WHERE d.schema_name = tb.s AND d.table_name = tb.t AND d.kind = 'load' AND d.bucket = $1
+			SELECT max(file_seq) AS seq FROM loader_deliveries d
+			WHERE d.schema_name = tb.s AND d.table_name = tb.t AND d.kind = 'load' AND d.bucket = $1 AND d.generation = g.generation
 		) l ON true
 		LEFT JOIN LATERAL (
 			SELECT key, file_time FROM loader_deliveries d
-			WHERE d.schema_name = tb.s AND d.table_name = tb.t AND d.kind = 'cdc' AND d.bucket = $1
+			WHERE d.schema_name = tb.s AND d.table_name = tb.t AND d.kind = 'cdc' AND d.bucket = $1 AND d.generation = g.generation
 			ORDER BY file_time DESC, key DESC LIMIT 1
 		) c ON true`, bucket, schemas, names)
 	if err != nil {
-		return nil, fmt.Errorf("read markers: %w", err)
+		return nil, fmt.Errorf("read where tables stand: %w", err)
 	}
-	out := map[source.Table]source.Marker{}
+	out := map[source.Table]State{}
 	for rows.Next() {
 		var tb source.Table
-		var m source.Marker
-		var ts *time.Time
-		if err := rows.Scan(&tb.Schema, &tb.Table, &m.LastLoadKey, &m.LastCDCKey, &ts); err != nil {
+		var s State
+		var from, last *time.Time
+		if err := rows.Scan(&tb.Schema, &tb.Table, &s.Generation, &from, &s.LastLoadSeq, &s.LastCDCKey, &last); err != nil {
 			return nil, err
 		}
-		if ts != nil {
-			m.LastCDCTime = ts.UTC()
+		if from != nil {
+			s.CDCFrom = from.UTC()
 		}
-		out[tb] = m
+		if last != nil {
+			s.LastCDCTime = last.UTC()
+		}
+		out[tb] = s
 	}
 	return out, rows.Err()
 }
 
-// DoneSince returns the keys of a table's CDC deliveries at or after
-// since, so the late-arrival window can tell new files from applied ones.
-func (t *Target) DoneSince(ctx context.Context, bucket string, tb source.Table, since time.Time) (map[string]bool, error) {
+// Applied is a delivery file recorded in loader_deliveries.
+type Applied struct {
+	Key     string
+	Seq     int64
+	Size    int64
+	Version string // the ETag (or modification time) it had
+	Status  string // loaded or skipped
+}
+
+// AppliedLoads returns the full-load files of a table's generation, by
+// number.
+func (t *Target) AppliedLoads(ctx context.Context, bucket string, tb source.Table, generation int) (map[int64]Applied, error) {
 	rows, err := t.pool.Query(ctx, `
-		SELECT key FROM loader_deliveries
-		WHERE bucket = $1 AND schema_name = $2 AND table_name = $3 AND kind = 'cdc' AND file_time >= $4`,
-		bucket, tb.Schema, tb.Table, since)
+		SELECT key, file_seq, size, coalesce(etag, ''), status FROM loader_deliveries
+		WHERE bucket = $1 AND schema_name = $2 AND table_name = $3 AND kind = 'load' AND generation = $4`,
+		bucket, tb.Schema, tb.Table, generation)
+	if err != nil {
+		return nil, fmt.Errorf("read applied full loads of %s: %w", tb, err)
+	}
+	out := map[int64]Applied{}
+	err = collect(rows, func(a Applied) { out[a.Seq] = a })
+	return out, err
+}
+
+// AppliedCDCSince returns a table's change files of a generation stamped
+// at or after since, by key, so the late-arrival window can tell new
+// files from applied ones (and a rewritten one from its first copy).
+func (t *Target) AppliedCDCSince(ctx context.Context, bucket string, tb source.Table, generation int, since time.Time) (map[string]Applied, error) {
+	rows, err := t.pool.Query(ctx, `
+		SELECT key, 0::bigint, size, coalesce(etag, ''), status FROM loader_deliveries
+		WHERE bucket = $1 AND schema_name = $2 AND table_name = $3 AND kind = 'cdc' AND generation = $4 AND file_time >= $5`,
+		bucket, tb.Schema, tb.Table, generation, since)
 	if err != nil {
 		return nil, fmt.Errorf("read applied deliveries of %s: %w", tb, err)
 	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
+	out := map[string]Applied{}
+	err = collect(rows, func(a Applied) { out[a.Key] = a })
+	return out, err
+}
+
+// Recorded returns which of keys loader_deliveries holds in generation
+// (any generation when it is 0): how the audit tells a file applied long
+// ago from one that arrived late.
+func (t *Target) Recorded(ctx context.Context, bucket string, keys []string, generation int) (map[string]bool, error) {
+	out := map[string]bool{}
+	for len(keys) > 0 {
+		n := min(len(keys), 5000)
+		rows, err := t.pool.Query(ctx, `
+			SELECT DISTINCT key FROM loader_deliveries
+			WHERE bucket = $1 AND key = ANY($2) AND ($3 = 0 OR generation = $3)`, bucket, keys[:n], generation)
+		if err != nil {
+			return nil, fmt.Errorf("look up recorded deliveries: %w", err)
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range found {
+			out[k] = true
+		}
+		keys = keys[n:]
 	}
-	done := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		done[k] = true
+	return out, nil
+}
+
+func collect(rows pgx.Rows, fn func(Applied)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var a Applied
+		if err := rows.Scan(&a.Key, &a.Seq, &a.Size, &a.Version, &a.Status); err != nil {
+			return err
+		}
+		fn(a)
 	}
-	return done, nil
+	return rows.Err()
 }
 
 // RecordSkipped records a bad file the operator chose to skip
 // (ON_BAD_FILE=skip) with its reason, so the loader moves past it and the
 // reason stays visible.
-func (t *Target) RecordSkipped(ctx context.Context, bucket string, f source.File, targetTable, reason string) error {
+func (t *Target) RecordSkipped(ctx context.Context, bucket string, f source.File, generation int, targetTable, reason string) error {
 	_, err := t.pool.Exec(ctx, `
-		INSERT INTO loader_deliveries (key, bucket, schema_name, table_name, target_table, kind, file_seq, file_time, size, status, reason, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'skipped', $10, now())
-		ON CONFLICT (key) DO NOTHING`,
-		f.Key, bucket, f.Schema, f.Table, targetTable, string(f.Kind), nullSeq(f), nullTime(f), f.Size, reason)
+		INSERT INTO loader_deliveries (key, bucket, schema_name, table_name, target_table, kind, file_seq, file_time, size, etag, generation, status, reason, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'skipped', $12, now())
+		ON CONFLICT (bucket, key, generation) DO NOTHING`,
+		f.Key, bucket, f.Schema, f.Table, targetTable, string(f.Kind), nullSeq(f), nullTime(f), f.Size, f.Version(), generation, reason)
 	if err != nil {
 		return fmt.Errorf("record skipped %s: %w", f.Key, err)
 	}
 	return nil
 }
 
-func nullSeq(f source.File) *int {
+func nullSeq(f source.File) *int64 {
 	if f.Kind != source.Load {
 		return nil
 	}
