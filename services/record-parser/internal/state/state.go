@@ -321,7 +321,11 @@ func (s *Store) record(ctx context.Context, f *File, judge Judge, revive bool) (
 			chain = nil
 		}
 		if revive {
-			if br := Rejudge(f, link, nil, s.Policy); len(br) > 0 {
+			br, err := s.reviveBreaks(ctx, tx, f, link)
+			if err != nil {
+				return err
+			}
+			if len(br) > 0 {
 				return &NotChained{File: f.Name, Breaks: br}
 			}
 			reason := "re-parsed after quarantine: " + old.Reason
@@ -373,8 +377,8 @@ func (s *Store) record(ctx context.Context, f *File, judge Judge, revive bool) (
 //     adjacent after all (replicas run a little out of order, so a file
 //     can be parsed before the one before it; a quarantined file left a
 //     hole). The pairs f now forms were judged on their own.
-//   - A file B broke against f's predecessor P but starts exactly where f
-//     ends: f was the file missing between them. B need not be recorded
+//   - A file B broke against an earlier file but starts exactly where f
+//     ends: f was the file missing before it. B need not be recorded
 //     (under ON_CHAIN_BREAK=stop it was not: the stream halted at it).
 //   - f itself broke against an earlier file than P, and follows P: P was
 //     the missing file.
@@ -396,7 +400,7 @@ func (s *Store) resolve(ctx context.Context, tx pgx.Tx, f *File, link *Link) err
 		SET resolved_at = now(), resolved_by = CASE WHEN file = $2 THEN $3 ELSE $2 END
 		WHERE network = $1 AND resolved_at IS NULL AND (
 			(file = $4 AND prev_file = $3)
-			OR (prev_file = $3 AND found = $5 AND file <> $2)
+			OR (found = $5 AND file <> $2)
 			OR (file = $2 AND prev_file <> $3 AND $6))
 		RETURNING `+breakCols, s.network, f.Name, link.Prev.Name, nextName, f.ChainHash, link.PrevOK(f))
 	if err != nil {
@@ -428,6 +432,57 @@ func (s *Store) resolve(ctx context.Context, tx pgx.Tx, f *File, link *Link) err
 		return fmt.Errorf("clear the waits: %w", err)
 	}
 	return nil
+}
+
+// ReviveBreaks is what Revive would refuse f for, read outside the lock
+// (a check before the outputs are written; Revive checks again under
+// it): the sides on which f does not fit its parsed neighbours. A side
+// with another quarantined file between f and the neighbour is not
+// judged — that file's place is open still, and reviving it judges the
+// pair — so adjacent quarantined files can be revived in any order.
+func (s *Store) ReviveBreaks(ctx context.Context, f *File) ([]Break, error) {
+	link, err := s.neighbours(ctx, s.pool, f)
+	if err != nil {
+		return nil, err
+	}
+	return s.reviveBreaks(ctx, s.pool, f, link)
+}
+
+func (s *Store) reviveBreaks(ctx context.Context, q querier, f *File, link Link) ([]Break, error) {
+	if link.Prev != nil {
+		open, err := s.quarantinedBetween(ctx, q, link.Prev, f)
+		if err != nil {
+			return nil, err
+		}
+		if open {
+			link.Prev = nil
+		}
+	}
+	if link.Next != nil {
+		open, err := s.quarantinedBetween(ctx, q, f, link.Next)
+		if err != nil {
+			return nil, err
+		}
+		if open {
+			link.Next = nil
+		}
+	}
+	return Rejudge(f, link, nil, s.Policy), nil
+}
+
+// quarantinedBetween says whether a quarantined file lies strictly
+// between a and b in the stream's order.
+func (s *Store) quarantinedBetween(ctx context.Context, q querier, a, b *File) (bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var yes bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM parser_files WHERE network = $1 AND outcome = 'quarantined'
+		AND (consensus_start, name) > ($2, $3) AND (consensus_start, name) < ($4, $5))`,
+		s.network, a.ConsensusStart, a.Name, b.ConsensusStart, b.Name).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("network %s: quarantined files between %s and %s: %w", s.network, a.Name, b.Name, err)
+	}
+	return yes, nil
 }
 
 // Waited records a sighting of name, a file whose predecessor is not

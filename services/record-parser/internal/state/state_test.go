@@ -660,6 +660,33 @@ func TestRevive(t *testing.T) {
 			t.Errorf("breaks %+v", br)
 		}
 	})
+	// Two quarantined files in a row, revived in either order: each is
+	// judged against the sides that are parsed, and once both are back the
+	// gap's break is resolved and nothing is open.
+	for _, order := range [][]int{{1, 2}, {2, 1}} {
+		t.Run(fmt.Sprintf("adjacent %v", order), func(t *testing.T) {
+			s := newStore(t, "testnet")
+			ctx := testCtx(t)
+			f := chained(4)
+			s.Policy = PolicyContinue
+			mustRecord(t, s, f[0], nil)
+			quarantine(t, s, f[1])
+			quarantine(t, s, f[2])
+			mustRecord(t, s, f[3], []Break{{File: "f4", PrevFile: "f1", Policy: PolicyContinue}})
+			for _, i := range order {
+				if _, err := s.Revive(ctx, f[i]); err != nil {
+					t.Fatalf("revive %s: %v", f[i].Name, err)
+				}
+			}
+			br, _ := s.Breaks(ctx)
+			if len(br) != 1 || br[0].File != "f4" || br[0].ResolvedBy == "" {
+				t.Errorf("breaks %+v, want f4 after f1 resolved", br)
+			}
+			if acc, _ := s.Resume(ctx, "ops"); len(acc) != 0 {
+				t.Errorf("open breaks left: %+v", acc)
+			}
+		})
+	}
 	t.Run("refused", func(t *testing.T) {
 		s := newStore(t, "testnet")
 		ctx := testCtx(t)
