@@ -47,8 +47,10 @@ type Config struct {
 	StopOnBreak bool   // ON_CHAIN_BREAK=stop
 	Concurrency int    // files decoded at once
 	// ChainWait is how long a file whose predecessor is not recorded yet
-	// waits (another replica may be writing it), from the first time any
-	// replica saw it so, before the gap is judged a chain break.
+	// waits (another replica may be writing it, or it is late) before the
+	// gap is judged a chain break: from the first time any replica saw it
+	// behind the same recorded file (while files before it are recorded,
+	// the stream is catching up and the wait starts again).
 	ChainWait time.Duration
 	// Heartbeat is how often the stream is told a file in hand is still
 	// being worked on, so that ACK_WAIT never hands it to another replica
@@ -341,7 +343,7 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options, revive boo
 		}
 	case !link.PrevOK(f):
 		if opt.Wait && p.cfg.ChainWait > 0 {
-			waited, err := p.st.Waited(ctx, f.Name, p.waitRestart())
+			waited, err := p.st.Waited(ctx, f.Name, link.Prev.Name, p.waitRestart())
 			if err != nil {
 				p.m.Failed.WithLabelValues("state").Inc()
 				return 0, err

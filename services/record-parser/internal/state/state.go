@@ -486,21 +486,25 @@ func (s *Store) quarantinedBetween(ctx context.Context, q querier, a, b *File) (
 }
 
 // Waited records a sighting of name, a file whose predecessor is not
-// recorded yet, and returns how long it has been waiting: since the first
-// sighting, by the database's clock (replicas' clocks may differ), unless
-// it was last seen more than restartAfter ago — nobody was looking at it
-// (the stream was halted, the parser stopped) — then its wait starts
-// again now.
-func (s *Store) Waited(ctx context.Context, name string, restartAfter time.Duration) (time.Duration, error) {
+// recorded yet and whose nearest recorded predecessor is behind, and
+// returns how long it has been waiting: since the first sighting behind
+// the same file, by the database's clock (replicas' clocks may differ).
+// The wait starts again now when the file before it has moved on (the
+// stream is catching up to it: files between were recorded), or when it
+// was last seen more than restartAfter ago — nobody was looking at it
+// (the stream was halted, the parsers stopped).
+func (s *Store) Waited(ctx context.Context, name, behind string, restartAfter time.Duration) (time.Duration, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	var secs float64
-	err := s.pool.QueryRow(ctx, `INSERT INTO parser_waits (network, name) VALUES ($1, $2)
+	err := s.pool.QueryRow(ctx, `INSERT INTO parser_waits (network, name, behind) VALUES ($1, $2, $4)
 		ON CONFLICT (network, name) DO UPDATE SET
 			first_seen = CASE WHEN parser_waits.last_seen < now() - make_interval(secs => $3::float8)
+				OR parser_waits.behind <> excluded.behind
 				THEN now() ELSE parser_waits.first_seen END,
+			behind = excluded.behind,
 			last_seen = now()
-		RETURNING extract(epoch FROM now() - first_seen)::float8`, s.network, name, restartAfter.Seconds()).Scan(&secs)
+		RETURNING extract(epoch FROM now() - first_seen)::float8`, s.network, name, restartAfter.Seconds(), behind).Scan(&secs)
 	if err != nil {
 		return 0, fmt.Errorf("network %s: wait of %s: %w", s.network, name, err)
 	}

@@ -482,48 +482,60 @@ func chained(n int) []*File {
 	return out
 }
 
-// CHAIN_WAIT's clock: from the first sighting, shared by every replica;
-// restarted after a long time unseen; cleared when the file is recorded
-// and when a halt is lifted.
+// CHAIN_WAIT's clock: from the first sighting behind the same file,
+// shared by every replica; restarted when the file before it moved on or
+// after a long time unseen; cleared when the file is recorded and when a
+// halt is lifted.
 func TestWaited(t *testing.T) {
 	s := newStore(t, "testnet")
 	ctx := testCtx(t)
-	if d, err := s.Waited(ctx, "f2", time.Hour); err != nil || d > time.Second {
+	if d, err := s.Waited(ctx, "f2", "f1", time.Hour); err != nil || d > time.Second {
 		t.Fatalf("first sighting: waited %v, %v", d, err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if d, err := s.Waited(ctx, "f2", time.Hour); err != nil || d < 300*time.Millisecond {
+	if d, err := s.Waited(ctx, "f2", "f1", time.Hour); err != nil || d < 300*time.Millisecond {
 		t.Fatalf("second sighting: waited %v, %v; want at least the 300ms since the first", d, err)
 	}
 	// Another network's file of the same name has its own clock.
-	if d, _ := New(s.pool, "mainnet", testTimeout).Waited(ctx, "f2", time.Hour); d > 250*time.Millisecond {
+	if d, _ := New(s.pool, "mainnet", testTimeout).Waited(ctx, "f2", "f1", time.Hour); d > 250*time.Millisecond {
 		t.Errorf("mainnet's f2 waited %v", d)
 	}
 	// Not looked at for longer than restartAfter: the wait starts again.
 	time.Sleep(300 * time.Millisecond)
-	if d, _ := s.Waited(ctx, "f2", 100*time.Millisecond); d > 250*time.Millisecond {
+	if d, _ := s.Waited(ctx, "f2", "f1", 100*time.Millisecond); d > 250*time.Millisecond {
 		t.Errorf("after a gap longer than restartAfter: waited %v, want a fresh start", d)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if d, _ := s.Waited(ctx, "f2", time.Hour); d < 200*time.Millisecond {
+	if d, _ := s.Waited(ctx, "f2", "f1", time.Hour); d < 200*time.Millisecond {
 		t.Errorf("after the restart the clock did not run: %v", d)
+	}
+
+	// The file before it moved on (files between were recorded): the
+	// stream is catching up, the wait starts again behind the new one.
+	time.Sleep(300 * time.Millisecond)
+	if d, _ := s.Waited(ctx, "f2", "f1b", time.Hour); d > 250*time.Millisecond {
+		t.Errorf("behind a newer file: waited %v, want a fresh start", d)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if d, _ := s.Waited(ctx, "f2", "f1b", time.Hour); d < 200*time.Millisecond {
+		t.Errorf("behind the same file again: the clock did not run: %v", d)
 	}
 
 	// Recording the file clears its wait.
 	f := chained(2)
 	mustRecord(t, s, f[1], nil)
-	if d, _ := s.Waited(ctx, "f2", time.Hour); d > 250*time.Millisecond {
+	if d, _ := s.Waited(ctx, "f2", "f1", time.Hour); d > 250*time.Millisecond {
 		t.Errorf("after f2 was recorded its wait is %v, want a fresh one", d)
 	}
 	// A resume clears every wait: time halted is not time waited.
-	if _, err := s.Waited(ctx, "f3", time.Hour); err != nil {
+	if _, err := s.Waited(ctx, "f3", "f1", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if _, err := s.Resume(ctx, "ops"); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := s.Waited(ctx, "f3", time.Hour); d > 250*time.Millisecond {
+	if d, _ := s.Waited(ctx, "f3", "f1", time.Hour); d > 250*time.Millisecond {
 		t.Errorf("after a resume f3 waited %v", d)
 	}
 }
@@ -544,7 +556,7 @@ func TestLateFileLiftsTheHalt(t *testing.T) {
 	if err := s.Halt(ctx, "f3", "chain broken"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Waited(ctx, "f4", time.Hour); err != nil {
+	if _, err := s.Waited(ctx, "f4", "f1", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -566,7 +578,7 @@ func TestLateFileLiftsTheHalt(t *testing.T) {
 	if err := s2.Halt(ctx, "f3", "chain broken"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.Waited(ctx, "f4", time.Hour); err != nil {
+	if _, err := s2.Waited(ctx, "f4", "f1", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -580,7 +592,7 @@ func TestLateFileLiftsTheHalt(t *testing.T) {
 	if h, _ := s2.Halted(ctx); h != nil {
 		t.Fatalf("still halted: %+v", h)
 	}
-	if d, _ := s2.Waited(ctx, "f4", time.Hour); d > 250*time.Millisecond {
+	if d, _ := s2.Waited(ctx, "f4", "f1", time.Hour); d > 250*time.Millisecond {
 		t.Errorf("f4's wait survived the lifted halt: %v", d)
 	}
 	// f3 comes again: it follows f2, no new break; nothing is open.
