@@ -166,7 +166,8 @@ func TestRecordParserExportsTheFixedNames(t *testing.T) {
 		"last_progress_timestamp_seconds", "parse_seconds", "file_seconds", "bulk_retries_total",
 		"deadletter_total", "chain_breaks_total", "stream_halted", "consensus_lag_seconds",
 		"last_block_number", "last_consensus_end_seconds", "events_published_total", "publish_failures_total",
-		"transaction_parse_errors_total",
+		"transaction_parse_errors_total", "events_duplicate_total", "parsed_stream_bytes", "parsed_stream_limit_bytes",
+		"heartbeats_total", "chain_waits_total", "reparsed_total",
 	} {
 		if _, ok := types[prefix+n]; !ok {
 			t.Errorf("%s%s is not exported before the first file (register it with WithLabelValues() at start)", prefix, n)
