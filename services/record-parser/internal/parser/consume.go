@@ -30,7 +30,10 @@ const (
 // (consensus) order, so a replica never races itself on the chain.
 func (p *Parser) Consume(ctx context.Context, src *intake.Consumer, once bool) error {
 	for !runner.Stopping(ctx) {
-		msgs, err := src.Fetch(ctx, p.cfg.Concurrency*2, fetchWait)
+		// A message's AckWait runs from its delivery, while the fetch
+		// still waits for more: the wait is at most one heartbeat
+		// interval, and the first heartbeat goes as soon as it returns.
+		msgs, err := src.Fetch(ctx, p.cfg.Concurrency*2, min(fetchWait, p.cfg.Heartbeat))
 		p.beat()
 		if err != nil {
 			return err
@@ -116,9 +119,9 @@ func (p *Parser) batch(ctx context.Context, msgs []jetstream.Msg) {
 	}
 }
 
-// heartbeat tells the stream, every Heartbeat until stop is called, that
-// the items are still being worked on (JetStream's in-progress
-// acknowledgement restarts their AckWait).
+// heartbeat tells the stream at once, then every Heartbeat until stop is
+// called, that the items are still being worked on (JetStream's
+// in-progress acknowledgement restarts their AckWait).
 func (p *Parser) heartbeat(items []*item) (stop func()) {
 	if len(items) == 0 {
 		return func() {}
@@ -129,11 +132,13 @@ func (p *Parser) heartbeat(items []*item) (stop func()) {
 		defer close(finished)
 		t := time.NewTicker(p.cfg.Heartbeat)
 		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
+		for first := true; ; first = false {
+			if !first {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+				}
 			}
 			for _, it := range items {
 				if err := it.msg.InProgress(); err != nil {
