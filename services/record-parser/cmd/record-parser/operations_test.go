@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,13 +10,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tributary.dev/libs/testkit"
@@ -33,28 +29,10 @@ import (
 // kept in the same proportion to the others as in the scenario it stands
 // for; each test says how.
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a parser running as a service.
 type proc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testkit.SyncBuffer
 	done chan error
 }
 
@@ -64,7 +42,7 @@ func (h *harness) start(bin string, args []string, extra ...string) *proc {
 	h.t.Helper()
 	c := exec.Command(bin, args...)
 	c.Env = h.env(append([]string{"RUN_AS_SERVICE=true"}, extra...)...)
-	p := &proc{cmd: c, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: c, out: &testkit.SyncBuffer{}, done: make(chan error, 1)}
 	c.Stdout, c.Stderr = p.out, p.out
 	if err := c.Start(); err != nil {
 		h.t.Fatal(err)
@@ -167,57 +145,22 @@ func (h *harness) streamEvents(stream string) []streamEvent {
 // announced is the state's files by name: whether the parsed event went
 // out (announced_at set).
 func (h *harness) announced() map[string]bool {
-	h.t.Helper()
-	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, h.dsn)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	out := map[string]bool{}
-	rows, err := conn.Query(ctx, "SELECT name, announced_at IS NOT NULL FROM parser_files WHERE network = $1", h.network)
-	if noTablesYet(err) {
-		return out
-	}
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		var a bool
-		if err := rows.Scan(&n, &a); err != nil {
-			h.t.Fatal(err)
-		}
-		out[n] = a
-	}
-	if err := rows.Err(); err != nil && !noTablesYet(err) {
-		h.t.Fatal(err)
+	for n, v := range h.fileColumn("announced_at IS NOT NULL") {
+		out[n] = v == "true"
 	}
 	return out
-}
-
-// noTablesYet says err is PostgreSQL's "relation does not exist": a
-// parser just started has not applied its migrations yet (its /readyz
-// answers before they run).
-func noTablesYet(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "42P01"
 }
 
 // query runs one SQL query returning a single value.
 func (h *harness) query(dest any, sql string, args ...any) {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, h.dsn)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, sql, args...).Scan(dest); err != nil {
-		h.t.Fatalf("%s: %v", sql, err)
-	}
+	h.withDB(func(ctx context.Context, conn *pgx.Conn) error {
+		if err := conn.QueryRow(ctx, sql, args...).Scan(dest); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+		return nil
+	})
 }
 
 // tablesExist says whether the parser's migrations have run.

@@ -545,23 +545,30 @@ func TestWaited(t *testing.T) {
 // cleared, with no resume. A file that does not explain the break leaves
 // the halt alone.
 func TestLateFileLiftsTheHalt(t *testing.T) {
-	s := newStore(t, "testnet")
-	ctx := testCtx(t)
 	f := chained(4)
-	mustRecord(t, s, f[0], nil)
-	// f3 came first; under stop it is not recorded, the stream halts.
-	if err := s.AddBreak(ctx, Break{File: "f3", PrevFile: "f1", Expected: f[0].ChainHash, Found: f[2].PrevHash}); err != nil {
-		t.Fatal(err)
+	// haltedAtF3 is a stream where f3 came before f2: under stop it is
+	// not recorded, the stream halts at it; f4 waits meanwhile.
+	haltedAtF3 := func(t *testing.T) *Store {
+		t.Helper()
+		s := newStore(t, "testnet")
+		ctx := testCtx(t)
+		mustRecord(t, s, f[0], nil)
+		if err := s.AddBreak(ctx, Break{File: "f3", PrevFile: "f1", Expected: f[0].ChainHash, Found: f[2].PrevHash}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Halt(ctx, "f3", "chain broken"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Waited(ctx, "f4", "f1", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		return s
 	}
-	if err := s.Halt(ctx, "f3", "chain broken"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Waited(ctx, "f4", "f1", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
+	ctx := testCtx(t)
 
 	// A file of another fork lands between them: it explains nothing.
+	s := haltedAtF3(t)
 	stray := &File{Name: "f2x", ConsensusStart: 19, ConsensusEnd: 19, Outcome: Parsed, FileHash: []byte{0x77}, PrevHash: f[0].ChainHash, ChainHash: []byte{0x78}}
 	if l := mustRecord(t, s, stray, nil); l.Lifted != nil || len(l.Resolved) != 0 {
 		t.Fatalf("a file that does not end where f3 starts resolved %+v, lifted %+v", l.Resolved, l.Lifted)
@@ -570,18 +577,7 @@ func TestLateFileLiftsTheHalt(t *testing.T) {
 		t.Fatal("the halt went with a file that does not explain it")
 	}
 
-	s2 := newStore(t, "testnet") // a fresh stream for the real thing
-	mustRecord(t, s2, f[0], nil)
-	if err := s2.AddBreak(ctx, Break{File: "f3", PrevFile: "f1", Expected: f[0].ChainHash, Found: f[2].PrevHash}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s2.Halt(ctx, "f3", "chain broken"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s2.Waited(ctx, "f4", "f1", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
+	s2 := haltedAtF3(t) // a fresh stream for the real thing
 	l := mustRecord(t, s2, f[1], nil)
 	if len(l.Resolved) != 1 || l.Resolved[0].File != "f3" || l.Resolved[0].PrevFile != "f1" || l.Resolved[0].ResolvedBy != "f2" {
 		t.Fatalf("resolved %+v, want f3 after f1, by f2", l.Resolved)
