@@ -130,7 +130,21 @@ func TestRecordParserExportsTheFixedNames(t *testing.T) {
 	}()
 
 	testkit.WaitStatus(t, addr, "/readyz", 200, out)
-	body := testkit.WaitStatus(t, addr, "/metrics", 200, out)
+	// /readyz answers before the service has registered its checks and
+	// metrics (the server starts first): wait until the parser's own
+	// metrics are there, which it registers all at once.
+	var body string
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		body = testkit.WaitStatus(t, addr, "/metrics", 200, out)
+		if strings.Contains(body, "tributary_record_parser_stream_halted") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the record-parser registered none of its metrics in 2 minutes; it said:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	types := metricTypes(body)
 
 	allowed := map[string]bool{}
