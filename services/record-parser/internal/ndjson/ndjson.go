@@ -109,12 +109,11 @@ func (d *Dir) Path(rel string) string { return filepath.Join(d.root, filepath.Fr
 
 // File is an output file being written.
 type File struct {
-	path    string
-	tmp     string
-	f       *os.File
-	w       *bufio.Writer
-	done    bool
-	written bool
+	path string
+	tmp  string
+	f    *os.File
+	w    *bufio.Writer
+	done bool
 }
 
 // Create opens a temp file for rel (its directories, and the root's
