@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,27 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// serviceMetrics waits until the process on addr is ready and exports
+// marker, one of the metrics the service registers all at once, and
+// returns its /metrics. /readyz alone is not enough: it answers before the
+// service has registered its checks and metrics (the server starts
+// first), and under load the test read /metrics before they existed.
+func serviceMetrics(t *testing.T, addr, marker string, out fmt.Stringer) string {
+	t.Helper()
+	testkit.WaitStatus(t, addr, "/readyz", 200, out)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		body := testkit.WaitStatus(t, addr, "/metrics", 200, out)
+		if strings.Contains(body, marker) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not exported within 2 minutes; the process said:\n%s", marker, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // metricTypes reads the "# TYPE <name> <type>" lines of a Prometheus text
@@ -129,23 +151,7 @@ func TestRecordParserExportsTheFixedNames(t *testing.T) {
 		}
 	}()
 
-	testkit.WaitStatus(t, addr, "/readyz", 200, out)
-	// /readyz answers before the service has registered its checks and
-	// metrics (the server starts first): wait until the parser's own
-	// metrics are there, which it registers all at once.
-	var body string
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		body = testkit.WaitStatus(t, addr, "/metrics", 200, out)
-		if strings.Contains(body, "tributary_record_parser_stream_halted") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the record-parser registered none of its metrics in 2 minutes; it said:\n%s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	types := metricTypes(body)
+	types := metricTypes(serviceMetrics(t, addr, "tributary_record_parser_stream_halted", out))
 
 	allowed := map[string]bool{}
 	for n := range fixedMetrics()["record-parser"] {
