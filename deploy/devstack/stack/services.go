@@ -185,6 +185,9 @@ func recordParserEnv(st *Stack) []string {
 		"ELASTICSEARCH_URL=" + st.ESURL(),
 		"NOTIFICATIONS=true",
 		"PARSED_STREAM=" + ParsedStream,
+		// A local stack's disk: 64 MiB of events, far more than a run makes
+		// (a stream's MaxBytes is reserved against the server's storage).
+		"PARSED_MAX_BYTES=67108864",
 		"ON_CHAIN_BREAK=stop",
 		"CONCURRENCY=2",
 	}
