@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,27 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// serviceMetrics waits until the process on addr is ready and exports
+// marker, one of the metrics the service registers all at once, and
+// returns its /metrics. /readyz alone is not enough: it answers before the
+// service has registered its checks and metrics (the server starts
+// first), and under load the test read /metrics before they existed.
+func serviceMetrics(t *testing.T, addr, marker string, out fmt.Stringer) string {
+	t.Helper()
+	testkit.WaitStatus(t, addr, "/readyz", 200, out)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		body := testkit.WaitStatus(t, addr, "/metrics", 200, out)
+		if strings.Contains(body, marker) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not exported within 2 minutes; the process said:\n%s", marker, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // metricTypes reads the "# TYPE <name> <type>" lines of a Prometheus text
@@ -129,9 +151,7 @@ func TestRecordParserExportsTheFixedNames(t *testing.T) {
 		}
 	}()
 
-	testkit.WaitStatus(t, addr, "/readyz", 200, out)
-	body := testkit.WaitStatus(t, addr, "/metrics", 200, out)
-	types := metricTypes(body)
+	types := metricTypes(serviceMetrics(t, addr, "tributary_record_parser_stream_halted", out))
 
 	allowed := map[string]bool{}
 	for n := range fixedMetrics()["record-parser"] {
@@ -166,7 +186,8 @@ func TestRecordParserExportsTheFixedNames(t *testing.T) {
 		"last_progress_timestamp_seconds", "parse_seconds", "file_seconds", "bulk_retries_total",
 		"deadletter_total", "chain_breaks_total", "stream_halted", "consensus_lag_seconds",
 		"last_block_number", "last_consensus_end_seconds", "events_published_total", "publish_failures_total",
-		"transaction_parse_errors_total",
+		"transaction_parse_errors_total", "events_duplicate_total", "parsed_stream_bytes", "parsed_stream_limit_bytes",
+		"heartbeats_total", "chain_waits_total", "reparsed_total",
 	} {
 		if _, ok := types[prefix+n]; !ok {
 			t.Errorf("%s%s is not exported before the first file (register it with WithLabelValues() at start)", prefix, n)

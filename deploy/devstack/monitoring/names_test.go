@@ -40,6 +40,9 @@ var recordParserMetrics = []string{
 	"stream_halted", "quarantined_total", "consensus_lag_seconds", "last_block_number",
 	"last_consensus_end_seconds", "files_failed_total", "events_published_total",
 	"publish_failures_total", "transaction_parse_errors_total",
+	// Recovery and the parsed stream.
+	"events_duplicate_total", "parsed_stream_bytes", "parsed_stream_limit_bytes",
+	"heartbeats_total", "chain_waits_total", "reparsed_total",
 }
 
 // registryProcessorMetrics are the registry-processor's metric names,

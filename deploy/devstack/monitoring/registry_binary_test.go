@@ -86,8 +86,7 @@ func TestRegistryProcessorExportsTheFixedNames(t *testing.T) {
 		}
 	}()
 
-	testkit.WaitStatus(t, addr, "/readyz", 200, out)
-	types := metricTypes(testkit.WaitStatus(t, addr, "/metrics", 200, out))
+	types := metricTypes(serviceMetrics(t, addr, "tributary_registry_processor_controller_ready", out))
 
 	allowed := map[string]bool{"last_progress_timestamp_seconds": true}
 	for n := range fixedMetrics()["registry-processor"] {
@@ -127,6 +126,7 @@ func TestRegistryProcessorExportsTheFixedNames(t *testing.T) {
 	}
 
 	client := http.Client{Timeout: 5 * time.Second}
+	testkit.WaitStatus(t, addr, "/status.json", 200, out)
 	for path, want := range map[string]string{"/status": "text/html", "/status.json": "application/json"} {
 		resp, err := client.Get("http://" + addr + path)
 		if err != nil {

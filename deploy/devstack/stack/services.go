@@ -181,14 +181,18 @@ func (st *Stack) FixtureRecordDir() string {
 func (st *Stack) ParsedDir() string { return filepath.Join(st.dir, "parsed") }
 
 // recordParserEnv is what both record-parsers share: the devstack's
-// database (the chain state is keyed by NETWORK) and Elasticsearch
-// stand-in.
+// database (the chain state is keyed by NETWORK), Elasticsearch stand-in
+// and the name of the parsed stream each creates on its own NATS.
 func recordParserEnv(st *Stack) []string {
 	return []string{
 		"RUN_AS_SERVICE=true",
 		"TARGET=" + st.PGDSN,
 		"ELASTICSEARCH_URL=" + st.ESURL(),
 		"NOTIFICATIONS=true",
+		"PARSED_STREAM=" + ParsedStream,
+		// A local stack's disk: 64 MiB of events, far more than a run makes
+		// (a stream's MaxBytes is reserved against the server's storage).
+		"PARSED_MAX_BYTES=67108864",
 		"ON_CHAIN_BREAK=stop",
 		"CONCURRENCY=2",
 	}

@@ -79,7 +79,7 @@ func TestRecordParserServices(t *testing.T) {
 	seen := map[string]map[string]string{}
 	for _, p := range parsers {
 		env := envOf(st, p)
-		for _, k := range []string{"RUN_AS_SERVICE", "RECORD_DIR", "OUTPUT_DIR", "ELASTICSEARCH_URL", "TARGET", "NATS", "NATS_STREAM", "NATS_CONSUMER", "NETWORK", "METRICS_ADDR"} {
+		for _, k := range []string{"RUN_AS_SERVICE", "RECORD_DIR", "OUTPUT_DIR", "ELASTICSEARCH_URL", "TARGET", "NATS", "NATS_STREAM", "NATS_CONSUMER", "NETWORK", "METRICS_ADDR", "PARSED_STREAM"} {
 			if env[k] == "" {
 				t.Errorf("%s: %s is not set", p.name, k)
 			}
@@ -111,7 +111,11 @@ func TestRecordParserServices(t *testing.T) {
 		if env["RUN_AS_SERVICE"] != "true" {
 			t.Errorf("%s: RUN_AS_SERVICE %s, want true", p.name, env["RUN_AS_SERVICE"])
 		}
-		for _, k := range []string{"OUTPUT_DIR", "NATS_CONSUMER", "NETWORK", "RECORD_DIR"} {
+		if env["NOTIFICATIONS"] != "true" || env["PARSED_STREAM"] == env["NATS_STREAM"] {
+			t.Errorf("%s: NOTIFICATIONS %s, PARSED_STREAM %s: want the parsed events announced on a stream of their own", p.name, env["NOTIFICATIONS"], env["PARSED_STREAM"])
+		}
+		// The parsed subjects are fixed too: one parser per NATS server.
+		for _, k := range []string{"OUTPUT_DIR", "NATS_CONSUMER", "NETWORK", "RECORD_DIR", "NATS"} {
 			if seen[k] == nil {
 				seen[k] = map[string]string{}
 			}

@@ -49,6 +49,11 @@ const (
 	FixtureRecordStream = "HEDERA_RECORDS_FIXTURES"
 )
 
+// ParsedStream is the JetStream stream each record-parser keeps its
+// hedera.records.parsed events in (PARSED_STREAM), created by the parser
+// on its network's NATS: one per server, as the subjects are fixed.
+const ParsedStream = "HEDERA_RECORDS_PARSED"
+
 // Database is the PostgreSQL database the devstack (re)creates.
 const Database = "tributary_dev"
 
@@ -208,8 +213,8 @@ func (st *Stack) Describe() string {
 	fmt.Fprintf(&b, "  PostgreSQL     %s\n", config.RedactDSN(st.PGDSN))
 	fmt.Fprintf(&b, "                 %s (the registry-processor's COLIN source: %d generated corps, new events every %s)\n",
 		config.RedactDSN(st.SourceDSN), RegistryCorps, RegistryEventInterval)
-	fmt.Fprintf(&b, "  NATS           %s (JetStream on; stream %s: the trickle's record files)\n", st.NATSURL(), LiveRecordStream)
-	fmt.Fprintf(&b, "                 %s (stream %s: the fixture downloader's files)\n", st.FixtureNATSURL(), FixtureRecordStream)
+	fmt.Fprintf(&b, "  NATS           %s (JetStream on; stream %s: the trickle's record files, %s: their parsed events)\n", st.NATSURL(), LiveRecordStream, ParsedStream)
+	fmt.Fprintf(&b, "                 %s (stream %s: the fixture downloader's files, %s: their parsed events)\n", st.FixtureNATSURL(), FixtureRecordStream, ParsedStream)
 	fmt.Fprintf(&b, "  S3             %s buckets %s, %s (key %s)\n", st.s3.Endpoint, DeliveryBucket, ArchiveBucket, testkit.S3AccessKey)
 	fmt.Fprintf(&b, "  GCS            http://127.0.0.1:%d bucket %s: %s (generated, a file every %s), %s<dataset>/ (the fixtures)\n",
 		GCSPort, RecordBucket, LiveRecordPrefix, TrickleInterval, FixtureRecordPrefix)

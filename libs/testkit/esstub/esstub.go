@@ -27,9 +27,11 @@ type Server struct {
 	templates map[string]*indexTemplate
 	seq       int64 // _seq_no source; per server, so parallel servers never share state
 
-	// Test-only failure injection (FailBulk, FailBulkItems).
+	// Test-only failure injection (FailBulk, FailBulkItems) and
+	// slowness (DelayBulk).
 	failBulk, failBulkStatus   int
 	failItems, failItemsStatus int
+	bulkDelay                  time.Duration
 }
 
 type index struct {
@@ -70,6 +72,30 @@ func (s *Server) FailBulkItems(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failItems, s.failItemsStatus = n, status
+}
+
+// DelayBulk makes every _bulk request from now on take d longer before
+// it is applied and answered, as an overloaded cluster does (0: no
+// delay). Requests are delayed side by side, not queued. Test-only
+// behaviour.
+func (s *Server) DelayBulk(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bulkDelay = d
+}
+
+// Versions returns every document's _version in an index by id: 1 for a
+// document written once, n after n writes.
+func (s *Server) Versions(name string) map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int64{}
+	if ix := s.indices[name]; ix != nil {
+		for id, d := range ix.docs {
+			out[id] = d.version
+		}
+	}
+	return out
 }
 
 // Docs returns every document of an index by id, for tests that compare
@@ -528,6 +554,16 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, defaultIndex strin
 		}
 	}
 
+	s.mu.Lock()
+	delay := s.bulkDelay
+	s.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failBulk > 0 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,5 +253,42 @@ func TestFailureInjection(t *testing.T) {
 	docs := srv.Docs("load")
 	if len(docs) != 2 || string(docs["1"]) != `{"n":1}` || string(docs["2"]) != `{"n":2}` {
 		t.Fatalf("Docs = %v", docs)
+	}
+}
+
+// TestDelayBulk checks delayed bulk requests answer after the delay and
+// write what they carry (each write raising the document's _version).
+func TestDelayBulk(t *testing.T) {
+	url, srv := testkit.ElasticsearchServer(t)
+	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{url}, DisableRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bulk := `{"index":{"_id":"1"}}` + "\n" + `{"n":1}` + "\n"
+	const delay = 700 * time.Millisecond
+	srv.DelayBulk(delay)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if code, res := do(t)(es.Bulk(strings.NewReader(bulk), es.Bulk.WithIndex("slow"))); code != 200 || res["errors"] != false {
+				t.Errorf("delayed bulk = %d %v", code, res)
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if took < delay {
+		t.Errorf("two delayed bulks answered in %v, before the %v delay", took, delay)
+	}
+	if v := srv.Versions("slow"); len(v) != 1 || v["1"] != 2 {
+		t.Errorf("versions %v, want document 1 written twice (version 2)", v)
+	}
+	srv.DelayBulk(0)
+	if code, _ := do(t)(es.Bulk(strings.NewReader(bulk), es.Bulk.WithIndex("slow"))); code != 200 {
+		t.Fatalf("bulk = %d", code)
+	}
+	if v := srv.Versions("slow"); v["1"] != 3 {
+		t.Errorf("versions %v, want document 1 at version 3", v)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -322,7 +324,39 @@ func lines(t testing.TB, data []byte) map[string]json.RawMessage {
 }
 
 // parsedFiles is the state's parser_files rows: name → outcome.
-func (h *harness) parsedFiles() map[string]string {
+func (h *harness) parsedFiles() map[string]string { return h.fileColumn("outcome") }
+
+// fileColumn is one column of the state's parser_files rows by name,
+// as text; empty before the service has made its tables.
+func (h *harness) fileColumn(expr string) map[string]string {
+	h.t.Helper()
+	out := map[string]string{}
+	h.withDB(func(ctx context.Context, conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, "SELECT name, ("+expr+")::text FROM parser_files WHERE network = $1", h.network)
+		if noTablesYet(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var n, v string
+			if err := rows.Scan(&n, &v); err != nil {
+				return err
+			}
+			out[n] = v
+		}
+		if err := rows.Err(); err != nil && !noTablesYet(err) {
+			return err
+		}
+		return nil
+	})
+	return out
+}
+
+// withDB runs fn on a connection to the test's database, with a deadline;
+// an error fails the test.
+func (h *harness) withDB(fn func(ctx context.Context, conn *pgx.Conn) error) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
 	defer cancel()
@@ -331,40 +365,22 @@ func (h *harness) parsedFiles() map[string]string {
 		h.t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT name, outcome FROM parser_files WHERE network = $1", h.network)
-	if err != nil {
+	if err := fn(ctx, conn); err != nil {
 		h.t.Fatal(err)
 	}
-	out := map[string]string{}
-	for rows.Next() {
-		var n, o string
-		if err := rows.Scan(&n, &o); err != nil {
-			h.t.Fatal(err)
-		}
-		out[n] = o
-	}
-	if err := rows.Err(); err != nil {
-		h.t.Fatal(err)
-	}
-	return out
+}
+
+// noTablesYet says err is PostgreSQL's "relation does not exist": a
+// parser just started has not applied its migrations yet (its /readyz
+// answers before they run).
+func noTablesYet(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42P01"
 }
 
 // countFiles is how many files the state holds; 0 before the service
 // has made its tables.
-func (h *harness) countFiles() int {
-	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, h.dsn)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM parser_files WHERE network = $1", h.network).Scan(&n); err != nil {
-		return 0
-	}
-	return n
-}
+func (h *harness) countFiles() int { return len(h.parsedFiles()) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

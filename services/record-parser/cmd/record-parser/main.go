@@ -4,7 +4,8 @@
 // the mirror node REST API's transaction object to NDJSON and
 // Elasticsearch, announcing each file on hedera.records.parsed.<node>.
 // `record-parser backfill --marker YYYY-MM-DD` parses one day directory;
-// `status` and `resume` are for chain breaks.
+// `status` and `resume` are for chain breaks; `reparse` takes back a
+// quarantined file whose copy the operator replaced.
 package main
 
 import (
@@ -31,11 +32,14 @@ func main() {
 		case "resume":
 			resumeMain(os.Args[2:])
 			return
+		case "reparse":
+			reparseMain(os.Args[2:])
+			return
 		}
 	}
 	var cfg Config
 	setup.Main("record-parser", summary, &cfg, func(ctx context.Context, env *setup.Env) error {
-		s, err := build(ctx, &cfg, env, true)
+		s, err := build(ctx, &cfg, env, kindService)
 		if err != nil {
 			return err
 		}
@@ -56,8 +60,12 @@ Verbs:
   record-parser                       consume the downloader's stream (RUN_AS_SERVICE=false:
                                       until nothing is pending, then exit)
   record-parser backfill --marker D   parse RECORD_DIR/D (a day, YYYY-MM-DD) in consensus order;
-                                      files already parsed are skipped unless --force; exits 1
-                                      if a file failed or the directory holds no record file
+                                      files already parsed are skipped unless --force (which also
+                                      takes back quarantined files that parse now); exits 1 if a
+                                      file failed or the directory holds no record file
+  record-parser reparse DAY/FILE...   parse quarantined record files again after their copies in
+                                      RECORD_DIR were replaced, and record them as parsed if they
+                                      fit the chain: the gap they left closes, a halt it caused lifts
   record-parser status                the stream's position, halt and chain breaks
   record-parser resume                after a chain break halted the stream (ON_CHAIN_BREAK=stop):
                                       accept the break and let the stream go on

@@ -14,7 +14,7 @@ import (
 
 func TestHelpListsEveryVariable(t *testing.T) {
 	out := svc.CheckHelp(t, binary, "../../README.md", &Config{})
-	for _, verb := range []string{"backfill --marker", "status", "resume"} {
+	for _, verb := range []string{"backfill --marker", "reparse DAY/FILE", "status", "resume"} {
 		if !strings.Contains(out, "record-parser "+verb) {
 			t.Errorf("--help lacks the verb %q", verb)
 		}
@@ -32,6 +32,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"NETWORK=Main Net"}, "NETWORK"},
 		{[]string{"ELASTICSEARCH_URL=ftp://x"}, "ELASTICSEARCH_URL"},
 		{[]string{"CONCURRENCY=0"}, "CONCURRENCY"},
+		{[]string{"PARSED_DEDUP_WINDOW=7200", "PARSED_MAX_AGE=3600"}, "PARSED_DEDUP_WINDOW"},
+		{[]string{"PARSED_MAX_BYTES=0"}, "PARSED_MAX_BYTES"},
+		{[]string{"CHAIN_WAIT=-1"}, "CHAIN_WAIT"},
 	} {
 		code, out := h.run(binary, nil, tc.env...)
 		if code == 0 || !strings.Contains(out, tc.want) {

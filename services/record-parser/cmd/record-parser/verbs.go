@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,7 +55,7 @@ func backfillMain(args []string) {
 			if len(jobs) == 0 {
 				return fmt.Errorf("RECORD_DIR/%s holds no record file", *marker)
 			}
-			s, err := build(ctx, &cfg, env, false)
+			s, err := build(ctx, &cfg, env, kindBackfill)
 			if err != nil {
 				return err
 			}
@@ -96,6 +97,67 @@ func backfill(ctx context.Context, log *zap.Logger, p *parser.Parser, jobs []int
 		return fmt.Errorf("%d of %d files failed: %s", len(failed), len(jobs), strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// reparseMain is `record-parser reparse <day>/<file>...`: quarantined
+// files whose copies the operator replaced, parsed again and taken back
+// into the chain, in consensus order.
+func reparseMain(args []string) {
+	var cfg Config
+	setup.Main("record-parser reparse", "parses quarantined record files again (RECORD_DIR/<day>/<file>, copies replaced) and records them as parsed when they fit the chain", &cfg,
+		func(ctx context.Context, env *setup.Env) error {
+			files := args
+			if len(files) == 0 {
+				return errors.New("name the quarantined files: record-parser reparse 2022-07-13/2022-07-13T08_46_11.304284003Z.rcd.gz (record-parser status and QUARANTINE_DIR list them)")
+			}
+			var jobs []intake.Job
+			for _, f := range files {
+				day, name, ok := strings.Cut(f, "/")
+				if !ok {
+					return fmt.Errorf("%q: <YYYY-MM-DD>/<record file>, as under RECORD_DIR", f)
+				}
+				job, err := intake.NewJob(day, name, "0")
+				if err != nil {
+					return err
+				}
+				jobs = append(jobs, job)
+			}
+			slices.SortFunc(jobs, func(a, b intake.Job) int { return a.Start.Compare(b.Start) })
+			s, err := build(ctx, &cfg, env, kindReparse)
+			if err != nil {
+				return err
+			}
+			var failed []string
+			for _, job := range jobs {
+				out, err := s.parser.Reparse(ctx, job)
+				switch {
+				case err != nil:
+					fmt.Printf("%s: not taken back: %v\n", job.Rel(), err)
+					failed = append(failed, job.Rel())
+				case out == parser.Halted:
+					h, _ := s.state.Halted(ctx)
+					at := "a chain break"
+					if h != nil {
+						at = h.File
+					}
+					fmt.Printf("%s: not taken back: the stream is halted at %s, before this file (record-parser status)\n", job.Rel(), at)
+					failed = append(failed, job.Rel())
+				default:
+					fmt.Printf("%s: parsed and recorded\n", job.Rel())
+				}
+			}
+			if h, err := s.state.Halted(ctx); err != nil {
+				return err
+			} else if h != nil {
+				fmt.Printf("the stream is halted at %s: %s\n", h.File, h.Reason)
+			} else {
+				fmt.Println("the stream is not halted")
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("%d of %d files not taken back: %s", len(failed), len(jobs), strings.Join(failed, ", "))
+			}
+			return nil
+		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 
 // statusMain is `record-parser status`: where the stream is, and why it

@@ -18,7 +18,7 @@ import (
 const (
 	fetchWait    = 2 * time.Second
 	waitDelay    = 2 * time.Second // predecessor not recorded yet
-	haltDelay    = 5 * time.Second // stream halted at a chain break
+	haltDelay    = 5 * time.Second // held back by a halt
 	retryDelay   = 5 * time.Second // a failure; grows with deliveries
 	maxRetryWait = time.Minute
 	ackTimeout   = 10 * time.Second
@@ -30,7 +30,10 @@ const (
 // (consensus) order, so a replica never races itself on the chain.
 func (p *Parser) Consume(ctx context.Context, src *intake.Consumer, once bool) error {
 	for !runner.Stopping(ctx) {
-		msgs, err := src.Fetch(ctx, p.cfg.Concurrency*2, fetchWait)
+		// A message's AckWait runs from its delivery, while the fetch
+		// still waits for more: the wait is at most one heartbeat
+		// interval, and the first heartbeat goes as soon as it returns.
+		msgs, err := src.Fetch(ctx, p.cfg.Concurrency*2, min(fetchWait, p.cfg.Heartbeat))
 		p.beat()
 		if err != nil {
 			return err
@@ -83,6 +86,12 @@ func (p *Parser) batch(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		items = append(items, &item{msg: m, job: job, done: make(chan struct{})})
 	}
+	// The whole batch is in hand until it is settled, however long the
+	// files take (one waiting for the one before it, Elasticsearch slow or
+	// retrying): the stream hears so, and hands none of them to another
+	// replica meanwhile.
+	stop := p.heartbeat(items)
+	defer stop()
 	// Files are processed by Concurrency workers; Process itself is safe
 	// in parallel, but the chain verdict of a file needs its predecessor
 	// recorded, so each waits for the one before it to finish first and
@@ -104,19 +113,56 @@ func (p *Parser) batch(ctx context.Context, msgs []jetstream.Msg) {
 		}()
 	}
 	wg.Wait()
+	stop()
 	for _, it := range items {
 		p.finish(ctx, it)
 	}
 }
 
+// heartbeat tells the stream at once, then every Heartbeat until stop is
+// called, that the items are still being worked on (JetStream's
+// in-progress acknowledgement restarts their AckWait).
+func (p *Parser) heartbeat(items []*item) (stop func()) {
+	if len(items) == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(p.cfg.Heartbeat)
+		defer t.Stop()
+		for first := true; ; first = false {
+			if !first {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+				}
+			}
+			for _, it := range items {
+				if err := it.msg.InProgress(); err != nil {
+					// The stream will hand the file out again after
+					// AckWait; every step tolerates that.
+					p.log.Warn("heartbeat failed", zap.String("file", it.job.Rel()), zap.Error(err))
+					continue
+				}
+				p.m.Heartbeats.Inc()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-finished
+		})
+	}
+}
+
 // processInOrder decodes at once and commits after before has finished.
 func (p *Parser) processInOrder(ctx context.Context, it *item, before *item) (Outcome, error) {
-	deliveries := 1
-	if md, err := it.msg.Metadata(); err == nil {
-		deliveries = int(md.NumDelivered)
-	}
-	_ = it.msg.InProgress()
-	return p.process(ctx, it.job, Options{Deliveries: deliveries}, func() {
+	return p.process(ctx, it.job, Options{Wait: true}, func() {
 		if before != nil {
 			<-before.done
 		}

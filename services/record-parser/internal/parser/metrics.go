@@ -27,6 +27,12 @@ type Metrics struct {
 	Published    prometheus.Counter     //
 	PublishFail  prometheus.Counter     //
 	ParseErrors  prometheus.Counter     //
+	ChainWaits   prometheus.Counter     //
+	Heartbeats   prometheus.Counter     //
+	Reparsed     prometheus.Counter     //
+	Duplicates   prometheus.Counter     //
+	StreamBytes  prometheus.Gauge       // the parsed stream's
+	StreamLimit  prometheus.Gauge       //
 	lastEndNano  atomic.Int64
 }
 
@@ -48,9 +54,15 @@ func NewMetrics(srv *metrics.Server) *Metrics {
 		LastBlock:    srv.Gauge("last_block_number", "Block number of the newest v6 record file parsed.").WithLabelValues(),
 		LastEnd:      srv.Gauge("last_consensus_end_seconds", "Consensus time of the last transaction of the newest record file parsed.").WithLabelValues(),
 		Failed:       srv.Counter("files_failed_total", "Record files whose processing failed and will be tried again, by stage (read, sidecar, ndjson, elasticsearch, deadletter, state, publish, message).", "stage"),
-		Published:    srv.Counter("events_published_total", "hedera.records.parsed events published.").WithLabelValues(),
-		PublishFail:  srv.Counter("publish_failures_total", "hedera.records.parsed events that could not be published (sent again with the file's next delivery).").WithLabelValues(),
+		Published:    srv.Counter("events_published_total", "hedera.records.parsed events the parsed stream (PARSED_STREAM) acknowledged as stored.").WithLabelValues(),
+		PublishFail:  srv.Counter("publish_failures_total", "hedera.records.parsed events the parsed stream did not acknowledge (sent again with the file's next delivery).").WithLabelValues(),
+		Duplicates:   srv.Counter("events_duplicate_total", "hedera.records.parsed events the parsed stream acknowledged as a repeat of one it holds (same Nats-Msg-Id: sent again after a crash), not stored twice.").WithLabelValues(),
 		ParseErrors:  srv.Counter("transaction_parse_errors_total", "Transactions whose body or record did not decode, written as documents with parse_error and the raw bytes.").WithLabelValues(),
+		ChainWaits:   srv.Counter("chain_waits_total", "Times a record file was put back because the file before it was not recorded yet (another replica parsing it, or late); after CHAIN_WAIT it counts as a chain break.").WithLabelValues(),
+		Heartbeats:   srv.Counter("heartbeats_total", "In-progress acknowledgements sent for files in hand, so that ACK_WAIT does not hand a file to another replica mid-work.").WithLabelValues(),
+		Reparsed:     srv.Counter("reparsed_total", "Quarantined record files parsed after all (record-parser reparse, backfill --force) and recorded as parsed.").WithLabelValues(),
+		StreamBytes:  srv.Gauge("parsed_stream_bytes", "Bytes the parsed stream (PARSED_STREAM) holds, as the server last reported (every 30 s).").WithLabelValues(),
+		StreamLimit:  srv.Gauge("parsed_stream_limit_bytes", "The parsed stream's MaxBytes (PARSED_MAX_BYTES): past it the oldest events are discarded, and a subscriber that was away misses them.").WithLabelValues(),
 	}
 	srv.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: srv.FullName("consensus_lag_seconds"),

@@ -21,6 +21,8 @@ import (
 
 	"tributary.dev/libs/faults"
 	"tributary.dev/libs/natsbus"
+	"tributary.dev/libs/recordstream"
+	"tributary.dev/services/record-parser/internal/announce"
 	"tributary.dev/services/record-parser/internal/esout"
 	"tributary.dev/services/record-parser/internal/intake"
 	"tributary.dev/services/record-parser/internal/ndjson"
@@ -30,7 +32,7 @@ import (
 )
 
 // SubjectPrefix is followed by the node number.
-const SubjectPrefix = "hedera.records.parsed."
+const SubjectPrefix = announce.SubjectPrefix
 
 // Config is what the parser does; main fills it from the environment.
 type Config struct {
@@ -38,13 +40,22 @@ type Config struct {
 	OutputDir     string // NDJSON root; "" turns NDJSON off
 	DeadLetterDir string // documents Elasticsearch refused
 	QuarantineDir string // record files refused
-	Network       string // keys the chain state
-	StopOnBreak   bool   // ON_CHAIN_BREAK=stop
-	Concurrency   int    // files decoded at once
-	// ChainWait is how many deliveries a file whose predecessor is not
-	// recorded yet waits (another replica may be writing it) before the
-	// gap is judged a chain break.
-	ChainWait int
+	// Kind names this process in the temp files it writes (service,
+	// backfill, reparse): start-up cleans only its own kind's.
+	Kind        string
+	Network     string // keys the chain state
+	StopOnBreak bool   // ON_CHAIN_BREAK=stop
+	Concurrency int    // files decoded at once
+	// ChainWait is how long a file whose predecessor is not recorded yet
+	// waits (another replica may be writing it, or it is late) before the
+	// gap is judged a chain break: from the first time any replica saw it
+	// behind the same recorded file (while files before it are recorded,
+	// the stream is catching up and the wait starts again).
+	ChainWait time.Duration
+	// Heartbeat is how often the stream is told a file in hand is still
+	// being worked on, so that ACK_WAIT never hands it to another replica
+	// mid-work; a third of ACK_WAIT. 0: every 10 s.
+	Heartbeat time.Duration
 }
 
 // Index is the Elasticsearch output (esout.Output).
@@ -52,35 +63,63 @@ type Index interface {
 	Write(ctx context.Context, index string, docs []esout.Doc) ([]esout.Rejected, error)
 }
 
-// Publisher sends announcements (natsbus.Bus).
-type Publisher interface {
-	Publish(ctx context.Context, subject, msgID string, payload []byte) error
+// Announcer stores announcements on the parsed stream (announce.Announcer).
+type Announcer interface {
+	Announce(ctx context.Context, subject, msgID string, payload []byte) (duplicate bool, err error)
 }
 
 // Parser parses record files. Its methods are safe for concurrent use.
 type Parser struct {
-	cfg      Config
-	st       *state.Store
-	es       Index     // nil: Elasticsearch off
-	bus      Publisher // nil: no announcements
-	log      *zap.Logger
-	m        *Metrics
-	host     string
-	encoders sync.Pool
-	buffers  sync.Pool // *[]byte: documents of a file done with
+	cfg Config
+	st  *state.Store
+	es  Index     // nil: Elasticsearch off
+	bus Announcer // nil: no announcements
+	log *zap.Logger
+	m   *Metrics
+	// The roots written, each with this process's temp files; out is
+	// nil with NDJSON off.
+	out, dead, quar *ndjson.Dir
+	host            string
+	encoders        sync.Pool
+	buffers         sync.Pool // *[]byte: documents of a file done with
 	// Beat tells /healthz the loop is alive; nil is fine.
 	Beat func()
 }
 
 // New returns a parser. es and bus may be nil (that output off).
-func New(cfg Config, st *state.Store, es Index, bus Publisher, log *zap.Logger, m *Metrics) (*Parser, error) {
+func New(cfg Config, st *state.Store, es Index, bus Announcer, log *zap.Logger, m *Metrics) (*Parser, error) {
 	if cfg.OutputDir == "" && es == nil {
 		return nil, errors.New("no output: set OUTPUT_DIR (NDJSON), ELASTICSEARCH_URL, or both")
 	}
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 1
 	}
+	if cfg.Kind == "" {
+		cfg.Kind = "service"
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 10 * time.Second
+	}
+	if cfg.DeadLetterDir == "" {
+		cfg.DeadLetterDir = filepath.Join(cfg.OutputDir, "_deadletter")
+	}
+	if cfg.QuarantineDir == "" {
+		cfg.QuarantineDir = filepath.Join(cfg.OutputDir, "_quarantine")
+	}
 	p := &Parser{cfg: cfg, st: st, es: es, bus: bus, log: log, m: m, host: natsbus.Host()}
+	owner := ndjson.Self(cfg.Kind)
+	var err error
+	if cfg.OutputDir != "" {
+		if p.out, err = ndjson.NewDir(cfg.OutputDir, owner); err != nil {
+			return nil, err
+		}
+	}
+	if p.dead, err = ndjson.NewDir(cfg.DeadLetterDir, owner); err != nil {
+		return nil, err
+	}
+	if p.quar, err = ndjson.NewDir(cfg.QuarantineDir, owner); err != nil {
+		return nil, err
+	}
 	if st != nil {
 		// Breaks the state finds itself, under its lock, follow the
 		// stream's policy too.
@@ -88,6 +127,26 @@ func New(cfg Config, st *state.Store, es Index, bus Publisher, log *zap.Logger, 
 	}
 	p.encoders.New = func() any { return txdoc.NewEncoder() }
 	return p, nil
+}
+
+// CleanTemp removes the temp files a process of this kind left where
+// this one writes (see ndjson.Dir.Clean), before the first file: by root,
+// how many went.
+func (p *Parser) CleanTemp() (map[string]int, error) {
+	removed := map[string]int{}
+	for _, d := range []*ndjson.Dir{p.out, p.dead, p.quar} {
+		if d == nil {
+			continue
+		}
+		n, err := d.Clean()
+		if err != nil {
+			return removed, err
+		}
+		if n > 0 {
+			removed[d.Root()] += n
+		}
+	}
+	return removed, nil
 }
 
 func (p *Parser) beat() {
@@ -106,25 +165,65 @@ const (
 	Quarantined
 	// Wait: its predecessor is not recorded yet; try again shortly.
 	Wait
-	// Halted: the stream stops at a chain break until an operator
-	// resumes it.
+	// Halted: the stream stops at a chain break until the missing file
+	// is parsed or an operator resumes it.
 	Halted
 )
 
 // Options qualify one file's processing.
 type Options struct {
-	// Deliveries is how many times the stream has handed the file out
-	// (1 the first time); 0 for a backfill, which never waits.
-	Deliveries int
+	// Wait lets a file whose predecessor is not recorded yet wait for it
+	// (CHAIN_WAIT): the stream's files, which replicas parse side by
+	// side. A backfill, in consensus order, never waits.
+	Wait bool
 	// Force parses a file already recorded again (backfill --force):
-	// documents and NDJSON are written again, over the old ones.
+	// documents and NDJSON are written again, over the old ones. A file
+	// recorded as quarantined is revived: parsed and recorded as parsed
+	// if it fits the chain on both sides (the operator replaced the copy).
 	Force bool
 }
+
+// ErrNotQuarantined is Reparse's refusal of a file that is not recorded
+// as quarantined.
+var ErrNotQuarantined = errors.New("not recorded as quarantined")
 
 // Process parses one file through every output. An error means nothing
 // was recorded and the file should be tried again later.
 func (p *Parser) Process(ctx context.Context, job intake.Job, opt Options) (Outcome, error) {
 	return p.process(ctx, job, opt, nil)
+}
+
+// Reparse parses a file recorded as quarantined again — the operator
+// replaced the copy in RECORD_DIR — and records it as parsed if it fits
+// the chain on both sides, closing the gap it left: the breaks it
+// explains are resolved and a halt they caused is lifted. The quarantine
+// copy goes once the file is recorded. A file not quarantined gives
+// ErrNotQuarantined, except one recorded as parsed whose event did not go
+// out (a re-parse cut short): that one is finished. One still refused
+// stays quarantined (its copy and reason rewritten) and gives an error
+// saying why.
+func (p *Parser) Reparse(ctx context.Context, job intake.Job) (Outcome, error) {
+	prev, err := p.st.Lookup(ctx, job.Name)
+	if err != nil {
+		return 0, err
+	}
+	if prev == nil {
+		return 0, fmt.Errorf("%s: not recorded: %w (the stream parses it when it comes, or backfill its day)", job.Rel(), ErrNotQuarantined)
+	}
+	if prev.Outcome == state.Parsed && !prev.Announced && p.bus != nil {
+		// A re-parse cut short after the file was recorded: finish it.
+		out, err := p.process(ctx, job, Options{Force: true}, nil)
+		if err == nil && out == Done {
+			if err := quarantine.Remove(p.quar, job.Name); err != nil {
+				p.log.Warn("quarantine copy not removed", zap.String("file", job.Rel()), zap.Error(err))
+			}
+		}
+		return out, err
+	}
+	if prev.Outcome != state.Quarantined {
+		return 0, fmt.Errorf("%s: recorded as %s: %w (backfill --force parses a parsed file again)", job.Rel(), prev.Outcome, ErrNotQuarantined)
+	}
+	return p.process(ctx, job, Options{Force: true}, nil)
 }
 
 // process is Process with a turn to wait for between decoding (which
@@ -143,34 +242,45 @@ func (p *Parser) process(ctx context.Context, job intake.Job, opt Options, waitT
 		p.m.Failed.WithLabelValues("state").Inc()
 		return 0, err
 	}
-	if prev != nil && !opt.Force {
-		if prev.Outcome == state.Quarantined {
+	revive := false
+	if prev != nil {
+		switch {
+		case prev.Outcome == state.Quarantined && opt.Force:
+			// Announced under the node whose copy the downloader kept.
+			revive, job.Node = true, prev.Node
+		case prev.Outcome == state.Quarantined:
 			return Quarantined, nil
-		}
-		if prev.Announced || p.bus == nil {
+		case opt.Force:
+		case prev.Announced || p.bus == nil:
 			return Done, nil
 		}
 		// Recorded, but the process died before the event went out: the
 		// outputs are there; parsing again rewrites them identically and
 		// announces.
 	}
+	// A halted stream's files are not even read: the check is cheap,
+	// decoding is not.
+	if held, err := p.heldByHalt(ctx, job); err != nil || held {
+		return Halted, err
+	}
 	d, data, err := p.decode(job)
 	turn()
-	if h, err := p.st.Halted(ctx); err != nil {
-		p.m.Failed.WithLabelValues("state").Inc()
-		return 0, err
-	} else if h != nil {
-		// Nothing of the stream is parsed until an operator resumes it
-		// (which accepts the break, so the file that broke it goes on).
-		p.m.Halted.Set(1)
-		return Halted, nil
+	// Again after the turn: the file before it may have halted the stream.
+	if held, err := p.heldByHalt(ctx, job); err != nil || held {
+		if err == nil && d != nil {
+			p.release(d)
+		}
+		return Halted, err
 	}
-	p.m.Halted.Set(0)
 	var ref *refusal
 	var tr *transient
 	switch {
 	case errors.As(err, &ref):
-		return p.quarantine(ctx, job, data, ref)
+		out, qerr := p.quarantine(ctx, job, data, ref)
+		if revive && qerr == nil {
+			return 0, fmt.Errorf("%s is still refused, and stays quarantined: %w", job.Rel(), ref)
+		}
+		return out, qerr
 	case errors.As(err, &tr):
 		p.m.Failed.WithLabelValues(tr.stage).Inc()
 		return 0, err
@@ -178,16 +288,39 @@ func (p *Parser) process(ctx context.Context, job intake.Job, opt Options, waitT
 		return 0, err
 	}
 	defer p.release(d)
-	out, err := p.commit(ctx, d, opt)
+	out, err := p.commit(ctx, d, opt, revive)
 	if err == nil && out == Done {
 		p.m.File.Observe(time.Since(start).Seconds())
 	}
 	return out, err
 }
 
+// heldByHalt says whether the stream's halt holds job back: it is halted
+// at a chain break and job is not before the file it halted at. Files
+// before it go on: one of them may be the missing file whose arrival
+// lifts the halt (state.Store.Record).
+func (p *Parser) heldByHalt(ctx context.Context, job intake.Job) (bool, error) {
+	h, err := p.st.Halted(ctx)
+	if err != nil {
+		p.m.Failed.WithLabelValues("state").Inc()
+		return false, err
+	}
+	if h == nil {
+		p.m.Halted.Set(0)
+		return false, nil
+	}
+	// Nothing of the stream from the halt on is parsed until the gap is
+	// filled or an operator resumes (which accepts the break, so the file
+	// that broke it goes on).
+	p.m.Halted.Set(1)
+	at, err := recordstream.NameTime(h.File)
+	return err != nil || !job.Start.Before(at), nil
+}
+
 // commit judges the chain, writes the outputs, records the file and
-// announces it.
-func (p *Parser) commit(ctx context.Context, d *decoded, opt Options) (Outcome, error) {
+// announces it. revive: the file is recorded as quarantined and is taken
+// back (Reparse).
+func (p *Parser) commit(ctx context.Context, d *decoded, opt Options, revive bool) (Outcome, error) {
 	f := p.stateFile(d)
 	link, err := p.st.Neighbours(ctx, f)
 	if err != nil {
@@ -195,11 +328,33 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options) (Outcome, 
 		return 0, err
 	}
 	var breaks []state.Break
-	if !link.PrevOK(f) {
-		if opt.Deliveries > 0 && opt.Deliveries <= p.cfg.ChainWait {
-			p.log.Info("waiting for the previous file: it does not follow the nearest one recorded yet",
-				zap.String("file", d.job.Rel()), zap.String("recorded_before", link.Prev.Name), zap.Int("delivery", opt.Deliveries))
-			return Wait, nil
+	switch {
+	case revive:
+		// A replaced copy takes the quarantined file's place only if it is
+		// that file: it continues the one before and the one after
+		// continues it. Nothing is written otherwise.
+		br, err := p.st.ReviveBreaks(ctx, f)
+		if err != nil {
+			p.m.Failed.WithLabelValues("state").Inc()
+			return 0, err
+		}
+		if len(br) > 0 {
+			return 0, &state.NotChained{File: f.Name, Breaks: br}
+		}
+	case !link.PrevOK(f):
+		if opt.Wait && p.cfg.ChainWait > 0 {
+			waited, err := p.st.Waited(ctx, f.Name, link.Prev.Name, p.waitRestart())
+			if err != nil {
+				p.m.Failed.WithLabelValues("state").Inc()
+				return 0, err
+			}
+			if waited < p.cfg.ChainWait {
+				p.m.ChainWaits.Inc()
+				p.log.Info("waiting for the previous file: it does not follow the nearest one recorded yet",
+					zap.String("file", d.job.Rel()), zap.String("recorded_before", link.Prev.Name),
+					zap.Duration("waited", waited.Round(time.Millisecond)), zap.Duration("chain_wait", p.cfg.ChainWait))
+				return Wait, nil
+			}
 		}
 		accepted, err := p.st.BreakAccepted(ctx, f.Name)
 		if err != nil {
@@ -239,18 +394,60 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options) (Outcome, 
 		return 0, err
 	}
 	faults.Point("after-index")
-	if _, err := p.st.Record(ctx, f, breaks); err != nil && !errors.Is(err, state.ErrRecorded) {
+	announced := false
+	if revive {
+		link, err = p.st.Revive(ctx, f)
+	} else {
+		link, err = p.st.Record(ctx, f, breaks)
+		if errors.Is(err, state.ErrRecorded) {
+			// Another replica (or an earlier run) recorded it meanwhile;
+			// its event may be out already.
+			announced, err = link.Existing.Announced, nil
+		}
+	}
+	if err != nil {
 		p.m.Failed.WithLabelValues("state").Inc()
 		return 0, err
 	}
+	p.reportResolved(d, link)
 	faults.Point("after-record")
-	if err := p.announce(ctx, d, f); err != nil {
-		p.m.PublishFail.Inc()
-		p.m.Failed.WithLabelValues("publish").Inc()
-		return 0, err
+	if !announced {
+		if err := p.announce(ctx, d, f); err != nil {
+			p.m.PublishFail.Inc()
+			p.m.Failed.WithLabelValues("publish").Inc()
+			return 0, err
+		}
+	}
+	if revive {
+		p.m.Reparsed.Inc()
+		p.log.Warn("quarantined record file parsed after all and recorded", zap.String("file", d.job.Rel()),
+			zap.Int("transactions", len(d.docs)))
+		if err := quarantine.Remove(p.quar, d.job.Name); err != nil {
+			// The file is recorded; the stale copy is only clutter.
+			p.log.Warn("quarantine copy not removed", zap.String("file", d.job.Rel()), zap.Error(err))
+		}
 	}
 	p.account(d)
 	return Done, nil
+}
+
+// waitRestart is how long a waiting file may go unseen before its wait
+// starts again: it was not being waited for (a halt, a stop).
+func (p *Parser) waitRestart() time.Duration { return max(p.cfg.ChainWait, time.Minute) }
+
+// reportResolved logs the breaks a recorded file showed to be a gap it
+// filled, and the halt lifted with them.
+func (p *Parser) reportResolved(d *decoded, link state.Link) {
+	for _, b := range link.Resolved {
+		p.log.Info("not a chain break after all: the file between them came",
+			zap.String("file", b.File), zap.String("previous", b.PrevFile), zap.String("filled_by", b.ResolvedBy))
+	}
+	if link.Lifted != nil {
+		p.m.Halted.Set(0)
+		p.log.Warn("halt lifted: the missing file filled the gap the stream stopped at",
+			zap.String("halted_at", link.Lifted.File), zap.String("filled_by", d.job.Rel()),
+			zap.Duration("halted_for", time.Since(link.Lifted.Since).Round(time.Second)))
+	}
 }
 
 func (p *Parser) policy() string {
@@ -273,7 +470,7 @@ func (p *Parser) stateFile(d *decoded) *state.File {
 		b := rf.BlockNumber
 		f.BlockNumber = &b
 	}
-	if p.cfg.OutputDir != "" {
+	if p.out != nil {
 		f.NDJSON = p.ndjsonRel(d.job)
 	}
 	if p.es != nil {
@@ -285,10 +482,10 @@ func (p *Parser) stateFile(d *decoded) *state.File {
 func (p *Parser) ndjsonRel(job intake.Job) string { return job.Day + "/" + job.Stem() + ".ndjson" }
 
 func (p *Parser) writeNDJSON(d *decoded, f *state.File) error {
-	if p.cfg.OutputDir == "" {
+	if p.out == nil {
 		return nil
 	}
-	w, err := ndjson.Create(filepath.Join(p.cfg.OutputDir, filepath.FromSlash(f.NDJSON)))
+	w, err := p.out.Create(f.NDJSON)
 	if err != nil {
 		return fmt.Errorf("NDJSON for %s: %w", d.job.Rel(), err)
 	}
@@ -296,6 +493,7 @@ func (p *Parser) writeNDJSON(d *decoded, f *state.File) error {
 	if _, err := w.Write(d.lines); err != nil {
 		return fmt.Errorf("NDJSON for %s: %w", d.job.Rel(), err)
 	}
+	faults.Point("ndjson-temp-written")
 	if err := w.Commit(); err != nil {
 		return fmt.Errorf("NDJSON for %s: %w", d.job.Rel(), err)
 	}
@@ -353,8 +551,7 @@ type deadLetter struct {
 }
 
 func (p *Parser) deadLetter(d *decoded, f *state.File, rejected []esout.Rejected) error {
-	path := filepath.Join(p.cfg.DeadLetterDir, d.job.Day, d.job.Stem()+".ndjson")
-	w, err := ndjson.Create(path)
+	w, err := p.dead.Create(d.job.Day + "/" + d.job.Stem() + ".ndjson")
 	if err != nil {
 		return fmt.Errorf("dead letters of %s: %w", d.job.Rel(), err)
 	}
@@ -379,7 +576,7 @@ func (p *Parser) deadLetter(d *decoded, f *state.File, rejected []esout.Rejected
 // quarantine copies a refused file aside and records it, so its next
 // delivery is acknowledged at once.
 func (p *Parser) quarantine(ctx context.Context, job intake.Job, data []byte, ref *refusal) (Outcome, error) {
-	where, err := quarantine.Put(p.cfg.QuarantineDir, job.Name, data, ref.reason, ref.err)
+	where, err := quarantine.Put(p.quar, job.Name, data, ref.reason, ref.err)
 	if err != nil {
 		p.m.Failed.WithLabelValues("quarantine").Inc()
 		return 0, fmt.Errorf("quarantine %s: %w", job.Rel(), err)
@@ -438,18 +635,30 @@ func (p *Parser) announce(ctx context.Context, d *decoded, f *state.File) error 
 	if err != nil {
 		return fmt.Errorf("announce %s: %w", d.job.Rel(), err)
 	}
-	// The id makes a second announcement of the same file (after a crash
-	// between publish and MarkAnnounced) recognisable to readers.
-	if err := p.bus.Publish(ctx, SubjectPrefix+d.job.Node, p.cfg.Network+"/"+d.job.Rel(), payload); err != nil {
+	// The id names the file, so an event sent again (a crash between the
+	// stream's acknowledgement and MarkAnnounced; another replica's
+	// parse of the same file) is dropped by the stream.
+	dup, err := p.bus.Announce(ctx, SubjectPrefix+d.job.Node, MsgID(p.cfg.Network, d.job), payload)
+	if err != nil {
 		return fmt.Errorf("announce %s: %w", d.job.Rel(), err)
 	}
-	p.m.Published.Inc()
+	faults.Point("after-publish")
+	if dup {
+		p.m.Duplicates.Inc()
+	} else {
+		p.m.Published.Inc()
+	}
+	// Only now, with the stream's acknowledgement, is the file announced.
 	if err := p.st.MarkAnnounced(ctx, f.Name); err != nil {
 		p.m.Failed.WithLabelValues("state").Inc()
 		return err
 	}
 	return nil
 }
+
+// MsgID is the Nats-Msg-Id of a file's parsed event: network, day and
+// file name, as the downloader names a file's events.
+func MsgID(network string, job intake.Job) string { return network + "/" + job.Rel() }
 
 // account updates the metrics for a file parsed.
 func (p *Parser) account(d *decoded) {

@@ -7,7 +7,6 @@ package quarantine
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,17 +41,17 @@ type Note struct {
 // written atomically, and returns the path of the copy. name must be a
 // record-stream file name with no path separators: a name that came from
 // outside never becomes a path unchecked.
-func Put(dir, name string, data []byte, reason string, cause error) (string, error) {
+func Put(dir *ndjson.Dir, name string, data []byte, reason string, cause error) (string, error) {
 	return Write(dir, Entry{Name: name, Data: data, Reason: reason, Cause: cause, Time: time.Now()})
 }
 
 // Write is Put with the source path and the time given.
-func Write(dir string, e Entry) (string, error) {
+func Write(dir *ndjson.Dir, e Entry) (string, error) {
 	day, err := Day(e.Name)
 	if err != nil {
 		return "", fmt.Errorf("quarantine: %w", err)
 	}
-	path := filepath.Join(dir, day, e.Name)
+	rel := day + "/" + e.Name
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -65,13 +64,32 @@ func Write(dir string, e Entry) (string, error) {
 		return "", fmt.Errorf("quarantine %s: %w", e.Name, err)
 	}
 	// The copy first: a reason file never stands beside nothing.
-	if err := writeFile(path, e.Data); err != nil {
+	if err := writeFile(dir, rel, e.Data); err != nil {
 		return "", fmt.Errorf("quarantine %s: %w", e.Name, err)
 	}
-	if err := writeFile(path+ReasonSuffix, append(body, '\n')); err != nil {
+	if err := writeFile(dir, rel+ReasonSuffix, append(body, '\n')); err != nil {
 		return "", fmt.Errorf("quarantine %s: reason: %w", e.Name, err)
 	}
-	return path, nil
+	return dir.Path(rel), nil
+}
+
+// Remove deletes the copy of name and its reason, once the file has been
+// parsed after all (the operator replaced the downloader's copy): the
+// quarantine holds only what is still refused. The reason file goes
+// last, so a copy never stays without it.
+func Remove(dir *ndjson.Dir, name string) error {
+	day, err := Day(name)
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	rel := day + "/" + name
+	if err := dir.Remove(rel); err != nil {
+		return fmt.Errorf("quarantine: remove the copy of %s: %w", name, err)
+	}
+	if err := dir.Remove(rel + ReasonSuffix); err != nil {
+		return fmt.Errorf("quarantine: remove the reason of %s: %w", name, err)
+	}
+	return nil
 }
 
 // Day checks that name is a bare record-stream file name and returns the
@@ -87,8 +105,8 @@ func Day(name string) (string, error) {
 	return t.UTC().Format(time.DateOnly), nil
 }
 
-func writeFile(path string, data []byte) error {
-	f, err := ndjson.Create(path)
+func writeFile(dir *ndjson.Dir, rel string, data []byte) error {
+	f, err := dir.Create(rel)
 	if err != nil {
 		return err
 	}

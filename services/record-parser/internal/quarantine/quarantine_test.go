@@ -12,6 +12,7 @@ import (
 
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/testkit"
+	"tributary.dev/services/record-parser/internal/ndjson"
 )
 
 // fixture reads one of the real record files, the kind of bytes Put gets.
@@ -25,8 +26,18 @@ func fixture(t *testing.T, rel string) []byte {
 	return data
 }
 
+// root is a quarantine directory as the service writes it.
+func root(t *testing.T) *ndjson.Dir {
+	t.Helper()
+	d, err := ndjson.NewDir(t.TempDir(), ndjson.Self("service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func TestPut(t *testing.T) {
-	dir := t.TempDir()
+	dir := root(t)
 	name := "2022-07-13T08_46_11.304284003Z.rcd.gz"
 	data := fixture(t, "v6/record0.0.3/"+name)
 	cause := errors.New("sidecar 01: hash mismatch")
@@ -39,7 +50,7 @@ func TestPut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := filepath.Join(dir, ts.UTC().Format("2006-01-02"), name)
+	want := filepath.Join(dir.Root(), ts.UTC().Format("2006-01-02"), name)
 	if got != want {
 		t.Fatalf("path %s, want %s", got, want)
 	}
@@ -78,8 +89,40 @@ func TestPut(t *testing.T) {
 	}
 }
 
+// Remove takes the copy and its reason away, and only those.
+func TestRemove(t *testing.T) {
+	dir := root(t)
+	name := "2022-07-13T08_46_11.304284003Z.rcd.gz"
+	other := "2022-07-13T08_46_08.041986003Z.rcd.gz"
+	for _, n := range []string{name, other} {
+		if _, err := Put(dir, n, []byte("x"), "truncated", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Remove(dir, name); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir.Root(), "2022-07-13"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	if strings.Join(left, " ") != other+" "+other+ReasonSuffix {
+		t.Errorf("after Remove the day holds %v, want only the other file and its reason", left)
+	}
+	if err := Remove(dir, name); err != nil {
+		t.Errorf("Remove of a file no longer there: %v", err)
+	}
+	if err := Remove(dir, "../"+name); err == nil {
+		t.Error("Remove of a path, not a name: no error")
+	}
+}
+
 func TestPutRefusesNames(t *testing.T) {
-	dir := t.TempDir()
+	dir := root(t)
 	for _, name := range []string{
 		"",
 		"..",
@@ -97,7 +140,7 @@ func TestPutRefusesNames(t *testing.T) {
 		}
 	}
 	var n int
-	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir.Root(), func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			n++
 		}

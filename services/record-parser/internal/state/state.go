@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,21 @@ const (
 // ErrRecorded says the file is already recorded with the same file hash:
 // a redelivery of a file that is done.
 var ErrRecorded = errors.New("file already recorded")
+
+// NotChained is Revive's refusal: the file does not fit between its
+// neighbours, so it is not the file whose place it would take.
+type NotChained struct {
+	File   string
+	Breaks []Break
+}
+
+func (e *NotChained) Error() string {
+	var parts []string
+	for _, b := range e.Breaks {
+		parts = append(parts, fmt.Sprintf("%s does not follow %s (expected %x, found %x)", b.File, b.PrevFile, b.Expected, b.Found))
+	}
+	return fmt.Sprintf("%s does not fit the chain: %s", e.File, strings.Join(parts, "; "))
+}
 
 // File is one record file of the stream as recorded.
 type File struct {
@@ -69,6 +85,11 @@ type Link struct {
 	// Existing is the row already recorded under the name when Record
 	// returns ErrRecorded.
 	Existing *File
+	// Resolved are the breaks recording the file showed to be a missing
+	// file (it filled the gap between the two); Lifted is the halt that
+	// went with them, nil if none did.
+	Resolved []Break
+	Lifted   *Halt
 }
 
 // PrevOK says f starts from where Prev ends (or there is no Prev).
@@ -244,11 +265,35 @@ func Rejudge(f *File, l Link, breaks []Break, fallback string) []Break {
 // lock with the fresh neighbours; the breaks it returns are recorded in
 // the same transaction as f.
 func (s *Store) RecordJudged(ctx context.Context, f *File, judge Judge) (Link, error) {
+	return s.record(ctx, f, judge, false)
+}
+
+// Revive records f, a file recorded as quarantined, as parsed after all:
+// the operator replaced the copy the parser refused and it decodes now.
+// It must fit the chain on both sides — start from its parsed
+// predecessor's chain hash and end where its parsed successor starts —
+// or nothing changes and the error is a *NotChained. Reviving closes the
+// gap the quarantine left: the breaks it explains are resolved, and a
+// halt they caused is lifted (Link.Resolved, Link.Lifted). The row's
+// reason keeps why it was quarantined; it is announced again from
+// scratch.
+func (s *Store) Revive(ctx context.Context, f *File) (Link, error) {
+	return s.record(ctx, f, nil, true)
+}
+
+func (s *Store) record(ctx context.Context, f *File, judge Judge, revive bool) (Link, error) {
 	if f.Outcome != Parsed && f.Outcome != Quarantined {
 		return Link{}, fmt.Errorf("record %s: outcome %q is neither %q nor %q", f.Name, f.Outcome, Parsed, Quarantined)
 	}
+	if revive && f.Outcome != Parsed {
+		return Link{}, fmt.Errorf("revive %s: outcome %q, want %q", f.Name, f.Outcome, Parsed)
+	}
+	what := "record " + f.Name
+	if revive {
+		what = "revive " + f.Name
+	}
 	var link Link
-	err := s.inTx(ctx, "record "+f.Name, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, what, func(tx pgx.Tx) error {
 		if err := s.exec(ctx, tx, "SELECT pg_advisory_xact_lock($1)", s.lock); err != nil {
 			return fmt.Errorf("lock the stream: %w", err)
 		}
@@ -256,7 +301,12 @@ func (s *Store) RecordJudged(ctx context.Context, f *File, judge Judge) (Link, e
 		if err != nil {
 			return err
 		}
-		if old != nil {
+		switch {
+		case revive && old == nil:
+			return errors.New("not recorded: only a file recorded as quarantined can be revived")
+		case revive && old.Outcome != Quarantined:
+			return fmt.Errorf("recorded as %s, not quarantined", old.Outcome)
+		case old != nil && !revive:
 			if bytes.Equal(old.FileHash, f.FileHash) {
 				link = Link{Existing: old}
 				return ErrRecorded
@@ -270,7 +320,24 @@ func (s *Store) RecordJudged(ctx context.Context, f *File, judge Judge) (Link, e
 		if f.Outcome == Quarantined {
 			chain = nil
 		}
-		if err := s.exec(ctx, tx, `INSERT INTO parser_files (network, name, node, version,
+		if revive {
+			br, err := s.reviveBreaks(ctx, tx, f, link)
+			if err != nil {
+				return err
+			}
+			if len(br) > 0 {
+				return &NotChained{File: f.Name, Breaks: br}
+			}
+			reason := "re-parsed after quarantine: " + old.Reason
+			if err := s.exec(ctx, tx, `UPDATE parser_files SET node = $3, version = $4, consensus_start = $5,
+				consensus_end = $6, count = $7, file_hash = $8, prev_hash = $9, chain_hash = $10, block_number = $11,
+				outcome = $12, reason = $13, index_name = $14, ndjson = $15, parsed_at = now(), announced_at = NULL
+				WHERE network = $1 AND name = $2`,
+				s.network, f.Name, f.Node, f.Version, f.ConsensusStart, f.ConsensusEnd, f.Count,
+				f.FileHash, f.PrevHash, chain, f.BlockNumber, f.Outcome, reason, f.Index, f.NDJSON); err != nil {
+				return fmt.Errorf("update: %w", err)
+			}
+		} else if err := s.exec(ctx, tx, `INSERT INTO parser_files (network, name, node, version,
 			consensus_start, consensus_end, count, file_hash, prev_hash, chain_hash, block_number,
 			outcome, reason, index_name, ndjson)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
@@ -278,26 +345,21 @@ func (s *Store) RecordJudged(ctx context.Context, f *File, judge Judge) (Link, e
 			f.FileHash, f.PrevHash, chain, f.BlockNumber, f.Outcome, f.Reason, f.Index, f.NDJSON); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
+		// The file is done: it waits for nothing any more.
+		if err := s.exec(ctx, tx, `DELETE FROM parser_waits WHERE network = $1 AND name = $2`, s.network, f.Name); err != nil {
+			return fmt.Errorf("clear its wait: %w", err)
+		}
 		if f.Outcome != Parsed {
 			return nil
 		}
-		for _, b := range judge(f, link) {
-			if err := s.exec(ctx, tx, insertBreak, s.breakArgs(b)...); err != nil {
-				return fmt.Errorf("insert break %s after %s: %w", b.File, b.PrevFile, err)
+		if judge != nil {
+			for _, b := range judge(f, link) {
+				if err := s.exec(ctx, tx, insertBreak, s.breakArgs(b)...); err != nil {
+					return fmt.Errorf("insert break %s after %s: %w", b.File, b.PrevFile, err)
+				}
 			}
 		}
-		// f lands between two files recorded as a break: they were not
-		// adjacent after all (replicas run a little out of order, so a file
-		// can be parsed before the one before it). That break is superseded;
-		// the pairs f now forms were judged above.
-		if link.Prev != nil && link.Next != nil {
-			if err := s.exec(ctx, tx, `UPDATE parser_chain_breaks SET resolved_at = now(), resolved_by = $4
-				WHERE network = $1 AND file = $2 AND prev_file = $3 AND resolved_at IS NULL`,
-				s.network, link.Next.Name, link.Prev.Name, f.Name); err != nil {
-				return fmt.Errorf("resolve break %s after %s: %w", link.Next.Name, link.Prev.Name, err)
-			}
-		}
-		return nil
+		return s.resolve(ctx, tx, f, &link)
 	})
 	if errors.Is(err, ErrRecorded) {
 		return link, ErrRecorded
@@ -306,6 +368,147 @@ func (s *Store) RecordJudged(ctx context.Context, f *File, judge Judge) (Link, e
 		return Link{}, err
 	}
 	return link, nil
+}
+
+// resolve marks the breaks recording f shows to have been a missing file,
+// and lifts the halt they caused, inside Record's transaction:
+//
+//   - f lands between two files recorded as a break: they were not
+//     adjacent after all (replicas run a little out of order, so a file
+//     can be parsed before the one before it; a quarantined file left a
+//     hole). The pairs f now forms were judged on their own.
+//   - A file B broke against an earlier file but starts exactly where f
+//     ends: f was the file missing before it. B need not be recorded
+//     (under ON_CHAIN_BREAK=stop it was not: the stream halted at it).
+//   - f itself broke against an earlier file than P, and follows P: P was
+//     the missing file.
+//
+// When the halt's file has no open break left, the halt is lifted and
+// every wait cleared: the files the halt held back start their CHAIN_WAIT
+// afresh instead of being judged breaks at once.
+func (s *Store) resolve(ctx context.Context, tx pgx.Tx, f *File, link *Link) error {
+	if link.Prev == nil {
+		return nil
+	}
+	var nextName string
+	if link.Next != nil {
+		nextName = link.Next.Name
+	}
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	rows, err := tx.Query(qctx, `UPDATE parser_chain_breaks
+		SET resolved_at = now(), resolved_by = CASE WHEN file = $2 THEN $3 ELSE $2 END
+		WHERE network = $1 AND resolved_at IS NULL AND (
+			(file = $4 AND prev_file = $3)
+			OR (found = $5 AND file <> $2)
+			OR (file = $2 AND prev_file <> $3 AND $6))
+		RETURNING `+breakCols, s.network, f.Name, link.Prev.Name, nextName, f.ChainHash, link.PrevOK(f))
+	if err != nil {
+		return fmt.Errorf("resolve breaks around %s: %w", f.Name, err)
+	}
+	if link.Resolved, err = scanBreaks(rows); err != nil {
+		return fmt.Errorf("resolve breaks around %s: %w", f.Name, err)
+	}
+	if len(link.Resolved) == 0 {
+		return nil
+	}
+	files := make([]string, 0, len(link.Resolved))
+	for _, b := range link.Resolved {
+		files = append(files, b.File)
+	}
+	h := &Halt{}
+	err = tx.QueryRow(qctx, `DELETE FROM parser_halts h WHERE network = $1 AND file = ANY($2)
+		AND NOT EXISTS (SELECT 1 FROM parser_chain_breaks b WHERE b.network = h.network AND b.file = h.file
+			AND b.resolved_at IS NULL AND b.accepted_at IS NULL)
+		RETURNING file, reason, since`, s.network, files).Scan(&h.File, &h.Reason, &h.Since)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("lift the halt: %w", err)
+	}
+	link.Lifted = h
+	if err := s.exec(ctx, tx, `DELETE FROM parser_waits WHERE network = $1`, s.network); err != nil {
+		return fmt.Errorf("clear the waits: %w", err)
+	}
+	return nil
+}
+
+// ReviveBreaks is what Revive would refuse f for, read outside the lock
+// (a check before the outputs are written; Revive checks again under
+// it): the sides on which f does not fit its parsed neighbours. A side
+// with another quarantined file between f and the neighbour is not
+// judged — that file's place is open still, and reviving it judges the
+// pair — so adjacent quarantined files can be revived in any order.
+func (s *Store) ReviveBreaks(ctx context.Context, f *File) ([]Break, error) {
+	link, err := s.neighbours(ctx, s.pool, f)
+	if err != nil {
+		return nil, err
+	}
+	return s.reviveBreaks(ctx, s.pool, f, link)
+}
+
+func (s *Store) reviveBreaks(ctx context.Context, q querier, f *File, link Link) ([]Break, error) {
+	if link.Prev != nil {
+		open, err := s.quarantinedBetween(ctx, q, link.Prev, f)
+		if err != nil {
+			return nil, err
+		}
+		if open {
+			link.Prev = nil
+		}
+	}
+	if link.Next != nil {
+		open, err := s.quarantinedBetween(ctx, q, f, link.Next)
+		if err != nil {
+			return nil, err
+		}
+		if open {
+			link.Next = nil
+		}
+	}
+	return Rejudge(f, link, nil, s.Policy), nil
+}
+
+// quarantinedBetween says whether a quarantined file lies strictly
+// between a and b in the stream's order.
+func (s *Store) quarantinedBetween(ctx context.Context, q querier, a, b *File) (bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var yes bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM parser_files WHERE network = $1 AND outcome = 'quarantined'
+		AND (consensus_start, name) > ($2, $3) AND (consensus_start, name) < ($4, $5))`,
+		s.network, a.ConsensusStart, a.Name, b.ConsensusStart, b.Name).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("network %s: quarantined files between %s and %s: %w", s.network, a.Name, b.Name, err)
+	}
+	return yes, nil
+}
+
+// Waited records a sighting of name, a file whose predecessor is not
+// recorded yet and whose nearest recorded predecessor is behind, and
+// returns how long it has been waiting: since the first sighting behind
+// the same file, by the database's clock (replicas' clocks may differ).
+// The wait starts again now when the file before it has moved on (the
+// stream is catching up to it: files between were recorded), or when it
+// was last seen more than restartAfter ago — nobody was looking at it
+// (the stream was halted, the parsers stopped).
+func (s *Store) Waited(ctx context.Context, name, behind string, restartAfter time.Duration) (time.Duration, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var secs float64
+	err := s.pool.QueryRow(ctx, `INSERT INTO parser_waits (network, name, behind) VALUES ($1, $2, $4)
+		ON CONFLICT (network, name) DO UPDATE SET
+			first_seen = CASE WHEN parser_waits.last_seen < now() - make_interval(secs => $3::float8)
+				OR parser_waits.behind <> excluded.behind
+				THEN now() ELSE parser_waits.first_seen END,
+			behind = excluded.behind,
+			last_seen = now()
+		RETURNING extract(epoch FROM now() - first_seen)::float8`, s.network, name, restartAfter.Seconds(), behind).Scan(&secs)
+	if err != nil {
+		return 0, fmt.Errorf("network %s: wait of %s: %w", s.network, name, err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
 
 func (s *Store) exec(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
@@ -449,6 +652,11 @@ func (s *Store) Resume(ctx context.Context, by string) ([]Break, error) {
 	err := s.inTx(ctx, "resume", func(tx pgx.Tx) error {
 		if err := s.exec(ctx, tx, `DELETE FROM parser_halts WHERE network = $1`, s.network); err != nil {
 			return fmt.Errorf("clear halt: %w", err)
+		}
+		// Time spent halted is not time waited: the files held back
+		// start their CHAIN_WAIT afresh.
+		if err := s.exec(ctx, tx, `DELETE FROM parser_waits WHERE network = $1`, s.network); err != nil {
+			return fmt.Errorf("clear the waits: %w", err)
 		}
 		qctx, cancel := s.ctx(ctx)
 		defer cancel()

@@ -467,3 +467,259 @@ func TestGapFilledByBrokenFile(t *testing.T) {
 		t.Error("the superseded break at f3 counts as accepted")
 	}
 }
+
+// chained returns n synthetic files of one stream, each starting where
+// the one before ends.
+func chained(n int) []*File {
+	var out []*File
+	prev := []byte{0}
+	for i := range n {
+		f := &File{Name: fmt.Sprintf("f%d", i+1), Version: 6, ConsensusStart: int64(10 * (i + 1)), ConsensusEnd: int64(10*(i+1) + 1),
+			Outcome: Parsed, FileHash: []byte{byte(i + 1)}, PrevHash: prev, ChainHash: []byte{0x10 + byte(i+1)}}
+		prev = f.ChainHash
+		out = append(out, f)
+	}
+	return out
+}
+
+// CHAIN_WAIT's clock: from the first sighting behind the same file,
+// shared by every replica; restarted when the file before it moved on or
+// after a long time unseen; cleared when the file is recorded and when a
+// halt is lifted.
+func TestWaited(t *testing.T) {
+	s := newStore(t, "testnet")
+	ctx := testCtx(t)
+	if d, err := s.Waited(ctx, "f2", "f1", time.Hour); err != nil || d > time.Second {
+		t.Fatalf("first sighting: waited %v, %v", d, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if d, err := s.Waited(ctx, "f2", "f1", time.Hour); err != nil || d < 300*time.Millisecond {
+		t.Fatalf("second sighting: waited %v, %v; want at least the 300ms since the first", d, err)
+	}
+	// Another network's file of the same name has its own clock.
+	if d, _ := New(s.pool, "mainnet", testTimeout).Waited(ctx, "f2", "f1", time.Hour); d > 250*time.Millisecond {
+		t.Errorf("mainnet's f2 waited %v", d)
+	}
+	// Not looked at for longer than restartAfter: the wait starts again.
+	time.Sleep(300 * time.Millisecond)
+	if d, _ := s.Waited(ctx, "f2", "f1", 100*time.Millisecond); d > 250*time.Millisecond {
+		t.Errorf("after a gap longer than restartAfter: waited %v, want a fresh start", d)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if d, _ := s.Waited(ctx, "f2", "f1", time.Hour); d < 200*time.Millisecond {
+		t.Errorf("after the restart the clock did not run: %v", d)
+	}
+
+	// The file before it moved on (files between were recorded): the
+	// stream is catching up, the wait starts again behind the new one.
+	time.Sleep(300 * time.Millisecond)
+	if d, _ := s.Waited(ctx, "f2", "f1b", time.Hour); d > 250*time.Millisecond {
+		t.Errorf("behind a newer file: waited %v, want a fresh start", d)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if d, _ := s.Waited(ctx, "f2", "f1b", time.Hour); d < 200*time.Millisecond {
+		t.Errorf("behind the same file again: the clock did not run: %v", d)
+	}
+
+	// Recording the file clears its wait.
+	f := chained(2)
+	mustRecord(t, s, f[1], nil)
+	if d, _ := s.Waited(ctx, "f2", "f1", time.Hour); d > 250*time.Millisecond {
+		t.Errorf("after f2 was recorded its wait is %v, want a fresh one", d)
+	}
+	// A resume clears every wait: time halted is not time waited.
+	if _, err := s.Waited(ctx, "f3", "f1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := s.Resume(ctx, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Waited(ctx, "f3", "f1", time.Hour); d > 250*time.Millisecond {
+		t.Errorf("after a resume f3 waited %v", d)
+	}
+}
+
+// The file that was late arrives after the stream halted at its
+// successor: the break is resolved, the halt lifted and the waits
+// cleared, with no resume. A file that does not explain the break leaves
+// the halt alone.
+func TestLateFileLiftsTheHalt(t *testing.T) {
+	f := chained(4)
+	// haltedAtF3 is a stream where f3 came before f2: under stop it is
+	// not recorded, the stream halts at it; f4 waits meanwhile.
+	haltedAtF3 := func(t *testing.T) *Store {
+		t.Helper()
+		s := newStore(t, "testnet")
+		ctx := testCtx(t)
+		mustRecord(t, s, f[0], nil)
+		if err := s.AddBreak(ctx, Break{File: "f3", PrevFile: "f1", Expected: f[0].ChainHash, Found: f[2].PrevHash}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Halt(ctx, "f3", "chain broken"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Waited(ctx, "f4", "f1", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		return s
+	}
+	ctx := testCtx(t)
+
+	// A file of another fork lands between them: it explains nothing.
+	s := haltedAtF3(t)
+	stray := &File{Name: "f2x", ConsensusStart: 19, ConsensusEnd: 19, Outcome: Parsed, FileHash: []byte{0x77}, PrevHash: f[0].ChainHash, ChainHash: []byte{0x78}}
+	if l := mustRecord(t, s, stray, nil); l.Lifted != nil || len(l.Resolved) != 0 {
+		t.Fatalf("a file that does not end where f3 starts resolved %+v, lifted %+v", l.Resolved, l.Lifted)
+	}
+	if h, _ := s.Halted(ctx); h == nil {
+		t.Fatal("the halt went with a file that does not explain it")
+	}
+
+	s2 := haltedAtF3(t) // a fresh stream for the real thing
+	l := mustRecord(t, s2, f[1], nil)
+	if len(l.Resolved) != 1 || l.Resolved[0].File != "f3" || l.Resolved[0].PrevFile != "f1" || l.Resolved[0].ResolvedBy != "f2" {
+		t.Fatalf("resolved %+v, want f3 after f1, by f2", l.Resolved)
+	}
+	if l.Lifted == nil || l.Lifted.File != "f3" {
+		t.Fatalf("lifted %+v, want the halt at f3", l.Lifted)
+	}
+	if h, _ := s2.Halted(ctx); h != nil {
+		t.Fatalf("still halted: %+v", h)
+	}
+	if d, _ := s2.Waited(ctx, "f4", "f1", time.Hour); d > 250*time.Millisecond {
+		t.Errorf("f4's wait survived the lifted halt: %v", d)
+	}
+	// f3 comes again: it follows f2, no new break; nothing is open.
+	if l := mustRecord(t, s2, f[2], nil); !l.PrevOK(f[2]) {
+		t.Fatalf("f3 does not follow f2: %+v", l)
+	}
+	br, _ := s2.Breaks(ctx)
+	if len(br) != 1 || br[0].ResolvedBy != "f2" {
+		t.Errorf("breaks %+v", br)
+	}
+	if acc, _ := s2.Resume(ctx, "ops"); len(acc) != 0 {
+		t.Errorf("resume found open breaks: %+v", acc)
+	}
+}
+
+// Revive: a quarantined file parsed after all takes its place in the
+// chain, closes the gap it left (halted under stop, recorded as a break
+// under continue) and refuses when it does not fit.
+func TestRevive(t *testing.T) {
+	quarantine := func(t *testing.T, s *Store, f *File) {
+		t.Helper()
+		q := &File{Name: f.Name, ConsensusStart: f.ConsensusStart, ConsensusEnd: f.ConsensusStart, Outcome: Quarantined, Reason: "truncated: short read"}
+		mustRecord(t, s, q, nil)
+	}
+	t.Run("stop", func(t *testing.T) {
+		s := newStore(t, "testnet")
+		ctx := testCtx(t)
+		f := chained(3)
+		mustRecord(t, s, f[0], nil)
+		quarantine(t, s, f[1])
+		if err := s.AddBreak(ctx, Break{File: "f3", PrevFile: "f1", Expected: f[0].ChainHash, Found: f[2].PrevHash}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Halt(ctx, "f3", "chain broken"); err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.Revive(ctx, f[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Lifted == nil || l.Lifted.File != "f3" || len(l.Resolved) != 1 || l.Resolved[0].File != "f3" {
+			t.Fatalf("revive: resolved %+v, lifted %+v", l.Resolved, l.Lifted)
+		}
+		got, _ := s.Lookup(ctx, "f2")
+		if got == nil || got.Outcome != Parsed || !bytes.Equal(got.ChainHash, f[1].ChainHash) || !bytes.Equal(got.FileHash, f[1].FileHash) ||
+			got.Reason != "re-parsed after quarantine: truncated: short read" || got.Announced {
+			t.Fatalf("revived row %+v", got)
+		}
+		if l := mustRecord(t, s, f[2], nil); !l.PrevOK(f[2]) || l.Prev.Name != "f2" {
+			t.Fatalf("f3 after the revive: %+v", l)
+		}
+		if h, _ := s.Halted(ctx); h != nil {
+			t.Errorf("halted: %+v", h)
+		}
+		// Revived once: not quarantined any more.
+		if _, err := s.Revive(ctx, f[1]); err == nil || !strings.Contains(err.Error(), "not quarantined") {
+			t.Errorf("second revive: %v", err)
+		}
+	})
+	t.Run("continue", func(t *testing.T) {
+		s := newStore(t, "testnet")
+		ctx := testCtx(t)
+		f := chained(3)
+		s.Policy = PolicyContinue
+		mustRecord(t, s, f[0], nil)
+		quarantine(t, s, f[1])
+		mustRecord(t, s, f[2], []Break{{File: "f3", PrevFile: "f1", Policy: PolicyContinue}})
+		l, err := s.Revive(ctx, f[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Resolved) != 1 || l.Resolved[0].File != "f3" || l.Resolved[0].PrevFile != "f1" || l.Lifted != nil {
+			t.Fatalf("resolved %+v, lifted %+v", l.Resolved, l.Lifted)
+		}
+		br, _ := s.Breaks(ctx)
+		if len(br) != 1 || br[0].ResolvedBy != "f2" {
+			t.Errorf("breaks %+v", br)
+		}
+	})
+	// Two quarantined files in a row, revived in either order: each is
+	// judged against the sides that are parsed, and once both are back the
+	// gap's break is resolved and nothing is open.
+	for _, order := range [][]int{{1, 2}, {2, 1}} {
+		t.Run(fmt.Sprintf("adjacent %v", order), func(t *testing.T) {
+			s := newStore(t, "testnet")
+			ctx := testCtx(t)
+			f := chained(4)
+			s.Policy = PolicyContinue
+			mustRecord(t, s, f[0], nil)
+			quarantine(t, s, f[1])
+			quarantine(t, s, f[2])
+			mustRecord(t, s, f[3], []Break{{File: "f4", PrevFile: "f1", Policy: PolicyContinue}})
+			for _, i := range order {
+				if _, err := s.Revive(ctx, f[i]); err != nil {
+					t.Fatalf("revive %s: %v", f[i].Name, err)
+				}
+			}
+			br, _ := s.Breaks(ctx)
+			if len(br) != 1 || br[0].File != "f4" || br[0].ResolvedBy == "" {
+				t.Errorf("breaks %+v, want f4 after f1 resolved", br)
+			}
+			if acc, _ := s.Resume(ctx, "ops"); len(acc) != 0 {
+				t.Errorf("open breaks left: %+v", acc)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		s := newStore(t, "testnet")
+		ctx := testCtx(t)
+		f := chained(3)
+		mustRecord(t, s, f[0], nil)
+		if _, err := s.Revive(ctx, f[1]); err == nil || !strings.Contains(err.Error(), "not recorded") {
+			t.Errorf("revive of a file never recorded: %v", err)
+		}
+		if _, err := s.Revive(ctx, f[0]); err == nil || !strings.Contains(err.Error(), "not quarantined") {
+			t.Errorf("revive of a parsed file: %v", err)
+		}
+		quarantine(t, s, f[1])
+		mustRecord(t, s, f[2], nil)
+		wrong := *f[1]
+		wrong.ChainHash = []byte{0xee} // not where f3 starts
+		_, err := s.Revive(ctx, &wrong)
+		var nc *NotChained
+		if !errors.As(err, &nc) || len(nc.Breaks) != 1 || nc.Breaks[0].File != "f3" || nc.Breaks[0].PrevFile != "f2" {
+			t.Fatalf("revive of a copy that does not fit: %v", err)
+		}
+		if !strings.Contains(err.Error(), "f3 does not follow f2") {
+			t.Errorf("error %q does not say which pair", err)
+		}
+		if got, _ := s.Lookup(ctx, "f2"); got == nil || got.Outcome != Quarantined {
+			t.Errorf("a refused revive changed the row: %+v", got)
+		}
+	})
+}
