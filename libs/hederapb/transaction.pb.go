@@ -1,6 +1,8 @@
 // A transaction as the record files carry it. Field numbers and names are
-// those of the public hedera-protobufs `services/transaction.proto`,
-// `services/transaction_contents.proto` and the body files it imports.
+// those of the public HAPI protobufs (hiero-consensus-node
+// `hapi/hedera-protobuf-java-api/src/main/proto/services/transaction.proto`,
+// formerly hedera-protobufs), `transaction_contents.proto` and the body
+// files it imports.
 // The oneof field number of TransactionBody.data names the transaction type,
 // so every public member is declared; a body the record-parser does not
 // look into is declared without fields (its contents stay as unknown
@@ -280,8 +282,15 @@ type TransactionBody struct {
 	//	*TransactionBody_HistoryProofVote
 	//	*TransactionBody_CrsPublication
 	//	*TransactionBody_AtomicBatch
+	//	*TransactionBody_HookStore
+	//	*TransactionBody_HookDispatch
+	//	*TransactionBody_LedgerIdPublication
+	//	*TransactionBody_RegisteredNodeCreate
+	//	*TransactionBody_RegisteredNodeUpdate
+	//	*TransactionBody_RegisteredNodeDelete
 	Data          isTransactionBody_Data `protobuf_oneof:"data"`
 	MaxCustomFees []*CustomFeeLimit      `protobuf:"bytes,1001,rep,name=max_custom_fees,json=maxCustomFees,proto3" json:"max_custom_fees,omitempty"`
+	HighVolume    bool                   `protobuf:"varint,1002,opt,name=high_volume,json=highVolume,proto3" json:"high_volume,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -931,11 +940,72 @@ func (x *TransactionBody) GetAtomicBatch() *AtomicBatchTransactionBody {
 	return nil
 }
 
+func (x *TransactionBody) GetHookStore() *HookStoreTransactionBody {
+	if x != nil {
+		if x, ok := x.Data.(*TransactionBody_HookStore); ok {
+			return x.HookStore
+		}
+	}
+	return nil
+}
+
+func (x *TransactionBody) GetHookDispatch() *HookDispatchTransactionBody {
+	if x != nil {
+		if x, ok := x.Data.(*TransactionBody_HookDispatch); ok {
+			return x.HookDispatch
+		}
+	}
+	return nil
+}
+
+func (x *TransactionBody) GetLedgerIdPublication() *LedgerIdPublicationTransactionBody {
+	if x != nil {
+		if x, ok := x.Data.(*TransactionBody_LedgerIdPublication); ok {
+			return x.LedgerIdPublication
+		}
+	}
+	return nil
+}
+
+func (x *TransactionBody) GetRegisteredNodeCreate() *RegisteredNodeCreateTransactionBody {
+	if x != nil {
+		if x, ok := x.Data.(*TransactionBody_RegisteredNodeCreate); ok {
+			return x.RegisteredNodeCreate
+		}
+	}
+	return nil
+}
+
+func (x *TransactionBody) GetRegisteredNodeUpdate() *RegisteredNodeUpdateTransactionBody {
+	if x != nil {
+		if x, ok := x.Data.(*TransactionBody_RegisteredNodeUpdate); ok {
+			return x.RegisteredNodeUpdate
+		}
+	}
+	return nil
+}
+
+func (x *TransactionBody) GetRegisteredNodeDelete() *RegisteredNodeDeleteTransactionBody {
+	if x != nil {
+		if x, ok := x.Data.(*TransactionBody_RegisteredNodeDelete); ok {
+			return x.RegisteredNodeDelete
+		}
+	}
+	return nil
+}
+
 func (x *TransactionBody) GetMaxCustomFees() []*CustomFeeLimit {
 	if x != nil {
 		return x.MaxCustomFees
 	}
 	return nil
+}
+
+func (x *TransactionBody) GetHighVolume() bool {
+	if x != nil {
+		return x.HighVolume
+	}
+	return false
 }
 
 type isTransactionBody_Data interface {
@@ -1190,6 +1260,30 @@ type TransactionBody_AtomicBatch struct {
 	AtomicBatch *AtomicBatchTransactionBody `protobuf:"bytes,74,opt,name=atomic_batch,json=atomicBatch,proto3,oneof"`
 }
 
+type TransactionBody_HookStore struct {
+	HookStore *HookStoreTransactionBody `protobuf:"bytes,75,opt,name=hook_store,json=hookStore,proto3,oneof"`
+}
+
+type TransactionBody_HookDispatch struct {
+	HookDispatch *HookDispatchTransactionBody `protobuf:"bytes,76,opt,name=hook_dispatch,json=hookDispatch,proto3,oneof"`
+}
+
+type TransactionBody_LedgerIdPublication struct {
+	LedgerIdPublication *LedgerIdPublicationTransactionBody `protobuf:"bytes,77,opt,name=ledger_id_publication,json=ledgerIdPublication,proto3,oneof"`
+}
+
+type TransactionBody_RegisteredNodeCreate struct {
+	RegisteredNodeCreate *RegisteredNodeCreateTransactionBody `protobuf:"bytes,78,opt,name=registeredNodeCreate,proto3,oneof"`
+}
+
+type TransactionBody_RegisteredNodeUpdate struct {
+	RegisteredNodeUpdate *RegisteredNodeUpdateTransactionBody `protobuf:"bytes,79,opt,name=registeredNodeUpdate,proto3,oneof"`
+}
+
+type TransactionBody_RegisteredNodeDelete struct {
+	RegisteredNodeDelete *RegisteredNodeDeleteTransactionBody `protobuf:"bytes,80,opt,name=registeredNodeDelete,proto3,oneof"`
+}
+
 func (*TransactionBody_ContractCall) isTransactionBody_Data() {}
 
 func (*TransactionBody_ContractCreateInstance) isTransactionBody_Data() {}
@@ -1314,8 +1408,24 @@ func (*TransactionBody_CrsPublication) isTransactionBody_Data() {}
 
 func (*TransactionBody_AtomicBatch) isTransactionBody_Data() {}
 
+func (*TransactionBody_HookStore) isTransactionBody_Data() {}
+
+func (*TransactionBody_HookDispatch) isTransactionBody_Data() {}
+
+func (*TransactionBody_LedgerIdPublication) isTransactionBody_Data() {}
+
+func (*TransactionBody_RegisteredNodeCreate) isTransactionBody_Data() {}
+
+func (*TransactionBody_RegisteredNodeUpdate) isTransactionBody_Data() {}
+
+func (*TransactionBody_RegisteredNodeDelete) isTransactionBody_Data() {}
+
+// services/custom_fees.proto: the most a payer accepts to pay in custom
+// fees, per fee collector account.
 type CustomFeeLimit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountId     *AccountID             `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Fees          []*FixedFee            `protobuf:"bytes,2,rep,name=fees,proto3" json:"fees,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1350,6 +1460,73 @@ func (*CustomFeeLimit) Descriptor() ([]byte, []int) {
 	return file_transaction_proto_rawDescGZIP(), []int{4}
 }
 
+func (x *CustomFeeLimit) GetAccountId() *AccountID {
+	if x != nil {
+		return x.AccountId
+	}
+	return nil
+}
+
+func (x *CustomFeeLimit) GetFees() []*FixedFee {
+	if x != nil {
+		return x.Fees
+	}
+	return nil
+}
+
+// services/custom_fees.proto. An unset denominating_token_id is hbar.
+type FixedFee struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Amount              int64                  `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	DenominatingTokenId *TokenID               `protobuf:"bytes,2,opt,name=denominating_token_id,json=denominatingTokenId,proto3" json:"denominating_token_id,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *FixedFee) Reset() {
+	*x = FixedFee{}
+	mi := &file_transaction_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FixedFee) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FixedFee) ProtoMessage() {}
+
+func (x *FixedFee) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FixedFee.ProtoReflect.Descriptor instead.
+func (*FixedFee) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FixedFee) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *FixedFee) GetDenominatingTokenId() *TokenID {
+	if x != nil {
+		return x.DenominatingTokenId
+	}
+	return nil
+}
+
 type ConsensusMessageChunkInfo struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	InitialTransactionID *TransactionID         `protobuf:"bytes,1,opt,name=initialTransactionID,proto3" json:"initialTransactionID,omitempty"`
@@ -1361,7 +1538,7 @@ type ConsensusMessageChunkInfo struct {
 
 func (x *ConsensusMessageChunkInfo) Reset() {
 	*x = ConsensusMessageChunkInfo{}
-	mi := &file_transaction_proto_msgTypes[5]
+	mi := &file_transaction_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1550,7 @@ func (x *ConsensusMessageChunkInfo) String() string {
 func (*ConsensusMessageChunkInfo) ProtoMessage() {}
 
 func (x *ConsensusMessageChunkInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[5]
+	mi := &file_transaction_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1563,7 @@ func (x *ConsensusMessageChunkInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsensusMessageChunkInfo.ProtoReflect.Descriptor instead.
 func (*ConsensusMessageChunkInfo) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{5}
+	return file_transaction_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConsensusMessageChunkInfo) GetInitialTransactionID() *TransactionID {
@@ -1422,7 +1599,7 @@ type ContractCallTransactionBody struct {
 
 func (x *ContractCallTransactionBody) Reset() {
 	*x = ContractCallTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[6]
+	mi := &file_transaction_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1611,7 @@ func (x *ContractCallTransactionBody) String() string {
 func (*ContractCallTransactionBody) ProtoMessage() {}
 
 func (x *ContractCallTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[6]
+	mi := &file_transaction_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1624,7 @@ func (x *ContractCallTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractCallTransactionBody.ProtoReflect.Descriptor instead.
 func (*ContractCallTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{6}
+	return file_transaction_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ContractCallTransactionBody) GetContractID() *ContractID {
@@ -1491,7 +1668,7 @@ type ContractCreateTransactionBody struct {
 
 func (x *ContractCreateTransactionBody) Reset() {
 	*x = ContractCreateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[7]
+	mi := &file_transaction_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1680,7 @@ func (x *ContractCreateTransactionBody) String() string {
 func (*ContractCreateTransactionBody) ProtoMessage() {}
 
 func (x *ContractCreateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[7]
+	mi := &file_transaction_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1693,7 @@ func (x *ContractCreateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractCreateTransactionBody.ProtoReflect.Descriptor instead.
 func (*ContractCreateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{7}
+	return file_transaction_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ContractCreateTransactionBody) GetFileID() *FileID {
@@ -1556,7 +1733,7 @@ type ContractUpdateTransactionBody struct {
 
 func (x *ContractUpdateTransactionBody) Reset() {
 	*x = ContractUpdateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[8]
+	mi := &file_transaction_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1745,7 @@ func (x *ContractUpdateTransactionBody) String() string {
 func (*ContractUpdateTransactionBody) ProtoMessage() {}
 
 func (x *ContractUpdateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[8]
+	mi := &file_transaction_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1758,7 @@ func (x *ContractUpdateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractUpdateTransactionBody.ProtoReflect.Descriptor instead.
 func (*ContractUpdateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{8}
+	return file_transaction_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ContractUpdateTransactionBody) GetContractID() *ContractID {
@@ -1593,13 +1770,14 @@ func (x *ContractUpdateTransactionBody) GetContractID() *ContractID {
 
 type CryptoAddLiveHashTransactionBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	LiveHash      *LiveHash              `protobuf:"bytes,3,opt,name=liveHash,proto3" json:"liveHash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CryptoAddLiveHashTransactionBody) Reset() {
 	*x = CryptoAddLiveHashTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[9]
+	mi := &file_transaction_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1789,7 @@ func (x *CryptoAddLiveHashTransactionBody) String() string {
 func (*CryptoAddLiveHashTransactionBody) ProtoMessage() {}
 
 func (x *CryptoAddLiveHashTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[9]
+	mi := &file_transaction_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1802,68 @@ func (x *CryptoAddLiveHashTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CryptoAddLiveHashTransactionBody.ProtoReflect.Descriptor instead.
 func (*CryptoAddLiveHashTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{9}
+	return file_transaction_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CryptoAddLiveHashTransactionBody) GetLiveHash() *LiveHash {
+	if x != nil {
+		return x.LiveHash
+	}
+	return nil
+}
+
+// services/crypto_add_live_hash.proto; keys = 3 and duration = 5 are kept
+// as unknown fields.
+type LiveHash struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountId     *AccountID             `protobuf:"bytes,1,opt,name=accountId,proto3" json:"accountId,omitempty"`
+	Hash          []byte                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiveHash) Reset() {
+	*x = LiveHash{}
+	mi := &file_transaction_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiveHash) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiveHash) ProtoMessage() {}
+
+func (x *LiveHash) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiveHash.ProtoReflect.Descriptor instead.
+func (*LiveHash) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LiveHash) GetAccountId() *AccountID {
+	if x != nil {
+		return x.AccountId
+	}
+	return nil
+}
+
+func (x *LiveHash) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
 }
 
 type CryptoCreateTransactionBody struct {
@@ -1635,7 +1874,7 @@ type CryptoCreateTransactionBody struct {
 
 func (x *CryptoCreateTransactionBody) Reset() {
 	*x = CryptoCreateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[10]
+	mi := &file_transaction_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1886,7 @@ func (x *CryptoCreateTransactionBody) String() string {
 func (*CryptoCreateTransactionBody) ProtoMessage() {}
 
 func (x *CryptoCreateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[10]
+	mi := &file_transaction_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1899,7 @@ func (x *CryptoCreateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CryptoCreateTransactionBody.ProtoReflect.Descriptor instead.
 func (*CryptoCreateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{10}
+	return file_transaction_proto_rawDescGZIP(), []int{12}
 }
 
 type CryptoDeleteTransactionBody struct {
@@ -1673,7 +1912,7 @@ type CryptoDeleteTransactionBody struct {
 
 func (x *CryptoDeleteTransactionBody) Reset() {
 	*x = CryptoDeleteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[11]
+	mi := &file_transaction_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1924,7 @@ func (x *CryptoDeleteTransactionBody) String() string {
 func (*CryptoDeleteTransactionBody) ProtoMessage() {}
 
 func (x *CryptoDeleteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[11]
+	mi := &file_transaction_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1937,7 @@ func (x *CryptoDeleteTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CryptoDeleteTransactionBody.ProtoReflect.Descriptor instead.
 func (*CryptoDeleteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{11}
+	return file_transaction_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CryptoDeleteTransactionBody) GetTransferAccountID() *AccountID {
@@ -1716,14 +1955,16 @@ func (x *CryptoDeleteTransactionBody) GetDeleteAccountID() *AccountID {
 }
 
 type CryptoDeleteLiveHashTransactionBody struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	AccountOfLiveHash *AccountID             `protobuf:"bytes,1,opt,name=accountOfLiveHash,proto3" json:"accountOfLiveHash,omitempty"`
+	LiveHashToDelete  []byte                 `protobuf:"bytes,2,opt,name=liveHashToDelete,proto3" json:"liveHashToDelete,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CryptoDeleteLiveHashTransactionBody) Reset() {
 	*x = CryptoDeleteLiveHashTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[12]
+	mi := &file_transaction_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1976,7 @@ func (x *CryptoDeleteLiveHashTransactionBody) String() string {
 func (*CryptoDeleteLiveHashTransactionBody) ProtoMessage() {}
 
 func (x *CryptoDeleteLiveHashTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[12]
+	mi := &file_transaction_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1989,21 @@ func (x *CryptoDeleteLiveHashTransactionBody) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use CryptoDeleteLiveHashTransactionBody.ProtoReflect.Descriptor instead.
 func (*CryptoDeleteLiveHashTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{12}
+	return file_transaction_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CryptoDeleteLiveHashTransactionBody) GetAccountOfLiveHash() *AccountID {
+	if x != nil {
+		return x.AccountOfLiveHash
+	}
+	return nil
+}
+
+func (x *CryptoDeleteLiveHashTransactionBody) GetLiveHashToDelete() []byte {
+	if x != nil {
+		return x.LiveHashToDelete
+	}
+	return nil
 }
 
 type CryptoTransferTransactionBody struct {
@@ -1761,7 +2016,7 @@ type CryptoTransferTransactionBody struct {
 
 func (x *CryptoTransferTransactionBody) Reset() {
 	*x = CryptoTransferTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[13]
+	mi := &file_transaction_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +2028,7 @@ func (x *CryptoTransferTransactionBody) String() string {
 func (*CryptoTransferTransactionBody) ProtoMessage() {}
 
 func (x *CryptoTransferTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[13]
+	mi := &file_transaction_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +2041,7 @@ func (x *CryptoTransferTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CryptoTransferTransactionBody.ProtoReflect.Descriptor instead.
 func (*CryptoTransferTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{13}
+	return file_transaction_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CryptoTransferTransactionBody) GetTransfers() *TransferList {
@@ -1812,7 +2067,7 @@ type CryptoUpdateTransactionBody struct {
 
 func (x *CryptoUpdateTransactionBody) Reset() {
 	*x = CryptoUpdateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[14]
+	mi := &file_transaction_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2079,7 @@ func (x *CryptoUpdateTransactionBody) String() string {
 func (*CryptoUpdateTransactionBody) ProtoMessage() {}
 
 func (x *CryptoUpdateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[14]
+	mi := &file_transaction_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2092,7 @@ func (x *CryptoUpdateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CryptoUpdateTransactionBody.ProtoReflect.Descriptor instead.
 func (*CryptoUpdateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{14}
+	return file_transaction_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CryptoUpdateTransactionBody) GetAccountIDToUpdate() *AccountID {
@@ -1856,7 +2111,7 @@ type FileAppendTransactionBody struct {
 
 func (x *FileAppendTransactionBody) Reset() {
 	*x = FileAppendTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[15]
+	mi := &file_transaction_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +2123,7 @@ func (x *FileAppendTransactionBody) String() string {
 func (*FileAppendTransactionBody) ProtoMessage() {}
 
 func (x *FileAppendTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[15]
+	mi := &file_transaction_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +2136,7 @@ func (x *FileAppendTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileAppendTransactionBody.ProtoReflect.Descriptor instead.
 func (*FileAppendTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{15}
+	return file_transaction_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FileAppendTransactionBody) GetFileID() *FileID {
@@ -1899,7 +2154,7 @@ type FileCreateTransactionBody struct {
 
 func (x *FileCreateTransactionBody) Reset() {
 	*x = FileCreateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[16]
+	mi := &file_transaction_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2166,7 @@ func (x *FileCreateTransactionBody) String() string {
 func (*FileCreateTransactionBody) ProtoMessage() {}
 
 func (x *FileCreateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[16]
+	mi := &file_transaction_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2179,7 @@ func (x *FileCreateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileCreateTransactionBody.ProtoReflect.Descriptor instead.
 func (*FileCreateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{16}
+	return file_transaction_proto_rawDescGZIP(), []int{18}
 }
 
 type FileDeleteTransactionBody struct {
@@ -1936,7 +2191,7 @@ type FileDeleteTransactionBody struct {
 
 func (x *FileDeleteTransactionBody) Reset() {
 	*x = FileDeleteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[17]
+	mi := &file_transaction_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2203,7 @@ func (x *FileDeleteTransactionBody) String() string {
 func (*FileDeleteTransactionBody) ProtoMessage() {}
 
 func (x *FileDeleteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[17]
+	mi := &file_transaction_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2216,7 @@ func (x *FileDeleteTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileDeleteTransactionBody.ProtoReflect.Descriptor instead.
 func (*FileDeleteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{17}
+	return file_transaction_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FileDeleteTransactionBody) GetFileID() *FileID {
@@ -1980,7 +2235,7 @@ type FileUpdateTransactionBody struct {
 
 func (x *FileUpdateTransactionBody) Reset() {
 	*x = FileUpdateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[18]
+	mi := &file_transaction_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2247,7 @@ func (x *FileUpdateTransactionBody) String() string {
 func (*FileUpdateTransactionBody) ProtoMessage() {}
 
 func (x *FileUpdateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[18]
+	mi := &file_transaction_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2260,7 @@ func (x *FileUpdateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUpdateTransactionBody.ProtoReflect.Descriptor instead.
 func (*FileUpdateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{18}
+	return file_transaction_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FileUpdateTransactionBody) GetFileID() *FileID {
@@ -2028,7 +2283,7 @@ type SystemDeleteTransactionBody struct {
 
 func (x *SystemDeleteTransactionBody) Reset() {
 	*x = SystemDeleteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[19]
+	mi := &file_transaction_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2295,7 @@ func (x *SystemDeleteTransactionBody) String() string {
 func (*SystemDeleteTransactionBody) ProtoMessage() {}
 
 func (x *SystemDeleteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[19]
+	mi := &file_transaction_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2308,7 @@ func (x *SystemDeleteTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SystemDeleteTransactionBody.ProtoReflect.Descriptor instead.
 func (*SystemDeleteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{19}
+	return file_transaction_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SystemDeleteTransactionBody) GetId() isSystemDeleteTransactionBody_Id {
@@ -2110,7 +2365,7 @@ type SystemUndeleteTransactionBody struct {
 
 func (x *SystemUndeleteTransactionBody) Reset() {
 	*x = SystemUndeleteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[20]
+	mi := &file_transaction_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2377,7 @@ func (x *SystemUndeleteTransactionBody) String() string {
 func (*SystemUndeleteTransactionBody) ProtoMessage() {}
 
 func (x *SystemUndeleteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[20]
+	mi := &file_transaction_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2390,7 @@ func (x *SystemUndeleteTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SystemUndeleteTransactionBody.ProtoReflect.Descriptor instead.
 func (*SystemUndeleteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{20}
+	return file_transaction_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SystemUndeleteTransactionBody) GetId() isSystemUndeleteTransactionBody_Id {
@@ -2188,7 +2443,7 @@ type ContractDeleteTransactionBody struct {
 
 func (x *ContractDeleteTransactionBody) Reset() {
 	*x = ContractDeleteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[21]
+	mi := &file_transaction_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2455,7 @@ func (x *ContractDeleteTransactionBody) String() string {
 func (*ContractDeleteTransactionBody) ProtoMessage() {}
 
 func (x *ContractDeleteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[21]
+	mi := &file_transaction_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2468,7 @@ func (x *ContractDeleteTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractDeleteTransactionBody.ProtoReflect.Descriptor instead.
 func (*ContractDeleteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{21}
+	return file_transaction_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ContractDeleteTransactionBody) GetContractID() *ContractID {
@@ -2223,15 +2478,18 @@ func (x *ContractDeleteTransactionBody) GetContractID() *ContractID {
 	return nil
 }
 
+// services/freeze.proto; the deprecated hours and minutes (1-4), file_hash
+// = 6, start_time = 7 and freeze_type = 8 are kept as unknown fields.
 type FreezeTransactionBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	UpdateFile    *FileID                `protobuf:"bytes,5,opt,name=update_file,json=updateFile,proto3" json:"update_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FreezeTransactionBody) Reset() {
 	*x = FreezeTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[22]
+	mi := &file_transaction_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2501,7 @@ func (x *FreezeTransactionBody) String() string {
 func (*FreezeTransactionBody) ProtoMessage() {}
 
 func (x *FreezeTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[22]
+	mi := &file_transaction_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2514,14 @@ func (x *FreezeTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FreezeTransactionBody.ProtoReflect.Descriptor instead.
 func (*FreezeTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{22}
+	return file_transaction_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *FreezeTransactionBody) GetUpdateFile() *FileID {
+	if x != nil {
+		return x.UpdateFile
+	}
+	return nil
 }
 
 type ConsensusCreateTopicTransactionBody struct {
@@ -2267,7 +2532,7 @@ type ConsensusCreateTopicTransactionBody struct {
 
 func (x *ConsensusCreateTopicTransactionBody) Reset() {
 	*x = ConsensusCreateTopicTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[23]
+	mi := &file_transaction_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2279,7 +2544,7 @@ func (x *ConsensusCreateTopicTransactionBody) String() string {
 func (*ConsensusCreateTopicTransactionBody) ProtoMessage() {}
 
 func (x *ConsensusCreateTopicTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[23]
+	mi := &file_transaction_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2292,7 +2557,7 @@ func (x *ConsensusCreateTopicTransactionBody) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ConsensusCreateTopicTransactionBody.ProtoReflect.Descriptor instead.
 func (*ConsensusCreateTopicTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{23}
+	return file_transaction_proto_rawDescGZIP(), []int{25}
 }
 
 type ConsensusUpdateTopicTransactionBody struct {
@@ -2304,7 +2569,7 @@ type ConsensusUpdateTopicTransactionBody struct {
 
 func (x *ConsensusUpdateTopicTransactionBody) Reset() {
 	*x = ConsensusUpdateTopicTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[24]
+	mi := &file_transaction_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2581,7 @@ func (x *ConsensusUpdateTopicTransactionBody) String() string {
 func (*ConsensusUpdateTopicTransactionBody) ProtoMessage() {}
 
 func (x *ConsensusUpdateTopicTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[24]
+	mi := &file_transaction_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2594,7 @@ func (x *ConsensusUpdateTopicTransactionBody) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ConsensusUpdateTopicTransactionBody.ProtoReflect.Descriptor instead.
 func (*ConsensusUpdateTopicTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{24}
+	return file_transaction_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConsensusUpdateTopicTransactionBody) GetTopicID() *TopicID {
@@ -2348,7 +2613,7 @@ type ConsensusDeleteTopicTransactionBody struct {
 
 func (x *ConsensusDeleteTopicTransactionBody) Reset() {
 	*x = ConsensusDeleteTopicTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[25]
+	mi := &file_transaction_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2625,7 @@ func (x *ConsensusDeleteTopicTransactionBody) String() string {
 func (*ConsensusDeleteTopicTransactionBody) ProtoMessage() {}
 
 func (x *ConsensusDeleteTopicTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[25]
+	mi := &file_transaction_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2638,7 @@ func (x *ConsensusDeleteTopicTransactionBody) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ConsensusDeleteTopicTransactionBody.ProtoReflect.Descriptor instead.
 func (*ConsensusDeleteTopicTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{25}
+	return file_transaction_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConsensusDeleteTopicTransactionBody) GetTopicID() *TopicID {
@@ -2394,7 +2659,7 @@ type ConsensusSubmitMessageTransactionBody struct {
 
 func (x *ConsensusSubmitMessageTransactionBody) Reset() {
 	*x = ConsensusSubmitMessageTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[26]
+	mi := &file_transaction_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2406,7 +2671,7 @@ func (x *ConsensusSubmitMessageTransactionBody) String() string {
 func (*ConsensusSubmitMessageTransactionBody) ProtoMessage() {}
 
 func (x *ConsensusSubmitMessageTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[26]
+	mi := &file_transaction_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2419,7 +2684,7 @@ func (x *ConsensusSubmitMessageTransactionBody) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ConsensusSubmitMessageTransactionBody.ProtoReflect.Descriptor instead.
 func (*ConsensusSubmitMessageTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{26}
+	return file_transaction_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ConsensusSubmitMessageTransactionBody) GetTopicID() *TopicID {
@@ -2451,7 +2716,7 @@ type UncheckedSubmitBody struct {
 
 func (x *UncheckedSubmitBody) Reset() {
 	*x = UncheckedSubmitBody{}
-	mi := &file_transaction_proto_msgTypes[27]
+	mi := &file_transaction_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2728,7 @@ func (x *UncheckedSubmitBody) String() string {
 func (*UncheckedSubmitBody) ProtoMessage() {}
 
 func (x *UncheckedSubmitBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[27]
+	mi := &file_transaction_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2741,7 @@ func (x *UncheckedSubmitBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UncheckedSubmitBody.ProtoReflect.Descriptor instead.
 func (*UncheckedSubmitBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{27}
+	return file_transaction_proto_rawDescGZIP(), []int{29}
 }
 
 type TokenCreateTransactionBody struct {
@@ -2487,7 +2752,7 @@ type TokenCreateTransactionBody struct {
 
 func (x *TokenCreateTransactionBody) Reset() {
 	*x = TokenCreateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[28]
+	mi := &file_transaction_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2499,7 +2764,7 @@ func (x *TokenCreateTransactionBody) String() string {
 func (*TokenCreateTransactionBody) ProtoMessage() {}
 
 func (x *TokenCreateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[28]
+	mi := &file_transaction_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2512,7 +2777,7 @@ func (x *TokenCreateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenCreateTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenCreateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{28}
+	return file_transaction_proto_rawDescGZIP(), []int{30}
 }
 
 type TokenFreezeAccountTransactionBody struct {
@@ -2525,7 +2790,7 @@ type TokenFreezeAccountTransactionBody struct {
 
 func (x *TokenFreezeAccountTransactionBody) Reset() {
 	*x = TokenFreezeAccountTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[29]
+	mi := &file_transaction_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2537,7 +2802,7 @@ func (x *TokenFreezeAccountTransactionBody) String() string {
 func (*TokenFreezeAccountTransactionBody) ProtoMessage() {}
 
 func (x *TokenFreezeAccountTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[29]
+	mi := &file_transaction_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2550,7 +2815,7 @@ func (x *TokenFreezeAccountTransactionBody) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use TokenFreezeAccountTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenFreezeAccountTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{29}
+	return file_transaction_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TokenFreezeAccountTransactionBody) GetToken() *TokenID {
@@ -2577,7 +2842,7 @@ type TokenUnfreezeAccountTransactionBody struct {
 
 func (x *TokenUnfreezeAccountTransactionBody) Reset() {
 	*x = TokenUnfreezeAccountTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[30]
+	mi := &file_transaction_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2589,7 +2854,7 @@ func (x *TokenUnfreezeAccountTransactionBody) String() string {
 func (*TokenUnfreezeAccountTransactionBody) ProtoMessage() {}
 
 func (x *TokenUnfreezeAccountTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[30]
+	mi := &file_transaction_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2602,7 +2867,7 @@ func (x *TokenUnfreezeAccountTransactionBody) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use TokenUnfreezeAccountTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenUnfreezeAccountTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{30}
+	return file_transaction_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TokenUnfreezeAccountTransactionBody) GetToken() *TokenID {
@@ -2629,7 +2894,7 @@ type TokenGrantKycTransactionBody struct {
 
 func (x *TokenGrantKycTransactionBody) Reset() {
 	*x = TokenGrantKycTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[31]
+	mi := &file_transaction_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2641,7 +2906,7 @@ func (x *TokenGrantKycTransactionBody) String() string {
 func (*TokenGrantKycTransactionBody) ProtoMessage() {}
 
 func (x *TokenGrantKycTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[31]
+	mi := &file_transaction_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2654,7 +2919,7 @@ func (x *TokenGrantKycTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenGrantKycTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenGrantKycTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{31}
+	return file_transaction_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TokenGrantKycTransactionBody) GetToken() *TokenID {
@@ -2681,7 +2946,7 @@ type TokenRevokeKycTransactionBody struct {
 
 func (x *TokenRevokeKycTransactionBody) Reset() {
 	*x = TokenRevokeKycTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[32]
+	mi := &file_transaction_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +2958,7 @@ func (x *TokenRevokeKycTransactionBody) String() string {
 func (*TokenRevokeKycTransactionBody) ProtoMessage() {}
 
 func (x *TokenRevokeKycTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[32]
+	mi := &file_transaction_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +2971,7 @@ func (x *TokenRevokeKycTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenRevokeKycTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenRevokeKycTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{32}
+	return file_transaction_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TokenRevokeKycTransactionBody) GetToken() *TokenID {
@@ -2732,7 +2997,7 @@ type TokenDeleteTransactionBody struct {
 
 func (x *TokenDeleteTransactionBody) Reset() {
 	*x = TokenDeleteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[33]
+	mi := &file_transaction_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2744,7 +3009,7 @@ func (x *TokenDeleteTransactionBody) String() string {
 func (*TokenDeleteTransactionBody) ProtoMessage() {}
 
 func (x *TokenDeleteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[33]
+	mi := &file_transaction_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2757,7 +3022,7 @@ func (x *TokenDeleteTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenDeleteTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenDeleteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{33}
+	return file_transaction_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TokenDeleteTransactionBody) GetToken() *TokenID {
@@ -2776,7 +3041,7 @@ type TokenUpdateTransactionBody struct {
 
 func (x *TokenUpdateTransactionBody) Reset() {
 	*x = TokenUpdateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[34]
+	mi := &file_transaction_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2788,7 +3053,7 @@ func (x *TokenUpdateTransactionBody) String() string {
 func (*TokenUpdateTransactionBody) ProtoMessage() {}
 
 func (x *TokenUpdateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[34]
+	mi := &file_transaction_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2801,7 +3066,7 @@ func (x *TokenUpdateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenUpdateTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenUpdateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{34}
+	return file_transaction_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TokenUpdateTransactionBody) GetToken() *TokenID {
@@ -2820,7 +3085,7 @@ type TokenMintTransactionBody struct {
 
 func (x *TokenMintTransactionBody) Reset() {
 	*x = TokenMintTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[35]
+	mi := &file_transaction_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2832,7 +3097,7 @@ func (x *TokenMintTransactionBody) String() string {
 func (*TokenMintTransactionBody) ProtoMessage() {}
 
 func (x *TokenMintTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[35]
+	mi := &file_transaction_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2845,7 +3110,7 @@ func (x *TokenMintTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenMintTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenMintTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{35}
+	return file_transaction_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TokenMintTransactionBody) GetToken() *TokenID {
@@ -2864,7 +3129,7 @@ type TokenBurnTransactionBody struct {
 
 func (x *TokenBurnTransactionBody) Reset() {
 	*x = TokenBurnTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[36]
+	mi := &file_transaction_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2876,7 +3141,7 @@ func (x *TokenBurnTransactionBody) String() string {
 func (*TokenBurnTransactionBody) ProtoMessage() {}
 
 func (x *TokenBurnTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[36]
+	mi := &file_transaction_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2889,7 +3154,7 @@ func (x *TokenBurnTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenBurnTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenBurnTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{36}
+	return file_transaction_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TokenBurnTransactionBody) GetToken() *TokenID {
@@ -2909,7 +3174,7 @@ type TokenWipeAccountTransactionBody struct {
 
 func (x *TokenWipeAccountTransactionBody) Reset() {
 	*x = TokenWipeAccountTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[37]
+	mi := &file_transaction_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3186,7 @@ func (x *TokenWipeAccountTransactionBody) String() string {
 func (*TokenWipeAccountTransactionBody) ProtoMessage() {}
 
 func (x *TokenWipeAccountTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[37]
+	mi := &file_transaction_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3199,7 @@ func (x *TokenWipeAccountTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenWipeAccountTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenWipeAccountTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{37}
+	return file_transaction_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TokenWipeAccountTransactionBody) GetToken() *TokenID {
@@ -2961,7 +3226,7 @@ type TokenAssociateTransactionBody struct {
 
 func (x *TokenAssociateTransactionBody) Reset() {
 	*x = TokenAssociateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[38]
+	mi := &file_transaction_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3238,7 @@ func (x *TokenAssociateTransactionBody) String() string {
 func (*TokenAssociateTransactionBody) ProtoMessage() {}
 
 func (x *TokenAssociateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[38]
+	mi := &file_transaction_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3251,7 @@ func (x *TokenAssociateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenAssociateTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenAssociateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{38}
+	return file_transaction_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TokenAssociateTransactionBody) GetAccount() *AccountID {
@@ -3013,7 +3278,7 @@ type TokenDissociateTransactionBody struct {
 
 func (x *TokenDissociateTransactionBody) Reset() {
 	*x = TokenDissociateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[39]
+	mi := &file_transaction_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3025,7 +3290,7 @@ func (x *TokenDissociateTransactionBody) String() string {
 func (*TokenDissociateTransactionBody) ProtoMessage() {}
 
 func (x *TokenDissociateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[39]
+	mi := &file_transaction_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3038,7 +3303,7 @@ func (x *TokenDissociateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenDissociateTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenDissociateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{39}
+	return file_transaction_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TokenDissociateTransactionBody) GetAccount() *AccountID {
@@ -3063,7 +3328,7 @@ type ScheduleCreateTransactionBody struct {
 
 func (x *ScheduleCreateTransactionBody) Reset() {
 	*x = ScheduleCreateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[40]
+	mi := &file_transaction_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3075,7 +3340,7 @@ func (x *ScheduleCreateTransactionBody) String() string {
 func (*ScheduleCreateTransactionBody) ProtoMessage() {}
 
 func (x *ScheduleCreateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[40]
+	mi := &file_transaction_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3088,7 +3353,7 @@ func (x *ScheduleCreateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleCreateTransactionBody.ProtoReflect.Descriptor instead.
 func (*ScheduleCreateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{40}
+	return file_transaction_proto_rawDescGZIP(), []int{42}
 }
 
 type ScheduleDeleteTransactionBody struct {
@@ -3100,7 +3365,7 @@ type ScheduleDeleteTransactionBody struct {
 
 func (x *ScheduleDeleteTransactionBody) Reset() {
 	*x = ScheduleDeleteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[41]
+	mi := &file_transaction_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3112,7 +3377,7 @@ func (x *ScheduleDeleteTransactionBody) String() string {
 func (*ScheduleDeleteTransactionBody) ProtoMessage() {}
 
 func (x *ScheduleDeleteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[41]
+	mi := &file_transaction_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3125,7 +3390,7 @@ func (x *ScheduleDeleteTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleDeleteTransactionBody.ProtoReflect.Descriptor instead.
 func (*ScheduleDeleteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{41}
+	return file_transaction_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ScheduleDeleteTransactionBody) GetScheduleID() *ScheduleID {
@@ -3144,7 +3409,7 @@ type ScheduleSignTransactionBody struct {
 
 func (x *ScheduleSignTransactionBody) Reset() {
 	*x = ScheduleSignTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[42]
+	mi := &file_transaction_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3156,7 +3421,7 @@ func (x *ScheduleSignTransactionBody) String() string {
 func (*ScheduleSignTransactionBody) ProtoMessage() {}
 
 func (x *ScheduleSignTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[42]
+	mi := &file_transaction_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3169,7 +3434,7 @@ func (x *ScheduleSignTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleSignTransactionBody.ProtoReflect.Descriptor instead.
 func (*ScheduleSignTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{42}
+	return file_transaction_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ScheduleSignTransactionBody) GetScheduleID() *ScheduleID {
@@ -3188,7 +3453,7 @@ type TokenFeeScheduleUpdateTransactionBody struct {
 
 func (x *TokenFeeScheduleUpdateTransactionBody) Reset() {
 	*x = TokenFeeScheduleUpdateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[43]
+	mi := &file_transaction_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3465,7 @@ func (x *TokenFeeScheduleUpdateTransactionBody) String() string {
 func (*TokenFeeScheduleUpdateTransactionBody) ProtoMessage() {}
 
 func (x *TokenFeeScheduleUpdateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[43]
+	mi := &file_transaction_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3478,7 @@ func (x *TokenFeeScheduleUpdateTransactionBody) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use TokenFeeScheduleUpdateTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenFeeScheduleUpdateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{43}
+	return file_transaction_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TokenFeeScheduleUpdateTransactionBody) GetTokenId() *TokenID {
@@ -3232,7 +3497,7 @@ type TokenPauseTransactionBody struct {
 
 func (x *TokenPauseTransactionBody) Reset() {
 	*x = TokenPauseTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[44]
+	mi := &file_transaction_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3509,7 @@ func (x *TokenPauseTransactionBody) String() string {
 func (*TokenPauseTransactionBody) ProtoMessage() {}
 
 func (x *TokenPauseTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[44]
+	mi := &file_transaction_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3522,7 @@ func (x *TokenPauseTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenPauseTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenPauseTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{44}
+	return file_transaction_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TokenPauseTransactionBody) GetToken() *TokenID {
@@ -3276,7 +3541,7 @@ type TokenUnpauseTransactionBody struct {
 
 func (x *TokenUnpauseTransactionBody) Reset() {
 	*x = TokenUnpauseTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[45]
+	mi := &file_transaction_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3288,7 +3553,7 @@ func (x *TokenUnpauseTransactionBody) String() string {
 func (*TokenUnpauseTransactionBody) ProtoMessage() {}
 
 func (x *TokenUnpauseTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[45]
+	mi := &file_transaction_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3301,7 +3566,7 @@ func (x *TokenUnpauseTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenUnpauseTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenUnpauseTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{45}
+	return file_transaction_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TokenUnpauseTransactionBody) GetToken() *TokenID {
@@ -3319,7 +3584,7 @@ type CryptoApproveAllowanceTransactionBody struct {
 
 func (x *CryptoApproveAllowanceTransactionBody) Reset() {
 	*x = CryptoApproveAllowanceTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[46]
+	mi := &file_transaction_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3331,7 +3596,7 @@ func (x *CryptoApproveAllowanceTransactionBody) String() string {
 func (*CryptoApproveAllowanceTransactionBody) ProtoMessage() {}
 
 func (x *CryptoApproveAllowanceTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[46]
+	mi := &file_transaction_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3344,7 +3609,7 @@ func (x *CryptoApproveAllowanceTransactionBody) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use CryptoApproveAllowanceTransactionBody.ProtoReflect.Descriptor instead.
 func (*CryptoApproveAllowanceTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{46}
+	return file_transaction_proto_rawDescGZIP(), []int{48}
 }
 
 type CryptoDeleteAllowanceTransactionBody struct {
@@ -3355,7 +3620,7 @@ type CryptoDeleteAllowanceTransactionBody struct {
 
 func (x *CryptoDeleteAllowanceTransactionBody) Reset() {
 	*x = CryptoDeleteAllowanceTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[47]
+	mi := &file_transaction_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3367,7 +3632,7 @@ func (x *CryptoDeleteAllowanceTransactionBody) String() string {
 func (*CryptoDeleteAllowanceTransactionBody) ProtoMessage() {}
 
 func (x *CryptoDeleteAllowanceTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[47]
+	mi := &file_transaction_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3380,7 +3645,7 @@ func (x *CryptoDeleteAllowanceTransactionBody) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use CryptoDeleteAllowanceTransactionBody.ProtoReflect.Descriptor instead.
 func (*CryptoDeleteAllowanceTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{47}
+	return file_transaction_proto_rawDescGZIP(), []int{49}
 }
 
 type EthereumTransactionBody struct {
@@ -3394,7 +3659,7 @@ type EthereumTransactionBody struct {
 
 func (x *EthereumTransactionBody) Reset() {
 	*x = EthereumTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[48]
+	mi := &file_transaction_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3406,7 +3671,7 @@ func (x *EthereumTransactionBody) String() string {
 func (*EthereumTransactionBody) ProtoMessage() {}
 
 func (x *EthereumTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[48]
+	mi := &file_transaction_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3419,7 +3684,7 @@ func (x *EthereumTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthereumTransactionBody.ProtoReflect.Descriptor instead.
 func (*EthereumTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{48}
+	return file_transaction_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *EthereumTransactionBody) GetEthereumData() []byte {
@@ -3451,7 +3716,7 @@ type NodeStakeUpdateTransactionBody struct {
 
 func (x *NodeStakeUpdateTransactionBody) Reset() {
 	*x = NodeStakeUpdateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[49]
+	mi := &file_transaction_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3463,7 +3728,7 @@ func (x *NodeStakeUpdateTransactionBody) String() string {
 func (*NodeStakeUpdateTransactionBody) ProtoMessage() {}
 
 func (x *NodeStakeUpdateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[49]
+	mi := &file_transaction_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3476,7 +3741,7 @@ func (x *NodeStakeUpdateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStakeUpdateTransactionBody.ProtoReflect.Descriptor instead.
 func (*NodeStakeUpdateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{49}
+	return file_transaction_proto_rawDescGZIP(), []int{51}
 }
 
 type UtilPrngTransactionBody struct {
@@ -3487,7 +3752,7 @@ type UtilPrngTransactionBody struct {
 
 func (x *UtilPrngTransactionBody) Reset() {
 	*x = UtilPrngTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[50]
+	mi := &file_transaction_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3499,7 +3764,7 @@ func (x *UtilPrngTransactionBody) String() string {
 func (*UtilPrngTransactionBody) ProtoMessage() {}
 
 func (x *UtilPrngTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[50]
+	mi := &file_transaction_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3512,7 +3777,7 @@ func (x *UtilPrngTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UtilPrngTransactionBody.ProtoReflect.Descriptor instead.
 func (*UtilPrngTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{50}
+	return file_transaction_proto_rawDescGZIP(), []int{52}
 }
 
 type TokenUpdateNftsTransactionBody struct {
@@ -3524,7 +3789,7 @@ type TokenUpdateNftsTransactionBody struct {
 
 func (x *TokenUpdateNftsTransactionBody) Reset() {
 	*x = TokenUpdateNftsTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[51]
+	mi := &file_transaction_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3536,7 +3801,7 @@ func (x *TokenUpdateNftsTransactionBody) String() string {
 func (*TokenUpdateNftsTransactionBody) ProtoMessage() {}
 
 func (x *TokenUpdateNftsTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[51]
+	mi := &file_transaction_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3549,7 +3814,7 @@ func (x *TokenUpdateNftsTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenUpdateNftsTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenUpdateNftsTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{51}
+	return file_transaction_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *TokenUpdateNftsTransactionBody) GetToken() *TokenID {
@@ -3559,15 +3824,18 @@ func (x *TokenUpdateNftsTransactionBody) GetToken() *TokenID {
 	return nil
 }
 
+// services/node_create.proto; the endpoints, certificates, key and the
+// rest are kept as unknown fields.
 type NodeCreateTransactionBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountId     *AccountID             `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeCreateTransactionBody) Reset() {
 	*x = NodeCreateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[52]
+	mi := &file_transaction_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3579,7 +3847,7 @@ func (x *NodeCreateTransactionBody) String() string {
 func (*NodeCreateTransactionBody) ProtoMessage() {}
 
 func (x *NodeCreateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[52]
+	mi := &file_transaction_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3592,18 +3860,28 @@ func (x *NodeCreateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeCreateTransactionBody.ProtoReflect.Descriptor instead.
 func (*NodeCreateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{52}
+	return file_transaction_proto_rawDescGZIP(), []int{54}
 }
 
+func (x *NodeCreateTransactionBody) GetAccountId() *AccountID {
+	if x != nil {
+		return x.AccountId
+	}
+	return nil
+}
+
+// services/node_update.proto, likewise.
 type NodeUpdateTransactionBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	AccountId     *AccountID             `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeUpdateTransactionBody) Reset() {
 	*x = NodeUpdateTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[53]
+	mi := &file_transaction_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3615,7 +3893,7 @@ func (x *NodeUpdateTransactionBody) String() string {
 func (*NodeUpdateTransactionBody) ProtoMessage() {}
 
 func (x *NodeUpdateTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[53]
+	mi := &file_transaction_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3628,18 +3906,33 @@ func (x *NodeUpdateTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUpdateTransactionBody.ProtoReflect.Descriptor instead.
 func (*NodeUpdateTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{53}
+	return file_transaction_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *NodeUpdateTransactionBody) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *NodeUpdateTransactionBody) GetAccountId() *AccountID {
+	if x != nil {
+		return x.AccountId
+	}
+	return nil
 }
 
 type NodeDeleteTransactionBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeDeleteTransactionBody) Reset() {
 	*x = NodeDeleteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[54]
+	mi := &file_transaction_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3651,7 +3944,7 @@ func (x *NodeDeleteTransactionBody) String() string {
 func (*NodeDeleteTransactionBody) ProtoMessage() {}
 
 func (x *NodeDeleteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[54]
+	mi := &file_transaction_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3664,18 +3957,27 @@ func (x *NodeDeleteTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDeleteTransactionBody.ProtoReflect.Descriptor instead.
 func (*NodeDeleteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{54}
+	return file_transaction_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *NodeDeleteTransactionBody) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
 }
 
 type TokenRejectTransactionBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         *AccountID             `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Rejections    []*TokenReference      `protobuf:"bytes,2,rep,name=rejections,proto3" json:"rejections,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TokenRejectTransactionBody) Reset() {
 	*x = TokenRejectTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[55]
+	mi := &file_transaction_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3687,7 +3989,7 @@ func (x *TokenRejectTransactionBody) String() string {
 func (*TokenRejectTransactionBody) ProtoMessage() {}
 
 func (x *TokenRejectTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[55]
+	mi := &file_transaction_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3700,8 +4002,104 @@ func (x *TokenRejectTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenRejectTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenRejectTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{55}
+	return file_transaction_proto_rawDescGZIP(), []int{57}
 }
+
+func (x *TokenRejectTransactionBody) GetOwner() *AccountID {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *TokenRejectTransactionBody) GetRejections() []*TokenReference {
+	if x != nil {
+		return x.Rejections
+	}
+	return nil
+}
+
+type TokenReference struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to TokenIdentifier:
+	//
+	//	*TokenReference_FungibleToken
+	//	*TokenReference_Nft
+	TokenIdentifier isTokenReference_TokenIdentifier `protobuf_oneof:"token_identifier"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TokenReference) Reset() {
+	*x = TokenReference{}
+	mi := &file_transaction_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenReference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenReference) ProtoMessage() {}
+
+func (x *TokenReference) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenReference.ProtoReflect.Descriptor instead.
+func (*TokenReference) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *TokenReference) GetTokenIdentifier() isTokenReference_TokenIdentifier {
+	if x != nil {
+		return x.TokenIdentifier
+	}
+	return nil
+}
+
+func (x *TokenReference) GetFungibleToken() *TokenID {
+	if x != nil {
+		if x, ok := x.TokenIdentifier.(*TokenReference_FungibleToken); ok {
+			return x.FungibleToken
+		}
+	}
+	return nil
+}
+
+func (x *TokenReference) GetNft() *NftID {
+	if x != nil {
+		if x, ok := x.TokenIdentifier.(*TokenReference_Nft); ok {
+			return x.Nft
+		}
+	}
+	return nil
+}
+
+type isTokenReference_TokenIdentifier interface {
+	isTokenReference_TokenIdentifier()
+}
+
+type TokenReference_FungibleToken struct {
+	FungibleToken *TokenID `protobuf:"bytes,1,opt,name=fungible_token,json=fungibleToken,proto3,oneof"`
+}
+
+type TokenReference_Nft struct {
+	Nft *NftID `protobuf:"bytes,2,opt,name=nft,proto3,oneof"`
+}
+
+func (*TokenReference_FungibleToken) isTokenReference_TokenIdentifier() {}
+
+func (*TokenReference_Nft) isTokenReference_TokenIdentifier() {}
 
 type TokenAirdropTransactionBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3711,7 +4109,7 @@ type TokenAirdropTransactionBody struct {
 
 func (x *TokenAirdropTransactionBody) Reset() {
 	*x = TokenAirdropTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[56]
+	mi := &file_transaction_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3723,7 +4121,7 @@ func (x *TokenAirdropTransactionBody) String() string {
 func (*TokenAirdropTransactionBody) ProtoMessage() {}
 
 func (x *TokenAirdropTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[56]
+	mi := &file_transaction_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3736,7 +4134,7 @@ func (x *TokenAirdropTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenAirdropTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenAirdropTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{56}
+	return file_transaction_proto_rawDescGZIP(), []int{59}
 }
 
 type TokenCancelAirdropTransactionBody struct {
@@ -3747,7 +4145,7 @@ type TokenCancelAirdropTransactionBody struct {
 
 func (x *TokenCancelAirdropTransactionBody) Reset() {
 	*x = TokenCancelAirdropTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[57]
+	mi := &file_transaction_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3759,7 +4157,7 @@ func (x *TokenCancelAirdropTransactionBody) String() string {
 func (*TokenCancelAirdropTransactionBody) ProtoMessage() {}
 
 func (x *TokenCancelAirdropTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[57]
+	mi := &file_transaction_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3772,7 +4170,7 @@ func (x *TokenCancelAirdropTransactionBody) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use TokenCancelAirdropTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenCancelAirdropTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{57}
+	return file_transaction_proto_rawDescGZIP(), []int{60}
 }
 
 type TokenClaimAirdropTransactionBody struct {
@@ -3783,7 +4181,7 @@ type TokenClaimAirdropTransactionBody struct {
 
 func (x *TokenClaimAirdropTransactionBody) Reset() {
 	*x = TokenClaimAirdropTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[58]
+	mi := &file_transaction_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3795,7 +4193,7 @@ func (x *TokenClaimAirdropTransactionBody) String() string {
 func (*TokenClaimAirdropTransactionBody) ProtoMessage() {}
 
 func (x *TokenClaimAirdropTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[58]
+	mi := &file_transaction_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3808,7 +4206,7 @@ func (x *TokenClaimAirdropTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaimAirdropTransactionBody.ProtoReflect.Descriptor instead.
 func (*TokenClaimAirdropTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{58}
+	return file_transaction_proto_rawDescGZIP(), []int{61}
 }
 
 type StateSignatureTransaction struct {
@@ -3819,7 +4217,7 @@ type StateSignatureTransaction struct {
 
 func (x *StateSignatureTransaction) Reset() {
 	*x = StateSignatureTransaction{}
-	mi := &file_transaction_proto_msgTypes[59]
+	mi := &file_transaction_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3831,7 +4229,7 @@ func (x *StateSignatureTransaction) String() string {
 func (*StateSignatureTransaction) ProtoMessage() {}
 
 func (x *StateSignatureTransaction) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[59]
+	mi := &file_transaction_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3844,7 +4242,7 @@ func (x *StateSignatureTransaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSignatureTransaction.ProtoReflect.Descriptor instead.
 func (*StateSignatureTransaction) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{59}
+	return file_transaction_proto_rawDescGZIP(), []int{62}
 }
 
 type HintsPreprocessingVoteTransactionBody struct {
@@ -3855,7 +4253,7 @@ type HintsPreprocessingVoteTransactionBody struct {
 
 func (x *HintsPreprocessingVoteTransactionBody) Reset() {
 	*x = HintsPreprocessingVoteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[60]
+	mi := &file_transaction_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3867,7 +4265,7 @@ func (x *HintsPreprocessingVoteTransactionBody) String() string {
 func (*HintsPreprocessingVoteTransactionBody) ProtoMessage() {}
 
 func (x *HintsPreprocessingVoteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[60]
+	mi := &file_transaction_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3880,7 +4278,7 @@ func (x *HintsPreprocessingVoteTransactionBody) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use HintsPreprocessingVoteTransactionBody.ProtoReflect.Descriptor instead.
 func (*HintsPreprocessingVoteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{60}
+	return file_transaction_proto_rawDescGZIP(), []int{63}
 }
 
 type HintsKeyPublicationTransactionBody struct {
@@ -3891,7 +4289,7 @@ type HintsKeyPublicationTransactionBody struct {
 
 func (x *HintsKeyPublicationTransactionBody) Reset() {
 	*x = HintsKeyPublicationTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[61]
+	mi := &file_transaction_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3903,7 +4301,7 @@ func (x *HintsKeyPublicationTransactionBody) String() string {
 func (*HintsKeyPublicationTransactionBody) ProtoMessage() {}
 
 func (x *HintsKeyPublicationTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[61]
+	mi := &file_transaction_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3916,7 +4314,7 @@ func (x *HintsKeyPublicationTransactionBody) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use HintsKeyPublicationTransactionBody.ProtoReflect.Descriptor instead.
 func (*HintsKeyPublicationTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{61}
+	return file_transaction_proto_rawDescGZIP(), []int{64}
 }
 
 type HintsPartialSignatureTransactionBody struct {
@@ -3927,7 +4325,7 @@ type HintsPartialSignatureTransactionBody struct {
 
 func (x *HintsPartialSignatureTransactionBody) Reset() {
 	*x = HintsPartialSignatureTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[62]
+	mi := &file_transaction_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3939,7 +4337,7 @@ func (x *HintsPartialSignatureTransactionBody) String() string {
 func (*HintsPartialSignatureTransactionBody) ProtoMessage() {}
 
 func (x *HintsPartialSignatureTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[62]
+	mi := &file_transaction_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3952,7 +4350,7 @@ func (x *HintsPartialSignatureTransactionBody) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use HintsPartialSignatureTransactionBody.ProtoReflect.Descriptor instead.
 func (*HintsPartialSignatureTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{62}
+	return file_transaction_proto_rawDescGZIP(), []int{65}
 }
 
 type HistoryProofSignatureTransactionBody struct {
@@ -3963,7 +4361,7 @@ type HistoryProofSignatureTransactionBody struct {
 
 func (x *HistoryProofSignatureTransactionBody) Reset() {
 	*x = HistoryProofSignatureTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[63]
+	mi := &file_transaction_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3975,7 +4373,7 @@ func (x *HistoryProofSignatureTransactionBody) String() string {
 func (*HistoryProofSignatureTransactionBody) ProtoMessage() {}
 
 func (x *HistoryProofSignatureTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[63]
+	mi := &file_transaction_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3988,7 +4386,7 @@ func (x *HistoryProofSignatureTransactionBody) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use HistoryProofSignatureTransactionBody.ProtoReflect.Descriptor instead.
 func (*HistoryProofSignatureTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{63}
+	return file_transaction_proto_rawDescGZIP(), []int{66}
 }
 
 type HistoryProofKeyPublicationTransactionBody struct {
@@ -3999,7 +4397,7 @@ type HistoryProofKeyPublicationTransactionBody struct {
 
 func (x *HistoryProofKeyPublicationTransactionBody) Reset() {
 	*x = HistoryProofKeyPublicationTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[64]
+	mi := &file_transaction_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4011,7 +4409,7 @@ func (x *HistoryProofKeyPublicationTransactionBody) String() string {
 func (*HistoryProofKeyPublicationTransactionBody) ProtoMessage() {}
 
 func (x *HistoryProofKeyPublicationTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[64]
+	mi := &file_transaction_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4024,7 +4422,7 @@ func (x *HistoryProofKeyPublicationTransactionBody) ProtoReflect() protoreflect.
 
 // Deprecated: Use HistoryProofKeyPublicationTransactionBody.ProtoReflect.Descriptor instead.
 func (*HistoryProofKeyPublicationTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{64}
+	return file_transaction_proto_rawDescGZIP(), []int{67}
 }
 
 type HistoryProofVoteTransactionBody struct {
@@ -4035,7 +4433,7 @@ type HistoryProofVoteTransactionBody struct {
 
 func (x *HistoryProofVoteTransactionBody) Reset() {
 	*x = HistoryProofVoteTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[65]
+	mi := &file_transaction_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4047,7 +4445,7 @@ func (x *HistoryProofVoteTransactionBody) String() string {
 func (*HistoryProofVoteTransactionBody) ProtoMessage() {}
 
 func (x *HistoryProofVoteTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[65]
+	mi := &file_transaction_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4060,7 +4458,7 @@ func (x *HistoryProofVoteTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryProofVoteTransactionBody.ProtoReflect.Descriptor instead.
 func (*HistoryProofVoteTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{65}
+	return file_transaction_proto_rawDescGZIP(), []int{68}
 }
 
 type CrsPublicationTransactionBody struct {
@@ -4071,7 +4469,7 @@ type CrsPublicationTransactionBody struct {
 
 func (x *CrsPublicationTransactionBody) Reset() {
 	*x = CrsPublicationTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[66]
+	mi := &file_transaction_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4083,7 +4481,7 @@ func (x *CrsPublicationTransactionBody) String() string {
 func (*CrsPublicationTransactionBody) ProtoMessage() {}
 
 func (x *CrsPublicationTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[66]
+	mi := &file_transaction_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4096,18 +4494,19 @@ func (x *CrsPublicationTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrsPublicationTransactionBody.ProtoReflect.Descriptor instead.
 func (*CrsPublicationTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{66}
+	return file_transaction_proto_rawDescGZIP(), []int{69}
 }
 
 type AtomicBatchTransactionBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transactions  [][]byte               `protobuf:"bytes,1,rep,name=transactions,proto3" json:"transactions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AtomicBatchTransactionBody) Reset() {
 	*x = AtomicBatchTransactionBody{}
-	mi := &file_transaction_proto_msgTypes[67]
+	mi := &file_transaction_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4119,7 +4518,7 @@ func (x *AtomicBatchTransactionBody) String() string {
 func (*AtomicBatchTransactionBody) ProtoMessage() {}
 
 func (x *AtomicBatchTransactionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_transaction_proto_msgTypes[67]
+	mi := &file_transaction_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4132,14 +4531,348 @@ func (x *AtomicBatchTransactionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AtomicBatchTransactionBody.ProtoReflect.Descriptor instead.
 func (*AtomicBatchTransactionBody) Descriptor() ([]byte, []int) {
-	return file_transaction_proto_rawDescGZIP(), []int{67}
+	return file_transaction_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *AtomicBatchTransactionBody) GetTransactions() [][]byte {
+	if x != nil {
+		return x.Transactions
+	}
+	return nil
+}
+
+// services/hook_store.proto; storage_updates = 2 is kept as unknown fields.
+type HookStoreTransactionBody struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HookId        *HookId                `protobuf:"bytes,1,opt,name=hook_id,json=hookId,proto3" json:"hook_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookStoreTransactionBody) Reset() {
+	*x = HookStoreTransactionBody{}
+	mi := &file_transaction_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookStoreTransactionBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookStoreTransactionBody) ProtoMessage() {}
+
+func (x *HookStoreTransactionBody) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookStoreTransactionBody.ProtoReflect.Descriptor instead.
+func (*HookStoreTransactionBody) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *HookStoreTransactionBody) GetHookId() *HookId {
+	if x != nil {
+		return x.HookId
+	}
+	return nil
+}
+
+// services/basic_types.proto: a hook's owner and its number.
+type HookId struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EntityId      *HookEntityId          `protobuf:"bytes,1,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	HookId        int64                  `protobuf:"varint,2,opt,name=hook_id,json=hookId,proto3" json:"hook_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookId) Reset() {
+	*x = HookId{}
+	mi := &file_transaction_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookId) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookId) ProtoMessage() {}
+
+func (x *HookId) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookId.ProtoReflect.Descriptor instead.
+func (*HookId) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *HookId) GetEntityId() *HookEntityId {
+	if x != nil {
+		return x.EntityId
+	}
+	return nil
+}
+
+func (x *HookId) GetHookId() int64 {
+	if x != nil {
+		return x.HookId
+	}
+	return 0
+}
+
+type HookEntityId struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to EntityId:
+	//
+	//	*HookEntityId_AccountId
+	//	*HookEntityId_ContractId
+	EntityId      isHookEntityId_EntityId `protobuf_oneof:"entity_id"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookEntityId) Reset() {
+	*x = HookEntityId{}
+	mi := &file_transaction_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookEntityId) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookEntityId) ProtoMessage() {}
+
+func (x *HookEntityId) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookEntityId.ProtoReflect.Descriptor instead.
+func (*HookEntityId) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *HookEntityId) GetEntityId() isHookEntityId_EntityId {
+	if x != nil {
+		return x.EntityId
+	}
+	return nil
+}
+
+func (x *HookEntityId) GetAccountId() *AccountID {
+	if x != nil {
+		if x, ok := x.EntityId.(*HookEntityId_AccountId); ok {
+			return x.AccountId
+		}
+	}
+	return nil
+}
+
+func (x *HookEntityId) GetContractId() *ContractID {
+	if x != nil {
+		if x, ok := x.EntityId.(*HookEntityId_ContractId); ok {
+			return x.ContractId
+		}
+	}
+	return nil
+}
+
+type isHookEntityId_EntityId interface {
+	isHookEntityId_EntityId()
+}
+
+type HookEntityId_AccountId struct {
+	AccountId *AccountID `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3,oneof"`
+}
+
+type HookEntityId_ContractId struct {
+	ContractId *ContractID `protobuf:"bytes,2,opt,name=contract_id,json=contractId,proto3,oneof"`
+}
+
+func (*HookEntityId_AccountId) isHookEntityId_EntityId() {}
+
+func (*HookEntityId_ContractId) isHookEntityId_EntityId() {}
+
+// services/hook_dispatch.proto: internal to the network.
+type HookDispatchTransactionBody struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookDispatchTransactionBody) Reset() {
+	*x = HookDispatchTransactionBody{}
+	mi := &file_transaction_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookDispatchTransactionBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookDispatchTransactionBody) ProtoMessage() {}
+
+func (x *HookDispatchTransactionBody) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookDispatchTransactionBody.ProtoReflect.Descriptor instead.
+func (*HookDispatchTransactionBody) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{74}
+}
+
+// services/registered_node_create.proto, registered_node_update.proto and
+// registered_node_delete.proto (HIP-1137); not looked into.
+type RegisteredNodeCreateTransactionBody struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisteredNodeCreateTransactionBody) Reset() {
+	*x = RegisteredNodeCreateTransactionBody{}
+	mi := &file_transaction_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisteredNodeCreateTransactionBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisteredNodeCreateTransactionBody) ProtoMessage() {}
+
+func (x *RegisteredNodeCreateTransactionBody) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisteredNodeCreateTransactionBody.ProtoReflect.Descriptor instead.
+func (*RegisteredNodeCreateTransactionBody) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{75}
+}
+
+type RegisteredNodeUpdateTransactionBody struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisteredNodeUpdateTransactionBody) Reset() {
+	*x = RegisteredNodeUpdateTransactionBody{}
+	mi := &file_transaction_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisteredNodeUpdateTransactionBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisteredNodeUpdateTransactionBody) ProtoMessage() {}
+
+func (x *RegisteredNodeUpdateTransactionBody) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisteredNodeUpdateTransactionBody.ProtoReflect.Descriptor instead.
+func (*RegisteredNodeUpdateTransactionBody) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{76}
+}
+
+type RegisteredNodeDeleteTransactionBody struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisteredNodeDeleteTransactionBody) Reset() {
+	*x = RegisteredNodeDeleteTransactionBody{}
+	mi := &file_transaction_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisteredNodeDeleteTransactionBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisteredNodeDeleteTransactionBody) ProtoMessage() {}
+
+func (x *RegisteredNodeDeleteTransactionBody) ProtoReflect() protoreflect.Message {
+	mi := &file_transaction_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisteredNodeDeleteTransactionBody.ProtoReflect.Descriptor instead.
+func (*RegisteredNodeDeleteTransactionBody) Descriptor() ([]byte, []int) {
+	return file_transaction_proto_rawDescGZIP(), []int{77}
 }
 
 var File_transaction_proto protoreflect.FileDescriptor
 
 const file_transaction_proto_rawDesc = "" +
 	"\n" +
-	"\x11transaction.proto\x12\x10tributary.hedera\x1a\x11basic_types.proto\x1a\x0eduration.proto\"\x97\x02\n" +
+	"\x11transaction.proto\x12\x10tributary.hedera\x1a\x11basic_types.proto\x1a\x0eduration.proto\x1a\x1bledger_id_publication.proto\"\x97\x02\n" +
 	"\vTransaction\x129\n" +
 	"\x04body\x18\x01 \x01(\v2!.tributary.hedera.TransactionBodyB\x02\x18\x01R\x04body\x127\n" +
 	"\x04sigs\x18\x02 \x01(\v2\x1f.tributary.hedera.SignatureListB\x02\x18\x01R\x04sigs\x12:\n" +
@@ -4149,7 +4882,7 @@ const file_transaction_proto_rawDesc = "" +
 	"\x11SignedTransaction\x12\x1c\n" +
 	"\tbodyBytes\x18\x01 \x01(\fR\tbodyBytes\x126\n" +
 	"\x06sigMap\x18\x02 \x01(\v2\x1e.tributary.hedera.SignatureMapR\x06sigMap\"\x0f\n" +
-	"\rSignatureList\"\xc11\n" +
+	"\rSignatureList\"\xb96\n" +
 	"\x0fTransactionBody\x12E\n" +
 	"\rtransactionID\x18\x01 \x01(\v2\x1f.tributary.hedera.TransactionIDR\rtransactionID\x12A\n" +
 	"\rnodeAccountID\x18\x02 \x01(\v2\x1b.tributary.hedera.AccountIDR\rnodeAccountID\x12&\n" +
@@ -4235,10 +4968,25 @@ const file_transaction_proto_rawDesc = "" +
 	"\x1dhistory_proof_key_publication\x18F \x01(\v2;.tributary.hedera.HistoryProofKeyPublicationTransactionBodyH\x00R\x1ahistoryProofKeyPublication\x12a\n" +
 	"\x12history_proof_vote\x18G \x01(\v21.tributary.hedera.HistoryProofVoteTransactionBodyH\x00R\x10historyProofVote\x12Z\n" +
 	"\x0fcrs_publication\x18H \x01(\v2/.tributary.hedera.CrsPublicationTransactionBodyH\x00R\x0ecrsPublication\x12Q\n" +
-	"\fatomic_batch\x18J \x01(\v2,.tributary.hedera.AtomicBatchTransactionBodyH\x00R\vatomicBatch\x12I\n" +
-	"\x0fmax_custom_fees\x18\xe9\a \x03(\v2 .tributary.hedera.CustomFeeLimitR\rmaxCustomFeesB\x06\n" +
-	"\x04dataJ\x04\b\x1e\x10\x1fJ\x04\b=\x10>J\x04\b>\x10?J\x04\b?\x10@J\x04\b@\x10A\"\x10\n" +
-	"\x0eCustomFeeLimit\"\x9e\x01\n" +
+	"\fatomic_batch\x18J \x01(\v2,.tributary.hedera.AtomicBatchTransactionBodyH\x00R\vatomicBatch\x12K\n" +
+	"\n" +
+	"hook_store\x18K \x01(\v2*.tributary.hedera.HookStoreTransactionBodyH\x00R\thookStore\x12T\n" +
+	"\rhook_dispatch\x18L \x01(\v2-.tributary.hedera.HookDispatchTransactionBodyH\x00R\fhookDispatch\x12j\n" +
+	"\x15ledger_id_publication\x18M \x01(\v24.tributary.hedera.LedgerIdPublicationTransactionBodyH\x00R\x13ledgerIdPublication\x12k\n" +
+	"\x14registeredNodeCreate\x18N \x01(\v25.tributary.hedera.RegisteredNodeCreateTransactionBodyH\x00R\x14registeredNodeCreate\x12k\n" +
+	"\x14registeredNodeUpdate\x18O \x01(\v25.tributary.hedera.RegisteredNodeUpdateTransactionBodyH\x00R\x14registeredNodeUpdate\x12k\n" +
+	"\x14registeredNodeDelete\x18P \x01(\v25.tributary.hedera.RegisteredNodeDeleteTransactionBodyH\x00R\x14registeredNodeDelete\x12I\n" +
+	"\x0fmax_custom_fees\x18\xe9\a \x03(\v2 .tributary.hedera.CustomFeeLimitR\rmaxCustomFees\x12 \n" +
+	"\vhigh_volume\x18\xea\a \x01(\bR\n" +
+	"highVolumeB\x06\n" +
+	"\x04dataJ\x04\b\x1e\x10\x1fJ\x04\b=\x10>J\x04\b>\x10?J\x04\b?\x10@J\x04\b@\x10A\"|\n" +
+	"\x0eCustomFeeLimit\x12:\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDR\taccountId\x12.\n" +
+	"\x04fees\x18\x02 \x03(\v2\x1a.tributary.hedera.FixedFeeR\x04fees\"q\n" +
+	"\bFixedFee\x12\x16\n" +
+	"\x06amount\x18\x01 \x01(\x03R\x06amount\x12M\n" +
+	"\x15denominating_token_id\x18\x02 \x01(\v2\x19.tributary.hedera.TokenIDR\x13denominatingTokenId\"\x9e\x01\n" +
 	"\x19ConsensusMessageChunkInfo\x12S\n" +
 	"\x14initialTransactionID\x18\x01 \x01(\v2\x1f.tributary.hedera.TransactionIDR\x14initialTransactionID\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x05R\x05total\x12\x16\n" +
@@ -4258,13 +5006,19 @@ const file_transaction_proto_rawDesc = "" +
 	"\x1dContractUpdateTransactionBody\x12<\n" +
 	"\n" +
 	"contractID\x18\x01 \x01(\v2\x1c.tributary.hedera.ContractIDR\n" +
-	"contractID\"\"\n" +
-	" CryptoAddLiveHashTransactionBody\"\x1d\n" +
+	"contractID\"Z\n" +
+	" CryptoAddLiveHashTransactionBody\x126\n" +
+	"\bliveHash\x18\x03 \x01(\v2\x1a.tributary.hedera.LiveHashR\bliveHash\"Y\n" +
+	"\bLiveHash\x129\n" +
+	"\taccountId\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDR\taccountId\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\"\x1d\n" +
 	"\x1bCryptoCreateTransactionBody\"\xaf\x01\n" +
 	"\x1bCryptoDeleteTransactionBody\x12I\n" +
 	"\x11transferAccountID\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDR\x11transferAccountID\x12E\n" +
-	"\x0fdeleteAccountID\x18\x02 \x01(\v2\x1b.tributary.hedera.AccountIDR\x0fdeleteAccountID\"%\n" +
-	"#CryptoDeleteLiveHashTransactionBody\"\xaa\x01\n" +
+	"\x0fdeleteAccountID\x18\x02 \x01(\v2\x1b.tributary.hedera.AccountIDR\x0fdeleteAccountID\"\x9c\x01\n" +
+	"#CryptoDeleteLiveHashTransactionBody\x12I\n" +
+	"\x11accountOfLiveHash\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDR\x11accountOfLiveHash\x12*\n" +
+	"\x10liveHashToDelete\x18\x02 \x01(\fR\x10liveHashToDelete\"\xaa\x01\n" +
 	"\x1dCryptoTransferTransactionBody\x12<\n" +
 	"\ttransfers\x18\x01 \x01(\v2\x1e.tributary.hedera.TransferListR\ttransfers\x12K\n" +
 	"\x0etokenTransfers\x18\x02 \x03(\v2#.tributary.hedera.TokenTransferListR\x0etokenTransfers\"h\n" +
@@ -4292,8 +5046,10 @@ const file_transaction_proto_rawDesc = "" +
 	"\x1dContractDeleteTransactionBody\x12<\n" +
 	"\n" +
 	"contractID\x18\x01 \x01(\v2\x1c.tributary.hedera.ContractIDR\n" +
-	"contractID\"\x17\n" +
-	"\x15FreezeTransactionBody\"%\n" +
+	"contractID\"R\n" +
+	"\x15FreezeTransactionBody\x129\n" +
+	"\vupdate_file\x18\x05 \x01(\v2\x18.tributary.hedera.FileIDR\n" +
+	"updateFile\"%\n" +
 	"#ConsensusCreateTopicTransactionBody\"Z\n" +
 	"#ConsensusUpdateTopicTransactionBody\x123\n" +
 	"\atopicID\x18\x01 \x01(\v2\x19.tributary.hedera.TopicIDR\atopicID\"Z\n" +
@@ -4358,11 +5114,25 @@ const file_transaction_proto_rawDesc = "" +
 	"\x1eNodeStakeUpdateTransactionBody\"\x19\n" +
 	"\x17UtilPrngTransactionBody\"Q\n" +
 	"\x1eTokenUpdateNftsTransactionBody\x12/\n" +
-	"\x05token\x18\x01 \x01(\v2\x19.tributary.hedera.TokenIDR\x05token\"\x1b\n" +
-	"\x19NodeCreateTransactionBody\"\x1b\n" +
-	"\x19NodeUpdateTransactionBody\"\x1b\n" +
-	"\x19NodeDeleteTransactionBody\"\x1c\n" +
-	"\x1aTokenRejectTransactionBody\"\x1d\n" +
+	"\x05token\x18\x01 \x01(\v2\x19.tributary.hedera.TokenIDR\x05token\"W\n" +
+	"\x19NodeCreateTransactionBody\x12:\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDR\taccountId\"p\n" +
+	"\x19NodeUpdateTransactionBody\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12:\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\v2\x1b.tributary.hedera.AccountIDR\taccountId\"4\n" +
+	"\x19NodeDeleteTransactionBody\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"\x91\x01\n" +
+	"\x1aTokenRejectTransactionBody\x121\n" +
+	"\x05owner\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDR\x05owner\x12@\n" +
+	"\n" +
+	"rejections\x18\x02 \x03(\v2 .tributary.hedera.TokenReferenceR\n" +
+	"rejections\"\x95\x01\n" +
+	"\x0eTokenReference\x12B\n" +
+	"\x0efungible_token\x18\x01 \x01(\v2\x19.tributary.hedera.TokenIDH\x00R\rfungibleToken\x12+\n" +
+	"\x03nft\x18\x02 \x01(\v2\x17.tributary.hedera.NftIDH\x00R\x03nftB\x12\n" +
+	"\x10token_identifier\"\x1d\n" +
 	"\x1bTokenAirdropTransactionBody\"#\n" +
 	"!TokenCancelAirdropTransactionBody\"\"\n" +
 	" TokenClaimAirdropTransactionBody\"\x1b\n" +
@@ -4373,8 +5143,24 @@ const file_transaction_proto_rawDesc = "" +
 	"$HistoryProofSignatureTransactionBody\"+\n" +
 	")HistoryProofKeyPublicationTransactionBody\"!\n" +
 	"\x1fHistoryProofVoteTransactionBody\"\x1f\n" +
-	"\x1dCrsPublicationTransactionBody\"\x1c\n" +
-	"\x1aAtomicBatchTransactionBodyB\x1dZ\x1btributary.dev/libs/hederapbb\x06proto3"
+	"\x1dCrsPublicationTransactionBody\"@\n" +
+	"\x1aAtomicBatchTransactionBody\x12\"\n" +
+	"\ftransactions\x18\x01 \x03(\fR\ftransactions\"M\n" +
+	"\x18HookStoreTransactionBody\x121\n" +
+	"\ahook_id\x18\x01 \x01(\v2\x18.tributary.hedera.HookIdR\x06hookId\"^\n" +
+	"\x06HookId\x12;\n" +
+	"\tentity_id\x18\x01 \x01(\v2\x1e.tributary.hedera.HookEntityIdR\bentityId\x12\x17\n" +
+	"\ahook_id\x18\x02 \x01(\x03R\x06hookId\"\x9a\x01\n" +
+	"\fHookEntityId\x12<\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\v2\x1b.tributary.hedera.AccountIDH\x00R\taccountId\x12?\n" +
+	"\vcontract_id\x18\x02 \x01(\v2\x1c.tributary.hedera.ContractIDH\x00R\n" +
+	"contractIdB\v\n" +
+	"\tentity_id\"\x1d\n" +
+	"\x1bHookDispatchTransactionBody\"%\n" +
+	"#RegisteredNodeCreateTransactionBody\"%\n" +
+	"#RegisteredNodeUpdateTransactionBody\"%\n" +
+	"#RegisteredNodeDeleteTransactionBodyB\x1dZ\x1btributary.dev/libs/hederapbb\x06proto3"
 
 var (
 	file_transaction_proto_rawDescOnce sync.Once
@@ -4388,212 +5174,247 @@ func file_transaction_proto_rawDescGZIP() []byte {
 	return file_transaction_proto_rawDescData
 }
 
-var file_transaction_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_transaction_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_transaction_proto_goTypes = []any{
 	(*Transaction)(nil),                               // 0: tributary.hedera.Transaction
 	(*SignedTransaction)(nil),                         // 1: tributary.hedera.SignedTransaction
 	(*SignatureList)(nil),                             // 2: tributary.hedera.SignatureList
 	(*TransactionBody)(nil),                           // 3: tributary.hedera.TransactionBody
 	(*CustomFeeLimit)(nil),                            // 4: tributary.hedera.CustomFeeLimit
-	(*ConsensusMessageChunkInfo)(nil),                 // 5: tributary.hedera.ConsensusMessageChunkInfo
-	(*ContractCallTransactionBody)(nil),               // 6: tributary.hedera.ContractCallTransactionBody
-	(*ContractCreateTransactionBody)(nil),             // 7: tributary.hedera.ContractCreateTransactionBody
-	(*ContractUpdateTransactionBody)(nil),             // 8: tributary.hedera.ContractUpdateTransactionBody
-	(*CryptoAddLiveHashTransactionBody)(nil),          // 9: tributary.hedera.CryptoAddLiveHashTransactionBody
-	(*CryptoCreateTransactionBody)(nil),               // 10: tributary.hedera.CryptoCreateTransactionBody
-	(*CryptoDeleteTransactionBody)(nil),               // 11: tributary.hedera.CryptoDeleteTransactionBody
-	(*CryptoDeleteLiveHashTransactionBody)(nil),       // 12: tributary.hedera.CryptoDeleteLiveHashTransactionBody
-	(*CryptoTransferTransactionBody)(nil),             // 13: tributary.hedera.CryptoTransferTransactionBody
-	(*CryptoUpdateTransactionBody)(nil),               // 14: tributary.hedera.CryptoUpdateTransactionBody
-	(*FileAppendTransactionBody)(nil),                 // 15: tributary.hedera.FileAppendTransactionBody
-	(*FileCreateTransactionBody)(nil),                 // 16: tributary.hedera.FileCreateTransactionBody
-	(*FileDeleteTransactionBody)(nil),                 // 17: tributary.hedera.FileDeleteTransactionBody
-	(*FileUpdateTransactionBody)(nil),                 // 18: tributary.hedera.FileUpdateTransactionBody
-	(*SystemDeleteTransactionBody)(nil),               // 19: tributary.hedera.SystemDeleteTransactionBody
-	(*SystemUndeleteTransactionBody)(nil),             // 20: tributary.hedera.SystemUndeleteTransactionBody
-	(*ContractDeleteTransactionBody)(nil),             // 21: tributary.hedera.ContractDeleteTransactionBody
-	(*FreezeTransactionBody)(nil),                     // 22: tributary.hedera.FreezeTransactionBody
-	(*ConsensusCreateTopicTransactionBody)(nil),       // 23: tributary.hedera.ConsensusCreateTopicTransactionBody
-	(*ConsensusUpdateTopicTransactionBody)(nil),       // 24: tributary.hedera.ConsensusUpdateTopicTransactionBody
-	(*ConsensusDeleteTopicTransactionBody)(nil),       // 25: tributary.hedera.ConsensusDeleteTopicTransactionBody
-	(*ConsensusSubmitMessageTransactionBody)(nil),     // 26: tributary.hedera.ConsensusSubmitMessageTransactionBody
-	(*UncheckedSubmitBody)(nil),                       // 27: tributary.hedera.UncheckedSubmitBody
-	(*TokenCreateTransactionBody)(nil),                // 28: tributary.hedera.TokenCreateTransactionBody
-	(*TokenFreezeAccountTransactionBody)(nil),         // 29: tributary.hedera.TokenFreezeAccountTransactionBody
-	(*TokenUnfreezeAccountTransactionBody)(nil),       // 30: tributary.hedera.TokenUnfreezeAccountTransactionBody
-	(*TokenGrantKycTransactionBody)(nil),              // 31: tributary.hedera.TokenGrantKycTransactionBody
-	(*TokenRevokeKycTransactionBody)(nil),             // 32: tributary.hedera.TokenRevokeKycTransactionBody
-	(*TokenDeleteTransactionBody)(nil),                // 33: tributary.hedera.TokenDeleteTransactionBody
-	(*TokenUpdateTransactionBody)(nil),                // 34: tributary.hedera.TokenUpdateTransactionBody
-	(*TokenMintTransactionBody)(nil),                  // 35: tributary.hedera.TokenMintTransactionBody
-	(*TokenBurnTransactionBody)(nil),                  // 36: tributary.hedera.TokenBurnTransactionBody
-	(*TokenWipeAccountTransactionBody)(nil),           // 37: tributary.hedera.TokenWipeAccountTransactionBody
-	(*TokenAssociateTransactionBody)(nil),             // 38: tributary.hedera.TokenAssociateTransactionBody
-	(*TokenDissociateTransactionBody)(nil),            // 39: tributary.hedera.TokenDissociateTransactionBody
-	(*ScheduleCreateTransactionBody)(nil),             // 40: tributary.hedera.ScheduleCreateTransactionBody
-	(*ScheduleDeleteTransactionBody)(nil),             // 41: tributary.hedera.ScheduleDeleteTransactionBody
-	(*ScheduleSignTransactionBody)(nil),               // 42: tributary.hedera.ScheduleSignTransactionBody
-	(*TokenFeeScheduleUpdateTransactionBody)(nil),     // 43: tributary.hedera.TokenFeeScheduleUpdateTransactionBody
-	(*TokenPauseTransactionBody)(nil),                 // 44: tributary.hedera.TokenPauseTransactionBody
-	(*TokenUnpauseTransactionBody)(nil),               // 45: tributary.hedera.TokenUnpauseTransactionBody
-	(*CryptoApproveAllowanceTransactionBody)(nil),     // 46: tributary.hedera.CryptoApproveAllowanceTransactionBody
-	(*CryptoDeleteAllowanceTransactionBody)(nil),      // 47: tributary.hedera.CryptoDeleteAllowanceTransactionBody
-	(*EthereumTransactionBody)(nil),                   // 48: tributary.hedera.EthereumTransactionBody
-	(*NodeStakeUpdateTransactionBody)(nil),            // 49: tributary.hedera.NodeStakeUpdateTransactionBody
-	(*UtilPrngTransactionBody)(nil),                   // 50: tributary.hedera.UtilPrngTransactionBody
-	(*TokenUpdateNftsTransactionBody)(nil),            // 51: tributary.hedera.TokenUpdateNftsTransactionBody
-	(*NodeCreateTransactionBody)(nil),                 // 52: tributary.hedera.NodeCreateTransactionBody
-	(*NodeUpdateTransactionBody)(nil),                 // 53: tributary.hedera.NodeUpdateTransactionBody
-	(*NodeDeleteTransactionBody)(nil),                 // 54: tributary.hedera.NodeDeleteTransactionBody
-	(*TokenRejectTransactionBody)(nil),                // 55: tributary.hedera.TokenRejectTransactionBody
-	(*TokenAirdropTransactionBody)(nil),               // 56: tributary.hedera.TokenAirdropTransactionBody
-	(*TokenCancelAirdropTransactionBody)(nil),         // 57: tributary.hedera.TokenCancelAirdropTransactionBody
-	(*TokenClaimAirdropTransactionBody)(nil),          // 58: tributary.hedera.TokenClaimAirdropTransactionBody
-	(*StateSignatureTransaction)(nil),                 // 59: tributary.hedera.StateSignatureTransaction
-	(*HintsPreprocessingVoteTransactionBody)(nil),     // 60: tributary.hedera.HintsPreprocessingVoteTransactionBody
-	(*HintsKeyPublicationTransactionBody)(nil),        // 61: tributary.hedera.HintsKeyPublicationTransactionBody
-	(*HintsPartialSignatureTransactionBody)(nil),      // 62: tributary.hedera.HintsPartialSignatureTransactionBody
-	(*HistoryProofSignatureTransactionBody)(nil),      // 63: tributary.hedera.HistoryProofSignatureTransactionBody
-	(*HistoryProofKeyPublicationTransactionBody)(nil), // 64: tributary.hedera.HistoryProofKeyPublicationTransactionBody
-	(*HistoryProofVoteTransactionBody)(nil),           // 65: tributary.hedera.HistoryProofVoteTransactionBody
-	(*CrsPublicationTransactionBody)(nil),             // 66: tributary.hedera.CrsPublicationTransactionBody
-	(*AtomicBatchTransactionBody)(nil),                // 67: tributary.hedera.AtomicBatchTransactionBody
-	(*SignatureMap)(nil),                              // 68: tributary.hedera.SignatureMap
-	(*TransactionID)(nil),                             // 69: tributary.hedera.TransactionID
-	(*AccountID)(nil),                                 // 70: tributary.hedera.AccountID
-	(*Duration)(nil),                                  // 71: tributary.hedera.Duration
-	(*Key)(nil),                                       // 72: tributary.hedera.Key
-	(*ContractID)(nil),                                // 73: tributary.hedera.ContractID
-	(*FileID)(nil),                                    // 74: tributary.hedera.FileID
-	(*TransferList)(nil),                              // 75: tributary.hedera.TransferList
-	(*TokenTransferList)(nil),                         // 76: tributary.hedera.TokenTransferList
-	(*TopicID)(nil),                                   // 77: tributary.hedera.TopicID
-	(*TokenID)(nil),                                   // 78: tributary.hedera.TokenID
-	(*ScheduleID)(nil),                                // 79: tributary.hedera.ScheduleID
+	(*FixedFee)(nil),                                  // 5: tributary.hedera.FixedFee
+	(*ConsensusMessageChunkInfo)(nil),                 // 6: tributary.hedera.ConsensusMessageChunkInfo
+	(*ContractCallTransactionBody)(nil),               // 7: tributary.hedera.ContractCallTransactionBody
+	(*ContractCreateTransactionBody)(nil),             // 8: tributary.hedera.ContractCreateTransactionBody
+	(*ContractUpdateTransactionBody)(nil),             // 9: tributary.hedera.ContractUpdateTransactionBody
+	(*CryptoAddLiveHashTransactionBody)(nil),          // 10: tributary.hedera.CryptoAddLiveHashTransactionBody
+	(*LiveHash)(nil),                                  // 11: tributary.hedera.LiveHash
+	(*CryptoCreateTransactionBody)(nil),               // 12: tributary.hedera.CryptoCreateTransactionBody
+	(*CryptoDeleteTransactionBody)(nil),               // 13: tributary.hedera.CryptoDeleteTransactionBody
+	(*CryptoDeleteLiveHashTransactionBody)(nil),       // 14: tributary.hedera.CryptoDeleteLiveHashTransactionBody
+	(*CryptoTransferTransactionBody)(nil),             // 15: tributary.hedera.CryptoTransferTransactionBody
+	(*CryptoUpdateTransactionBody)(nil),               // 16: tributary.hedera.CryptoUpdateTransactionBody
+	(*FileAppendTransactionBody)(nil),                 // 17: tributary.hedera.FileAppendTransactionBody
+	(*FileCreateTransactionBody)(nil),                 // 18: tributary.hedera.FileCreateTransactionBody
+	(*FileDeleteTransactionBody)(nil),                 // 19: tributary.hedera.FileDeleteTransactionBody
+	(*FileUpdateTransactionBody)(nil),                 // 20: tributary.hedera.FileUpdateTransactionBody
+	(*SystemDeleteTransactionBody)(nil),               // 21: tributary.hedera.SystemDeleteTransactionBody
+	(*SystemUndeleteTransactionBody)(nil),             // 22: tributary.hedera.SystemUndeleteTransactionBody
+	(*ContractDeleteTransactionBody)(nil),             // 23: tributary.hedera.ContractDeleteTransactionBody
+	(*FreezeTransactionBody)(nil),                     // 24: tributary.hedera.FreezeTransactionBody
+	(*ConsensusCreateTopicTransactionBody)(nil),       // 25: tributary.hedera.ConsensusCreateTopicTransactionBody
+	(*ConsensusUpdateTopicTransactionBody)(nil),       // 26: tributary.hedera.ConsensusUpdateTopicTransactionBody
+	(*ConsensusDeleteTopicTransactionBody)(nil),       // 27: tributary.hedera.ConsensusDeleteTopicTransactionBody
+	(*ConsensusSubmitMessageTransactionBody)(nil),     // 28: tributary.hedera.ConsensusSubmitMessageTransactionBody
+	(*UncheckedSubmitBody)(nil),                       // 29: tributary.hedera.UncheckedSubmitBody
+	(*TokenCreateTransactionBody)(nil),                // 30: tributary.hedera.TokenCreateTransactionBody
+	(*TokenFreezeAccountTransactionBody)(nil),         // 31: tributary.hedera.TokenFreezeAccountTransactionBody
+	(*TokenUnfreezeAccountTransactionBody)(nil),       // 32: tributary.hedera.TokenUnfreezeAccountTransactionBody
+	(*TokenGrantKycTransactionBody)(nil),              // 33: tributary.hedera.TokenGrantKycTransactionBody
+	(*TokenRevokeKycTransactionBody)(nil),             // 34: tributary.hedera.TokenRevokeKycTransactionBody
+	(*TokenDeleteTransactionBody)(nil),                // 35: tributary.hedera.TokenDeleteTransactionBody
+	(*TokenUpdateTransactionBody)(nil),                // 36: tributary.hedera.TokenUpdateTransactionBody
+	(*TokenMintTransactionBody)(nil),                  // 37: tributary.hedera.TokenMintTransactionBody
+	(*TokenBurnTransactionBody)(nil),                  // 38: tributary.hedera.TokenBurnTransactionBody
+	(*TokenWipeAccountTransactionBody)(nil),           // 39: tributary.hedera.TokenWipeAccountTransactionBody
+	(*TokenAssociateTransactionBody)(nil),             // 40: tributary.hedera.TokenAssociateTransactionBody
+	(*TokenDissociateTransactionBody)(nil),            // 41: tributary.hedera.TokenDissociateTransactionBody
+	(*ScheduleCreateTransactionBody)(nil),             // 42: tributary.hedera.ScheduleCreateTransactionBody
+	(*ScheduleDeleteTransactionBody)(nil),             // 43: tributary.hedera.ScheduleDeleteTransactionBody
+	(*ScheduleSignTransactionBody)(nil),               // 44: tributary.hedera.ScheduleSignTransactionBody
+	(*TokenFeeScheduleUpdateTransactionBody)(nil),     // 45: tributary.hedera.TokenFeeScheduleUpdateTransactionBody
+	(*TokenPauseTransactionBody)(nil),                 // 46: tributary.hedera.TokenPauseTransactionBody
+	(*TokenUnpauseTransactionBody)(nil),               // 47: tributary.hedera.TokenUnpauseTransactionBody
+	(*CryptoApproveAllowanceTransactionBody)(nil),     // 48: tributary.hedera.CryptoApproveAllowanceTransactionBody
+	(*CryptoDeleteAllowanceTransactionBody)(nil),      // 49: tributary.hedera.CryptoDeleteAllowanceTransactionBody
+	(*EthereumTransactionBody)(nil),                   // 50: tributary.hedera.EthereumTransactionBody
+	(*NodeStakeUpdateTransactionBody)(nil),            // 51: tributary.hedera.NodeStakeUpdateTransactionBody
+	(*UtilPrngTransactionBody)(nil),                   // 52: tributary.hedera.UtilPrngTransactionBody
+	(*TokenUpdateNftsTransactionBody)(nil),            // 53: tributary.hedera.TokenUpdateNftsTransactionBody
+	(*NodeCreateTransactionBody)(nil),                 // 54: tributary.hedera.NodeCreateTransactionBody
+	(*NodeUpdateTransactionBody)(nil),                 // 55: tributary.hedera.NodeUpdateTransactionBody
+	(*NodeDeleteTransactionBody)(nil),                 // 56: tributary.hedera.NodeDeleteTransactionBody
+	(*TokenRejectTransactionBody)(nil),                // 57: tributary.hedera.TokenRejectTransactionBody
+	(*TokenReference)(nil),                            // 58: tributary.hedera.TokenReference
+	(*TokenAirdropTransactionBody)(nil),               // 59: tributary.hedera.TokenAirdropTransactionBody
+	(*TokenCancelAirdropTransactionBody)(nil),         // 60: tributary.hedera.TokenCancelAirdropTransactionBody
+	(*TokenClaimAirdropTransactionBody)(nil),          // 61: tributary.hedera.TokenClaimAirdropTransactionBody
+	(*StateSignatureTransaction)(nil),                 // 62: tributary.hedera.StateSignatureTransaction
+	(*HintsPreprocessingVoteTransactionBody)(nil),     // 63: tributary.hedera.HintsPreprocessingVoteTransactionBody
+	(*HintsKeyPublicationTransactionBody)(nil),        // 64: tributary.hedera.HintsKeyPublicationTransactionBody
+	(*HintsPartialSignatureTransactionBody)(nil),      // 65: tributary.hedera.HintsPartialSignatureTransactionBody
+	(*HistoryProofSignatureTransactionBody)(nil),      // 66: tributary.hedera.HistoryProofSignatureTransactionBody
+	(*HistoryProofKeyPublicationTransactionBody)(nil), // 67: tributary.hedera.HistoryProofKeyPublicationTransactionBody
+	(*HistoryProofVoteTransactionBody)(nil),           // 68: tributary.hedera.HistoryProofVoteTransactionBody
+	(*CrsPublicationTransactionBody)(nil),             // 69: tributary.hedera.CrsPublicationTransactionBody
+	(*AtomicBatchTransactionBody)(nil),                // 70: tributary.hedera.AtomicBatchTransactionBody
+	(*HookStoreTransactionBody)(nil),                  // 71: tributary.hedera.HookStoreTransactionBody
+	(*HookId)(nil),                                    // 72: tributary.hedera.HookId
+	(*HookEntityId)(nil),                              // 73: tributary.hedera.HookEntityId
+	(*HookDispatchTransactionBody)(nil),               // 74: tributary.hedera.HookDispatchTransactionBody
+	(*RegisteredNodeCreateTransactionBody)(nil),       // 75: tributary.hedera.RegisteredNodeCreateTransactionBody
+	(*RegisteredNodeUpdateTransactionBody)(nil),       // 76: tributary.hedera.RegisteredNodeUpdateTransactionBody
+	(*RegisteredNodeDeleteTransactionBody)(nil),       // 77: tributary.hedera.RegisteredNodeDeleteTransactionBody
+	(*SignatureMap)(nil),                              // 78: tributary.hedera.SignatureMap
+	(*TransactionID)(nil),                             // 79: tributary.hedera.TransactionID
+	(*AccountID)(nil),                                 // 80: tributary.hedera.AccountID
+	(*Duration)(nil),                                  // 81: tributary.hedera.Duration
+	(*Key)(nil),                                       // 82: tributary.hedera.Key
+	(*LedgerIdPublicationTransactionBody)(nil),        // 83: tributary.hedera.LedgerIdPublicationTransactionBody
+	(*TokenID)(nil),                                   // 84: tributary.hedera.TokenID
+	(*ContractID)(nil),                                // 85: tributary.hedera.ContractID
+	(*FileID)(nil),                                    // 86: tributary.hedera.FileID
+	(*TransferList)(nil),                              // 87: tributary.hedera.TransferList
+	(*TokenTransferList)(nil),                         // 88: tributary.hedera.TokenTransferList
+	(*TopicID)(nil),                                   // 89: tributary.hedera.TopicID
+	(*ScheduleID)(nil),                                // 90: tributary.hedera.ScheduleID
+	(*NftID)(nil),                                     // 91: tributary.hedera.NftID
 }
 var file_transaction_proto_depIdxs = []int32{
 	3,   // 0: tributary.hedera.Transaction.body:type_name -> tributary.hedera.TransactionBody
 	2,   // 1: tributary.hedera.Transaction.sigs:type_name -> tributary.hedera.SignatureList
-	68,  // 2: tributary.hedera.Transaction.sigMap:type_name -> tributary.hedera.SignatureMap
-	68,  // 3: tributary.hedera.SignedTransaction.sigMap:type_name -> tributary.hedera.SignatureMap
-	69,  // 4: tributary.hedera.TransactionBody.transactionID:type_name -> tributary.hedera.TransactionID
-	70,  // 5: tributary.hedera.TransactionBody.nodeAccountID:type_name -> tributary.hedera.AccountID
-	71,  // 6: tributary.hedera.TransactionBody.transactionValidDuration:type_name -> tributary.hedera.Duration
-	72,  // 7: tributary.hedera.TransactionBody.batch_key:type_name -> tributary.hedera.Key
-	6,   // 8: tributary.hedera.TransactionBody.contractCall:type_name -> tributary.hedera.ContractCallTransactionBody
-	7,   // 9: tributary.hedera.TransactionBody.contractCreateInstance:type_name -> tributary.hedera.ContractCreateTransactionBody
-	8,   // 10: tributary.hedera.TransactionBody.contractUpdateInstance:type_name -> tributary.hedera.ContractUpdateTransactionBody
-	9,   // 11: tributary.hedera.TransactionBody.cryptoAddLiveHash:type_name -> tributary.hedera.CryptoAddLiveHashTransactionBody
-	10,  // 12: tributary.hedera.TransactionBody.cryptoCreateAccount:type_name -> tributary.hedera.CryptoCreateTransactionBody
-	11,  // 13: tributary.hedera.TransactionBody.cryptoDelete:type_name -> tributary.hedera.CryptoDeleteTransactionBody
-	12,  // 14: tributary.hedera.TransactionBody.cryptoDeleteLiveHash:type_name -> tributary.hedera.CryptoDeleteLiveHashTransactionBody
-	13,  // 15: tributary.hedera.TransactionBody.cryptoTransfer:type_name -> tributary.hedera.CryptoTransferTransactionBody
-	14,  // 16: tributary.hedera.TransactionBody.cryptoUpdateAccount:type_name -> tributary.hedera.CryptoUpdateTransactionBody
-	15,  // 17: tributary.hedera.TransactionBody.fileAppend:type_name -> tributary.hedera.FileAppendTransactionBody
-	16,  // 18: tributary.hedera.TransactionBody.fileCreate:type_name -> tributary.hedera.FileCreateTransactionBody
-	17,  // 19: tributary.hedera.TransactionBody.fileDelete:type_name -> tributary.hedera.FileDeleteTransactionBody
-	18,  // 20: tributary.hedera.TransactionBody.fileUpdate:type_name -> tributary.hedera.FileUpdateTransactionBody
-	19,  // 21: tributary.hedera.TransactionBody.systemDelete:type_name -> tributary.hedera.SystemDeleteTransactionBody
-	20,  // 22: tributary.hedera.TransactionBody.systemUndelete:type_name -> tributary.hedera.SystemUndeleteTransactionBody
-	21,  // 23: tributary.hedera.TransactionBody.contractDeleteInstance:type_name -> tributary.hedera.ContractDeleteTransactionBody
-	22,  // 24: tributary.hedera.TransactionBody.freeze:type_name -> tributary.hedera.FreezeTransactionBody
-	23,  // 25: tributary.hedera.TransactionBody.consensusCreateTopic:type_name -> tributary.hedera.ConsensusCreateTopicTransactionBody
-	24,  // 26: tributary.hedera.TransactionBody.consensusUpdateTopic:type_name -> tributary.hedera.ConsensusUpdateTopicTransactionBody
-	25,  // 27: tributary.hedera.TransactionBody.consensusDeleteTopic:type_name -> tributary.hedera.ConsensusDeleteTopicTransactionBody
-	26,  // 28: tributary.hedera.TransactionBody.consensusSubmitMessage:type_name -> tributary.hedera.ConsensusSubmitMessageTransactionBody
-	27,  // 29: tributary.hedera.TransactionBody.uncheckedSubmit:type_name -> tributary.hedera.UncheckedSubmitBody
-	28,  // 30: tributary.hedera.TransactionBody.tokenCreation:type_name -> tributary.hedera.TokenCreateTransactionBody
-	29,  // 31: tributary.hedera.TransactionBody.tokenFreeze:type_name -> tributary.hedera.TokenFreezeAccountTransactionBody
-	30,  // 32: tributary.hedera.TransactionBody.tokenUnfreeze:type_name -> tributary.hedera.TokenUnfreezeAccountTransactionBody
-	31,  // 33: tributary.hedera.TransactionBody.tokenGrantKyc:type_name -> tributary.hedera.TokenGrantKycTransactionBody
-	32,  // 34: tributary.hedera.TransactionBody.tokenRevokeKyc:type_name -> tributary.hedera.TokenRevokeKycTransactionBody
-	33,  // 35: tributary.hedera.TransactionBody.tokenDeletion:type_name -> tributary.hedera.TokenDeleteTransactionBody
-	34,  // 36: tributary.hedera.TransactionBody.tokenUpdate:type_name -> tributary.hedera.TokenUpdateTransactionBody
-	35,  // 37: tributary.hedera.TransactionBody.tokenMint:type_name -> tributary.hedera.TokenMintTransactionBody
-	36,  // 38: tributary.hedera.TransactionBody.tokenBurn:type_name -> tributary.hedera.TokenBurnTransactionBody
-	37,  // 39: tributary.hedera.TransactionBody.tokenWipe:type_name -> tributary.hedera.TokenWipeAccountTransactionBody
-	38,  // 40: tributary.hedera.TransactionBody.tokenAssociate:type_name -> tributary.hedera.TokenAssociateTransactionBody
-	39,  // 41: tributary.hedera.TransactionBody.tokenDissociate:type_name -> tributary.hedera.TokenDissociateTransactionBody
-	40,  // 42: tributary.hedera.TransactionBody.scheduleCreate:type_name -> tributary.hedera.ScheduleCreateTransactionBody
-	41,  // 43: tributary.hedera.TransactionBody.scheduleDelete:type_name -> tributary.hedera.ScheduleDeleteTransactionBody
-	42,  // 44: tributary.hedera.TransactionBody.scheduleSign:type_name -> tributary.hedera.ScheduleSignTransactionBody
-	43,  // 45: tributary.hedera.TransactionBody.token_fee_schedule_update:type_name -> tributary.hedera.TokenFeeScheduleUpdateTransactionBody
-	44,  // 46: tributary.hedera.TransactionBody.token_pause:type_name -> tributary.hedera.TokenPauseTransactionBody
-	45,  // 47: tributary.hedera.TransactionBody.token_unpause:type_name -> tributary.hedera.TokenUnpauseTransactionBody
-	46,  // 48: tributary.hedera.TransactionBody.cryptoApproveAllowance:type_name -> tributary.hedera.CryptoApproveAllowanceTransactionBody
-	47,  // 49: tributary.hedera.TransactionBody.cryptoDeleteAllowance:type_name -> tributary.hedera.CryptoDeleteAllowanceTransactionBody
-	48,  // 50: tributary.hedera.TransactionBody.ethereumTransaction:type_name -> tributary.hedera.EthereumTransactionBody
-	49,  // 51: tributary.hedera.TransactionBody.node_stake_update:type_name -> tributary.hedera.NodeStakeUpdateTransactionBody
-	50,  // 52: tributary.hedera.TransactionBody.util_prng:type_name -> tributary.hedera.UtilPrngTransactionBody
-	51,  // 53: tributary.hedera.TransactionBody.token_update_nfts:type_name -> tributary.hedera.TokenUpdateNftsTransactionBody
-	52,  // 54: tributary.hedera.TransactionBody.nodeCreate:type_name -> tributary.hedera.NodeCreateTransactionBody
-	53,  // 55: tributary.hedera.TransactionBody.nodeUpdate:type_name -> tributary.hedera.NodeUpdateTransactionBody
-	54,  // 56: tributary.hedera.TransactionBody.nodeDelete:type_name -> tributary.hedera.NodeDeleteTransactionBody
-	55,  // 57: tributary.hedera.TransactionBody.tokenReject:type_name -> tributary.hedera.TokenRejectTransactionBody
-	56,  // 58: tributary.hedera.TransactionBody.tokenAirdrop:type_name -> tributary.hedera.TokenAirdropTransactionBody
-	57,  // 59: tributary.hedera.TransactionBody.tokenCancelAirdrop:type_name -> tributary.hedera.TokenCancelAirdropTransactionBody
-	58,  // 60: tributary.hedera.TransactionBody.tokenClaimAirdrop:type_name -> tributary.hedera.TokenClaimAirdropTransactionBody
-	59,  // 61: tributary.hedera.TransactionBody.state_signature_transaction:type_name -> tributary.hedera.StateSignatureTransaction
-	60,  // 62: tributary.hedera.TransactionBody.hints_preprocessing_vote:type_name -> tributary.hedera.HintsPreprocessingVoteTransactionBody
-	61,  // 63: tributary.hedera.TransactionBody.hints_key_publication:type_name -> tributary.hedera.HintsKeyPublicationTransactionBody
-	62,  // 64: tributary.hedera.TransactionBody.hints_partial_signature:type_name -> tributary.hedera.HintsPartialSignatureTransactionBody
-	63,  // 65: tributary.hedera.TransactionBody.history_proof_signature:type_name -> tributary.hedera.HistoryProofSignatureTransactionBody
-	64,  // 66: tributary.hedera.TransactionBody.history_proof_key_publication:type_name -> tributary.hedera.HistoryProofKeyPublicationTransactionBody
-	65,  // 67: tributary.hedera.TransactionBody.history_proof_vote:type_name -> tributary.hedera.HistoryProofVoteTransactionBody
-	66,  // 68: tributary.hedera.TransactionBody.crs_publication:type_name -> tributary.hedera.CrsPublicationTransactionBody
-	67,  // 69: tributary.hedera.TransactionBody.atomic_batch:type_name -> tributary.hedera.AtomicBatchTransactionBody
-	4,   // 70: tributary.hedera.TransactionBody.max_custom_fees:type_name -> tributary.hedera.CustomFeeLimit
-	69,  // 71: tributary.hedera.ConsensusMessageChunkInfo.initialTransactionID:type_name -> tributary.hedera.TransactionID
-	73,  // 72: tributary.hedera.ContractCallTransactionBody.contractID:type_name -> tributary.hedera.ContractID
-	74,  // 73: tributary.hedera.ContractCreateTransactionBody.fileID:type_name -> tributary.hedera.FileID
-	73,  // 74: tributary.hedera.ContractUpdateTransactionBody.contractID:type_name -> tributary.hedera.ContractID
-	70,  // 75: tributary.hedera.CryptoDeleteTransactionBody.transferAccountID:type_name -> tributary.hedera.AccountID
-	70,  // 76: tributary.hedera.CryptoDeleteTransactionBody.deleteAccountID:type_name -> tributary.hedera.AccountID
-	75,  // 77: tributary.hedera.CryptoTransferTransactionBody.transfers:type_name -> tributary.hedera.TransferList
-	76,  // 78: tributary.hedera.CryptoTransferTransactionBody.tokenTransfers:type_name -> tributary.hedera.TokenTransferList
-	70,  // 79: tributary.hedera.CryptoUpdateTransactionBody.accountIDToUpdate:type_name -> tributary.hedera.AccountID
-	74,  // 80: tributary.hedera.FileAppendTransactionBody.fileID:type_name -> tributary.hedera.FileID
-	74,  // 81: tributary.hedera.FileDeleteTransactionBody.fileID:type_name -> tributary.hedera.FileID
-	74,  // 82: tributary.hedera.FileUpdateTransactionBody.fileID:type_name -> tributary.hedera.FileID
-	74,  // 83: tributary.hedera.SystemDeleteTransactionBody.fileID:type_name -> tributary.hedera.FileID
-	73,  // 84: tributary.hedera.SystemDeleteTransactionBody.contractID:type_name -> tributary.hedera.ContractID
-	74,  // 85: tributary.hedera.SystemUndeleteTransactionBody.fileID:type_name -> tributary.hedera.FileID
-	73,  // 86: tributary.hedera.SystemUndeleteTransactionBody.contractID:type_name -> tributary.hedera.ContractID
-	73,  // 87: tributary.hedera.ContractDeleteTransactionBody.contractID:type_name -> tributary.hedera.ContractID
-	77,  // 88: tributary.hedera.ConsensusUpdateTopicTransactionBody.topicID:type_name -> tributary.hedera.TopicID
-	77,  // 89: tributary.hedera.ConsensusDeleteTopicTransactionBody.topicID:type_name -> tributary.hedera.TopicID
-	77,  // 90: tributary.hedera.ConsensusSubmitMessageTransactionBody.topicID:type_name -> tributary.hedera.TopicID
-	5,   // 91: tributary.hedera.ConsensusSubmitMessageTransactionBody.chunkInfo:type_name -> tributary.hedera.ConsensusMessageChunkInfo
-	78,  // 92: tributary.hedera.TokenFreezeAccountTransactionBody.token:type_name -> tributary.hedera.TokenID
-	70,  // 93: tributary.hedera.TokenFreezeAccountTransactionBody.account:type_name -> tributary.hedera.AccountID
-	78,  // 94: tributary.hedera.TokenUnfreezeAccountTransactionBody.token:type_name -> tributary.hedera.TokenID
-	70,  // 95: tributary.hedera.TokenUnfreezeAccountTransactionBody.account:type_name -> tributary.hedera.AccountID
-	78,  // 96: tributary.hedera.TokenGrantKycTransactionBody.token:type_name -> tributary.hedera.TokenID
-	70,  // 97: tributary.hedera.TokenGrantKycTransactionBody.account:type_name -> tributary.hedera.AccountID
-	78,  // 98: tributary.hedera.TokenRevokeKycTransactionBody.token:type_name -> tributary.hedera.TokenID
-	70,  // 99: tributary.hedera.TokenRevokeKycTransactionBody.account:type_name -> tributary.hedera.AccountID
-	78,  // 100: tributary.hedera.TokenDeleteTransactionBody.token:type_name -> tributary.hedera.TokenID
-	78,  // 101: tributary.hedera.TokenUpdateTransactionBody.token:type_name -> tributary.hedera.TokenID
-	78,  // 102: tributary.hedera.TokenMintTransactionBody.token:type_name -> tributary.hedera.TokenID
-	78,  // 103: tributary.hedera.TokenBurnTransactionBody.token:type_name -> tributary.hedera.TokenID
-	78,  // 104: tributary.hedera.TokenWipeAccountTransactionBody.token:type_name -> tributary.hedera.TokenID
-	70,  // 105: tributary.hedera.TokenWipeAccountTransactionBody.account:type_name -> tributary.hedera.AccountID
-	70,  // 106: tributary.hedera.TokenAssociateTransactionBody.account:type_name -> tributary.hedera.AccountID
-	78,  // 107: tributary.hedera.TokenAssociateTransactionBody.tokens:type_name -> tributary.hedera.TokenID
-	70,  // 108: tributary.hedera.TokenDissociateTransactionBody.account:type_name -> tributary.hedera.AccountID
-	78,  // 109: tributary.hedera.TokenDissociateTransactionBody.tokens:type_name -> tributary.hedera.TokenID
-	79,  // 110: tributary.hedera.ScheduleDeleteTransactionBody.scheduleID:type_name -> tributary.hedera.ScheduleID
-	79,  // 111: tributary.hedera.ScheduleSignTransactionBody.scheduleID:type_name -> tributary.hedera.ScheduleID
-	78,  // 112: tributary.hedera.TokenFeeScheduleUpdateTransactionBody.token_id:type_name -> tributary.hedera.TokenID
-	78,  // 113: tributary.hedera.TokenPauseTransactionBody.token:type_name -> tributary.hedera.TokenID
-	78,  // 114: tributary.hedera.TokenUnpauseTransactionBody.token:type_name -> tributary.hedera.TokenID
-	74,  // 115: tributary.hedera.EthereumTransactionBody.call_data:type_name -> tributary.hedera.FileID
-	78,  // 116: tributary.hedera.TokenUpdateNftsTransactionBody.token:type_name -> tributary.hedera.TokenID
-	117, // [117:117] is the sub-list for method output_type
-	117, // [117:117] is the sub-list for method input_type
-	117, // [117:117] is the sub-list for extension type_name
-	117, // [117:117] is the sub-list for extension extendee
-	0,   // [0:117] is the sub-list for field type_name
+	78,  // 2: tributary.hedera.Transaction.sigMap:type_name -> tributary.hedera.SignatureMap
+	78,  // 3: tributary.hedera.SignedTransaction.sigMap:type_name -> tributary.hedera.SignatureMap
+	79,  // 4: tributary.hedera.TransactionBody.transactionID:type_name -> tributary.hedera.TransactionID
+	80,  // 5: tributary.hedera.TransactionBody.nodeAccountID:type_name -> tributary.hedera.AccountID
+	81,  // 6: tributary.hedera.TransactionBody.transactionValidDuration:type_name -> tributary.hedera.Duration
+	82,  // 7: tributary.hedera.TransactionBody.batch_key:type_name -> tributary.hedera.Key
+	7,   // 8: tributary.hedera.TransactionBody.contractCall:type_name -> tributary.hedera.ContractCallTransactionBody
+	8,   // 9: tributary.hedera.TransactionBody.contractCreateInstance:type_name -> tributary.hedera.ContractCreateTransactionBody
+	9,   // 10: tributary.hedera.TransactionBody.contractUpdateInstance:type_name -> tributary.hedera.ContractUpdateTransactionBody
+	10,  // 11: tributary.hedera.TransactionBody.cryptoAddLiveHash:type_name -> tributary.hedera.CryptoAddLiveHashTransactionBody
+	12,  // 12: tributary.hedera.TransactionBody.cryptoCreateAccount:type_name -> tributary.hedera.CryptoCreateTransactionBody
+	13,  // 13: tributary.hedera.TransactionBody.cryptoDelete:type_name -> tributary.hedera.CryptoDeleteTransactionBody
+	14,  // 14: tributary.hedera.TransactionBody.cryptoDeleteLiveHash:type_name -> tributary.hedera.CryptoDeleteLiveHashTransactionBody
+	15,  // 15: tributary.hedera.TransactionBody.cryptoTransfer:type_name -> tributary.hedera.CryptoTransferTransactionBody
+	16,  // 16: tributary.hedera.TransactionBody.cryptoUpdateAccount:type_name -> tributary.hedera.CryptoUpdateTransactionBody
+	17,  // 17: tributary.hedera.TransactionBody.fileAppend:type_name -> tributary.hedera.FileAppendTransactionBody
+	18,  // 18: tributary.hedera.TransactionBody.fileCreate:type_name -> tributary.hedera.FileCreateTransactionBody
+	19,  // 19: tributary.hedera.TransactionBody.fileDelete:type_name -> tributary.hedera.FileDeleteTransactionBody
+	20,  // 20: tributary.hedera.TransactionBody.fileUpdate:type_name -> tributary.hedera.FileUpdateTransactionBody
+	21,  // 21: tributary.hedera.TransactionBody.systemDelete:type_name -> tributary.hedera.SystemDeleteTransactionBody
+	22,  // 22: tributary.hedera.TransactionBody.systemUndelete:type_name -> tributary.hedera.SystemUndeleteTransactionBody
+	23,  // 23: tributary.hedera.TransactionBody.contractDeleteInstance:type_name -> tributary.hedera.ContractDeleteTransactionBody
+	24,  // 24: tributary.hedera.TransactionBody.freeze:type_name -> tributary.hedera.FreezeTransactionBody
+	25,  // 25: tributary.hedera.TransactionBody.consensusCreateTopic:type_name -> tributary.hedera.ConsensusCreateTopicTransactionBody
+	26,  // 26: tributary.hedera.TransactionBody.consensusUpdateTopic:type_name -> tributary.hedera.ConsensusUpdateTopicTransactionBody
+	27,  // 27: tributary.hedera.TransactionBody.consensusDeleteTopic:type_name -> tributary.hedera.ConsensusDeleteTopicTransactionBody
+	28,  // 28: tributary.hedera.TransactionBody.consensusSubmitMessage:type_name -> tributary.hedera.ConsensusSubmitMessageTransactionBody
+	29,  // 29: tributary.hedera.TransactionBody.uncheckedSubmit:type_name -> tributary.hedera.UncheckedSubmitBody
+	30,  // 30: tributary.hedera.TransactionBody.tokenCreation:type_name -> tributary.hedera.TokenCreateTransactionBody
+	31,  // 31: tributary.hedera.TransactionBody.tokenFreeze:type_name -> tributary.hedera.TokenFreezeAccountTransactionBody
+	32,  // 32: tributary.hedera.TransactionBody.tokenUnfreeze:type_name -> tributary.hedera.TokenUnfreezeAccountTransactionBody
+	33,  // 33: tributary.hedera.TransactionBody.tokenGrantKyc:type_name -> tributary.hedera.TokenGrantKycTransactionBody
+	34,  // 34: tributary.hedera.TransactionBody.tokenRevokeKyc:type_name -> tributary.hedera.TokenRevokeKycTransactionBody
+	35,  // 35: tributary.hedera.TransactionBody.tokenDeletion:type_name -> tributary.hedera.TokenDeleteTransactionBody
+	36,  // 36: tributary.hedera.TransactionBody.tokenUpdate:type_name -> tributary.hedera.TokenUpdateTransactionBody
+	37,  // 37: tributary.hedera.TransactionBody.tokenMint:type_name -> tributary.hedera.TokenMintTransactionBody
+	38,  // 38: tributary.hedera.TransactionBody.tokenBurn:type_name -> tributary.hedera.TokenBurnTransactionBody
+	39,  // 39: tributary.hedera.TransactionBody.tokenWipe:type_name -> tributary.hedera.TokenWipeAccountTransactionBody
+	40,  // 40: tributary.hedera.TransactionBody.tokenAssociate:type_name -> tributary.hedera.TokenAssociateTransactionBody
+	41,  // 41: tributary.hedera.TransactionBody.tokenDissociate:type_name -> tributary.hedera.TokenDissociateTransactionBody
+	42,  // 42: tributary.hedera.TransactionBody.scheduleCreate:type_name -> tributary.hedera.ScheduleCreateTransactionBody
+	43,  // 43: tributary.hedera.TransactionBody.scheduleDelete:type_name -> tributary.hedera.ScheduleDeleteTransactionBody
+	44,  // 44: tributary.hedera.TransactionBody.scheduleSign:type_name -> tributary.hedera.ScheduleSignTransactionBody
+	45,  // 45: tributary.hedera.TransactionBody.token_fee_schedule_update:type_name -> tributary.hedera.TokenFeeScheduleUpdateTransactionBody
+	46,  // 46: tributary.hedera.TransactionBody.token_pause:type_name -> tributary.hedera.TokenPauseTransactionBody
+	47,  // 47: tributary.hedera.TransactionBody.token_unpause:type_name -> tributary.hedera.TokenUnpauseTransactionBody
+	48,  // 48: tributary.hedera.TransactionBody.cryptoApproveAllowance:type_name -> tributary.hedera.CryptoApproveAllowanceTransactionBody
+	49,  // 49: tributary.hedera.TransactionBody.cryptoDeleteAllowance:type_name -> tributary.hedera.CryptoDeleteAllowanceTransactionBody
+	50,  // 50: tributary.hedera.TransactionBody.ethereumTransaction:type_name -> tributary.hedera.EthereumTransactionBody
+	51,  // 51: tributary.hedera.TransactionBody.node_stake_update:type_name -> tributary.hedera.NodeStakeUpdateTransactionBody
+	52,  // 52: tributary.hedera.TransactionBody.util_prng:type_name -> tributary.hedera.UtilPrngTransactionBody
+	53,  // 53: tributary.hedera.TransactionBody.token_update_nfts:type_name -> tributary.hedera.TokenUpdateNftsTransactionBody
+	54,  // 54: tributary.hedera.TransactionBody.nodeCreate:type_name -> tributary.hedera.NodeCreateTransactionBody
+	55,  // 55: tributary.hedera.TransactionBody.nodeUpdate:type_name -> tributary.hedera.NodeUpdateTransactionBody
+	56,  // 56: tributary.hedera.TransactionBody.nodeDelete:type_name -> tributary.hedera.NodeDeleteTransactionBody
+	57,  // 57: tributary.hedera.TransactionBody.tokenReject:type_name -> tributary.hedera.TokenRejectTransactionBody
+	59,  // 58: tributary.hedera.TransactionBody.tokenAirdrop:type_name -> tributary.hedera.TokenAirdropTransactionBody
+	60,  // 59: tributary.hedera.TransactionBody.tokenCancelAirdrop:type_name -> tributary.hedera.TokenCancelAirdropTransactionBody
+	61,  // 60: tributary.hedera.TransactionBody.tokenClaimAirdrop:type_name -> tributary.hedera.TokenClaimAirdropTransactionBody
+	62,  // 61: tributary.hedera.TransactionBody.state_signature_transaction:type_name -> tributary.hedera.StateSignatureTransaction
+	63,  // 62: tributary.hedera.TransactionBody.hints_preprocessing_vote:type_name -> tributary.hedera.HintsPreprocessingVoteTransactionBody
+	64,  // 63: tributary.hedera.TransactionBody.hints_key_publication:type_name -> tributary.hedera.HintsKeyPublicationTransactionBody
+	65,  // 64: tributary.hedera.TransactionBody.hints_partial_signature:type_name -> tributary.hedera.HintsPartialSignatureTransactionBody
+	66,  // 65: tributary.hedera.TransactionBody.history_proof_signature:type_name -> tributary.hedera.HistoryProofSignatureTransactionBody
+	67,  // 66: tributary.hedera.TransactionBody.history_proof_key_publication:type_name -> tributary.hedera.HistoryProofKeyPublicationTransactionBody
+	68,  // 67: tributary.hedera.TransactionBody.history_proof_vote:type_name -> tributary.hedera.HistoryProofVoteTransactionBody
+	69,  // 68: tributary.hedera.TransactionBody.crs_publication:type_name -> tributary.hedera.CrsPublicationTransactionBody
+	70,  // 69: tributary.hedera.TransactionBody.atomic_batch:type_name -> tributary.hedera.AtomicBatchTransactionBody
+	71,  // 70: tributary.hedera.TransactionBody.hook_store:type_name -> tributary.hedera.HookStoreTransactionBody
+	74,  // 71: tributary.hedera.TransactionBody.hook_dispatch:type_name -> tributary.hedera.HookDispatchTransactionBody
+	83,  // 72: tributary.hedera.TransactionBody.ledger_id_publication:type_name -> tributary.hedera.LedgerIdPublicationTransactionBody
+	75,  // 73: tributary.hedera.TransactionBody.registeredNodeCreate:type_name -> tributary.hedera.RegisteredNodeCreateTransactionBody
+	76,  // 74: tributary.hedera.TransactionBody.registeredNodeUpdate:type_name -> tributary.hedera.RegisteredNodeUpdateTransactionBody
+	77,  // 75: tributary.hedera.TransactionBody.registeredNodeDelete:type_name -> tributary.hedera.RegisteredNodeDeleteTransactionBody
+	4,   // 76: tributary.hedera.TransactionBody.max_custom_fees:type_name -> tributary.hedera.CustomFeeLimit
+	80,  // 77: tributary.hedera.CustomFeeLimit.account_id:type_name -> tributary.hedera.AccountID
+	5,   // 78: tributary.hedera.CustomFeeLimit.fees:type_name -> tributary.hedera.FixedFee
+	84,  // 79: tributary.hedera.FixedFee.denominating_token_id:type_name -> tributary.hedera.TokenID
+	79,  // 80: tributary.hedera.ConsensusMessageChunkInfo.initialTransactionID:type_name -> tributary.hedera.TransactionID
+	85,  // 81: tributary.hedera.ContractCallTransactionBody.contractID:type_name -> tributary.hedera.ContractID
+	86,  // 82: tributary.hedera.ContractCreateTransactionBody.fileID:type_name -> tributary.hedera.FileID
+	85,  // 83: tributary.hedera.ContractUpdateTransactionBody.contractID:type_name -> tributary.hedera.ContractID
+	11,  // 84: tributary.hedera.CryptoAddLiveHashTransactionBody.liveHash:type_name -> tributary.hedera.LiveHash
+	80,  // 85: tributary.hedera.LiveHash.accountId:type_name -> tributary.hedera.AccountID
+	80,  // 86: tributary.hedera.CryptoDeleteTransactionBody.transferAccountID:type_name -> tributary.hedera.AccountID
+	80,  // 87: tributary.hedera.CryptoDeleteTransactionBody.deleteAccountID:type_name -> tributary.hedera.AccountID
+	80,  // 88: tributary.hedera.CryptoDeleteLiveHashTransactionBody.accountOfLiveHash:type_name -> tributary.hedera.AccountID
+	87,  // 89: tributary.hedera.CryptoTransferTransactionBody.transfers:type_name -> tributary.hedera.TransferList
+	88,  // 90: tributary.hedera.CryptoTransferTransactionBody.tokenTransfers:type_name -> tributary.hedera.TokenTransferList
+	80,  // 91: tributary.hedera.CryptoUpdateTransactionBody.accountIDToUpdate:type_name -> tributary.hedera.AccountID
+	86,  // 92: tributary.hedera.FileAppendTransactionBody.fileID:type_name -> tributary.hedera.FileID
+	86,  // 93: tributary.hedera.FileDeleteTransactionBody.fileID:type_name -> tributary.hedera.FileID
+	86,  // 94: tributary.hedera.FileUpdateTransactionBody.fileID:type_name -> tributary.hedera.FileID
+	86,  // 95: tributary.hedera.SystemDeleteTransactionBody.fileID:type_name -> tributary.hedera.FileID
+	85,  // 96: tributary.hedera.SystemDeleteTransactionBody.contractID:type_name -> tributary.hedera.ContractID
+	86,  // 97: tributary.hedera.SystemUndeleteTransactionBody.fileID:type_name -> tributary.hedera.FileID
+	85,  // 98: tributary.hedera.SystemUndeleteTransactionBody.contractID:type_name -> tributary.hedera.ContractID
+	85,  // 99: tributary.hedera.ContractDeleteTransactionBody.contractID:type_name -> tributary.hedera.ContractID
+	86,  // 100: tributary.hedera.FreezeTransactionBody.update_file:type_name -> tributary.hedera.FileID
+	89,  // 101: tributary.hedera.ConsensusUpdateTopicTransactionBody.topicID:type_name -> tributary.hedera.TopicID
+	89,  // 102: tributary.hedera.ConsensusDeleteTopicTransactionBody.topicID:type_name -> tributary.hedera.TopicID
+	89,  // 103: tributary.hedera.ConsensusSubmitMessageTransactionBody.topicID:type_name -> tributary.hedera.TopicID
+	6,   // 104: tributary.hedera.ConsensusSubmitMessageTransactionBody.chunkInfo:type_name -> tributary.hedera.ConsensusMessageChunkInfo
+	84,  // 105: tributary.hedera.TokenFreezeAccountTransactionBody.token:type_name -> tributary.hedera.TokenID
+	80,  // 106: tributary.hedera.TokenFreezeAccountTransactionBody.account:type_name -> tributary.hedera.AccountID
+	84,  // 107: tributary.hedera.TokenUnfreezeAccountTransactionBody.token:type_name -> tributary.hedera.TokenID
+	80,  // 108: tributary.hedera.TokenUnfreezeAccountTransactionBody.account:type_name -> tributary.hedera.AccountID
+	84,  // 109: tributary.hedera.TokenGrantKycTransactionBody.token:type_name -> tributary.hedera.TokenID
+	80,  // 110: tributary.hedera.TokenGrantKycTransactionBody.account:type_name -> tributary.hedera.AccountID
+	84,  // 111: tributary.hedera.TokenRevokeKycTransactionBody.token:type_name -> tributary.hedera.TokenID
+	80,  // 112: tributary.hedera.TokenRevokeKycTransactionBody.account:type_name -> tributary.hedera.AccountID
+	84,  // 113: tributary.hedera.TokenDeleteTransactionBody.token:type_name -> tributary.hedera.TokenID
+	84,  // 114: tributary.hedera.TokenUpdateTransactionBody.token:type_name -> tributary.hedera.TokenID
+	84,  // 115: tributary.hedera.TokenMintTransactionBody.token:type_name -> tributary.hedera.TokenID
+	84,  // 116: tributary.hedera.TokenBurnTransactionBody.token:type_name -> tributary.hedera.TokenID
+	84,  // 117: tributary.hedera.TokenWipeAccountTransactionBody.token:type_name -> tributary.hedera.TokenID
+	80,  // 118: tributary.hedera.TokenWipeAccountTransactionBody.account:type_name -> tributary.hedera.AccountID
+	80,  // 119: tributary.hedera.TokenAssociateTransactionBody.account:type_name -> tributary.hedera.AccountID
+	84,  // 120: tributary.hedera.TokenAssociateTransactionBody.tokens:type_name -> tributary.hedera.TokenID
+	80,  // 121: tributary.hedera.TokenDissociateTransactionBody.account:type_name -> tributary.hedera.AccountID
+	84,  // 122: tributary.hedera.TokenDissociateTransactionBody.tokens:type_name -> tributary.hedera.TokenID
+	90,  // 123: tributary.hedera.ScheduleDeleteTransactionBody.scheduleID:type_name -> tributary.hedera.ScheduleID
+	90,  // 124: tributary.hedera.ScheduleSignTransactionBody.scheduleID:type_name -> tributary.hedera.ScheduleID
+	84,  // 125: tributary.hedera.TokenFeeScheduleUpdateTransactionBody.token_id:type_name -> tributary.hedera.TokenID
+	84,  // 126: tributary.hedera.TokenPauseTransactionBody.token:type_name -> tributary.hedera.TokenID
+	84,  // 127: tributary.hedera.TokenUnpauseTransactionBody.token:type_name -> tributary.hedera.TokenID
+	86,  // 128: tributary.hedera.EthereumTransactionBody.call_data:type_name -> tributary.hedera.FileID
+	84,  // 129: tributary.hedera.TokenUpdateNftsTransactionBody.token:type_name -> tributary.hedera.TokenID
+	80,  // 130: tributary.hedera.NodeCreateTransactionBody.account_id:type_name -> tributary.hedera.AccountID
+	80,  // 131: tributary.hedera.NodeUpdateTransactionBody.account_id:type_name -> tributary.hedera.AccountID
+	80,  // 132: tributary.hedera.TokenRejectTransactionBody.owner:type_name -> tributary.hedera.AccountID
+	58,  // 133: tributary.hedera.TokenRejectTransactionBody.rejections:type_name -> tributary.hedera.TokenReference
+	84,  // 134: tributary.hedera.TokenReference.fungible_token:type_name -> tributary.hedera.TokenID
+	91,  // 135: tributary.hedera.TokenReference.nft:type_name -> tributary.hedera.NftID
+	72,  // 136: tributary.hedera.HookStoreTransactionBody.hook_id:type_name -> tributary.hedera.HookId
+	73,  // 137: tributary.hedera.HookId.entity_id:type_name -> tributary.hedera.HookEntityId
+	80,  // 138: tributary.hedera.HookEntityId.account_id:type_name -> tributary.hedera.AccountID
+	85,  // 139: tributary.hedera.HookEntityId.contract_id:type_name -> tributary.hedera.ContractID
+	140, // [140:140] is the sub-list for method output_type
+	140, // [140:140] is the sub-list for method input_type
+	140, // [140:140] is the sub-list for extension type_name
+	140, // [140:140] is the sub-list for extension extendee
+	0,   // [0:140] is the sub-list for field type_name
 }
 
 func init() { file_transaction_proto_init() }
@@ -4603,6 +5424,7 @@ func file_transaction_proto_init() {
 	}
 	file_basic_types_proto_init()
 	file_duration_proto_init()
+	file_ledger_id_publication_proto_init()
 	file_transaction_proto_msgTypes[3].OneofWrappers = []any{
 		(*TransactionBody_ContractCall)(nil),
 		(*TransactionBody_ContractCreateInstance)(nil),
@@ -4666,14 +5488,28 @@ func file_transaction_proto_init() {
 		(*TransactionBody_HistoryProofVote)(nil),
 		(*TransactionBody_CrsPublication)(nil),
 		(*TransactionBody_AtomicBatch)(nil),
+		(*TransactionBody_HookStore)(nil),
+		(*TransactionBody_HookDispatch)(nil),
+		(*TransactionBody_LedgerIdPublication)(nil),
+		(*TransactionBody_RegisteredNodeCreate)(nil),
+		(*TransactionBody_RegisteredNodeUpdate)(nil),
+		(*TransactionBody_RegisteredNodeDelete)(nil),
 	}
-	file_transaction_proto_msgTypes[19].OneofWrappers = []any{
+	file_transaction_proto_msgTypes[21].OneofWrappers = []any{
 		(*SystemDeleteTransactionBody_FileID)(nil),
 		(*SystemDeleteTransactionBody_ContractID)(nil),
 	}
-	file_transaction_proto_msgTypes[20].OneofWrappers = []any{
+	file_transaction_proto_msgTypes[22].OneofWrappers = []any{
 		(*SystemUndeleteTransactionBody_FileID)(nil),
 		(*SystemUndeleteTransactionBody_ContractID)(nil),
+	}
+	file_transaction_proto_msgTypes[58].OneofWrappers = []any{
+		(*TokenReference_FungibleToken)(nil),
+		(*TokenReference_Nft)(nil),
+	}
+	file_transaction_proto_msgTypes[73].OneofWrappers = []any{
+		(*HookEntityId_AccountId)(nil),
+		(*HookEntityId_ContractId)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4681,7 +5517,7 @@ func file_transaction_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transaction_proto_rawDesc), len(file_transaction_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   68,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -20,6 +20,12 @@ import (
 // are crypto transfers (some with token or NFT transfers), a fifth consensus
 // submit messages, a tenth contract calls, 5% ethereum transactions, 5%
 // token associations and the rest other types; about 3% fail.
+//
+// As on the network, approved transfers (a spender moving an owner's hbar,
+// tokens or NFTs under an allowance) say so in the body's is_approval
+// only: records never carry it. A few crypto transfers set the body's
+// max_custom_fees or batch_key, and some token transfers are charged an
+// assessed custom fee.
 func Items(n int, seed int64, start time.Time) []recordstream.Item {
 	g := gen{r: rand.New(rand.NewPCG(uint64(seed), 0x7472696275746172))}
 	items := make([]recordstream.Item, 0, n)
@@ -71,6 +77,28 @@ var failures = []hederapb.ResponseCodeEnum{
 	hederapb.ResponseCodeEnum_INSUFFICIENT_GAS,
 }
 
+// unapproved is aa as a record lists it: without is_approval.
+func unapproved(aa *hederapb.AccountAmount) *hederapb.AccountAmount {
+	return &hederapb.AccountAmount{AccountID: aa.GetAccountID(), Amount: aa.GetAmount()}
+}
+
+// recordTokenLists are a body's token transfer lists as the record lists
+// them: the same transfers, without is_approval.
+func recordTokenLists(body []*hederapb.TokenTransferList) []*hederapb.TokenTransferList {
+	out := make([]*hederapb.TokenTransferList, 0, len(body))
+	for _, tl := range body {
+		rl := &hederapb.TokenTransferList{Token: tl.GetToken()}
+		for _, aa := range tl.GetTransfers() {
+			rl.Transfers = append(rl.Transfers, unapproved(aa))
+		}
+		for _, n := range tl.GetNftTransfers() {
+			rl.NftTransfers = append(rl.NftTransfers, &hederapb.NftTransfer{SenderAccountID: n.GetSenderAccountID(), ReceiverAccountID: n.GetReceiverAccountID(), SerialNumber: n.GetSerialNumber()})
+		}
+		out = append(out, rl)
+	}
+	return out
+}
+
 func (g *gen) item(ns int64) recordstream.Item {
 	r := g.r
 	payer := 1000 + r.Int64N(2_000_000)
@@ -111,14 +139,25 @@ func (g *gen) item(ns int64) recordstream.Item {
 	switch k := r.IntN(100); {
 	case k < 50:
 		ct := &hederapb.CryptoTransferTransactionBody{}
+		// One transfer in ten moves an owner's hbar, tokens or NFT under
+		// an allowance the payer (the spender) holds.
+		approved := r.IntN(10) == 0
+		from := payer
+		if approved {
+			from = 1000 + r.Int64N(2_000_000)
+		}
 		if success || r.IntN(2) == 0 {
 			to := 1000 + r.Int64N(2_000_000)
 			amt := 1 + r.Int64N(10_000_000_000)
-			hbar := []*hederapb.AccountAmount{{AccountID: acct(payer), Amount: -amt}, {AccountID: acct(to), Amount: amt}}
+			hbar := []*hederapb.AccountAmount{{AccountID: acct(from), Amount: -amt, IsApproval: approved}, {AccountID: acct(to), Amount: amt}}
 			ct.Transfers = &hederapb.TransferList{AccountAmounts: hbar}
 			if success {
-				transfers = append(transfers, hbar[1])
-				transfers[3].Amount -= amt
+				transfers = append(transfers, unapproved(hbar[1]))
+				if approved {
+					transfers = append(transfers, unapproved(hbar[0]))
+				} else {
+					transfers[3].Amount -= amt
+				}
 			}
 		}
 		switch t := r.IntN(10); {
@@ -127,14 +166,28 @@ func (g *gen) item(ns int64) recordstream.Item {
 			amt := 1 + r.Int64N(1_000_000)
 			to := 1000 + r.Int64N(2_000_000)
 			ct.TokenTransfers = []*hederapb.TokenTransferList{{Token: tok, Transfers: []*hederapb.AccountAmount{
-				{AccountID: acct(payer), Amount: -amt}, {AccountID: acct(to), Amount: amt, IsApproval: r.IntN(10) == 0}}}}
+				{AccountID: acct(from), Amount: -amt, IsApproval: approved}, {AccountID: acct(to), Amount: amt}}}}
+			if success && r.IntN(4) == 0 {
+				// A fixed fee of the token's, paid by the sender in hbar.
+				collector := 1000 + r.Int64N(2_000_000)
+				feeAmt := 1 + r.Int64N(100_000_000)
+				rec.AssessedCustomFees = []*hederapb.AssessedCustomFee{{Amount: feeAmt, FeeCollectorAccountId: acct(collector), EffectivePayerAccountId: []*hederapb.AccountID{acct(from)}}}
+				transfers = append(transfers, &hederapb.AccountAmount{AccountID: acct(collector), Amount: feeAmt}, &hederapb.AccountAmount{AccountID: acct(from), Amount: -feeAmt})
+				if r.IntN(2) == 0 {
+					body.MaxCustomFees = []*hederapb.CustomFeeLimit{{AccountId: acct(from), Fees: []*hederapb.FixedFee{{Amount: feeAmt + r.Int64N(100)}}}}
+				}
+			}
 		case t < 3:
 			tok := &hederapb.TokenID{TokenNum: 1_000_000 + r.Int64N(100_000)}
 			ct.TokenTransfers = []*hederapb.TokenTransferList{{Token: tok, NftTransfers: []*hederapb.NftTransfer{
-				{SenderAccountID: acct(payer), ReceiverAccountID: acct(1000 + r.Int64N(2_000_000)), SerialNumber: 1 + r.Int64N(10_000)}}}}
+				{SenderAccountID: acct(from), ReceiverAccountID: acct(1000 + r.Int64N(2_000_000)), SerialNumber: 1 + r.Int64N(10_000), IsApproval: approved}}}}
 		}
 		if success {
-			rec.TokenTransferLists = ct.TokenTransfers
+			rec.TokenTransferLists = recordTokenLists(ct.TokenTransfers)
+		}
+		if r.IntN(50) == 0 {
+			// An inner transaction of an atomic batch names the batch key.
+			body.BatchKey = &hederapb.Key{}
 		}
 		body.Data = &hederapb.TransactionBody_CryptoTransfer{CryptoTransfer: ct}
 	case k < 70:

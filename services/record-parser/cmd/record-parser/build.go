@@ -14,6 +14,7 @@ import (
 	"tributary.dev/services/record-parser/internal/intake"
 	"tributary.dev/services/record-parser/internal/parser"
 	"tributary.dev/services/record-parser/internal/state"
+	"tributary.dev/services/record-parser/internal/txdoc"
 	"tributary.dev/services/record-parser/migrations"
 )
 
@@ -78,6 +79,7 @@ func build(ctx context.Context, cfg *Config, env *setup.Env, kind string) (*serv
 		RecordDir: cfg.RecordDir, OutputDir: cfg.OutputDir, DeadLetterDir: cfg.deadLetterDir(), QuarantineDir: cfg.quarantineDir(),
 		Kind: kind, Network: cfg.Network, StopOnBreak: cfg.OnChainBreak == "stop", Concurrency: cfg.Concurrency,
 		ChainWait: time.Duration(cfg.ChainWait) * time.Second, Heartbeat: time.Duration(cfg.AckWait) * time.Second / 3,
+		Documents: txdoc.Options{TransactionBytes: cfg.TxBytes},
 	}, st, es, pub, env.Log, m)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,7 @@ type Config struct {
 	Network        string           `envconfig:"NETWORK" default:"mainnet" desc:"name of the network whose stream RECORD_DIR holds; keys the chain state, so parsers of several networks can share TARGET"`
 	OnChainBreak   string           `envconfig:"ON_CHAIN_BREAK" default:"stop" desc:"a file that does not continue the previous one: stop (halt the stream until the missing file is parsed, or record-parser resume) or continue (record the break, go on)"`
 	Concurrency    int              `envconfig:"CONCURRENCY" default:"2" desc:"record files decoded at once per replica"`
+	TxBytes        bool             `envconfig:"TRANSACTION_BYTES" default:"false" desc:"write every transaction's bytes (base64) in the documents' \"bytes\", as the mirror node does with persist.transactionBytes; false: only node create/update/delete transactions carry them, as in the mirror node by default"`
 	ChainWait      int              `envconfig:"CHAIN_WAIT" default:"120" desc:"seconds a file whose predecessor is not recorded yet waits for it (another replica may be parsing it, or it is late), from the first time a replica saw it behind the same recorded file (files before it being recorded restart the wait), before the gap counts as a chain break; 0: at once"`
 }
 

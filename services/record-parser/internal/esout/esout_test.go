@@ -29,13 +29,15 @@ import (
 func fullDoc(i int) []byte {
 	ts := fmt.Sprintf("1657701971.%09d", 304284003+i)
 	return []byte(fmt.Sprintf(`{"consensus_timestamp":%q,"transaction_id":"0.0.2-1657701960-123456789","valid_start_timestamp":"1657701960.123456789",`+
-		`"valid_duration_seconds":"120","name":"ETHEREUMTRANSACTION","result":"SUCCESS","charged_tx_fee":%d,"max_fee":"100000000",`+
+		`"valid_duration_seconds":"120","name":"ETHEREUMTRANSACTION","type":50,"result":"SUCCESS","charged_tx_fee":%d,"max_fee":"-1",`+
 		`"memo_base64":"bWVtbw==","node":"0.0.3","nonce":0,"scheduled":false,"parent_consensus_timestamp":null,"entity_id":"0.0.1002",`+
-		`"transaction_hash":"q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJCrze8SNFZ4kKvN7xI0VniQ","bytes":null,`+
-		`"transfers":[{"account":"0.0.3","amount":1000,"is_approval":false},{"account":"0.0.2","amount":-1000,"is_approval":false}],`+
+		`"transaction_hash":"q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJCrze8SNFZ4kKvN7xI0VniQ","bytes":"AQID",`+
+		`"batch_key":"0x1220cdcd","max_custom_fees":[{"account_id":"0.0.2","amount":100,"denominating_token_id":null}],`+
+		`"transfers":[{"account":"0.0.3","amount":1000,"is_approval":false},{"account":"0.0.2","amount":-1000,"is_approval":false,"errata":"DELETE"}],`+
 		`"token_transfers":[{"token_id":"0.0.1500","account":"0.0.2","amount":-5,"is_approval":true}],`+
 		`"nft_transfers":[{"is_approval":false,"receiver_account_id":"0.0.2","sender_account_id":null,"serial_number":1,"token_id":"0.0.1501"}],`+
 		`"staking_reward_transfers":[{"account":"0.0.800","amount":17}],`+
+		`"assessed_custom_fees":[{"amount":5,"collector_account_id":"0.0.900","token_id":"0.0.1500","effective_payer_account_ids":["0.0.2"]}],`+
 		`"consensus_at":"2022-07-13T08:46:11.%09dZ","record_file":"2022-07-13T08_46_11.304284003Z.rcd.gz","block_number":6,"index_in_file":%d,`+
 		`"topic_message":{"topic_id":"0.0.1200","sequence_number":3,"running_hash":"AAEC","running_hash_version":3,"message":"aGk="},`+
 		`"contract_result":{"contract_id":"0.0.1002","gas_used":21000,"error_message":"","call_result":"AAAA"},`+

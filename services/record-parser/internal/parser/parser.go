@@ -56,6 +56,9 @@ type Config struct {
 	// being worked on, so that ACK_WAIT never hands it to another replica
 	// mid-work; a third of ACK_WAIT. 0: every 10 s.
 	Heartbeat time.Duration
+	// Documents is what documents hold beyond the default
+	// (TRANSACTION_BYTES).
+	Documents txdoc.Options
 }
 
 // Index is the Elasticsearch output (esout.Output).
@@ -125,7 +128,7 @@ func New(cfg Config, st *state.Store, es Index, bus Announcer, log *zap.Logger, 
 		// stream's policy too.
 		st.Policy = p.policy()
 	}
-	p.encoders.New = func() any { return txdoc.NewEncoder() }
+	p.encoders.New = func() any { return txdoc.NewEncoder(cfg.Documents) }
 	return p, nil
 }
 

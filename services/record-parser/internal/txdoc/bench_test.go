@@ -64,7 +64,7 @@ func BenchmarkAppend(b *testing.B) {
 				}
 			}
 			floorPerItem := float64(time.Since(floorStart).Nanoseconds()) / float64(items)
-			enc := NewEncoder()
+			enc := NewEncoder(Options{})
 			buf := make([]byte, 0, 1<<20)
 			b.SetBytes(int64(bytesIn))
 			b.ResetTimer()

@@ -10,23 +10,28 @@ import (
 // read of them) are decoded here with protowire into flat structs reused
 // per Encoder: the generated code allocates every nested message, which
 // cost most of an item's time. Field numbers are those of proto/hedera
-// (the public hedera-protobufs); a field of a known number but another
+// (the public HAPI protobufs); a field of a known number but another
 // wire type is skipped, as the generated code keeps it as unknown. Nested
 // messages the documents do not read (signatures, keys, logs) are skipped
 // unchecked.
 
 // eid is any of the id messages: shard = 1, realm = 2, num = 3 and, for
 // AccountID and ContractID, alias / evm_address = 4 (a oneof with num).
+// hasNum says field 3 was on the wire (the oneof's num case, even 0).
 type eid struct {
-	shard, realm, num int64
-	alias             []byte
-	hasAlias, set     bool
+	shard, realm, num     int64
+	alias                 []byte
+	hasAlias, hasNum, set bool
 }
 
+// amount is an AccountAmount: approval is the message's own is_approval
+// (what a body says; records leave it false), isApproval the document's,
+// derived from the body as the mirror node does (approval.go).
 type amount struct {
-	account  eid
-	amount   int64
-	approval bool
+	account              eid
+	amount               int64
+	approval, isApproval bool
+	errata               bool // the mirror node's errata DELETE (approval.go)
 }
 
 type tokenAmount struct {
@@ -37,7 +42,15 @@ type tokenAmount struct {
 type nftMove struct {
 	token, sender, receiver eid
 	serial                  int64
-	approval                bool
+	approval, isApproval    bool
+}
+
+// assessedFee is an AssessedCustomFee of the record; its effective payers
+// are record.payers[payersFrom:payersTo].
+type assessedFee struct {
+	amount               int64
+	token, collector     eid
+	payersFrom, payersTo int
 }
 
 type txID struct {
@@ -58,6 +71,16 @@ type body struct {
 	memo        []byte
 	typeNum     int
 	data        []byte // the data member's bytes
+	batchKey    []byte // the Key message's bytes, when hasBatchKey
+	hasBatchKey bool
+	maxFees     [][]byte // CustomFeeLimit messages (max_custom_fees = 1001)
+	fees        []maxFee // maxFees read by parseMaxFees
+
+	// The transfers a CRYPTOTRANSFER body asks for, which the documents'
+	// is_approval and errata come from (approval.go).
+	xfers  []amount
+	tokens []tokenAmount
+	nfts   []nftMove
 
 	// Read from the data member by resolve.
 	entity    eid
@@ -89,6 +112,9 @@ type record struct {
 	parentSec, parentNano      int64
 	ethHash                    []byte
 	stakingRewards             []amount
+	scheduled                  bool // scheduleRef = 12 present
+	assessed                   []assessedFee
+	payers                     []eid // the assessed fees' effective payers
 }
 
 // field is one field of a message: its number, wire type and value.
@@ -135,9 +161,9 @@ func parseID(b []byte) (eid, error) {
 		case f.num == 2 && f.typ == protowire.VarintType:
 			id.realm = int64(f.v)
 		case f.num == 3 && f.typ == protowire.VarintType:
-			id.num, id.alias, id.hasAlias = int64(f.v), nil, false
+			id.num, id.alias, id.hasAlias, id.hasNum = int64(f.v), nil, false, true
 		case f.num == 4 && f.typ == protowire.BytesType:
-			id.num, id.alias, id.hasAlias = 0, f.b, true
+			id.num, id.alias, id.hasAlias, id.hasNum = 0, f.b, true, false
 		}
 	}
 	return id, nil
@@ -189,14 +215,32 @@ func parseTxID(b []byte) (txID, error) {
 	return id, nil
 }
 
-// isData says whether n is a member of TransactionBody.data: 7..74 except
-// the reserved 30 and 61..64 and batch_key = 73.
+// isData says whether n is a member of TransactionBody.data in the HAPI
+// protobufs: 7..60 but the reserved 30, 65..72 (system transactions) and
+// 74..80 (atomic batch, hook store and dispatch, ledger id publication,
+// registered nodes). 61..64 are reserved and 73 is batch_key.
 func isData(n protowire.Number) bool {
-	return n >= 7 && n <= 74 && n != 30 && (n < 61 || n > 64) && n != 73
+	return n >= 7 && n <= 60 && n != 30 || n >= 65 && n <= 72 || n >= 74 && n <= 80
+}
+
+// isBodyField says whether n is one of the other fields of TransactionBody:
+// transactionID = 1 … memo = 6, batch_key = 73, max_custom_fees = 1001,
+// high_volume = 1002.
+func isBodyField(n protowire.Number) bool {
+	return n >= 1 && n <= 6 || n == 73 || n == 1001 || n == 1002
 }
 
 func (d *body) parse(b []byte) error {
-	*d = body{}
+	// Keep the slices' arrays; everything else starts from zero.
+	maxFees, fees, xfers, tokens, nfts := d.maxFees[:0], d.fees[:0], d.xfers[:0], d.tokens[:0], d.nfts[:0]
+	*d = body{maxFees: maxFees, fees: fees, xfers: xfers, tokens: tokens, nfts: nfts}
+	// A data member newer than isData knows is found as the mirror node
+	// finds it (common RecordItem.parseTransactionType): when no known
+	// member is set, a body with exactly one unknown field is of that
+	// field's number.
+	var unknown protowire.Number
+	var unknownData []byte
+	unknowns := 0
 	var err error
 	for len(b) > 0 {
 		var f field
@@ -204,8 +248,15 @@ func (d *body) parse(b []byte) error {
 			return err
 		}
 		switch {
-		case f.typ == protowire.BytesType && isData(f.num):
-			d.typeNum, d.data = int(f.num), f.b
+		case isData(f.num):
+			if f.typ == protowire.BytesType {
+				d.typeNum, d.data = int(f.num), f.b
+			}
+		case !isBodyField(f.num):
+			if unknowns == 0 || f.num != unknown {
+				unknowns++
+			}
+			unknown, unknownData = f.num, f.b
 		case f.num == 1 && f.typ == protowire.BytesType:
 			if d.id, err = parseTxID(f.b); err != nil {
 				return fmt.Errorf("transactionID: %w", err)
@@ -230,6 +281,38 @@ func (d *body) parse(b []byte) error {
 			}
 		case f.num == 6 && f.typ == protowire.BytesType:
 			d.memo = f.b
+		case f.num == 73 && f.typ == protowire.BytesType:
+			d.batchKey, d.hasBatchKey = f.b, true
+		case f.num == 1001 && f.typ == protowire.BytesType:
+			d.maxFees = append(d.maxFees, f.b)
+		}
+	}
+	if d.typeNum == 0 && unknowns == 1 {
+		d.typeNum, d.data = int(unknown), unknownData
+	}
+	return nil
+}
+
+// parseCryptoTransfer reads a CryptoTransferTransactionBody's transfers = 1
+// (a TransferList) and tokenTransfers = 2 into xfers, tokens and nfts.
+func (d *body) parseCryptoTransfer() error {
+	for b := d.data; len(b) > 0; {
+		f, rest, err := next(b)
+		if err != nil {
+			return err
+		}
+		b = rest
+		if f.typ != protowire.BytesType {
+			continue
+		}
+		switch f.num {
+		case 1:
+			err = parseTransferList(f.b, &d.xfers)
+		case 2:
+			err = parseTokenList(f.b, &d.tokens, &d.nfts)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -238,8 +321,14 @@ func (d *body) parse(b []byte) error {
 // dataField returns the last length-delimited field num of the data member
 // (a body's target id, a message), or nil.
 func (d *body) dataField(num protowire.Number) ([]byte, error) {
+	return lastBytes(d.data, num)
+}
+
+// lastBytes returns the last length-delimited field num of the message in
+// b, or nil; an empty present field is a non-nil empty slice.
+func lastBytes(b []byte, num protowire.Number) ([]byte, error) {
 	var out []byte
-	for b := d.data; len(b) > 0; {
+	for len(b) > 0 {
 		f, rest, err := next(b)
 		if err != nil {
 			return nil, err
@@ -259,6 +348,19 @@ func (d *body) dataField(num protowire.Number) ([]byte, error) {
 func (d *body) dataID(num protowire.Number) (eid, error) {
 	b, err := d.dataField(num)
 	if err != nil || b == nil {
+		return eid{}, err
+	}
+	return parseID(b)
+}
+
+// nestedID is the id at field inner of the message at field outer of the
+// data member (a LiveHash's account, say); the zero eid when absent.
+func (d *body) nestedID(outer, inner protowire.Number) (eid, error) {
+	b, err := d.dataField(outer)
+	if err != nil || b == nil {
+		return eid{}, err
+	}
+	if b, err = lastBytes(b, inner); err != nil || b == nil {
 		return eid{}, err
 	}
 	return parseID(b)
@@ -374,11 +476,13 @@ func (r *record) parseResult(b []byte) error {
 	return nil
 }
 
-func (r *record) parseTokenList(b []byte) error {
+// parseTokenList appends a TokenTransferList's fungible and NFT transfers,
+// each with the list's token, to toks and nfts.
+func parseTokenList(b []byte, toks *[]tokenAmount, nfts *[]nftMove) error {
 	var token eid
 	// The token id may follow its transfers on the wire (never from the
 	// network, but legal): attach it once the list is read.
-	firstAmount, firstNft := len(r.tokenTransfers), len(r.nfts)
+	firstAmount, firstNft := len(*toks), len(*nfts)
 	var err error
 	for len(b) > 0 {
 		var f field
@@ -398,7 +502,7 @@ func (r *record) parseTokenList(b []byte) error {
 			if err != nil {
 				return err
 			}
-			r.tokenTransfers = append(r.tokenTransfers, tokenAmount{amount: a})
+			*toks = append(*toks, tokenAmount{amount: a})
 		case 3:
 			n := nftMove{}
 			for c := f.b; len(c) > 0; {
@@ -421,22 +525,76 @@ func (r *record) parseTokenList(b []byte) error {
 					n.approval = g.v != 0
 				}
 			}
-			r.nfts = append(r.nfts, n)
+			*nfts = append(*nfts, n)
 		}
 	}
-	for i := firstAmount; i < len(r.tokenTransfers); i++ {
-		r.tokenTransfers[i].token = token
+	for i := firstAmount; i < len(*toks); i++ {
+		(*toks)[i].token = token
 	}
-	for i := firstNft; i < len(r.nfts); i++ {
-		r.nfts[i].token = token
+	for i := firstNft; i < len(*nfts); i++ {
+		(*nfts)[i].token = token
 	}
+	return nil
+}
+
+// parseTransferList appends a TransferList's accountAmounts = 1 to dst.
+func parseTransferList(b []byte, dst *[]amount) error {
+	for len(b) > 0 {
+		g, rest, err := next(b)
+		if err != nil {
+			return err
+		}
+		b = rest
+		if g.num == 1 && g.typ == protowire.BytesType {
+			a, err := parseAmount(g.b)
+			if err != nil {
+				return err
+			}
+			*dst = append(*dst, a)
+		}
+	}
+	return nil
+}
+
+// parseAssessed appends an AssessedCustomFee: amount = 1, token_id = 2,
+// fee_collector_account_id = 3, effective_payer_account_id = 4 (repeated).
+func (r *record) parseAssessed(b []byte) error {
+	fee := assessedFee{payersFrom: len(r.payers)}
+	var err error
+	for len(b) > 0 {
+		var f field
+		if f, b, err = next(b); err != nil {
+			return err
+		}
+		switch {
+		case f.num == 1 && f.typ == protowire.VarintType:
+			fee.amount = int64(f.v)
+		case f.num == 2 && f.typ == protowire.BytesType:
+			if fee.token, err = parseID(f.b); err != nil {
+				return err
+			}
+		case f.num == 3 && f.typ == protowire.BytesType:
+			if fee.collector, err = parseID(f.b); err != nil {
+				return err
+			}
+		case f.num == 4 && f.typ == protowire.BytesType:
+			id, err := parseID(f.b)
+			if err != nil {
+				return err
+			}
+			r.payers = append(r.payers, id)
+		}
+	}
+	fee.payersTo = len(r.payers)
+	r.assessed = append(r.assessed, fee)
 	return nil
 }
 
 func (r *record) parse(b []byte) error {
 	// Keep the slices' arrays; everything else starts from zero.
 	transfers, tokens, nfts, rewards := r.transfers[:0], r.tokenTransfers[:0], r.nfts[:0], r.stakingRewards[:0]
-	*r = record{transfers: transfers, tokenTransfers: tokens, nfts: nfts, stakingRewards: rewards}
+	assessed, payers := r.assessed[:0], r.payers[:0]
+	*r = record{transfers: transfers, tokenTransfers: tokens, nfts: nfts, stakingRewards: rewards, assessed: assessed, payers: payers}
 	var err error
 	for len(b) > 0 {
 		var f field
@@ -468,24 +626,20 @@ func (r *record) parse(b []byte) error {
 				return fmt.Errorf("contract result: %w", err)
 			}
 		case 10:
-			// A repeated message field's elements may come in several
-			// TransferList occurrences, which merge.
-			for c := f.b; len(c) > 0; {
-				var g field
-				if g, c, err = next(c); err != nil {
-					return fmt.Errorf("transferList: %w", err)
-				}
-				if g.num == 1 && g.typ == protowire.BytesType {
-					a, err := parseAmount(g.b)
-					if err != nil {
-						return fmt.Errorf("transferList: %w", err)
-					}
-					r.transfers = append(r.transfers, a)
-				}
+			// A message field that occurs several times merges: the
+			// transfers of every occurrence count.
+			if err = parseTransferList(f.b, &r.transfers); err != nil {
+				return fmt.Errorf("transferList: %w", err)
 			}
 		case 11:
-			if err = r.parseTokenList(f.b); err != nil {
+			if err = parseTokenList(f.b, &r.tokenTransfers, &r.nfts); err != nil {
 				return fmt.Errorf("tokenTransferLists: %w", err)
+			}
+		case 12:
+			r.scheduled = true
+		case 13:
+			if err = r.parseAssessed(f.b); err != nil {
+				return fmt.Errorf("assessed_custom_fees: %w", err)
 			}
 		case 15:
 			r.hasParent = true

@@ -27,7 +27,7 @@ func TestDecoderAgreesWithGeneratedCode(t *testing.T) {
 		items = append(items, readFixture(t, rel).Items...)
 	}
 	items = append(items, txgen.Items(3000, 9, time.Unix(1700000000, 0))...)
-	enc := NewEncoder()
+	enc := NewEncoder(Options{})
 	for i, it := range items {
 		if err := enc.decode(it); err != nil {
 			t.Fatalf("item %d: %v", i, err)
@@ -120,6 +120,19 @@ func TestDecoderAgreesWithGeneratedCode(t *testing.T) {
 		}
 		if p := rec.GetParentConsensusTimestamp(); r.hasParent != (p != nil) || r.parentSec != p.GetSeconds() || r.parentNano != int64(p.GetNanos()) {
 			t.Errorf("item %d: parent differs", i)
+		}
+		if r.scheduled != (rec.GetScheduleRef() != nil) || len(r.assessed) != len(rec.GetAssessedCustomFees()) {
+			t.Errorf("item %d: scheduleRef or assessed custom fees differ", i)
+		}
+		for k, f := range rec.GetAssessedCustomFees() {
+			got := r.assessed[k]
+			sameID("fee collector", got.collector, f.GetFeeCollectorAccountId(), f.GetFeeCollectorAccountId().GetAccountNum(), f.GetFeeCollectorAccountId() != nil)
+			if got.amount != f.GetAmount() || got.payersTo-got.payersFrom != len(f.GetEffectivePayerAccountId()) {
+				t.Errorf("item %d assessed fee %d: %+v, generated %v", i, k, got, f)
+			}
+		}
+		if b.hasBatchKey != (body.GetBatchKey() != nil) || len(b.maxFees) != len(body.GetMaxCustomFees()) {
+			t.Errorf("item %d: batch_key or max_custom_fees differ", i)
 		}
 		if m := body.GetConsensusSubmitMessage(); m != nil {
 			sameID("topic", b.topic, m.GetTopicID(), m.GetTopicID().GetTopicNum(), m.GetTopicID() != nil)

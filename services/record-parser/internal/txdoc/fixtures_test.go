@@ -74,7 +74,7 @@ func TestEveryFixtureItem(t *testing.T) {
 	}
 	sort.Strings(names)
 	counts := map[string]map[string]int{}
-	enc := NewEncoder()
+	enc := NewEncoder(Options{})
 	var buf []byte
 	for _, rel := range names {
 		e := exp[rel]

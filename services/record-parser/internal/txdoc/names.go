@@ -1,7 +1,20 @@
 package txdoc
 
-// typeNames are the mirror node's TransactionType names, indexed by the
-// number of the TransactionBody.data member that names the type.
+// typeNames are the names the mirror node's REST API serves as a
+// transaction's "name", indexed by the number of the TransactionBody.data
+// member (what the importer stores as transaction.type): rest/model/
+// transactionType.js, which for 7..60 agrees with the common module's
+// TransactionType enum. The REST API names 74 ATOMICBATCH (the enum calls
+// it ATOMIC_BATCH) and, since HIP-1195, 75 HOOKSTORE (earlier
+// LAMBDASSTORE). Numbers the mirror node does not name are UNKNOWN there
+// and here: the system transactions 65..72 (state signature, hinTS,
+// history proof, CRS publication), 76 hook dispatch, and any newer member.
+//
+// The registered-node bodies (HIP-1137) are TransactionBody fields 78, 79
+// and 80 in the HAPI protobufs (hiero-consensus-node transaction.proto);
+// the mirror node's TransactionType enum gives its REGISTEREDNODE* names
+// the HederaFunctionality numbers 101..103 instead, which are not body
+// field numbers. Documents name the body fields.
 var typeNames = [...]string{
 	7:  "CONTRACTCALL",
 	8:  "CONTRACTCREATEINSTANCE",
@@ -56,19 +69,16 @@ var typeNames = [...]string{
 	58: "TOKENAIRDROP",
 	59: "TOKENCANCELAIRDROP",
 	60: "TOKENCLAIMAIRDROP",
-	65: "STATESIGNATURETRANSACTION",
-	66: "HINTSPREPROCESSINGVOTE",
-	67: "HINTSKEYPUBLICATION",
-	68: "HINTSPARTIALSIGNATURE",
-	69: "HISTORYPROOFSIGNATURE",
-	70: "HISTORYPROOFKEYPUBLICATION",
-	71: "HISTORYPROOFVOTE",
-	72: "CRSPUBLICATION",
 	74: "ATOMICBATCH",
+	75: "HOOKSTORE",
+	77: "LEDGERIDPUBLICATION",
+	78: "REGISTEREDNODECREATE",
+	79: "REGISTEREDNODEUPDATE",
+	80: "REGISTEREDNODEDELETE",
 }
 
-// Unknown is the name of a transaction whose type is not known: a body
-// that did not decode, or a data member newer than our protobuf subset.
+// Unknown is the name of a transaction whose type the mirror node does not
+// name, and of an item that did not decode.
 const Unknown = "UNKNOWN"
 
 // TypeName is the mirror node's name for the TransactionBody.data member

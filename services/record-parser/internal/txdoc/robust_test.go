@@ -26,7 +26,7 @@ func TestUndecodableItem(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, meta := NewEncoder().Append(nil, Source{File: "x.rcd"}, 3, c.it, nil)
+			out, meta := NewEncoder(Options{}).Append(nil, Source{File: "x.rcd"}, 3, c.it, nil)
 			var doc map[string]any
 			if err := json.Unmarshal(out, &doc); err != nil {
 				t.Fatalf("%v: %s", err, out)
@@ -80,10 +80,10 @@ func TestAppendString(t *testing.T) {
 // leaves nothing of the previous item behind.
 func TestDeterministic(t *testing.T) {
 	items := txgen.Items(500, 11, time.Unix(1700000000, 0))
-	reused := NewEncoder()
+	reused := NewEncoder(Options{})
 	for i, it := range items {
 		a, _ := reused.Append(nil, Source{File: "f.rcd", BlockNumber: 9, HasBlock: true}, i, it, nil)
-		b, _ := NewEncoder().Append(nil, Source{File: "f.rcd", BlockNumber: 9, HasBlock: true}, i, it, nil)
+		b, _ := NewEncoder(Options{}).Append(nil, Source{File: "f.rcd", BlockNumber: 9, HasBlock: true}, i, it, nil)
 		if !bytes.Equal(a, b) {
 			t.Fatalf("item %d: reused encoder\n%s\nfresh\n%s", i, a, b)
 		}
@@ -95,7 +95,7 @@ func FuzzAppend(f *testing.F) {
 		f.Add(it.Transaction, it.Record, it.ConsensusNs)
 	}
 	f.Add([]byte{}, []byte{}, int64(0))
-	enc := NewEncoder()
+	enc := NewEncoder(Options{})
 	f.Fuzz(func(t *testing.T, tx, rec []byte, ns int64) {
 		out, meta := enc.Append(nil, Source{File: "f\x00\"\xff.rcd"}, 0, recordstream.Item{Transaction: tx, Record: rec, ConsensusNs: ns}, nil)
 		if !json.Valid(out) {

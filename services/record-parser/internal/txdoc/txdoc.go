@@ -37,15 +37,28 @@ type Meta struct {
 	ParseError  string // "" when decoded
 }
 
-// Encoder reuses its decoding buffers; one per goroutine.
+// Options are the operator's choices of what documents hold.
+type Options struct {
+	// TransactionBytes writes every transaction's bytes in "bytes", as the
+	// mirror node does with hiero.mirror.importer.parser.record.entity.
+	// persist.transactionBytes (default false: only node transactions
+	// carry them).
+	TransactionBytes bool
+}
+
+// Encoder reuses its decoding buffers; one per goroutine. It encodes the
+// items of one file at a time, in file order (a child transaction is
+// judged by its parent, see track).
 type Encoder struct {
-	body body
-	rec  record
+	opts  Options
+	body  body
+	rec   record
+	items []item // the current file's items so far
 }
 
 // NewEncoder returns an Encoder.
-func NewEncoder() *Encoder {
-	return &Encoder{}
+func NewEncoder(opts Options) *Encoder {
+	return &Encoder{opts: opts}
 }
 
 // decode fills e.body and e.rec from the item, or says what failed.
@@ -134,8 +147,10 @@ func (e *Encoder) Append(dst []byte, src Source, index int, it recordstream.Item
 	dst = strconv.AppendInt(dst, int64(index), 10)
 
 	if err := e.decode(it); err == nil {
-		return e.appendDecoded(dst, &meta, sidecars)
+		successful := e.track(index, it.ConsensusNs, &e.rec, true)
+		return e.appendDecoded(dst, &meta, it, successful, sidecars)
 	} else {
+		e.track(index, it.ConsensusNs, nil, false)
 		meta.Name = Unknown
 		meta.ParseError = err.Error()
 	}
@@ -149,22 +164,34 @@ func (e *Encoder) Append(dst []byte, src Source, index int, it recordstream.Item
 }
 
 // appendDecoded appends the members of a decoded item's document after
-// index_in_file, and the closing brace.
-func (e *Encoder) appendDecoded(dst []byte, meta *Meta, sidecars []*hederapb.TransactionSidecarRecord) ([]byte, Meta) {
+// index_in_file, and the closing brace. The members and their values are
+// those of the mirror node's REST API transaction (rest/transactions.js
+// formatTransactionRows, rest/api/v1/openapi.yml Transaction and
+// TransactionDetail) from what its importer stores
+// (EntityRecordItemListener.buildTransaction and the transaction
+// handlers), numbers as the importer's signed 64-bit columns hold them.
+func (e *Encoder) appendDecoded(dst []byte, meta *Meta, it recordstream.Item, successful bool, sidecars []*hederapb.TransactionSidecarRecord) ([]byte, Meta) {
 	b, rec := &e.body, &e.rec
+	e.deriveTransfers(successful, it.ConsensusNs)
+	rec.sortTransfers()
 	meta.Name = TypeName(b.typeNum)
 	meta.Result = resultName(rec.status)
 	dst = append(dst, `,"name":`...)
 	dst = appendASCII(dst, meta.Name)
+	// type is ours: the body's data member number, which the importer
+	// stores as transaction.type and the REST API turns into name (so
+	// types it does not name stay apart here).
+	dst = append(dst, `,"type":`...)
+	dst = strconv.AppendInt(dst, int64(b.typeNum), 10)
 	dst = append(dst, `,"result":`...)
 	dst = appendASCII(dst, meta.Result)
 
-	// The record's id is the one the network executed (with scheduled and
-	// nonce for scheduled and child transactions); the body's is the
-	// fallback for records that lack it.
-	id := rec.id
+	// transaction_id, valid_start_timestamp and nonce are the body's
+	// transaction id's (payer_account_id, valid_start_ns, nonce); the
+	// record's is the fallback for a body without one.
+	id := b.id
 	if !id.set {
-		id = b.id
+		id = rec.id
 	}
 	dst = append(dst, `,"transaction_id":`...)
 	if !id.set {
@@ -192,18 +219,20 @@ func (e *Encoder) appendDecoded(dst []byte, meta *Meta, sidecars []*hederapb.Tra
 	} else {
 		dst = append(dst, "null"...)
 	}
+	// Both fees are uint64 on the wire and bigint in the mirror node.
 	dst = append(dst, `,"charged_tx_fee":`...)
-	dst = strconv.AppendUint(dst, rec.fee, 10)
+	dst = strconv.AppendInt(dst, int64(rec.fee), 10)
 	dst = append(dst, `,"max_fee":"`...)
-	dst = strconv.AppendUint(dst, b.fee, 10)
+	dst = strconv.AppendInt(dst, int64(b.fee), 10)
 	dst = append(dst, `","memo_base64":`...)
 	dst = appendBase64(dst, b.memo)
 	dst = append(dst, `,"node":`...)
 	dst = appendEID(dst, b.node)
 	dst = append(dst, `,"nonce":`...)
 	dst = strconv.AppendInt(dst, id.nonce, 10)
+	// scheduled: the record has a scheduleRef (buildTransaction).
 	dst = append(dst, `,"scheduled":`...)
-	dst = appendBool(dst, id.scheduled)
+	dst = appendBool(dst, rec.scheduled)
 	dst = append(dst, `,"parent_consensus_timestamp":`...)
 	if rec.hasParent {
 		dst = append(dst, '"')
@@ -216,7 +245,29 @@ func (e *Encoder) appendDecoded(dst []byte, meta *Meta, sidecars []*hederapb.Tra
 	dst = appendEID(dst, b.entity)
 	dst = append(dst, `,"transaction_hash":`...)
 	dst = appendBase64(dst, rec.hash)
-	dst = append(dst, `,"bytes":null,"transfers":[`...)
+	// batch_key: the Key's bytes in hex with 0x (utils.toHexString), null
+	// without one.
+	dst = append(dst, `,"batch_key":`...)
+	if b.hasBatchKey {
+		dst = append(dst, `"0x`...)
+		dst = appendHex(dst, b.batchKey)
+		dst = append(dst, '"')
+	} else {
+		dst = append(dst, "null"...)
+	}
+	// bytes: the Transaction's bytes, which the importer stores for node
+	// create, update and delete always (AbstractNodeTransactionHandler)
+	// and for every type with persist.transactionBytes; null otherwise.
+	dst = append(dst, `,"bytes":`...)
+	switch {
+	case e.opts.TransactionBytes, b.typeNum == typeNodeCreate, b.typeNum == typeNodeUpdate, b.typeNum == typeNodeDelete:
+		dst = appendBase64(dst, it.Transaction)
+	default:
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"max_custom_fees":`...)
+	dst = appendMaxCustomFees(dst, b.fees)
+	dst = append(dst, `,"transfers":[`...)
 	for i := range rec.transfers {
 		a := &rec.transfers[i]
 		if i > 0 {
@@ -227,11 +278,21 @@ func (e *Encoder) appendDecoded(dst []byte, meta *Meta, sidecars []*hederapb.Tra
 		dst = append(dst, `,"amount":`...)
 		dst = strconv.AppendInt(dst, a.amount, 10)
 		dst = append(dst, `,"is_approval":`...)
-		dst = appendBool(dst, a.approval)
+		dst = appendBool(dst, a.isApproval)
+		if a.errata {
+			dst = append(dst, `,"errata":"DELETE"`...)
+		}
 		dst = append(dst, '}')
 	}
+	// Token and NFT transfers and assessed custom fees are stored only for
+	// a successful transaction or FAIL_INVALID, whose records may carry
+	// changes committed to state (EntityRecordItemListener.onItem).
+	withTokens := successful || rec.status == int32(hederapb.ResponseCodeEnum_FAIL_INVALID)
 	dst = append(dst, `],"token_transfers":[`...)
 	for i := range rec.tokenTransfers {
+		if !withTokens {
+			break
+		}
 		a := &rec.tokenTransfers[i]
 		if i > 0 {
 			dst = append(dst, ',')
@@ -243,17 +304,20 @@ func (e *Encoder) appendDecoded(dst []byte, meta *Meta, sidecars []*hederapb.Tra
 		dst = append(dst, `,"amount":`...)
 		dst = strconv.AppendInt(dst, a.amount.amount, 10)
 		dst = append(dst, `,"is_approval":`...)
-		dst = appendBool(dst, a.approval)
+		dst = appendBool(dst, a.isApproval)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `],"nft_transfers":[`...)
 	for i := range rec.nfts {
+		if !withTokens {
+			break
+		}
 		n := &rec.nfts[i]
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"is_approval":`...)
-		dst = appendBool(dst, n.approval)
+		dst = appendBool(dst, n.isApproval)
 		dst = append(dst, `,"receiver_account_id":`...)
 		dst = appendEID(dst, n.receiver)
 		dst = append(dst, `,"sender_account_id":`...)
@@ -277,17 +341,21 @@ func (e *Encoder) appendDecoded(dst []byte, meta *Meta, sidecars []*hederapb.Tra
 		dst = append(dst, '}')
 	}
 	dst = append(dst, ']')
+	// assessed_custom_fees: TransactionDetail's, present when there are any.
+	if withTokens && len(rec.assessed) > 0 {
+		dst = e.appendAssessed(dst)
+	}
 
 	switch b.typeNum {
 	case typeSubmitMessage:
 		dst = append(dst, `,"topic_message":{"topic_id":`...)
 		dst = appendEID(dst, b.topic)
 		dst = append(dst, `,"sequence_number":`...)
-		dst = strconv.AppendUint(dst, rec.topicSeq, 10)
+		dst = strconv.AppendInt(dst, int64(rec.topicSeq), 10)
 		dst = append(dst, `,"running_hash":`...)
 		dst = appendBase64(dst, rec.topicHash)
 		dst = append(dst, `,"running_hash_version":`...)
-		dst = strconv.AppendUint(dst, rec.topicHashVersion, 10)
+		dst = strconv.AppendInt(dst, int64(rec.topicHashVersion), 10)
 		dst = append(dst, `,"message":`...)
 		dst = appendBase64(dst, b.message)
 		dst = append(dst, '}')
@@ -306,7 +374,7 @@ func (e *Encoder) appendDecoded(dst []byte, meta *Meta, sidecars []*hederapb.Tra
 		dst = append(dst, `,"contract_result":{"contract_id":`...)
 		dst = appendEID(dst, rec.resContract)
 		dst = append(dst, `,"gas_used":`...)
-		dst = strconv.AppendUint(dst, rec.resGasUsed, 10)
+		dst = strconv.AppendInt(dst, int64(rec.resGasUsed), 10)
 		dst = append(dst, `,"error_message":`...)
 		dst = appendString(dst, rec.resError)
 		dst = append(dst, `,"call_result":`...)

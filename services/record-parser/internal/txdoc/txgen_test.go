@@ -3,6 +3,10 @@ package txdoc_test
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +27,7 @@ func TestItemsMixTimesAndDeterminism(t *testing.T) {
 	}
 	again := txgen.Items(n, 7, start)
 	other := txgen.Items(n, 8, start)
-	enc := txdoc.NewEncoder()
+	enc := txdoc.NewEncoder(txdoc.Options{})
 	names := map[string]int{}
 	failed, size := 0, 0
 	if items[0].ConsensusNs != start.UnixNano() {
@@ -91,13 +95,34 @@ func TestItemsMixTimesAndDeterminism(t *testing.T) {
 	}
 }
 
-// The kinds no fixture holds (token transfers, NFT transfers, token
-// association, a failed result) checked field by field against the
-// protobuf messages txgen built, decoded here independently of txdoc.
+// The kinds no fixture holds (token transfers, NFT transfers, approved
+// transfers, custom fees, token association, a failed result) checked
+// field by field against the protobuf messages txgen built, decoded here
+// with the generated code, the expected values worked out from them by
+// the mirror node's rules (EntityRecordItemListener: is_approval from the
+// body's debits, token transfers kept for SUCCESS or FAIL_INVALID; REST
+// order "by entity_id, amount" and "by token_id, account_id").
 func TestGeneratedKindsFields(t *testing.T) {
 	items := txgen.Items(3000, 3, start)
-	enc := txdoc.NewEncoder()
+	enc := txdoc.NewEncoder(txdoc.Options{})
 	seen := map[string]bool{}
+	id := func(shard, realm, num int64) string {
+		return txdoc.FormatEntity(shard, realm, num)
+	}
+	acctStr := func(a *hederapb.AccountID) string { return id(a.GetShardNum(), a.GetRealmNum(), a.GetAccountNum()) }
+	type transfer struct {
+		TokenID    string `json:"token_id,omitempty"`
+		Account    string `json:"account"`
+		Amount     int64  `json:"amount"`
+		IsApproval bool   `json:"is_approval"`
+	}
+	type nft struct {
+		IsApproval bool   `json:"is_approval"`
+		Receiver   string `json:"receiver_account_id"`
+		Sender     string `json:"sender_account_id"`
+		Serial     int64  `json:"serial_number"`
+		TokenID    string `json:"token_id"`
+	}
 	for i, it := range items {
 		var tx hederapb.Transaction
 		var signed hederapb.SignedTransaction
@@ -115,72 +140,147 @@ func TestGeneratedKindsFields(t *testing.T) {
 		}
 		out, meta := enc.Append(nil, txdoc.Source{File: "gen.rcd"}, i, it, nil)
 		var doc struct {
-			Result         string  `json:"result"`
-			EntityID       *string `json:"entity_id"`
-			TokenTransfers []struct {
-				TokenID    string `json:"token_id"`
-				Account    string `json:"account"`
-				Amount     int64  `json:"amount"`
-				IsApproval bool   `json:"is_approval"`
-			} `json:"token_transfers"`
-			NftTransfers []struct {
-				Sender   *string `json:"sender_account_id"`
-				Receiver *string `json:"receiver_account_id"`
-				Serial   int64   `json:"serial_number"`
-				TokenID  string  `json:"token_id"`
-			} `json:"nft_transfers"`
+			Result         string            `json:"result"`
+			EntityID       *string           `json:"entity_id"`
+			BatchKey       *string           `json:"batch_key"`
+			MaxCustomFees  []json.RawMessage `json:"max_custom_fees"`
+			Assessed       []json.RawMessage `json:"assessed_custom_fees"`
+			Transfers      []transfer        `json:"transfers"`
+			TokenTransfers []transfer        `json:"token_transfers"`
+			NftTransfers   []nft             `json:"nft_transfers"`
 		}
 		if err := json.Unmarshal(out, &doc); err != nil {
 			t.Fatal(err)
 		}
-		if want := rec.GetReceipt().GetStatus().String(); doc.Result != want || meta.Result != want {
+		status := rec.GetReceipt().GetStatus()
+		if want := status.String(); doc.Result != want || meta.Result != want {
 			t.Fatalf("item %d: result %q, record %q", i, doc.Result, want)
 		}
 		if doc.Result != "SUCCESS" {
 			seen["failed"] = true
 		}
-		id := func(shard, realm, num int64) string {
-			return txdoc.FormatEntity(shard, realm, num)
+		ct := body.GetCryptoTransfer()
+
+		var wantHbar []transfer
+		for _, aa := range rec.GetTransferList().GetAccountAmounts() {
+			w := transfer{Account: acctStr(aa.GetAccountID()), Amount: aa.GetAmount()}
+			if aa.GetAmount() < 0 {
+				for _, b := range ct.GetTransfers().GetAccountAmounts() {
+					if b.GetAmount() == aa.GetAmount() && proto.Equal(b.GetAccountID(), aa.GetAccountID()) {
+						w.IsApproval = b.GetIsApproval()
+						break
+					}
+				}
+			}
+			seen["approved hbar"] = seen["approved hbar"] || w.IsApproval
+			wantHbar = append(wantHbar, w)
 		}
-		var wantTok, wantNft int
+		sort.SliceStable(wantHbar, func(a, b int) bool {
+			x, y := wantHbar[a], wantHbar[b]
+			return num(x.Account) < num(y.Account) || num(x.Account) == num(y.Account) && x.Amount < y.Amount
+		})
+		if !reflect.DeepEqual(doc.Transfers, wantHbar) && (len(doc.Transfers) > 0 || len(wantHbar) > 0) {
+			t.Errorf("item %d transfers\n got %+v\nwant %+v", i, doc.Transfers, wantHbar)
+		}
+
+		committed := status == hederapb.ResponseCodeEnum_SUCCESS || status == hederapb.ResponseCodeEnum_FAIL_INVALID
+		var wantTok []transfer
+		var wantNft []nft
 		for _, tl := range rec.GetTokenTransferLists() {
+			if !committed {
+				break
+			}
 			tok := id(tl.GetToken().GetShardNum(), tl.GetToken().GetRealmNum(), tl.GetToken().GetTokenNum())
 			for _, aa := range tl.GetTransfers() {
-				got := doc.TokenTransfers[wantTok]
-				a := aa.GetAccountID()
-				if got.TokenID != tok || got.Account != id(a.GetShardNum(), a.GetRealmNum(), a.GetAccountNum()) || got.Amount != aa.GetAmount() || got.IsApproval != aa.GetIsApproval() {
-					t.Errorf("item %d token transfer %d: %+v, record %v", i, wantTok, got, aa)
+				w := transfer{TokenID: tok, Account: acctStr(aa.GetAccountID()), Amount: aa.GetAmount()}
+				if aa.GetAmount() < 0 {
+					exact, approved := false, false
+					for _, bl := range ct.GetTokenTransfers() {
+						if !proto.Equal(bl.GetToken(), tl.GetToken()) {
+							continue
+						}
+						for _, b := range bl.GetTransfers() {
+							if !exact && proto.Equal(b, aa) {
+								exact, w.IsApproval = true, b.GetIsApproval()
+							}
+							approved = approved || proto.Equal(b.GetAccountID(), aa.GetAccountID()) && b.GetIsApproval()
+						}
+					}
+					if !exact {
+						w.IsApproval = approved
+					}
 				}
-				wantTok++
-				seen["token"] = true
+				seen["approved token"] = seen["approved token"] || w.IsApproval
+				wantTok = append(wantTok, w)
 			}
-			for _, nt := range tl.GetNftTransfers() {
-				got := doc.NftTransfers[wantNft]
-				s, r := nt.GetSenderAccountID(), nt.GetReceiverAccountID()
-				if got.TokenID != tok || *got.Sender != id(s.GetShardNum(), s.GetRealmNum(), s.GetAccountNum()) || *got.Receiver != id(r.GetShardNum(), r.GetRealmNum(), r.GetAccountNum()) || got.Serial != nt.GetSerialNumber() {
-					t.Errorf("item %d nft transfer %d: %+v, record %v", i, wantNft, got, nt)
+			for _, n := range tl.GetNftTransfers() {
+				w := nft{Receiver: acctStr(n.GetReceiverAccountID()), Sender: acctStr(n.GetSenderAccountID()), Serial: n.GetSerialNumber(), TokenID: tok}
+				for _, bl := range ct.GetTokenTransfers() {
+					for _, b := range bl.GetNftTransfers() {
+						if proto.Equal(bl.GetToken(), tl.GetToken()) && b.GetSerialNumber() == n.GetSerialNumber() &&
+							proto.Equal(b.GetReceiverAccountID(), n.GetReceiverAccountID()) && proto.Equal(b.GetSenderAccountID(), n.GetSenderAccountID()) {
+							w.IsApproval = b.GetIsApproval()
+						}
+					}
 				}
-				wantNft++
+				seen["approved nft"] = seen["approved nft"] || w.IsApproval
 				seen["nft"] = true
+				wantNft = append(wantNft, w)
 			}
 		}
-		if len(doc.TokenTransfers) != wantTok || len(doc.NftTransfers) != wantNft {
-			t.Errorf("item %d: %d token and %d nft transfers, record has %d and %d", i, len(doc.TokenTransfers), len(doc.NftTransfers), wantTok, wantNft)
+		sort.SliceStable(wantTok, func(a, b int) bool {
+			return num(wantTok[a].TokenID) < num(wantTok[b].TokenID) || num(wantTok[a].TokenID) == num(wantTok[b].TokenID) && num(wantTok[a].Account) < num(wantTok[b].Account)
+		})
+		if len(wantTok) > 0 {
+			seen["token"] = true
+		}
+		if !reflect.DeepEqual(doc.TokenTransfers, wantTok) && (len(doc.TokenTransfers) > 0 || len(wantTok) > 0) {
+			t.Errorf("item %d token transfers\n got %+v\nwant %+v", i, doc.TokenTransfers, wantTok)
+		}
+		if !reflect.DeepEqual(doc.NftTransfers, wantNft) && (len(doc.NftTransfers) > 0 || len(wantNft) > 0) {
+			t.Errorf("item %d nft transfers\n got %+v\nwant %+v", i, doc.NftTransfers, wantNft)
+		}
+		if n := len(rec.GetAssessedCustomFees()); committed && len(doc.Assessed) != n || !committed && doc.Assessed != nil {
+			t.Errorf("item %d: %d assessed custom fees, record %d", i, len(doc.Assessed), n)
+		} else if n > 0 {
+			seen["assessed"] = true
+		}
+		var wantMax int
+		for _, l := range body.GetMaxCustomFees() {
+			wantMax += len(l.GetFees())
+		}
+		if len(doc.MaxCustomFees) != wantMax {
+			t.Errorf("item %d: %d max custom fees, body %d", i, len(doc.MaxCustomFees), wantMax)
+		} else if wantMax > 0 {
+			seen["max fees"] = true
+		}
+		if (doc.BatchKey != nil) != (body.GetBatchKey() != nil) {
+			t.Errorf("item %d: batch_key %v, body %v", i, doc.BatchKey, body.GetBatchKey())
+		} else if doc.BatchKey != nil {
+			seen["batch key"] = true
 		}
 		if ta := body.GetTokenAssociate(); ta != nil {
 			if meta.Name != "TOKENASSOCIATE" {
 				t.Errorf("item %d: name %q for a tokenAssociate body", i, meta.Name)
 			}
-			a := ta.GetAccount()
-			if doc.EntityID == nil || *doc.EntityID != id(a.GetShardNum(), a.GetRealmNum(), a.GetAccountNum()) {
-				t.Errorf("item %d: entity_id %v, associated account %v", i, doc.EntityID, a)
+			if doc.EntityID == nil || *doc.EntityID != acctStr(ta.GetAccount()) {
+				t.Errorf("item %d: entity_id %v, associated account %v", i, doc.EntityID, ta.GetAccount())
 			}
 			seen["associate"] = true
 		}
 	}
-	for _, k := range []string{"failed", "token", "nft", "associate"} {
+	for _, k := range []string{"failed", "token", "nft", "associate", "approved hbar", "approved token", "approved nft", "assessed", "max fees", "batch key"} {
 		if !seen[k] {
 			t.Errorf("no %s item among %d", k, len(items))
 		}
 	}
+}
+
+// num is the number of a "0.0.n" id (txgen's ids are all shard 0 realm 0).
+func num(s string) int64 {
+	n, err := strconv.ParseInt(s[strings.LastIndexByte(s, '.')+1:], 10, 64)
+	if err != nil {
+		panic(s)
+	}
+	return n
 }
