@@ -4,8 +4,9 @@
 // caller's dead-letter file.
 //
 // Mapping choices (template.json):
-//   - transfers, token_transfers, nft_transfers and staking_reward_transfers
-//     are nested: a query such as "account 0.0.98 received more than 1 ℏ"
+//   - transfers, token_transfers, nft_transfers, staking_reward_transfers,
+//     max_custom_fees and assessed_custom_fees are nested: a query such as
+//     "account 0.0.98 received more than 1 ℏ"
 //     has to match account and amount of the same transfer, which flattened
 //     object arrays cannot do. A transaction carries a handful of transfers
 //     (the network caps transfer lists far below the index's nested
@@ -17,10 +18,11 @@
 //   - ids, timestamps in "s.nnnnnnnnn" form, names and hashes are keyword:
 //     they are looked up exactly, never analysed; consensus_at is
 //     date_nanos for range queries with nanosecond precision; max_fee and
-//     valid_duration_seconds arrive as strings of digits and are coerced
-//     to long.
-//   - base64 payloads are binary (kept in _source, not indexed); memo is
-//     keyword with index: false so it can still be aggregated or shown.
+//     valid_duration_seconds arrive as strings of a signed 64-bit number
+//     and are coerced to long; type is the body's member number.
+//   - base64 payloads are binary (kept in _source, not indexed); memo and
+//     batch_key are keyword with index: false so they can still be
+//     aggregated or shown.
 package esout
 
 import (
