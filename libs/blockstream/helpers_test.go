@@ -16,27 +16,27 @@ import (
 // values computed independently of this package and, where a public test
 // asserts them, published (see the fixtures' README).
 type expectedBlock struct {
-	Format          string         `json:"format"`
-	Era             string         `json:"era"`
-	Compression     string         `json:"compression"`
-	SizeUncompr     int64          `json:"size_uncompressed"`
-	BlockNumber     uint64         `json:"block_number"`
-	HAPI            string         `json:"hapi_proto_version"`
-	Software        *string        `json:"software_version"`
-	TimestampNs     int64          `json:"block_timestamp_ns"`
-	ItemsTotal      int            `json:"block_items_total"`
-	ItemsByKind     map[string]int `json:"block_items_by_kind"`
-	RoundStart      *uint64        `json:"round_start"`
-	RoundEnd        *uint64        `json:"round_end"`
-	FirstConsensus  *int64         `json:"first_consensus_ns"`
-	LastConsensus   *int64         `json:"last_consensus_ns"`
-	Footer          *expectedFoot  `json:"footer"`
-	PreviousHash    string         `json:"previous_hash"`
-	RootHash        string         `json:"root_hash"`
-	OtherAlgorithm  map[string]any `json:"root_hash_other_algorithm"`
-	ProofItems      int            `json:"block_proof_items"`
-	Proof           expectedProof  `json:"proof"`
-	Transactions    *struct {
+	Format         string         `json:"format"`
+	Era            string         `json:"era"`
+	Compression    string         `json:"compression"`
+	SizeUncompr    int64          `json:"size_uncompressed"`
+	BlockNumber    uint64         `json:"block_number"`
+	HAPI           string         `json:"hapi_proto_version"`
+	Software       *string        `json:"software_version"`
+	TimestampNs    int64          `json:"block_timestamp_ns"`
+	ItemsTotal     int            `json:"block_items_total"`
+	ItemsByKind    map[string]int `json:"block_items_by_kind"`
+	RoundStart     *uint64        `json:"round_start"`
+	RoundEnd       *uint64        `json:"round_end"`
+	FirstConsensus *int64         `json:"first_consensus_ns"`
+	LastConsensus  *int64         `json:"last_consensus_ns"`
+	Footer         *expectedFoot  `json:"footer"`
+	PreviousHash   string         `json:"previous_hash"`
+	RootHash       string         `json:"root_hash"`
+	OtherAlgorithm map[string]any `json:"root_hash_other_algorithm"`
+	ProofItems     int            `json:"block_proof_items"`
+	Proof          expectedProof  `json:"proof"`
+	Transactions   *struct {
 		Count int `json:"count"`
 	} `json:"transactions"`
 	RecordFile *expectedRecordFile `json:"record_file"`
@@ -73,19 +73,19 @@ type expectedProof struct {
 }
 
 type expectedRecordFile struct {
-	Name           string  `json:"name"`
-	Version        int     `json:"version"`
-	CreationTimeNs int64   `json:"creation_time_ns"`
-	FileHash       string  `json:"file_hash"`
-	Hash           string  `json:"hash"`
-	PreviousHash   string  `json:"previous_hash"`
-	Size           int64   `json:"reconstructed_size"`
-	Count          int     `json:"count"`
-	ConsensusStart int64   `json:"consensus_start_ns"`
-	ConsensusEnd   int64   `json:"consensus_end_ns"`
-	HAPI           string  `json:"hapi_version"`
-	BlockNumber    *int64  `json:"record_stream_file_block_number"`
-	Amendments     int     `json:"amendments"`
+	Name           string `json:"name"`
+	Version        int    `json:"version"`
+	CreationTimeNs int64  `json:"creation_time_ns"`
+	FileHash       string `json:"file_hash"`
+	Hash           string `json:"hash"`
+	PreviousHash   string `json:"previous_hash"`
+	Size           int64  `json:"reconstructed_size"`
+	Count          int    `json:"count"`
+	ConsensusStart int64  `json:"consensus_start_ns"`
+	ConsensusEnd   int64  `json:"consensus_end_ns"`
+	HAPI           string `json:"hapi_version"`
+	BlockNumber    *int64 `json:"record_stream_file_block_number"`
+	Amendments     int    `json:"amendments"`
 	Sidecars       []struct {
 		ID      int32   `json:"id"`
 		Types   []int32 `json:"types"`
