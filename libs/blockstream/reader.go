@@ -69,7 +69,7 @@ func (r *Reader) Limits() Limits { return r.limits }
 // .blk.gz, .blk.zstd) and, when it is a block object name, the number the
 // header must carry.
 func (r *Reader) Read(name string, src io.Reader) (*Block, error) {
-	data, err := io.ReadAll(io.LimitReader(src, r.limits.MaxBytes+1))
+	data, err := readBounded(src, nil, r.limits.MaxBytes+1)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
