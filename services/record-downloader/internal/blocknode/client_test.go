@@ -552,3 +552,39 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// A node reached over TLS: its certificate must chain to RootCAs, and the
+// blocks arrive the same.
+func TestTLSNode(t *testing.T) {
+	s := standin.New()
+	pool, err := s.ListenTLS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	for n := uint64(100); n <= 102; n++ {
+		if _, err := s.Add(standin.GenerateBlock(n, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig(Node{Addr: s.Addr(), TLS: true})
+	cfg.RootCAs = pool
+	c, _ := newClient(t, cfg)
+	rec := &recorder{verify: verifyGenerated}
+	if next, err := c.Run(runCtx(t), 100, 102, rec.handle); err != nil || next != 103 {
+		t.Fatalf("Run = %d, %v; want 103, nil", next, err)
+	}
+
+	// Without the stand-in's certificate among the roots, nothing is taken.
+	cfg.RootCAs, cfg.GiveUpAfter = nil, 1
+	untrusting, m := newClient(t, cfg)
+	if _, err := untrusting.Run(runCtx(t), 100, 102, (&recorder{}).handle); !errors.Is(err, ErrGaveUp) {
+		t.Fatalf("Run with an untrusted certificate = %v, want ErrGaveUp", err)
+	}
+	if got := testutil.ToFloat64(m.Failures.WithLabelValues(s.Addr(), "status")); got != 1 {
+		t.Errorf("status failures %v, want 1 (the TLS handshake fails)", got)
+	}
+	if got := len(s.Requests()); got != 1 {
+		t.Errorf("%d subscriptions, want only the trusting client's", got)
+	}
+}
