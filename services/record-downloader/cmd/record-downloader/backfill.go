@@ -30,11 +30,11 @@ func backfillMain(args []string) {
 			if *marker == "" {
 				return fmt.Errorf("--marker is required (a consensus-time prefix such as 2022-07-13T08_46)")
 			}
-			d, err := build(ctx, &cfg, env)
+			a, err := build(ctx, &cfg, env)
 			if err != nil {
 				return err
 			}
-			res, err := d.Backfill(ctx, *marker)
+			res, err := a.records.Backfill(ctx, *marker)
 			if err != nil {
 				return err
 			}

@@ -11,8 +11,6 @@ import (
 	"io"
 	"os"
 
-	"go.uber.org/zap"
-
 	"tributary.dev/libs/runner"
 	"tributary.dev/libs/setup"
 )
@@ -26,17 +24,11 @@ func main() {
 	}
 	var cfg Config
 	setup.Main("record-downloader", summary, &cfg, func(ctx context.Context, env *setup.Env) error {
-		d, err := build(ctx, &cfg, env)
+		a, err := build(ctx, &cfg, env)
 		if err != nil {
 			return err
 		}
-		return runner.Run(ctx, env.Runner(), env.Log, func(ctx context.Context) error {
-			res, err := d.Pass(ctx)
-			env.Log.Info("pass done", zap.Int("files", res.Files), zap.Int("skipped", res.Skipped),
-				zap.Int("announced", res.Announced), zap.String("last", res.Last), zap.String("waiting_at", res.Waiting),
-				zap.Bool("waiting_on_chain", res.WaitingOnChain), zap.Int("address_books_learned", res.Books))
-			return err
-		})
+		return runner.Run(ctx, env.Runner(), env.Log, a.pass)
 	}, setup.MoreHelp(verbs))
 }
 

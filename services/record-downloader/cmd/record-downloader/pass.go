@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+
+	"tributary.dev/libs/runner"
+	"tributary.dev/services/record-downloader/internal/blocks"
+	"tributary.dev/services/record-downloader/internal/downloader"
+)
+
+// pass is one pass of the live service: the block stream once it has a
+// position (the cutover made one, or START_BLOCK), else the record
+// stream and, when it has stopped, a look for the cutover.
+func (a *app) pass(ctx context.Context) error {
+	if a.blocks != nil {
+		started, err := a.blocks.Started()
+		if err != nil {
+			return err
+		}
+		if started {
+			return a.blockPass(ctx)
+		}
+	}
+	res, err := a.records.Pass(ctx)
+	a.log.Info("pass done", zap.Int("files", res.Files), zap.Int("skipped", res.Skipped),
+		zap.Int("announced", res.Announced), zap.String("last", res.Last), zap.String("waiting_at", res.Waiting),
+		zap.Bool("waiting_on_chain", res.WaitingOnChain), zap.Int("address_books_learned", res.Books))
+	if err != nil || a.blocks == nil || !a.cutover || runner.Stopping(ctx) {
+		return err
+	}
+	if res.Files > 0 || res.WaitingOnChain {
+		// The record stream goes on (or waits on its own chain): no
+		// cutover to look for.
+		a.blocks.RecordsMoved()
+		return nil
+	}
+	last, err := a.records.LastRecord()
+	switch {
+	case errors.Is(err, downloader.ErrNoRecord):
+		return nil
+	case err != nil:
+		return err
+	case !last.HasBlockNumber:
+		a.log.Debug("the last record file carries no block number (v2/v5): no cutover after it", zap.String("record_file", last.Stem))
+		return nil
+	}
+	switched, err := a.blocks.Cutover(ctx, blocks.RecordEnd{Stem: last.Stem, Hash: last.Hash, Block: last.BlockNumber})
+	if err != nil || !switched {
+		return err
+	}
+	return a.blockPass(ctx)
+}
+
+func (a *app) blockPass(ctx context.Context) error {
+	res, err := a.blocks.Pass(ctx)
+	a.log.Info("block pass done", zap.Int("blocks", res.Blocks), zap.Uint64("last", res.Last), zap.String("source", res.Source),
+		zap.Uint64("waiting_at", res.Waiting), zap.String("waiting_for", res.WaitingFor))
+	return err
+}
