@@ -74,7 +74,7 @@ func (e *blockEnv) putS3(key string, data []byte) {
 
 // blockEvent is a downloaded event of kind block.
 type blockEvent struct {
-	Path, Kind, Source, Verification, Bucket, Object string
+	Path, Kind, Source, Verification, Proof, Bucket, Object string
 	RootHash                                         string `json:"file_hash"`
 	PreviousHash                                     string `json:"previous_hash"`
 	ConfirmedBy                                      string `json:"confirmed_by"`
@@ -199,7 +199,9 @@ func TestFixtureBlocksFromOneBucket(t *testing.T) {
 		e.putGCS(blocksrc.Key("mainnet", x.Number), data)
 		exp = append(exp, x)
 	}
-	code, stderr := e.run(binary, nil, e.blockArgs("START_BLOCK=7")...)
+	// The mirror node's test network ran with TSS off: its proofs are
+	// the SHA-384 of the root.
+	code, stderr := e.run(binary, nil, e.blockArgs("START_BLOCK=7", "BLOCK_TSS_PLACEHOLDER=true")...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -216,13 +218,13 @@ func TestFixtureBlocksFromOneBucket(t *testing.T) {
 		t.Fatalf("%d block events, want 1: %+v", len(evs), evs)
 	}
 	ev := evs[0]
-	if ev.BlockNumber != 7 || ev.RootHash != exp[0].RootHash || ev.PreviousHash != exp[0].PrevHash || ev.Verification != "chained" ||
+	if ev.BlockNumber != 7 || ev.RootHash != exp[0].RootHash || ev.PreviousHash != exp[0].PrevHash || ev.Verification != "chained" || ev.Proof != "tss_placeholder" ||
 		ev.Subject != "hedera.records.downloaded.block" || ev.MsgID != "mainnet/"+want+"/block" || ev.Source != "gs://"+e.gcsBlocks ||
 		ev.Object != blocksrc.Key("mainnet", 7) || ev.Path != want {
 		t.Errorf("event %+v\nwant block 7, root %s, chained, id mainnet/%s/block", ev, exp[0].RootHash, want)
 	}
 	// The next run goes on from the position: block 8 still waits.
-	if code, stderr := e.run(binary, nil, e.blockArgs("START_BLOCK=7")...); code != 0 {
+	if code, stderr := e.run(binary, nil, e.blockArgs("START_BLOCK=7", "BLOCK_TSS_PLACEHOLDER=true")...); code != 0 {
 		t.Fatalf("second run exit %d: %s", code, stderr)
 	}
 	if got := e.blocksWritten(); len(got) != 1 {
@@ -230,6 +232,15 @@ func TestFixtureBlocksFromOneBucket(t *testing.T) {
 	}
 	if n := len(e.blockEvents()); n != 1 {
 		t.Errorf("%d block events after the second run", n)
+	}
+	// Without leave to accept placeholder proofs, block 8 is refused: the
+	// position stays at 7 and the run fails naming the block.
+	code, stderr = e.run(binary, nil, e.blockArgs("START_BLOCK=7")...)
+	if code != 1 || !strings.Contains(stderr, "block 8") || !strings.Contains(stderr, "placeholder") {
+		t.Errorf("placeholder proof not allowed: exit %d, %s", code, stderr)
+	}
+	if got := e.blocksWritten(); len(got) != 1 {
+		t.Errorf("written %v after a refused block", got)
 	}
 }
 
@@ -249,7 +260,10 @@ func TestFixtureChainConfirmedByTwoBuckets(t *testing.T) {
 		e.putS3(blocksrc.Key("mainnet", x.Number), z)
 		exp = append(exp, x)
 	}
-	args := append([]string{"BLOCK_BUCKETS=gs://" + e.gcsBlocks + ",s3://" + e.s3.Name, "BLOCK_SOURCE=bucket", "START_BLOCK=0", "S3_REQUESTER_PAYS=false"}, e.s3Env()...)
+	// The ledger id block 0 publishes (blockstreams-expected.json): TSS
+	// proofs of the right structure for it are reported as such.
+	args := append([]string{"BLOCK_BUCKETS=gs://" + e.gcsBlocks + ",s3://" + e.s3.Name, "BLOCK_SOURCE=bucket", "START_BLOCK=0", "S3_REQUESTER_PAYS=false",
+		"LEDGER_ID=" + ledgerID(t, "hiero-block-node/test-blocks/CN_11_12_TSS_SCHNORR/0.blk.gz")}, e.s3Env()...)
 	code, stderr := e.run(binary, nil, args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -260,7 +274,7 @@ func TestFixtureChainConfirmedByTwoBuckets(t *testing.T) {
 	}
 	for i, ev := range evs {
 		x := exp[i]
-		if ev.BlockNumber != x.Number || ev.RootHash != x.RootHash || ev.Verification != "confirmed" || ev.ConfirmedBy != "s3://"+e.s3.Name {
+		if ev.BlockNumber != x.Number || ev.RootHash != x.RootHash || ev.Verification != "confirmed" || ev.ConfirmedBy != "s3://"+e.s3.Name || ev.Proof != "tss_structure" {
 			t.Errorf("event %d: %+v\nwant block %d root %s confirmed by s3://%s", i, ev, x.Number, x.RootHash, e.s3.Name)
 		}
 		if i > 0 && ev.PreviousHash != exp[i-1].RootHash {
@@ -278,4 +292,29 @@ func TestFixtureChainConfirmedByTwoBuckets(t *testing.T) {
 			t.Errorf("%s on disk has root %s, want %s", ev.Path, root, x.RootHash)
 		}
 	}
+}
+
+// ledgerID is the ledger id blockstreams-expected.json publishes for a
+// block 0.
+func ledgerID(t *testing.T, rel string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testkit.HederaFixtures(t), "blockstreams-expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Files map[string]struct {
+			Publication struct {
+				LedgerID string `json:"ledger_id"`
+			} `json:"ledger_id_publication"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	id := doc.Files[rel].Publication.LedgerID
+	if id == "" {
+		t.Fatalf("no ledger id published for %s", rel)
+	}
+	return id
 }

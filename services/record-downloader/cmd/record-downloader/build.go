@@ -136,7 +136,11 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*app, error) {
 		}
 		buckets = append(buckets, src)
 	}
-	bnodes, err := blockNodes(ctx, bc.nodes, env)
+	bnodes, err := blockNodes(bc.nodes, env)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := cfg.blockVerifier(history, th)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +150,7 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*app, error) {
 	}
 	follower, err := blocks.New(blocks.Config{
 		Network: cfg.Network, Mode: bc.mode, Confirm: cfg.BlockConfirm, Window: 2 * cfg.Concurrency, Workers: runtime.GOMAXPROCS(0),
-		StartBlock: bc.start, Verified: m.Verified, WrappedHash: wrappedHasher(history, th),
+		StartBlock: bc.start, Verified: m.Verified, Verifier: verifier,
 	}, bnodes, buckets, sk, st, bann, env.Log, blocks.NewMetrics(env.Metrics, m.Errors, m.Announced))
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"tributary.dev/libs/blockstream"
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/setup"
@@ -50,15 +51,17 @@ type Config struct {
 	AWSRegion         string           `envconfig:"AWS_REGION" default:"us-east-1" desc:"S3 region"`
 	S3RequesterPays   bool             `envconfig:"S3_REQUESTER_PAYS" default:"true" desc:"send RequestPayer: requester on S3 reads and listings (Hedera's S3 buckets are requester-pays)"`
 
-	Cutover            string `envconfig:"CUTOVER" default:"auto" desc:"auto: follow the record stream and, when it stops and the block stream continues its numbering, switch to blocks on its own (checking the anchor); off: follow record files only, never switch"`
-	BlockSource        string `envconfig:"BLOCK_SOURCE" default:"auto" desc:"where blocks come from: auto (block nodes when BLOCK_NODES is set, the buckets after 3 consecutive failures, and back, as the mirror node does), bucket, or block-node"`
-	BlockBuckets       string `envconfig:"BLOCK_BUCKETS" desc:"block-stream buckets, comma-separated gs://name or s3://name; empty: the NETWORK preset's hedera-<network>-recent-block-streams on BUCKET's cloud; none: no bucket. Two (the GCS and S3 copies) are two independent sources"`
-	BlockNetworkFolder string `envconfig:"BLOCK_NETWORK_FOLDER" desc:"the block buckets' network folder (<folder>/block/…); empty: found at the bucket's root as the mirror node does (the greatest <NETWORK>-<12 digits>, or <NETWORK>)"`
-	BlockGCSEndpoint   string `envconfig:"BLOCK_GCS_ENDPOINT" desc:"endpoint override for gs:// block buckets (fake-gcs-server); empty: BUCKET_ENDPOINT when BUCKET is gs://, else Google's"`
-	BlockS3Endpoint    string `envconfig:"BLOCK_S3_ENDPOINT" desc:"endpoint override for s3:// block buckets (an S3-compatible server); empty: BUCKET_ENDPOINT when BUCKET is s3://, else AWS"`
-	BlockNodes         string `envconfig:"BLOCK_NODES" desc:"block nodes, comma-separated host:port (default port 40840) with an optional /priority (lower first, default 0), e.g. bn1.example.com:40840/0,bn2.example.com:40840/1"`
-	BlockConfirm       bool   `envconfig:"BLOCK_CONFIRM" default:"true" desc:"with two or more block sources configured (two buckets, or a bucket and block nodes), take a block only when a second source gives the same root hash; false: one source's block is taken once the block after it names its root hash"`
-	StartBlock         string `envconfig:"START_BLOCK" desc:"block number the live block stream starts at when it has no position and no cutover made one (its first block is taken as it comes, unanchored); empty: blocks start only at the cutover"`
+	Cutover             string `envconfig:"CUTOVER" default:"auto" desc:"auto: follow the record stream and, when it stops and the block stream continues its numbering, switch to blocks on its own (checking the anchor); off: follow record files only, never switch"`
+	BlockSource         string `envconfig:"BLOCK_SOURCE" default:"auto" desc:"where blocks come from: auto (block nodes when BLOCK_NODES is set, the buckets after 3 consecutive failures, and back, as the mirror node does), bucket, or block-node"`
+	BlockBuckets        string `envconfig:"BLOCK_BUCKETS" desc:"block-stream buckets, comma-separated gs://name or s3://name; empty: the NETWORK preset's hedera-<network>-recent-block-streams on BUCKET's cloud; none: no bucket. Two (the GCS and S3 copies) are two independent sources"`
+	BlockNetworkFolder  string `envconfig:"BLOCK_NETWORK_FOLDER" desc:"the block buckets' network folder (<folder>/block/…); empty: found at the bucket's root as the mirror node does (the greatest <NETWORK>-<12 digits>, or <NETWORK>)"`
+	BlockGCSEndpoint    string `envconfig:"BLOCK_GCS_ENDPOINT" desc:"endpoint override for gs:// block buckets (fake-gcs-server); empty: BUCKET_ENDPOINT when BUCKET is gs://, else Google's"`
+	BlockS3Endpoint     string `envconfig:"BLOCK_S3_ENDPOINT" desc:"endpoint override for s3:// block buckets (an S3-compatible server); empty: BUCKET_ENDPOINT when BUCKET is s3://, else AWS"`
+	BlockNodes          string `envconfig:"BLOCK_NODES" desc:"block nodes, comma-separated host:port (default port 40840) with an optional /priority (lower first, default 0), e.g. bn1.example.com:40840/0,bn2.example.com:40840/1"`
+	BlockConfirm        bool   `envconfig:"BLOCK_CONFIRM" default:"true" desc:"with two or more block sources configured (two buckets, or a bucket and block nodes), take a block only when a second source gives the same root hash; false: one source's block is taken once the block after it names its root hash"`
+	LedgerID            string `envconfig:"LEDGER_ID" desc:"the network's ledger id (64 hex digits, the hash of its genesis TSS address book): with it a TSS block proof of the right structure is reported as tss_structure; the hinTS/WRAPS cryptography is not checked either way"`
+	BlockTSSPlaceholder bool   `envconfig:"BLOCK_TSS_PLACEHOLDER" default:"false" desc:"accept the 48-byte SHA-384(root) placeholder a network with TSS off writes instead of a signature (local and test networks only; never on mainnet or testnet)"`
+	StartBlock          string `envconfig:"START_BLOCK" desc:"block number the live block stream starts at when it has no position and no cutover made one (its first block is taken as it comes, unanchored); empty: blocks start only at the cutover"`
 }
 
 // Validate checks what types cannot.
@@ -110,6 +113,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.blockConfig(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.LedgerID != "" {
+		if _, err := blockstream.ParseLedgerID(c.LedgerID, "LEDGER_ID"); err != nil {
+			errs = append(errs, fmt.Errorf("LEDGER_ID: %w", err))
+		}
 	}
 	if c.StartAfter != "" {
 		if _, err := names.Parse("", "record0.0.0/"+c.StartAfter+".rcd"); err != nil {

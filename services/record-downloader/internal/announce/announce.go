@@ -85,6 +85,7 @@ type BlockEvent struct {
 	Source       string `json:"source"`
 	ConfirmedBy  string `json:"confirmed_by,omitempty"`
 	Verification string `json:"verification"`
+	Proof        string `json:"proof,omitempty"`
 	Wrapped      bool   `json:"wrapped"`
 
 	// Network names the stream in the Nats-Msg-Id; not in the payload.

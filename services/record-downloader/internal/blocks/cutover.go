@@ -23,12 +23,6 @@ type RecordEnd struct {
 	Block uint64
 }
 
-// WrappedHasher gives the file hash of the record file a wrapped record
-// block holds, rebuilt the record-stream way (v2 over its layout, v5 the
-// file, v6 the version and the RecordStreamFile), after checking what it
-// can of the block's signed-record-file proof.
-type WrappedHasher func(b *blockstream.Block) ([]byte, error)
-
 // Outcomes of a cutover probe (cutover_probes_total).
 const (
 	probeNoBlock       = "no_block"
@@ -49,8 +43,8 @@ const (
 // does not anchor so is not the cutover (the network may still write
 // record files while it also writes blocks), and is logged and counted.
 func (f *Follower) Cutover(ctx context.Context, end RecordEnd) (bool, error) {
-	if f.cfg.WrappedHash == nil {
-		return false, errors.New("cutover: no wrapped record block verifier configured")
+	if f.cfg.Verifier == nil {
+		return false, errors.New("cutover: no block verifier configured to check the wrapped record block")
 	}
 	first, firstSrc, err := f.find(ctx, end.Block+1)
 	if err != nil {
@@ -77,21 +71,24 @@ func (f *Follower) Cutover(ctx context.Context, end RecordEnd) (bool, error) {
 			zap.String("record_file", end.Stem), zap.Uint64("block", end.Block), zap.String("source", wrappedSrc))
 		return false, nil
 	}
-	fileHash, err := f.cfg.WrappedHash(wrapped)
+	root, alg, err := wrapped.RootHash()
 	if err != nil {
+		f.waitCutover(probeWrappedDiffer, "the last record file's wrapped record block has no root hash: no cutover", zap.Uint64("block", end.Block), zap.Error(err))
+		return false, nil
+	}
+	// The record file rebuilt from the block, and its node signatures
+	// weighed with the book in force.
+	v, err := f.cfg.Verifier.Verify(wrapped, root, alg)
+	if err != nil || v.Wrapped == nil {
 		f.waitCutover(probeWrappedDiffer, "the last record file's wrapped record block does not verify: no cutover",
 			zap.String("record_file", end.Stem), zap.Uint64("block", end.Block), zap.String("source", wrappedSrc), zap.Error(err))
 		return false, nil
 	}
+	fileHash := v.Wrapped.File.FileHash
 	if hex.EncodeToString(fileHash) != end.Hash {
 		f.waitCutover(probeWrappedDiffer, "the wrapped record block with the last record file's number holds another file: no cutover",
 			zap.String("record_file", end.Stem), zap.String("record_file_hash", end.Hash), zap.String("wrapped_file_hash", hex.EncodeToString(fileHash)),
 			zap.Uint64("block", end.Block), zap.String("source", wrappedSrc))
-		return false, nil
-	}
-	root, _, err := wrapped.RootHash()
-	if err != nil {
-		f.waitCutover(probeWrappedDiffer, "the last record file's wrapped record block has no root hash: no cutover", zap.Uint64("block", end.Block), zap.Error(err))
 		return false, nil
 	}
 	if !bytes.Equal(first.Footer.PreviousRootHash, root[:]) {

@@ -94,9 +94,11 @@ type Config struct {
 	StartBlock *uint64
 	// Verified is told the timestamp of each block written, for the lag.
 	Verified func(time.Time)
-	// WrappedHash rebuilds the record file of a wrapped record block and
-	// gives its file hash: the cutover's anchor check needs it.
-	WrappedHash WrappedHasher
+	// Verifier verifies each block's proof as far as it can be (nil: the
+	// root hash and the chain only; wrapped record blocks are refused).
+	// It also rebuilds a wrapped record block's record file, which the
+	// cutover's anchor check needs.
+	Verifier blockstream.Verifier
 }
 
 // Announcer publishes block events; nil when notifications are off.
@@ -195,8 +197,10 @@ func (f *Follower) pick() (blocksrc.Source, []blocksrc.Source) {
 }
 
 // failed counts a failure of src; after FailuresBeforeSwitch in a row the
-// next candidate takes over. It reports whether it switched.
-func (f *Follower) failed(src blocksrc.Source, why string) bool {
+// next candidate takes over. It reports whether it switched. A source
+// that gave up by itself after its own retries (the block node client's
+// GiveUpAfter, the mirror node's three) is switched from at once.
+func (f *Follower) failed(src blocksrc.Source, why string, gaveUp bool) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cands := f.candidates()
@@ -204,6 +208,9 @@ func (f *Follower) failed(src blocksrc.Source, why string) bool {
 		return false
 	}
 	f.failures++
+	if gaveUp {
+		f.failures = FailuresBeforeSwitch
+	}
 	f.m.SourceFailures.WithLabelValues(src.Name()).Inc()
 	if f.failures < FailuresBeforeSwitch || len(cands) < 2 {
 		return false
@@ -357,7 +364,7 @@ func (f *Follower) follow(ctx context.Context, sc *scope) (Result, error) {
 				// As the mirror node: the fallback having nothing new
 				// counts against it, so the preferred source is tried
 				// again once it had its chances.
-				f.failed(src, "nothing new")
+				f.failed(src, "nothing new", false)
 			} else {
 				f.succeeded(src)
 			}
@@ -370,7 +377,7 @@ func (f *Follower) follow(ctx context.Context, sc *scope) (Result, error) {
 		if res.Blocks > 0 {
 			f.succeeded(src)
 		}
-		switched := f.failed(src, se.Error())
+		switched := f.failed(src, se.Error(), errors.Is(err, blocksrc.ErrGaveUp))
 		if attempt >= maxAttempts {
 			return total, err
 		}

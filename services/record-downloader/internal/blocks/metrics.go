@@ -11,7 +11,7 @@ import (
 // tributary_record_downloader_<name> beside the record stream's (whose
 // errors_total and announced_total they share).
 type Metrics struct {
-	Blocks         *prometheus.CounterVec // source, verification
+	Blocks         *prometheus.CounterVec // source, verification, proof
 	Bytes          prometheus.Counter
 	Refused        *prometheus.CounterVec // reason, source
 	SourceFailures *prometheus.CounterVec // source
@@ -43,7 +43,7 @@ func NewMetrics(srv *metrics.Server, errs *prometheus.CounterVec, announced prom
 		announced = srv.Counter("announced_total", "Events published.").WithLabelValues()
 	}
 	return &Metrics{
-		Blocks:         srv.Counter("blocks_total", "Blocks written to the local record directory, by the source whose copy was written and how they were verified (confirmed: a second source gave the same root hash; chained: the next block names its root hash).", "source", "verification"),
+		Blocks:         srv.Counter("blocks_total", "Blocks written to the local record directory, by the source whose copy was written, how they were taken (confirmed: a second source gave the same root hash; chained: the next block names its root hash; rsa_signed: a wrapped record block the network's signatures agree on) and how far their proof verified (root_hash, tss_placeholder, tss_structure, tss_verified, rsa_signed).", "source", "verification", "proof"),
 		Bytes:          srv.Counter("block_bytes_total", "Bytes of blocks written (zstd, as stored).").WithLabelValues(),
 		Refused:        srv.Counter("blocks_refused_total", "Blocks not written because they did not verify, by reason (malformed, truncated, too_large, misnamed, unsupported, chain_broken, hash_mismatch, proof, disagreement) and source; each is in DEST_DIR/_quarantine/blocks.", "reason", "source"),
 		SourceFailures: srv.Counter("block_source_failures_total", "Runs of a block source that failed (unreachable, a stream cut or stalled, a block refused), by source.", "source"),

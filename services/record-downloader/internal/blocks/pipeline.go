@@ -69,6 +69,11 @@ type job struct {
 	wrapped  bool
 	stored   []byte // the bytes to write: zstd
 	storedSH string // their SHA-384, hex
+	// proof is how far the block's proof verified (blockstream.Level).
+	proof string
+	// Of a wrapped record block: its record file's hash, what the file
+	// must start from (the previous file's) and what it ends with.
+	fileHash, filePrev, fileChain []byte
 
 	// With confirmation: the root hash another source gave, and which.
 	confirmed   bool
@@ -135,12 +140,28 @@ func (f *Follower) verify(ctx context.Context, j *job, others []blocksrc.Source)
 		j.err = err
 		return
 	}
-	root, _, err := b.RootHash()
+	root, alg, err := b.RootHash()
 	if err != nil {
 		j.err = err
 		return
 	}
 	j.number, j.root, j.time, j.wrapped = b.Header.Number, root, b.Header.Time(), b.Wrapped
+	j.proof = blockstream.LevelRootHash.String()
+	if f.cfg.Verifier != nil {
+		v, err := f.cfg.Verifier.Verify(b, root, alg)
+		if err != nil {
+			j.err = err
+			return
+		}
+		j.proof = v.Level.String()
+		if w := v.Wrapped; w != nil {
+			j.fileHash, j.filePrev, j.fileChain = w.File.FileHash, w.File.PrevHash, w.File.ChainHash()
+		}
+	}
+	if b.Wrapped && j.fileHash == nil {
+		j.err = fmt.Errorf("%s: a wrapped record block, and no verifier of its record file's signatures: %w", j.blk.Name, blockstream.ErrProof)
+		return
+	}
 	j.prev = bytes.Clone(b.Footer.PreviousRootHash)
 	if j.number != j.blk.Number {
 		j.err = fmt.Errorf("%s holds block %d: %w", j.blk.Name, j.number, blockstream.ErrMisnamed)
@@ -190,6 +211,11 @@ func (f *Follower) confirm(ctx context.Context, j *job, others []blocksrc.Source
 		return
 	}
 }
+
+// SignedRecordFile: a wrapped record block whose rebuilt record file the
+// network's RSA signatures (the consensus threshold of the address book
+// in force) agree on; consecutive ones chain as record files do.
+const SignedRecordFile = "rsa_signed"
 
 // Why a run stopped without an error before a block.
 const (
@@ -248,6 +274,7 @@ func (f *Follower) run(ctx context.Context, sc *scope, src blocksrc.Source, othe
 		chain = blockstream.NewChain(*sc.link)
 	}
 	var pending *job // taken once the next block names its root hash
+	var lastFile []byte // the last wrapped record file's chain hash
 	expect := sc.next
 	refuse := func(j *job, err error) error {
 		reason := reasonOf(err)
@@ -272,6 +299,32 @@ func (f *Follower) run(ctx context.Context, sc *scope, src blocksrc.Source, othe
 			}
 			return finish(refuse(j, j.err))
 		}
+		if j.wrapped {
+			// History: its footer holds placeholders; its record file
+			// carries the network's signatures and chains on the one
+			// before it as record files do.
+			if err := f.chainWrapped(chain, lastFile, j); err != nil {
+				if pending != nil {
+					res.Waiting, res.WaitingFor = pending.number, waitNext
+				}
+				return finish(refuse(j, err))
+			}
+			if pending != nil {
+				// A block before a wrapped one: nothing names its root.
+				res.Waiting, res.WaitingFor = pending.number, waitNext
+				return finish(refuse(j, fmt.Errorf("wrapped record block %d after block %d: %w", j.number, pending.number, blockstream.ErrChainBroken)))
+			}
+			chain = blockstream.NewChain(blockstream.Link{Number: j.number, Root: j.root})
+			lastFile = j.fileChain
+			if err := c.take(ctx, j, SignedRecordFile, len(jobs) == 0); err != nil {
+				return res, err
+			}
+			if sc.to != blocksrc.Follow && j.number >= sc.to {
+				break
+			}
+			continue
+		}
+		lastFile = nil
 		head := &blockstream.Block{Name: j.blk.Name, Header: blockstream.Header{Number: j.number}, Footer: blockstream.Footer{PreviousRootHash: j.prev}}
 		if err := chain.Append(head, j.root); err != nil {
 			if pending != nil {
@@ -328,6 +381,19 @@ func (f *Follower) run(ctx context.Context, sc *scope, src blocksrc.Source, othe
 		res.Waiting, res.WaitingFor = expect, waitNotThere
 	}
 	return res, nil
+}
+
+// chainWrapped checks a wrapped record block follows the last block: the
+// next number, and its record file starting from what the previous
+// wrapped record file ended with (when the run has one).
+func (f *Follower) chainWrapped(chain *blockstream.Chain, lastFile []byte, j *job) error {
+	if last, ok := chain.Last(); ok && (last.Number == ^uint64(0) || j.number != last.Number+1) {
+		return fmt.Errorf("%s: block %d after block %d (want %d): %w", j.blk.Name, j.number, last.Number, last.Number+1, blockstream.ErrChainBroken)
+	}
+	if lastFile != nil && !bytes.Equal(j.filePrev, lastFile) {
+		return fmt.Errorf("%s: its record file starts from %x, the previous one ends with %x: %w", j.blk.Name, j.filePrev, lastFile, blockstream.ErrChainBroken)
+	}
+	return nil
 }
 
 // refused counts, logs and quarantines a block not taken.
@@ -457,7 +523,7 @@ func (c *committer) flush(ctx context.Context) error {
 		return err
 	}
 	for _, w := range group {
-		f.m.Blocks.WithLabelValues(w.j.blk.Source, w.level).Inc()
+		f.m.Blocks.WithLabelValues(w.j.blk.Source, w.level, w.j.proof).Inc()
 		f.m.Bytes.Add(float64(len(w.j.stored)))
 	}
 	c.res.Blocks += len(group)
@@ -482,7 +548,7 @@ func (f *Follower) event(w *write) announce.BlockEvent {
 		Path: w.rel, Size: int64(len(j.stored)), SHA384: j.storedSH,
 		ConsensusStart: announce.ConsensusStart(j.time), RootHash: j.root.String(), BlockNumber: j.number,
 		PreviousHash: hex.EncodeToString(j.prev), Source: j.blk.Source, ConfirmedBy: w.confirmedBy,
-		Verification: w.level, Wrapped: j.wrapped, Network: f.cfg.Network,
+		Verification: w.level, Proof: j.proof, Wrapped: j.wrapped, Network: f.cfg.Network,
 	}
 	if len(j.prev) != blockstream.HashSize {
 		e.PreviousHash = ""
