@@ -43,4 +43,3 @@ func blockNodes(refs []nodeRef, env *setup.Env) (blocksrc.Source, error) {
 	env.OnClose("block nodes", c.Close)
 	return blocksrc.NewNodes(c, addrs), nil
 }
-

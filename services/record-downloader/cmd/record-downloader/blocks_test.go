@@ -75,14 +75,14 @@ func (e *blockEnv) putS3(key string, data []byte) {
 // blockEvent is a downloaded event of kind block.
 type blockEvent struct {
 	Path, Kind, Source, Verification, Proof, Bucket, Object string
-	RootHash                                         string `json:"file_hash"`
-	PreviousHash                                     string `json:"previous_hash"`
-	ConfirmedBy                                      string `json:"confirmed_by"`
-	BlockNumber                                      uint64 `json:"block_number"`
-	SHA384                                           string
-	Size                                             int64
-	MsgID                                            string `json:"-"`
-	Subject                                          string `json:"-"`
+	RootHash                                                string `json:"file_hash"`
+	PreviousHash                                            string `json:"previous_hash"`
+	ConfirmedBy                                             string `json:"confirmed_by"`
+	BlockNumber                                             uint64 `json:"block_number"`
+	SHA384                                                  string
+	Size                                                    int64
+	MsgID                                                   string `json:"-"`
+	Subject                                                 string `json:"-"`
 }
 
 // blockEvents reads the block events of the stream, each checked against

@@ -273,7 +273,7 @@ func (f *Follower) run(ctx context.Context, sc *scope, src blocksrc.Source, othe
 	if sc.link != nil {
 		chain = blockstream.NewChain(*sc.link)
 	}
-	var pending *job // taken once the next block names its root hash
+	var pending *job    // taken once the next block names its root hash
 	var lastFile []byte // the last wrapped record file's chain hash
 	expect := sc.next
 	refuse := func(j *job, err error) error {
