@@ -13,7 +13,8 @@ import (
 
 // pass is one pass of the live service: the block stream once it has a
 // position (the cutover made one, or START_BLOCK), else the record
-// stream and, when it has stopped, a look for the cutover.
+// stream and, once it has caught up, a look for the cutover: one request
+// for the block after its last file.
 func (a *app) pass(ctx context.Context) error {
 	if a.blocks != nil {
 		started, err := a.blocks.Started()
@@ -31,10 +32,12 @@ func (a *app) pass(ctx context.Context) error {
 	if err != nil || a.blocks == nil || !a.cutover || runner.Stopping(ctx) {
 		return err
 	}
-	if res.Files > 0 || res.WaitingOnChain {
-		// The record stream goes on (or waits on its own chain): no
-		// cutover to look for.
+	if res.Files > 0 {
 		a.blocks.RecordsMoved()
+	}
+	if res.WaitingOnChain || res.Waiting != "" {
+		// The record stream waits on its chain or on signatures of its
+		// newest files: it has not ended.
 		return nil
 	}
 	last, err := a.records.LastRecord()
@@ -47,7 +50,7 @@ func (a *app) pass(ctx context.Context) error {
 		a.log.Debug("the last record file carries no block number (v2/v5): no cutover after it", zap.String("record_file", last.Stem))
 		return nil
 	}
-	switched, err := a.blocks.Cutover(ctx, blocks.RecordEnd{Stem: last.Stem, Hash: last.Hash, Block: last.BlockNumber})
+	switched, err := a.blocks.Cutover(ctx, blocks.RecordEnd{Stem: last.Stem, Hash: last.Hash, Block: last.BlockNumber, Moving: res.Files > 0})
 	if err != nil || !switched {
 		return err
 	}

@@ -21,6 +21,10 @@ type RecordEnd struct {
 	Hash string // the file hash the network's signatures agreed on, hex
 	// Block is its block number: the block stream continues at Block+1.
 	Block uint64
+	// Moving says the record stream wrote files in the pass that found
+	// this one last: blocks past it that do not anchor are then expected
+	// (a block stream written beside the record stream) and only noted.
+	Moving bool
 }
 
 // Outcomes of a cutover probe (cutover_probes_total).
@@ -62,37 +66,37 @@ func (f *Follower) Cutover(ctx context.Context, end RecordEnd) (bool, error) {
 		return false, fmt.Errorf("cutover: wrapped record block %d: %w", end.Block, err)
 	}
 	if wrapped == nil {
-		f.waitCutover(probeNoWrapped, "block after the last record file found, but the wrapped record block of that file is in no source: the first block cannot be anchored, so the stream stays on record files (a block node keeps wrapped record blocks: set BLOCK_NODES)",
+		f.waitCutover(end, probeNoWrapped, "block after the last record file found, but the wrapped record block of that file is in no source: the first block cannot be anchored, so the stream stays on record files (a block node keeps wrapped record blocks: set BLOCK_NODES)",
 			zap.String("record_file", end.Stem), zap.Uint64("record_block", end.Block), zap.String("first_block_from", firstSrc))
 		return false, nil
 	}
 	if !wrapped.Wrapped {
-		f.waitCutover(probeNotAnchored, "block with the last record file's number is not a wrapped record block: the block stream does not start after this file",
+		f.waitCutover(end, probeNotAnchored, "block with the last record file's number is not a wrapped record block: the block stream does not start after this file",
 			zap.String("record_file", end.Stem), zap.Uint64("block", end.Block), zap.String("source", wrappedSrc))
 		return false, nil
 	}
 	root, alg, err := wrapped.RootHash()
 	if err != nil {
-		f.waitCutover(probeWrappedDiffer, "the last record file's wrapped record block has no root hash: no cutover", zap.Uint64("block", end.Block), zap.Error(err))
+		f.waitCutover(end, probeWrappedDiffer, "the last record file's wrapped record block has no root hash: no cutover", zap.Uint64("block", end.Block), zap.Error(err))
 		return false, nil
 	}
 	// The record file rebuilt from the block, and its node signatures
 	// weighed with the book in force.
 	v, err := f.cfg.Verifier.Verify(wrapped, root, alg)
 	if err != nil || v.Wrapped == nil {
-		f.waitCutover(probeWrappedDiffer, "the last record file's wrapped record block does not verify: no cutover",
+		f.waitCutover(end, probeWrappedDiffer, "the last record file's wrapped record block does not verify: no cutover",
 			zap.String("record_file", end.Stem), zap.Uint64("block", end.Block), zap.String("source", wrappedSrc), zap.Error(err))
 		return false, nil
 	}
 	fileHash := v.Wrapped.File.FileHash
 	if hex.EncodeToString(fileHash) != end.Hash {
-		f.waitCutover(probeWrappedDiffer, "the wrapped record block with the last record file's number holds another file: no cutover",
+		f.waitCutover(end, probeWrappedDiffer, "the wrapped record block with the last record file's number holds another file: no cutover",
 			zap.String("record_file", end.Stem), zap.String("record_file_hash", end.Hash), zap.String("wrapped_file_hash", hex.EncodeToString(fileHash)),
 			zap.Uint64("block", end.Block), zap.String("source", wrappedSrc))
 		return false, nil
 	}
 	if !bytes.Equal(first.Footer.PreviousRootHash, root[:]) {
-		f.waitCutover(probeNotAnchored, "the block after the last record file does not chain on that file's wrapped record block: not the cutover (the network may still be writing record files)",
+		f.waitCutover(end, probeNotAnchored, "the block after the last record file does not chain on that file's wrapped record block: not the cutover (the network may still be writing record files)",
 			zap.String("record_file", end.Stem), zap.Uint64("block", end.Block+1), zap.String("previous_root_hash", hex.EncodeToString(first.Footer.PreviousRootHash)),
 			zap.String("wrapped_root_hash", root.String()), zap.String("source", firstSrc))
 		return false, nil
@@ -124,9 +128,14 @@ func (f *Follower) RecordsMoved() {
 }
 
 // waitCutover counts a probe that found blocks after the record stream
-// it could not switch to, and marks since when.
-func (f *Follower) waitCutover(outcome, msg string, fields ...zap.Field) {
+// it could not switch to and, when the record stream has stopped, marks
+// since when.
+func (f *Follower) waitCutover(end RecordEnd, outcome, msg string, fields ...zap.Field) {
 	f.m.CutoverProbes.WithLabelValues(outcome).Inc()
+	if end.Moving {
+		f.log.Info(msg, fields...)
+		return
+	}
 	f.mu.Lock()
 	if f.cutoverWait.IsZero() {
 		f.cutoverWait = time.Now()

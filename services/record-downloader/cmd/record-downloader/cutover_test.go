@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tributary.dev/libs/blockstream"
+	"tributary.dev/libs/blockstream/blockgen"
+	"tributary.dev/libs/recordstream/streamgen"
+	"tributary.dev/services/record-downloader/internal/blocksrc"
+)
+
+// cutoverStream is a record stream whose last files' wrapped record
+// blocks and the blocks after them are in the block bucket, as the
+// network leaves them at the cutover: record files 1…3 (v6, block numbers
+// 1…3), wrapped record blocks 1…3, then blocks 4… whose first names the
+// root hash of wrapped record block 3.
+type cutoverStream struct {
+	files   []*streamgen.File
+	wrapped []*blockgen.Block
+	blocks  []*blockgen.Block
+	gen     *blockgen.Generator
+}
+
+func (e *blockEnv) cutoverStream(records, blocks int) *cutoverStream {
+	e.t.Helper()
+	cs := &cutoverStream{files: e.upload(records, streamgen.Options{})}
+	cs.gen = blockgen.New(blockgen.Options{FirstBlock: 1, Placeholder: true})
+	for _, f := range cs.files {
+		w, err := cs.gen.Wrap(e.net, f)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		cs.wrapped = append(cs.wrapped, w)
+		e.putGCS(blocksrc.Key("mainnet", w.Number), w.Zstd())
+	}
+	for range blocks {
+		cs.next(e)
+	}
+	return cs
+}
+
+// next writes the stream's next block to the bucket.
+func (cs *cutoverStream) next(e *blockEnv) *blockgen.Block {
+	e.t.Helper()
+	b, err := cs.gen.Next()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cs.blocks = append(cs.blocks, b)
+	e.putGCS(blocksrc.Key("mainnet", b.Number), b.Zstd())
+	return b
+}
+
+// The downloader follows the record stream, notices it has stopped and
+// that block 4 continues its numbering and chains on record file 3's
+// wrapped record block, switches on its own, and writes blocks from 4 on:
+// no gap, no record file doubled as a block. The switch is logged, counted
+// and kept in the block position.
+func TestCutoverFromRecordsToBlocks(t *testing.T) {
+	e := newBlockEnv(t)
+	cs := e.cutoverStream(3, 4)
+	args := e.blockArgs("BLOCK_TSS_PLACEHOLDER=true", "LOG_LEVEL=info")
+	code, stderr := e.run(binary, nil, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	recs := e.records()
+	if len(recs) != 3 {
+		t.Fatalf("record files written %v, want the 3 of the record stream", recs)
+	}
+	if !strings.Contains(stderr, "cutover") || !strings.Contains(stderr, stem(cs.files[2])) {
+		t.Errorf("the log does not tell the cutover after %s:\n%s", stem(cs.files[2]), stderr)
+	}
+	// Block 7 waits for block 8 to name its root hash.
+	got := e.blocksWritten()
+	if strings.Join(got, " ") != strings.Join(wantFlat(cs.blocks[:3]), " ") {
+		t.Fatalf("blocks written %v, want %v (4…6; no wrapped record block, their files are there as record files)", got, wantFlat(cs.blocks[:3]))
+	}
+	evs := e.blockEvents()
+	if len(evs) != 3 || evs[0].BlockNumber != 4 || evs[0].PreviousHash != cs.wrapped[2].Root.String() {
+		t.Fatalf("block events %+v: want 4…6, block 4 naming wrapped block 3's root %s", evs, cs.wrapped[2].Root)
+	}
+	for i, ev := range evs {
+		if ev.RootHash != cs.blocks[i].Root.String() || ev.Verification != "chained" {
+			t.Errorf("block %d event: %+v, want root %s chained", ev.BlockNumber, ev, cs.blocks[i].Root)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(e.dest, "_state", "blocks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pos struct {
+		Last     uint64 `json:"last_block"`
+		Anchored bool   `json:"anchored"`
+		Cutover  struct {
+			RecordFile  string `json:"record_file"`
+			RecordBlock uint64 `json:"record_block"`
+			WrappedRoot string `json:"wrapped_root_hash"`
+		} `json:"cutover"`
+	}
+	if err := json.Unmarshal(raw, &pos); err != nil {
+		t.Fatal(err)
+	}
+	if pos.Last != 6 || !pos.Anchored || pos.Cutover.RecordFile != stem(cs.files[2]) || pos.Cutover.RecordBlock != 3 || pos.Cutover.WrappedRoot != cs.wrapped[2].Root.String() {
+		t.Errorf("block position %s", raw)
+	}
+
+	// From now on only blocks: a new record file (there are none after a
+	// cutover) would not be read; block 8 lets block 7 be written.
+	cs.next(e)
+	if code, stderr := e.run(binary, nil, args...); code != 0 {
+		t.Fatalf("second run: exit %d: %s", code, stderr)
+	}
+	if got := e.blocksWritten(); len(got) != 4 {
+		t.Errorf("after block 8 arrived, written %v", got)
+	}
+	if len(e.records()) != 3 {
+		t.Errorf("record files %v", e.records())
+	}
+}
+
+// wantFlat is the day-directory names of generated blocks.
+func wantFlat(bs []*blockgen.Block) []string {
+	var out []string
+	for _, b := range bs {
+		out = append(out, b.Time.UTC().Format("2006-01-02")+"/"+blockstream.FileName(b.Number, blockstream.Zstd))
+	}
+	return out
+}
