@@ -38,7 +38,12 @@ type blockEnv struct {
 
 func newBlockEnv(t *testing.T) *blockEnv {
 	e := &blockEnv{procEnv: newProcEnv(t, 2)}
-	e.gcsBlocks = "blocks-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	e.gcsBlocks = "blocks-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
 	if len(e.gcsBlocks) > 60 {
 		e.gcsBlocks = e.gcsBlocks[:60]
 	}

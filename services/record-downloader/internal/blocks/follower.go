@@ -338,9 +338,6 @@ func (f *Follower) Backfill(ctx context.Context, from, to uint64) (Result, error
 // ErrIncomplete: a backfill stopped before the end of its range.
 var ErrIncomplete = errors.New("backfill incomplete")
 
-// maxAttempts bounds the runs of one pass after source failures: enough
-// to switch source once (FailuresBeforeSwitch each).
-const maxAttempts = 2*FailuresBeforeSwitch + 1
 
 // follow runs the scope from its position with the source in use,
 // switching sources on repeated failures, until the source has nothing
@@ -378,7 +375,8 @@ func (f *Follower) follow(ctx context.Context, sc *scope) (Result, error) {
 			f.succeeded(src)
 		}
 		switched := f.failed(src, se.Error(), errors.Is(err, blocksrc.ErrGaveUp))
-		if attempt >= maxAttempts {
+		// Each source gets its chances once per pass.
+		if attempt >= FailuresBeforeSwitch*len(f.candidates()) {
 			return total, err
 		}
 		f.log.Warn("block source failed; trying again", zap.String("source", src.Name()), zap.Error(err),
