@@ -338,7 +338,6 @@ func (f *Follower) Backfill(ctx context.Context, from, to uint64) (Result, error
 // ErrIncomplete: a backfill stopped before the end of its range.
 var ErrIncomplete = errors.New("backfill incomplete")
 
-
 // follow runs the scope from its position with the source in use,
 // switching sources on repeated failures, until the source has nothing
 // more, the scope's end, or a failure it cannot get past.
