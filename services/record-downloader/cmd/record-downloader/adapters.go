@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"tributary.dev/libs/blockstream"
 	"tributary.dev/libs/recordstream"
@@ -26,7 +27,7 @@ func (cfg *Config) blockVerifier(books *recordstream.BookHistory, th recordstrea
 }
 
 // blockNodes is the block-node source over BLOCK_NODES (nil without).
-func blockNodes(refs []nodeRef, env *setup.Env) (blocksrc.Source, error) {
+func blockNodes(refs []nodeRef, stall time.Duration, env *setup.Env) (blocksrc.Source, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
@@ -36,7 +37,7 @@ func blockNodes(refs []nodeRef, env *setup.Env) (blocksrc.Source, error) {
 		nodes = append(nodes, blocknode.Node{Addr: r.addr, Priority: r.priority})
 		addrs = append(addrs, r.addr)
 	}
-	c, err := blocknode.New(blocknode.Config{Nodes: nodes}, env.Log, blocknode.NewMetrics(env.Metrics))
+	c, err := blocknode.New(blocknode.Config{Nodes: nodes, StallTimeout: stall, BlockTimeout: max(2*stall, 2*time.Minute)}, env.Log, blocknode.NewMetrics(env.Metrics))
 	if err != nil {
 		return nil, fmt.Errorf("BLOCK_NODES: %w", err)
 	}

@@ -58,6 +58,7 @@ type Config struct {
 	BlockGCSEndpoint    string `envconfig:"BLOCK_GCS_ENDPOINT" desc:"endpoint override for gs:// block buckets (fake-gcs-server); empty: BUCKET_ENDPOINT when BUCKET is gs://, else Google's"`
 	BlockS3Endpoint     string `envconfig:"BLOCK_S3_ENDPOINT" desc:"endpoint override for s3:// block buckets (an S3-compatible server); empty: BUCKET_ENDPOINT when BUCKET is s3://, else AWS"`
 	BlockNodes          string `envconfig:"BLOCK_NODES" desc:"block nodes, comma-separated host:port (default port 40840) with an optional /priority (lower first, default 0), e.g. bn1.example.com:40840/0,bn2.example.com:40840/1"`
+	BlockNodeStall      int    `envconfig:"BLOCK_NODE_STALL_TIMEOUT" default:"30" desc:"seconds a block node subscription may stay silent before it counts as failed and is subscribed again, from another node when one holds the block"`
 	BlockConfirm        bool   `envconfig:"BLOCK_CONFIRM" default:"true" desc:"with two or more block sources configured (two buckets, or a bucket and block nodes), take a block only when a second source gives the same root hash; false: one source's block is taken once the block after it names its root hash"`
 	LedgerID            string `envconfig:"LEDGER_ID" desc:"the network's ledger id (64 hex digits, the hash of its genesis TSS address book): with it a TSS block proof of the right structure is reported as tss_structure; the hinTS/WRAPS cryptography is not checked either way"`
 	BlockTSSPlaceholder bool   `envconfig:"BLOCK_TSS_PLACEHOLDER" default:"false" desc:"accept the 48-byte SHA-384(root) placeholder a network with TSS off writes instead of a signature (local and test networks only; never on mainnet or testnet)"`
@@ -113,6 +114,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.blockConfig(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.BlockNodeStall < 1 {
+		errs = append(errs, fmt.Errorf("BLOCK_NODE_STALL_TIMEOUT: at least 1 second, got %d", c.BlockNodeStall))
 	}
 	if c.LedgerID != "" {
 		if _, err := blockstream.ParseLedgerID(c.LedgerID, "LEDGER_ID"); err != nil {

@@ -522,6 +522,8 @@ func (c *committer) flush(ctx context.Context) error {
 		f.m.Errors.WithLabelValues("state").Inc()
 		return err
 	}
+	// A later run of the same pass (after a failure) goes on from here.
+	c.sc.next, c.sc.link = last.number+1, &blockstream.Link{Number: last.number, Root: last.root}
 	for _, w := range group {
 		f.m.Blocks.WithLabelValues(w.j.blk.Source, w.level, w.j.proof).Inc()
 		f.m.Bytes.Add(float64(len(w.j.stored)))
