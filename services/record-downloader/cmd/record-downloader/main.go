@@ -41,5 +41,9 @@ Verbs:
                                          apart from the live position; resumable; exits 1 if no
                                          node has anything under M, if it verified nothing (it says
                                          why), or if it stopped before the end of M's files
+  record-downloader backfill --blocks A-B  download and verify blocks A to B (wrapped record blocks
+                                         for history before the cutover) from the block sources,
+                                         apart from the live position; resumable; exits 1 if a
+                                         block is refused or it stopped before B
 `)
 }

@@ -48,12 +48,13 @@ func scopeFrom(name string, pos state.BlockPosition, to uint64) (*scope, error) 
 	return &scope{posName: name, next: pos.Number + 1, to: to, link: link, anchored: pos.Anchored, cutover: pos.Cutover}, nil
 }
 
-// last is the last block taken, or the block before the first.
+// last is the last block taken, or the block before the first (0 when
+// the first is block 0).
 func (sc *scope) last() uint64 {
 	if sc.link != nil {
 		return sc.link.Number
 	}
-	return sc.next - 1
+	return max(sc.next, 1) - 1
 }
 
 // job is one block on its way through a run.
