@@ -288,7 +288,11 @@ func (f *Follower) run(ctx context.Context, sc *scope, src blocksrc.Source, othe
 		}
 		return res, err
 	}
-	for j := range jobs {
+	for {
+		j, ok := c.next(ctx, jobs)
+		if !ok {
+			break
+		}
 		<-j.done
 		if j.blk.Number != expect {
 			return finish(&sourceError{source: src.Name(), err: fmt.Errorf("served block %d where %d was asked for", j.blk.Number, expect)})
@@ -317,7 +321,7 @@ func (f *Follower) run(ctx context.Context, sc *scope, src blocksrc.Source, othe
 			}
 			chain = blockstream.NewChain(blockstream.Link{Number: j.number, Root: j.root})
 			lastFile = j.fileChain
-			if err := c.take(ctx, j, SignedRecordFile, len(jobs) == 0); err != nil {
+			if err := c.take(ctx, j, SignedRecordFile); err != nil {
 				return res, err
 			}
 			if sc.to != blocksrc.Follow && j.number >= sc.to {
@@ -344,12 +348,12 @@ func (f *Follower) run(ctx context.Context, sc *scope, src blocksrc.Source, othe
 					zap.Uint64("block", j.number), zap.String("source", src.Name()))
 				return finish(nil)
 			}
-			if err := c.take(ctx, j, Confirmed, len(jobs) == 0); err != nil {
+			if err := c.take(ctx, j, Confirmed); err != nil {
 				return res, err
 			}
 		} else {
 			if pending != nil {
-				if err := c.take(ctx, pending, Chained, len(jobs) == 0); err != nil {
+				if err := c.take(ctx, pending, Chained); err != nil {
 					return res, err
 				}
 			}
@@ -361,6 +365,9 @@ func (f *Follower) run(ctx context.Context, sc *scope, src blocksrc.Source, othe
 				break
 			}
 		}
+	}
+	if c.err != nil {
+		return res, c.err
 	}
 	if err := c.flush(ctx); err != nil {
 		return res, err
@@ -435,6 +442,7 @@ type committer struct {
 	sc    *scope
 	res   *Result
 	group []*write
+	err   error // a commit between blocks that failed
 }
 
 type write struct {
@@ -447,9 +455,38 @@ type write struct {
 	confirmedBy string
 }
 
+// flushIdle is how long the committer waits for the next block before it
+// commits what it has: long enough that blocks arriving back to back
+// share one commit (one directory sync, one publish, one position save),
+// short against the network's two seconds per block.
+const flushIdle = 50 * time.Millisecond
+
+// next is the next job; when a group waits to be committed and no job
+// comes within flushIdle, the group is committed first. A commit that
+// fails is reported by the flush at the end of the run.
+func (c *committer) next(ctx context.Context, jobs <-chan *job) (*job, bool) {
+	if len(c.group) == 0 {
+		j, ok := <-jobs
+		return j, ok
+	}
+	t := time.NewTimer(flushIdle)
+	defer t.Stop()
+	select {
+	case j, ok := <-jobs:
+		return j, ok
+	case <-t.C:
+	}
+	if err := c.flush(ctx); err != nil {
+		c.err = err
+		return nil, false
+	}
+	j, ok := <-jobs
+	return j, ok
+}
+
 // take writes j (it was verified to level) and commits the group when it
-// is full or nothing else is ready.
-func (c *committer) take(ctx context.Context, j *job, level string, idle bool) error {
+// is full.
+func (c *committer) take(ctx context.Context, j *job, level string) error {
 	day := j.time.UTC().Format(time.DateOnly)
 	w := &write{j: j, level: level, rel: day + "/" + blockstream.FileName(j.number, blockstream.Zstd), done: make(chan struct{}), confirmedBy: j.confirmedBy}
 	go func() {
@@ -457,7 +494,7 @@ func (c *committer) take(ctx context.Context, j *job, level string, idle bool) e
 		w.dir, w.err = c.f.writeFile(w.rel, j.stored)
 	}()
 	c.group = append(c.group, w)
-	if len(c.group) >= maxGroup || idle {
+	if len(c.group) >= maxGroup {
 		return c.flush(ctx)
 	}
 	return nil
