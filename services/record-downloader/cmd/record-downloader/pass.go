@@ -51,8 +51,14 @@ func (a *app) pass(ctx context.Context) error {
 		return nil
 	}
 	switched, err := a.blocks.Cutover(ctx, blocks.RecordEnd{Stem: last.Stem, Hash: last.Hash, Block: last.BlockNumber, Moving: res.Files > 0})
-	if err != nil || !switched {
-		return err
+	if err != nil {
+		// The record pass did its work; the block sources are looked at
+		// again next pass (cutover_probes_total{outcome="error"}).
+		a.log.Warn("could not look for the cutover: the block sources did not answer", zap.String("record_file", last.Stem), zap.Error(err))
+		return nil
+	}
+	if !switched {
+		return nil
 	}
 	return a.blockPass(ctx)
 }
