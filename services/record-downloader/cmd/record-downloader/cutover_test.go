@@ -10,6 +10,7 @@ import (
 	"tributary.dev/libs/blockstream"
 	"tributary.dev/libs/blockstream/blockgen"
 	"tributary.dev/libs/recordstream/streamgen"
+	"tributary.dev/libs/testkit"
 	"tributary.dev/services/record-downloader/internal/blocksrc"
 )
 
@@ -187,5 +188,49 @@ func TestBackfillBlockRange(t *testing.T) {
 	}
 	if code, stderr = e.run(binary, []string{"backfill", "--blocks", "9-5"}, args...); code != 1 || !strings.Contains(stderr, "--blocks") {
 		t.Errorf("reversed range: exit %d, %s", code, stderr)
+	}
+}
+
+// The cutover with a block node and a bucket: the bucket holds only the
+// blocks after the cutover, the block node the wrapped record blocks too
+// (it keeps history). The anchor comes from the block node; every block
+// is taken from the block node and confirmed by the bucket's copy.
+func TestCutoverWithBlockNodeAndBucket(t *testing.T) {
+	e := newBlockEnv(t)
+	cs := &cutoverStream{files: e.upload(3, streamgen.Options{})}
+	cs.gen = blockgen.New(blockgen.Options{FirstBlock: 1, Placeholder: true})
+	bn := testkit.BlockNode(t)
+	for _, f := range cs.files {
+		w, err := cs.gen.Wrap(e.net, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs.wrapped = append(cs.wrapped, w)
+		if _, err := bn.Add(w.Plain); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 4 {
+		b := cs.next(e)
+		if _, err := bn.Add(b.Plain); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stderr := e.run(binary, nil, "BLOCK_BUCKETS=gs://"+e.gcsBlocks, "BLOCK_NODES="+bn.Addr(), "BLOCK_TSS_PLACEHOLDER=true",
+		"BLOCK_NODE_STALL_TIMEOUT=2", "LOG_LEVEL=info")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if len(e.records()) != 3 || !strings.Contains(stderr, "cutover") {
+		t.Fatalf("records %v; log:\n%s", e.records(), stderr)
+	}
+	// Confirmed blocks need no successor: 4…7 are written.
+	if got := e.blocksWritten(); strings.Join(got, " ") != strings.Join(wantFlat(cs.blocks), " ") {
+		t.Fatalf("blocks written %v, want %v", got, wantFlat(cs.blocks))
+	}
+	for i, ev := range e.blockEvents() {
+		if ev.RootHash != cs.blocks[i].Root.String() || ev.Verification != "confirmed" || ev.Source != "block-node://"+bn.Addr() || ev.ConfirmedBy != "gs://"+e.gcsBlocks {
+			t.Errorf("block %d: %+v, want root %s from the block node, confirmed by the bucket", ev.BlockNumber, ev, cs.blocks[i].Root)
+		}
 	}
 }
