@@ -38,10 +38,7 @@ func BenchmarkDownload(b *testing.B) {
 		files = n // a quicker run while working on it
 	}
 	t0 := time.Now()
-	bin := filepath.Join(b.TempDir(), "record-downloader")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := benchBinary(b)
 	ctx := context.Background()
 	gcs, bucket := testkit.GCS(b)
 	store, err := blob.Open(ctx, testkit.GCSBucket(gcs, bucket))
@@ -94,13 +91,7 @@ func BenchmarkDownload(b *testing.B) {
 	c.Env = append(os.Environ(), "RUN_AS_SERVICE=false", "METRICS_ADDR=", "LOG_LEVEL=warn", "NOTIFICATIONS=true",
 		"NATS="+testkit.NATS(b), "BUCKET=gs://"+bucket, "BUCKET_ENDPOINT="+gcs.URL(),
 		"NODES=0.0.3,0.0.4,0.0.5", "NODE_PUBLIC_KEYS="+keys, "DEST_DIR="+dest, fmt.Sprintf("CONCURRENCY=%d", concurrency))
-	c.Stderr = os.Stderr
-	b.ResetTimer()
-	m, err := testkit.RunMeasured(c)
-	b.StopTimer()
-	if err != nil {
-		b.Fatalf("record-downloader: %v", err)
-	}
+	m := runBench(b, c)
 	written, _ := filepath.Glob(filepath.Join(dest, "2024-01-01", "*.rcd.gz"))
 	if len(written) != files {
 		b.Fatalf("%d record files written, want %d", len(written), files)
@@ -114,6 +105,14 @@ func BenchmarkDownload(b *testing.B) {
 }
 
 func getAll(b *testing.B, store blob.Store, keys []string, workers int) {
+	forAll(b, store, keys, workers, func(_ string, rc io.Reader) error {
+		_, err := io.Copy(io.Discard, rc)
+		return err
+	})
+}
+
+// forAll GETs every key, workers at a time, and hands each body to fn.
+func forAll(b *testing.B, store blob.Store, keys []string, workers int, fn func(key string, body io.Reader) error) {
 	work := make(chan string)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -123,7 +122,7 @@ func getAll(b *testing.B, store blob.Store, keys []string, workers int) {
 			for k := range work {
 				rc, err := store.Open(context.Background(), k)
 				if err == nil {
-					_, err = io.Copy(io.Discard, rc)
+					err = fn(k, rc)
 					rc.Close()
 				}
 				if err != nil {
@@ -159,10 +158,7 @@ func BenchmarkDownloadBlocks(b *testing.B) {
 		blocks = n
 	}
 	t0 := time.Now()
-	bin := filepath.Join(b.TempDir(), "record-downloader")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := benchBinary(b)
 	ctx := context.Background()
 	gcs, bucket := testkit.GCS(b)
 	store, err := blob.Open(ctx, testkit.GCSBucket(gcs, bucket))
@@ -213,13 +209,7 @@ func BenchmarkDownloadBlocks(b *testing.B) {
 		"NATS="+testkit.NATS(b), "BUCKET=gs://"+bucket, "BUCKET_ENDPOINT="+gcs.URL(), "NODE_PUBLIC_KEYS="+keys,
 		"BLOCK_BUCKETS=gs://"+bucket, "BLOCK_SOURCE=bucket", "START_BLOCK=0", "BLOCK_TSS_PLACEHOLDER=true",
 		"DEST_DIR="+dest, fmt.Sprintf("CONCURRENCY=%d", concurrency))
-	c.Stderr = os.Stderr
-	b.ResetTimer()
-	m, err := testkit.RunMeasured(c)
-	b.StopTimer()
-	if err != nil {
-		b.Fatalf("record-downloader: %v", err)
-	}
+	m := runBench(b, c)
 	files, _ := filepath.Glob(filepath.Join(dest, "*", "*.blk.zstd"))
 	if len(files) != written {
 		b.Fatalf("%d blocks written, want %d", len(files), written)
@@ -236,42 +226,41 @@ func BenchmarkDownloadBlocks(b *testing.B) {
 // verifyAll is getAll with each block read as a block: decompressed, its
 // root hash computed, its stored bytes hashed.
 func verifyAll(b *testing.B, store blob.Store, keys []string, workers int) {
-	work := make(chan string)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for range workers {
-		wg.Go(func() {
-			r := blockstream.NewReader(blockstream.DefaultLimits)
-			for k := range work {
-				rc, err := store.Open(context.Background(), k)
-				var data []byte
-				if err == nil {
-					data, err = io.ReadAll(rc)
-					rc.Close()
-				}
-				var blk *blockstream.Block
-				if err == nil {
-					blk, err = r.Parse(k, data)
-				}
-				if err == nil {
-					_, _, err = blk.RootHash()
-					sha512.Sum384(data)
-				}
-				if err != nil {
-					mu.Lock()
-					first = err
-					mu.Unlock()
-				}
-			}
-		})
+	readers := sync.Pool{New: func() any { return blockstream.NewReader(blockstream.DefaultLimits) }}
+	forAll(b, store, keys, workers, func(k string, rc io.Reader) error {
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			return err
+		}
+		r := readers.Get().(*blockstream.Reader)
+		defer readers.Put(r)
+		blk, err := r.Parse(k, data)
+		if err != nil {
+			return err
+		}
+		sha512.Sum384(data)
+		_, _, err = blk.RootHash()
+		return err
+	})
+}
+
+// benchBinary builds the binary without the race detector.
+func benchBinary(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "record-downloader")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
 	}
-	for _, k := range keys {
-		work <- k
+	return bin
+}
+
+// runBench runs c to its end as the measured part of the benchmark.
+func runBench(b *testing.B, c *exec.Cmd) testkit.Measurement {
+	c.Stderr = os.Stderr
+	b.ResetTimer()
+	m, err := testkit.RunMeasured(c)
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("record-downloader: %v", err)
 	}
-	close(work)
-	wg.Wait()
-	if first != nil {
-		b.Fatal(first)
-	}
+	return m
 }

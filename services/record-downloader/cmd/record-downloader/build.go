@@ -98,7 +98,7 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*app, error) {
 		}
 		ann = a
 	}
-	f := &fetch.Fetcher{Store: store, Attempts: cfg.Retries, Backoff: 200 * time.Millisecond, MaxBackoff: 10 * time.Second}
+	f := cfg.fetcher(store)
 	var dann downloader.Announcer
 	if ann != nil {
 		dann = ann
@@ -127,9 +127,9 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*app, error) {
 		if err != nil {
 			return nil, fmt.Errorf("BLOCK_BUCKETS %s: %w", ref, err)
 		}
-		bf := &fetch.Fetcher{Store: bstore, Attempts: cfg.Retries, Backoff: 200 * time.Millisecond, MaxBackoff: 10 * time.Second,
-			Observe: func(kind string, dur time.Duration) { m.Download.WithLabelValues(kind).Observe(dur.Seconds()) },
-			Failed:  func(error) { m.Errors.WithLabelValues("get").Inc() }}
+		bf := cfg.fetcher(bstore)
+		bf.Observe = func(kind string, dur time.Duration) { m.Download.WithLabelValues(kind).Observe(dur.Seconds()) }
+		bf.Failed = func(error) { m.Errors.WithLabelValues("get").Inc() }
 		src, err := blocksrc.NewBucket(bstore, bf, blocksrc.BucketConfig{Scheme: ref.scheme, Network: cfg.Network, Folder: bc.folder, Window: cfg.Concurrency})
 		if err != nil {
 			return nil, fmt.Errorf("BLOCK_BUCKETS %s: %w", ref, err)
@@ -169,36 +169,58 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*app, error) {
 	return a, nil
 }
 
-// blockStoreOptions is a block bucket as a bucket config, with the same
-// requester-pays settings and credentials as BUCKET.
+// blockStoreOptions is a block bucket as a bucket config: its emulator
+// endpoint is BLOCK_GCS_ENDPOINT or BLOCK_S3_ENDPOINT, else BUCKET_ENDPOINT
+// when BUCKET is on the same cloud.
 func (cfg *Config) blockStoreOptions(ref bucketRef) (config.Bucket, []blob.Option) {
 	recordScheme, _, _ := cfg.bucket()
+	endpoint := cfg.BlockGCSEndpoint
+	if ref.scheme == "s3" {
+		endpoint = cfg.BlockS3Endpoint
+	}
+	if endpoint == "" && recordScheme == ref.scheme {
+		endpoint = cfg.Endpoint
+	}
+	return cfg.storeConfig(ref.scheme, ref.name, endpoint, "")
+}
+
+// storeOptions is BUCKET as a bucket config. The bucket's path is the
+// prefix, so /readyz lists under it.
+func (cfg *Config) storeOptions() (config.Bucket, []blob.Option) {
+	scheme, name, _ := cfg.bucket()
+	return cfg.storeConfig(scheme, name, cfg.Endpoint, strings.Trim(cfg.BucketPrefix, "/"))
+}
+
+// storeConfig is a bucket as a bucket config, with the requester-pays
+// settings and credentials Hedera's buckets need; setup adds
+// STORE_TIMEOUT and the readiness check.
+func (cfg *Config) storeConfig(scheme, name, endpoint, path string) (config.Bucket, []blob.Option) {
 	var opts []blob.Option
-	b := config.Bucket{Name: ref.name}
-	switch ref.scheme {
+	b := config.Bucket{Name: name, Path: path}
+	switch scheme {
 	case "gs":
 		b.Endpoint = "gs://"
-		switch {
-		case cfg.BlockGCSEndpoint != "":
-			b.Endpoint = "gcs+" + cfg.BlockGCSEndpoint
-		case recordScheme == "gs" && cfg.Endpoint != "":
-			b.Endpoint = "gcs+" + cfg.Endpoint
+		if endpoint != "" {
+			b.Endpoint = "gcs+" + endpoint
 		}
 		if cfg.GCSBillingProject != "" {
 			opts = append(opts, blob.WithGCSBillingProject(cfg.GCSBillingProject))
 		}
 		opts = append(opts, blob.WithGCSCredentialsFile(cfg.GCSCredentials))
 	case "s3":
-		b.Endpoint, b.ID, b.Key, b.Region = cfg.BlockS3Endpoint, cfg.AWSAccessKeyID, cfg.AWSSecretKey, cfg.AWSRegion
-		if b.Endpoint == "" && recordScheme == "s3" {
-			b.Endpoint = cfg.Endpoint
-		}
+		b.Endpoint, b.ID, b.Key, b.Region = endpoint, cfg.AWSAccessKeyID, cfg.AWSSecretKey, cfg.AWSRegion
+		// Without a static key: IRSA, instance roles, profiles.
 		opts = append(opts, blob.WithS3DefaultCredentials())
 		if cfg.S3RequesterPays {
 			opts = append(opts, blob.WithS3RequesterPays())
 		}
 	}
 	return b, opts
+}
+
+// fetcher reads objects of store with RETRIES attempts and backoff.
+func (cfg *Config) fetcher(store blob.Store) *fetch.Fetcher {
+	return &fetch.Fetcher{Store: store, Attempts: cfg.Retries, Backoff: 200 * time.Millisecond, MaxBackoff: 10 * time.Second}
 }
 
 // shardRealm is the shard and realm of the starting book's nodes: the
@@ -215,33 +237,4 @@ func shardRealm(b *recordstream.AddressBook) (int64, int64, error) {
 		shard, realm = s, r
 	}
 	return shard, realm, nil
-}
-
-// storeOptions is BUCKET as a bucket config, with the requester-pays
-// settings Hedera's buckets need; setup adds STORE_TIMEOUT and the
-// readiness check. The bucket's path is the prefix, so /readyz lists
-// under it.
-func (cfg *Config) storeOptions() (config.Bucket, []blob.Option) {
-	scheme, name, _ := cfg.bucket()
-	var opts []blob.Option
-	b := config.Bucket{Name: name, Path: strings.Trim(cfg.BucketPrefix, "/")}
-	switch scheme {
-	case "gs":
-		b.Endpoint = "gs://"
-		if cfg.Endpoint != "" {
-			b.Endpoint = "gcs+" + cfg.Endpoint
-		}
-		if cfg.GCSBillingProject != "" {
-			opts = append(opts, blob.WithGCSBillingProject(cfg.GCSBillingProject))
-		}
-		opts = append(opts, blob.WithGCSCredentialsFile(cfg.GCSCredentials))
-	case "s3":
-		b.Endpoint, b.ID, b.Key, b.Region = cfg.Endpoint, cfg.AWSAccessKeyID, cfg.AWSSecretKey, cfg.AWSRegion
-		// Without a static key: IRSA, instance roles, profiles.
-		opts = append(opts, blob.WithS3DefaultCredentials())
-		if cfg.S3RequesterPays {
-			opts = append(opts, blob.WithS3RequesterPays())
-		}
-	}
-	return b, opts
 }
