@@ -79,9 +79,10 @@
 //
 // # Errors
 //
-// Every error is an *Error naming the file, the block number (or -1), the
-// item and byte offset where they apply, and wraps one reason: ErrTruncated,
+// Every error about a block is an *Error naming the file, the block number
+// (or -1), the item and byte offset where they apply, and wraps one reason: ErrTruncated,
 // ErrMalformed, ErrTooLarge, ErrUnsupported, ErrMisnamed, ErrHashMismatch,
 // ErrChainBroken or ErrProof — plus the recordstream error that found a
-// fault in a wrapped record file. No input makes a reader panic.
+// fault in a wrapped record file. Errors about names and ledgers wrap
+// ErrMisnamed or ErrMalformed. No input makes a reader panic.
 package blockstream

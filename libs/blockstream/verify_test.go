@@ -13,8 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"tributary.dev/libs/hederapb"
 	"tributary.dev/libs/recordstream"
@@ -432,5 +434,77 @@ func TestStateProofVectors(t *testing.T) {
 		if err != nil || hexOf(got[:]) != hexOf(vec.ExpectedRoot) {
 			t.Errorf("block %d: %s %v, want %x", vec.Block, got, err, vec.ExpectedRoot)
 		}
+	}
+}
+
+// The mirror node's SignedRecordFileProof of testnet record file
+// 2025-06-01T00_00_10.207594022Z.rcd (block 20346052) decodes with our
+// field numbers, and its four signatures verify with the testnet address
+// book over the file hash the mirror node publishes for it
+// (BlockStreamVerifierIntegrationTest).
+func TestSignedRecordFileProofArtifact(t *testing.T) {
+	root, _ := loadExpected(t)
+	raw, err := os.ReadFile(filepath.Join(root, "hedera-mirror-node/signature/wrb/20346052.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p hederapb.SignedRecordFileProof
+	if err := proto.Unmarshal(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.GetVersion() != 6 || len(p.GetRecordFileSignatures()) != 4 || len(p.ProtoReflect().GetUnknown()) != 0 {
+		t.Fatalf("v%d, %d signatures, %d unknown bytes", p.GetVersion(), len(p.GetRecordFileSignatures()), len(p.ProtoReflect().GetUnknown()))
+	}
+	var sigs []recordstream.NodeSignature
+	for _, s := range p.GetRecordFileSignatures() {
+		sigs = append(sigs, recordstream.NodeSignature{NodeID: int64(s.GetNodeId()), Signature: s.GetSignaturesBytes()})
+	}
+	book := loadBook(t, root, "hedera-mirror-node/addressbook/testnet")
+	fileHash := mustHex(t, "de900c51272832b0670d204e5d9ff47cd07a5f7c86fac347c41993460ddaec5ee9483c469e6a1c9ed4881ad84201fafa")
+	at := time.Unix(0, 1748736010207594022)
+	v, err := recordstream.NewBookHistory(book, "testnet").VerifyFileHash(at, fileHash, sigs, recordstream.Threshold{})
+	if err != nil || !slices.Equal(v.Signers, []int64{0, 1, 2, 3}) {
+		t.Fatalf("signers %v: %v", v.Signers, err)
+	}
+	fileHash[0] ^= 1
+	if v, err := recordstream.NewBookHistory(book, "testnet").VerifyFileHash(at, fileHash, sigs, recordstream.Threshold{}); err == nil || len(v.Signers) != 0 {
+		t.Fatalf("another hash: signers %v, %v", v.Signers, err)
+	}
+}
+
+// A ledger comes from configuration as a hex id or as a serialized
+// publication (the mirror node's initialLedgerIdPublication file); what is
+// not 32 bytes is refused.
+func TestLedgerFromConfiguration(t *testing.T) {
+	root, doc := loadExpected(t)
+	name := "hiero-block-node/test-blocks/CN_11_12_TSS_WRAPS/0.blk.gz"
+	b, err := readFixtureBlock(t, root, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromBlock, ok, err := LedgerFromBlock(b)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	pub, err := proto.Marshal(&hederapb.LedgerIdPublicationTransactionBody{LedgerId: fromBlock.ID, HistoryProofVerificationKey: fromBlock.HistoryProofVerificationKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := ParseLedgerPublication(pub, "file")
+	if err != nil || !fromFile.Same(fromBlock) {
+		t.Fatalf("publication file: %v", err)
+	}
+	fromID, err := ParseLedgerID(doc.Files[name].Ledger.LedgerID, "LEDGER_ID")
+	if err != nil || !fromID.Same(fromBlock) {
+		t.Fatalf("hex id: %v", err)
+	}
+	for _, bad := range []string{"", "17fb", doc.Files[name].Ledger.LedgerID + "00", "zz" + doc.Files[name].Ledger.LedgerID[2:]} {
+		if _, err := ParseLedgerID(bad, "LEDGER_ID"); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ledger id %q: %v", bad, err)
+		}
+	}
+	short, _ := proto.Marshal(&hederapb.LedgerIdPublicationTransactionBody{LedgerId: make([]byte, 31)})
+	if _, err := ParseLedgerPublication(short, "file"); !errors.Is(err, ErrMalformed) {
+		t.Errorf("31-byte ledger id: %v", err)
 	}
 }
