@@ -18,6 +18,8 @@ package blocknode
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +34,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "tributary.dev/libs/hederapb/blocknodepb"
@@ -56,6 +59,7 @@ var (
 type Node struct {
 	Addr     string // host:port
 	Priority int    // lower is preferred; equal priorities keep their order
+	TLS      bool   // connect over TLS, checking the node's certificate
 }
 
 // Config is the client's; zero durations and counts take the defaults in
@@ -72,6 +76,9 @@ type Config struct {
 	MaxBlockItems int           // items in one block [800,000]
 	MaxBlockBytes int           // bytes of one block [512 MiB]
 	MaxMessage    int           // bytes of one gRPC response [32 MiB]
+	// RootCAs are the authorities a TLS node's certificate must chain to
+	// [nil: the system's].
+	RootCAs *x509.CertPool
 }
 
 func (c Config) withDefaults() Config {
@@ -161,8 +168,12 @@ func New(cfg Config, log *zap.Logger, m *Metrics) (*Client, error) {
 			return nil, fmt.Errorf("block node %s is configured twice", n.Addr)
 		}
 		seen[n.Addr] = true
+		creds := insecure.NewCredentials()
+		if n.TLS {
+			creds = credentials.NewTLS(&tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12})
+		}
 		conn, err := grpc.NewClient(n.Addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessage)),
 			// gRPC's default backoff grows to two minutes: a node back
 			// from an outage would stay unreachable that long.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -146,18 +147,6 @@ func span(first, last uint64) []uint64 {
 	return out
 }
 
-func equalNumbers(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // testConfig is quick to fail and retry, so tests run in seconds; the
 // timeouts stay long wherever a test does not exercise them.
 func testConfig(nodes ...Node) Config {
@@ -202,7 +191,7 @@ func TestFixtureBlocksByteIdentical(t *testing.T) {
 				if err != nil || next != p.last+1 {
 					t.Fatalf("Run = %d, %v; want %d, nil", next, err, p.last+1)
 				}
-				if got := rec.numbers(); !equalNumbers(got, span(p.first, p.last)) {
+				if got := rec.numbers(); !slices.Equal(got, span(p.first, p.last)) {
 					t.Fatalf("blocks %v, want %v", got, span(p.first, p.last))
 				}
 				for _, b := range rec.kept {
@@ -239,7 +228,7 @@ func TestResumesAfterNodeDiesMidBlock(t *testing.T) {
 	if err != nil || next != 120 {
 		t.Fatalf("Run = %d, %v; want 120, nil", next, err)
 	}
-	if got := rec.numbers(); !equalNumbers(got, span(100, 119)) || len(rec.offered) != 20 {
+	if got := rec.numbers(); !slices.Equal(got, span(100, 119)) || len(rec.offered) != 20 {
 		t.Fatalf("accepted %v of %d offered; want 100..119 each once", got, len(rec.offered))
 	}
 	want := []standin.Request{{Start: 100, End: 119}, {Start: 105, End: 119}, {Start: 110, End: 119}, {Start: 114, End: 119}}
@@ -270,7 +259,7 @@ func TestStallSwitchesNode(t *testing.T) {
 	if time.Since(start) < cfg.StallTimeout {
 		t.Errorf("Run took %v, less than the stall timeout: the stall was not waited for", time.Since(start))
 	}
-	if got := rec.numbers(); !equalNumbers(got, span(100, 109)) {
+	if got := rec.numbers(); !slices.Equal(got, span(100, 109)) {
 		t.Fatalf("blocks %v, want 100..109 once each", got)
 	}
 	for _, blk := range rec.kept {
@@ -334,7 +323,7 @@ func TestBadBlockBenchesAndSwitches(t *testing.T) {
 	if good.Number != 8 || good.Node != honest.Addr() || sha384Hex(good.Bytes) != p.sha[8] {
 		t.Errorf("second block 8 from %s: want the honest node's, with the published hash", good.Node)
 	}
-	if got := rec.numbers(); !equalNumbers(got, []uint64{7, 8}) {
+	if got := rec.numbers(); !slices.Equal(got, []uint64{7, 8}) {
 		t.Errorf("accepted %v, want 7 8", got)
 	}
 	if got := testutil.ToFloat64(m.Failures.WithLabelValues(liar.Addr(), "bad_block")); got != 1 {
@@ -417,7 +406,7 @@ func TestGivesUpAfterThreeConsecutiveFailures(t *testing.T) {
 		if !errors.Is(err, ErrGaveUp) || next != 102 {
 			t.Fatalf("Run = %d, %v; want 102 and ErrGaveUp", next, err)
 		}
-		if got := rec.numbers(); !equalNumbers(got, []uint64{100, 101}) {
+		if got := rec.numbers(); !slices.Equal(got, []uint64{100, 101}) {
 			t.Errorf("accepted %v, want 100 101", got)
 		}
 		if got := len(a.Requests()) + len(b.Requests()); got != 3 {
@@ -452,7 +441,7 @@ func TestGivesUpAfterThreeConsecutiveFailures(t *testing.T) {
 		if next, err := c.Run(runCtx(t), 100, 110, rec.handle); err != nil || next != 111 {
 			t.Fatalf("Run = %d, %v; want 111, nil", next, err)
 		}
-		if got := rec.numbers(); !equalNumbers(got, span(100, 110)) {
+		if got := rec.numbers(); !slices.Equal(got, span(100, 110)) {
 			t.Errorf("accepted %v, want 100..110", got)
 		}
 	})
@@ -561,5 +550,41 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			c.Close()
 			t.Errorf("New(%+v) accepted", cfg)
 		}
+	}
+}
+
+// A node reached over TLS: its certificate must chain to RootCAs, and the
+// blocks arrive the same.
+func TestTLSNode(t *testing.T) {
+	s := standin.New()
+	pool, err := s.ListenTLS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	for n := uint64(100); n <= 102; n++ {
+		if _, err := s.Add(standin.GenerateBlock(n, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig(Node{Addr: s.Addr(), TLS: true})
+	cfg.RootCAs = pool
+	c, _ := newClient(t, cfg)
+	rec := &recorder{verify: verifyGenerated}
+	if next, err := c.Run(runCtx(t), 100, 102, rec.handle); err != nil || next != 103 {
+		t.Fatalf("Run = %d, %v; want 103, nil", next, err)
+	}
+
+	// Without the stand-in's certificate among the roots, nothing is taken.
+	cfg.RootCAs, cfg.GiveUpAfter = nil, 1
+	untrusting, m := newClient(t, cfg)
+	if _, err := untrusting.Run(runCtx(t), 100, 102, (&recorder{}).handle); !errors.Is(err, ErrGaveUp) {
+		t.Fatalf("Run with an untrusted certificate = %v, want ErrGaveUp", err)
+	}
+	if got := testutil.ToFloat64(m.Failures.WithLabelValues(s.Addr(), "status")); got != 1 {
+		t.Errorf("status failures %v, want 1 (the TLS handshake fails)", got)
+	}
+	if got := len(s.Requests()); got != 1 {
+		t.Errorf("%d subscriptions, want only the trusting client's", got)
 	}
 }
