@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
+	"os"
 	"time"
 
 	"tributary.dev/libs/blockstream"
@@ -27,17 +29,28 @@ func (cfg *Config) blockVerifier(books *recordstream.BookHistory, th recordstrea
 }
 
 // blockNodes is the block-node source over BLOCK_NODES (nil without).
-func blockNodes(refs []nodeRef, stall time.Duration, env *setup.Env) (blocksrc.Source, error) {
+func (cfg *Config) blockNodes(refs []nodeRef, env *setup.Env) (blocksrc.Source, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	var nodes []blocknode.Node
+	stall := time.Duration(cfg.BlockNodeStall) * time.Second
+	bc := blocknode.Config{StallTimeout: stall, BlockTimeout: max(2*stall, 2*time.Minute)}
 	var addrs []string
 	for _, r := range refs {
-		nodes = append(nodes, blocknode.Node{Addr: r.addr, Priority: r.priority})
+		bc.Nodes = append(bc.Nodes, blocknode.Node{Addr: r.addr, Priority: r.priority, TLS: r.tls})
 		addrs = append(addrs, r.addr)
 	}
-	c, err := blocknode.New(blocknode.Config{Nodes: nodes, StallTimeout: stall, BlockTimeout: max(2*stall, 2*time.Minute)}, env.Log, blocknode.NewMetrics(env.Metrics))
+	if cfg.BlockNodeCA != "" {
+		pem, err := os.ReadFile(cfg.BlockNodeCA)
+		if err != nil {
+			return nil, fmt.Errorf("BLOCK_NODE_CA: %w", err)
+		}
+		bc.RootCAs = x509.NewCertPool()
+		if !bc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("BLOCK_NODE_CA: %s holds no PEM certificate", cfg.BlockNodeCA)
+		}
+	}
+	c, err := blocknode.New(bc, env.Log, blocknode.NewMetrics(env.Metrics))
 	if err != nil {
 		return nil, fmt.Errorf("BLOCK_NODES: %w", err)
 	}

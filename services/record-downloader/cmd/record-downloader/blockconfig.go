@@ -40,6 +40,7 @@ func (b bucketRef) String() string { return b.scheme + "://" + b.name }
 type nodeRef struct {
 	addr     string // host:port
 	priority int
+	tls      bool
 }
 
 // defaultBlockNodePort is the block node's gRPC port (the mirror node's
@@ -125,10 +126,12 @@ func (c *Config) blockConfig() (blockSettings, error) {
 	return s, errors.Join(errs...)
 }
 
-// parseNode reads host:port[/priority]; the port defaults to 40840.
+// parseNode reads [tls://]host:port[/priority]; the port defaults to
+// 40840.
 func parseNode(n string) (nodeRef, error) {
-	addr, prio, hasPrio := strings.Cut(n, "/")
-	ref := nodeRef{addr: addr}
+	rest, tls := strings.CutPrefix(n, "tls://")
+	addr, prio, hasPrio := strings.Cut(rest, "/")
+	ref := nodeRef{addr: addr, tls: tls}
 	if hasPrio {
 		p, err := strconv.Atoi(prio)
 		if err != nil || p < 0 {
@@ -141,7 +144,7 @@ func parseNode(n string) (nodeRef, error) {
 		host, port = addr, defaultBlockNodePort
 	}
 	if host == "" || strings.ContainsAny(host, " /") {
-		return nodeRef{}, fmt.Errorf("%q: want host:port[/priority]", n)
+		return nodeRef{}, fmt.Errorf("%q: want [tls://]host:port[/priority]", n)
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return nodeRef{}, fmt.Errorf("%q: port %q is not a port number", n, port)

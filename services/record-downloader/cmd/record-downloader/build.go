@@ -136,7 +136,7 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*app, error) {
 		}
 		buckets = append(buckets, src)
 	}
-	bnodes, err := blockNodes(bc.nodes, time.Duration(cfg.BlockNodeStall)*time.Second, env)
+	bnodes, err := cfg.blockNodes(bc.nodes, env)
 	if err != nil {
 		return nil, err
 	}
