@@ -230,6 +230,10 @@ func (p *Parser) Reparse(ctx context.Context, job intake.Job) (Outcome, error) {
 // overlaps with other files') and the chain verdict (which must not).
 func (p *Parser) process(ctx context.Context, job intake.Job, opt Options, waitTurn func()) (Outcome, error) {
 	start := time.Now()
+	if job.Block {
+		// Not read yet: the file stays in the stream for a parser that does.
+		return 0, fmt.Errorf("%s: blocks are not parsed by this version", job.Rel())
+	}
 	turn := func() {
 		if waitTurn != nil {
 			waitTurn()
