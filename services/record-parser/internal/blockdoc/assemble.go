@@ -249,10 +249,10 @@ func (w *walker) link(t *tx) {
 
 // Statuses the mirror node counts as success.
 const (
-	statusSuccess                  = 22
-	statusFeeSchedulePartUploaded  = 104
-	statusIdenticalSchedule        = 210
-	statusSuccessMissingOperation  = 220
+	statusSuccess                 = 22
+	statusFeeSchedulePartUploaded = 104
+	statusIdenticalSchedule       = 210
+	statusSuccessMissingOperation = 220
 )
 
 func isSuccess(s int32) bool {

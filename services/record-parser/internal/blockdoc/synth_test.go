@@ -169,7 +169,7 @@ func TestBatchAndSystemTransactions(t *testing.T) {
 	b.transaction(system) // no result: a system transaction
 	b.transaction(outer)
 	b.result(10, 0, hederapb.ResponseCodeEnum_SUCCESS)
-	b.result(11, 10, hederapb.ResponseCodeEnum_SUCCESS)            // inner1
+	b.result(11, 10, hederapb.ResponseCodeEnum_SUCCESS)             // inner1
 	b.result(12, 10, hederapb.ResponseCodeEnum_INSUFFICIENT_TX_FEE) // inner2 failed: inner3 never ran
 	b.transaction(after)
 	b.result(13, 0, hederapb.ResponseCodeEnum_SUCCESS)
