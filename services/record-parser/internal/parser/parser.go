@@ -376,7 +376,7 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options, revive boo
 				if err := p.st.AddBreak(ctx, br); err != nil {
 					return 0, err
 				}
-				if err := p.st.Halt(ctx, f.Name, fmt.Sprintf("chain broken: %s does not follow %s", f.Name, link.Prev.Name)); err != nil {
+				if err := p.st.Halt(ctx, f, fmt.Sprintf("chain broken: %s does not follow %s", f.Name, link.Prev.Name)); err != nil {
 					return 0, err
 				}
 				p.m.Halted.Set(1)
