@@ -666,6 +666,13 @@ func (s *Store) MarkAnnounced(ctx context.Context, name string) error {
 	return nil
 }
 
+// Numbered returns the parsed file with block number n, nil if none.
+func (s *Store) Numbered(ctx context.Context, n int64) (*File, error) {
+	return s.one(ctx, s.pool, fmt.Sprintf("file of block %d", n),
+		`SELECT `+fileCols+` FROM parser_files WHERE network = $1 AND outcome = 'parsed' AND block_number = $2
+		 ORDER BY consensus_start DESC, name DESC LIMIT 1`, s.network, n)
+}
+
 // Last returns the latest parsed file by consensus start, nil if none.
 func (s *Store) Last(ctx context.Context) (*File, error) {
 	return s.one(ctx, s.pool, "last parsed file",
