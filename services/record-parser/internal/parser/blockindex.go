@@ -116,7 +116,9 @@ const BlocksDir = "_blocks"
 
 // blockNDJSONRel is where the block document's NDJSON goes, beside the
 // transactions': OUTPUT_DIR/_blocks/<day>/<stem>.ndjson.
-func blockNDJSONRel(job intake.Job) string { return BlocksDir + "/" + job.Day + "/" + job.Stem() + ".ndjson" }
+func blockNDJSONRel(job intake.Job) string {
+	return BlocksDir + "/" + job.Day + "/" + job.Stem() + ".ndjson"
+}
 
 // writeBlockNDJSON writes the block document as a one-line NDJSON file,
 // whole or not at all.
