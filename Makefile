@@ -97,6 +97,8 @@ bench: tools-test
 	    (cd services/$$s && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...) | grep -v '^ok\|^PASS\|no test files' || exit 1; \
 	  fi; \
 	done
+	@echo "== libs/blockstream"
+	@(cd libs && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./blockstream/...) | grep -v '^ok\|^PASS\|no test files'
 
 ## lint, proto ----------------------------------------------------------
 

@@ -29,9 +29,9 @@ func NewChain(anchor Link) *Chain { return &Chain{last: anchor, started: true} }
 // that has had neither.
 func (c *Chain) Last() (l Link, ok bool) { return c.last, c.started }
 
-// Check says whether b, whose root hash is root, may come next, without
-// appending it. The error names the block and wraps ErrChainBroken.
-func (c *Chain) Check(b *Block, root Hash) error {
+// Check says whether b may come next, without appending it. The error
+// names the block and wraps ErrChainBroken.
+func (c *Chain) Check(b *Block) error {
 	n := b.Header.Number
 	prev := b.Footer.PreviousRootHash
 	if !c.started {
@@ -49,9 +49,10 @@ func (c *Chain) Check(b *Block, root Hash) error {
 	return nil
 }
 
-// Append checks b as Check does and makes it the chain's last block.
+// Append checks b as Check does and makes it, with its root hash, the
+// chain's last block.
 func (c *Chain) Append(b *Block, root Hash) error {
-	if err := c.Check(b, root); err != nil {
+	if err := c.Check(b); err != nil {
 		return err
 	}
 	c.last, c.started = Link{Number: b.Header.Number, Root: root}, true

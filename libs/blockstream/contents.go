@@ -9,8 +9,9 @@ import (
 // ConsensusRange is the first and last consensus time (ns) of the block's
 // transactions: the least and greatest TransactionResult.consensus_timestamp,
 // as the mirror node sets a block's consensus start and end. A block with
-// no transaction result has the header's timestamp for both. Only the
-// results' timestamp field is decoded.
+// no transaction result has the header's timestamp for both (a wrapped
+// record block's range is its record file's: WrappedRecordFile.File).
+// Only the results' timestamp field is decoded.
 func (b *Block) ConsensusRange() (start, end int64, err error) {
 	found := false
 	for i := range b.Items {

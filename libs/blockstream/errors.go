@@ -6,8 +6,8 @@ import (
 )
 
 // Reasons a block is refused. Every error this package returns wraps
-// exactly one of them (or one of recordstream's, for the record file inside
-// a wrapped record block), so a caller can count and quarantine by reason.
+// exactly one of them (and, for the record file inside a wrapped record
+// block, the recordstream error that found the fault), so a caller can count and quarantine by reason.
 var (
 	// ErrTruncated: the bytes end inside a field, or a compressed stream
 	// ends early.
@@ -52,6 +52,10 @@ type Error struct {
 	Offset int64
 	What   string
 	Reason error
+	// Cause is the underlying error where another package found the
+	// problem (recordstream, for a wrapped record file); errors.Is sees
+	// both it and Reason.
+	Cause error
 }
 
 func (e *Error) Error() string {
@@ -68,7 +72,12 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s: %v", where, e.What, e.Reason)
 }
 
-func (e *Error) Unwrap() error { return e.Reason }
+func (e *Error) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{e.Reason, e.Cause}
+	}
+	return []error{e.Reason}
+}
 
 // blockErr makes an Error about a whole block.
 func blockErr(name string, number int64, reason error, format string, args ...any) *Error {

@@ -1,6 +1,7 @@
 package blockstream
 
 import (
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -212,11 +213,4 @@ func kindByName(t *testing.T, name string) Kind {
 	return 0
 }
 
-func hexOf(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
-}
+func hexOf(b []byte) string { return hex.EncodeToString(b) }

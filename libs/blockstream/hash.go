@@ -4,7 +4,6 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"sync"
 )
 
@@ -60,13 +59,6 @@ func AlgorithmFor(b *Block) Algorithm {
 	return EightLeaf
 }
 
-// Node prefixes of the block tree.
-var (
-	prefixLeaf   = []byte{0}
-	prefixSingle = []byte{1}
-	prefixPair   = []byte{2}
-)
-
 // EmptyHash is the hash of an empty subtree, H(0x00); it is also block 0's
 // previous root hash.
 var EmptyHash = Hash(sha512.Sum384([]byte{0}))
@@ -120,36 +112,38 @@ type streamTree struct {
 
 func (t *streamTree) reset() { t.depth, t.n = 0, 0 }
 
-// Hasher computes block root hashes without allocating per item. Not safe
-// for concurrent use; RootHash takes one from a pool.
+// Hasher computes block root hashes without allocating per item: each
+// node is one SHA-384 call over a buffer the Hasher keeps (a one-shot sum
+// costs less than resetting and feeding a digest). Not safe for concurrent
+// use; RootHash takes one from a pool.
 type Hasher struct {
-	h     hash.Hash
-	trees [subtrees]streamTree
+	scratch []byte // prefix ‖ item, grown to the largest item
+	node    [1 + 2*HashSize]byte
+	trees   [subtrees]streamTree
 }
 
 // NewHasher makes a Hasher.
-func NewHasher() *Hasher { return &Hasher{h: sha512.New384()} }
+func NewHasher() *Hasher { return &Hasher{scratch: make([]byte, 0, 4096)} }
 
+// leaf is H(0x00‖data).
 func (x *Hasher) leaf(dst *Hash, data []byte) {
-	x.h.Reset()
-	x.h.Write(prefixLeaf)
-	x.h.Write(data)
-	x.h.Sum(dst[:0])
+	x.scratch = append(append(x.scratch[:0], 0), data...)
+	*dst = sha512.Sum384(x.scratch)
 }
 
+// pair is H(0x02‖l‖r); dst may be l or r.
 func (x *Hasher) pair(dst *Hash, l, r *Hash) {
-	x.h.Reset()
-	x.h.Write(prefixPair)
-	x.h.Write(l[:])
-	x.h.Write(r[:])
-	x.h.Sum(dst[:0])
+	x.node[0] = 2
+	copy(x.node[1:], l[:])
+	copy(x.node[1+HashSize:], r[:])
+	*dst = sha512.Sum384(x.node[:])
 }
 
+// single is H(0x01‖c); dst may be c.
 func (x *Hasher) single(dst *Hash, c *Hash) {
-	x.h.Reset()
-	x.h.Write(prefixSingle)
-	x.h.Write(c[:])
-	x.h.Sum(dst[:0])
+	x.node[0] = 1
+	copy(x.node[1:], c[:])
+	*dst = sha512.Sum384(x.node[:1+HashSize])
 }
 
 // add appends a leaf hash (already H(0x00‖item)) to t.

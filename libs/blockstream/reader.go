@@ -69,7 +69,7 @@ func (r *Reader) Limits() Limits { return r.limits }
 // .blk.gz, .blk.zstd) and, when it is a block object name, the number the
 // header must carry.
 func (r *Reader) Read(name string, src io.Reader) (*Block, error) {
-	data, err := io.ReadAll(io.LimitReader(src, r.limits.MaxBytes+1))
+	data, err := readBounded(src, nil, r.limits.MaxBytes+1)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -133,8 +133,8 @@ func (r *Reader) Decompress(name string, data, dst []byte) ([]byte, error) {
 			}
 			return nil, blockErr(name, number, reason, "gzip header: %v", err)
 		}
-		out := bytes.NewBuffer(dst[:0])
-		n, err := io.Copy(out, io.LimitReader(zr, r.limits.MaxBytes+1))
+		out, err := readBounded(zr, dst[:0], r.limits.MaxBytes+1)
+		n := int64(len(out))
 		if err != nil {
 			reason := ErrMalformed
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -145,8 +145,29 @@ func (r *Reader) Decompress(name string, data, dst []byte) ([]byte, error) {
 		if n > r.limits.MaxBytes {
 			return nil, blockErr(name, number, ErrTooLarge, "more than %d bytes decompressed", r.limits.MaxBytes)
 		}
-		return out.Bytes(), nil
+		return out, nil
 	}
+}
+
+// readBounded appends what r yields to dst, at most limit bytes: the buffer
+// doubles as it fills but never past limit, so a stream that expands far
+// beyond the limit costs at most about twice the limit.
+func readBounded(r io.Reader, dst []byte, limit int64) ([]byte, error) {
+	for int64(len(dst)) < limit {
+		if len(dst) == cap(dst) {
+			grown := min(limit, int64(max(2*cap(dst), 64<<10)))
+			dst = append(make([]byte, 0, grown), dst...)
+		}
+		n, err := r.Read(dst[len(dst):min(int64(cap(dst)), limit)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
 }
 
 // Read reads one block file with the default limits.

@@ -3,7 +3,9 @@ package hederapb_test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -206,35 +208,10 @@ func unknownIn(m protoreflect.Message, depth int) string {
 }
 
 func versionString(v *hederapb.SemanticVersion) string {
-	s := []byte{}
-	for i, n := range []int32{v.GetMajor(), v.GetMinor(), v.GetPatch()} {
-		if i > 0 {
-			s = append(s, '.')
-		}
-		s = append(s, []byte(itoa(int(n)))...)
-	}
-	return string(s)
+	return fmt.Sprintf("%d.%d.%d", v.GetMajor(), v.GetMinor(), v.GetPatch())
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
-}
-
-func hexOf(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
-}
+func hexOf(b []byte) string { return hex.EncodeToString(b) }
 
 func readFixture(t *testing.T, path string) []byte {
 	t.Helper()
