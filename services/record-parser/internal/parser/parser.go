@@ -219,7 +219,7 @@ func (p *Parser) Reparse(ctx context.Context, job intake.Job) (Outcome, error) {
 		// A re-parse cut short after the file was recorded: finish it.
 		out, err := p.process(ctx, job, Options{Force: true}, nil)
 		if err == nil && out == Done {
-			if err := quarantine.Remove(p.quar, job.Name); err != nil {
+			if err := quarantine.RemoveIn(p.quar, job.Day, job.Name); err != nil {
 				p.log.Warn("quarantine copy not removed", zap.String("file", job.Rel()), zap.Error(err))
 			}
 		}
@@ -488,7 +488,7 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options, revive boo
 		p.m.Reparsed.Inc()
 		p.log.Warn("quarantined file parsed after all and recorded", zap.String("file", d.job.Rel()),
 			zap.Int("transactions", len(d.docs)))
-		if err := quarantine.Remove(p.quar, d.job.Name); err != nil {
+		if err := quarantine.RemoveIn(p.quar, d.job.Day, d.job.Name); err != nil {
 			// The file is recorded; the stale copy is only clutter.
 			p.log.Warn("quarantine copy not removed", zap.String("file", d.job.Rel()), zap.Error(err))
 		}
@@ -653,7 +653,7 @@ func (p *Parser) deadLetterAs(d *decoded, f *state.File, rejected []esout.Reject
 // quarantine copies a refused file aside and records it, so its next
 // delivery is acknowledged at once.
 func (p *Parser) quarantine(ctx context.Context, job intake.Job, data []byte, ref *refusal) (Outcome, error) {
-	where, err := quarantine.Put(p.quar, job.Name, data, ref.reason, ref.err)
+	where, err := quarantine.PutIn(p.quar, job.Day, job.Name, data, ref.reason, ref.err)
 	if err != nil {
 		p.m.Failed.WithLabelValues("quarantine").Inc()
 		return 0, fmt.Errorf("quarantine %s: %w", job.Rel(), err)
