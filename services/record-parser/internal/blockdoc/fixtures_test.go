@@ -88,7 +88,7 @@ func TestFixtureBlocks(t *testing.T) {
 	}
 	sort.Strings(names)
 	c := NewConverter()
-	enc := txdoc.NewEncoder()
+	enc := txdoc.NewEncoder(txdoc.Options{})
 	legacies := 0
 	for _, p := range names {
 		want := blocks[p]

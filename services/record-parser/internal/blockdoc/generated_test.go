@@ -38,7 +38,7 @@ func TestGeneratedBlockAsItsRecords(t *testing.T) {
 	if len(items) != len(records) || sum.Count != perBlock {
 		t.Fatalf("%d items, %d records", len(items), len(records))
 	}
-	enc := txdoc.NewEncoder()
+	enc := txdoc.NewEncoder(txdoc.Options{})
 	members := []string{"consensus_timestamp", "transaction_id", "valid_start_timestamp", "valid_duration_seconds", "name", "result",
 		"charged_tx_fee", "max_fee", "memo_base64", "node", "nonce", "scheduled", "parent_consensus_timestamp", "transfers",
 		"token_transfers", "nft_transfers", "staking_reward_transfers"}
