@@ -128,7 +128,11 @@ func (st *Stack) SeedRecords(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return st.seedRecords(ctx, store, &blockSink{store: blocks, node: st.blockNode}, TrickleInterval, TrickleCutoverAfter)
+	after := TrickleCutoverAfter
+	if st.CutoverAfter != nil {
+		after = *st.CutoverAfter
+	}
+	return st.seedRecords(ctx, store, &blockSink{store: blocks, node: st.blockNode}, TrickleInterval, after)
 }
 
 // blockSink is where the trickle's blocks go: the block bucket, under

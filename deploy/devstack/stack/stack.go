@@ -84,8 +84,12 @@ type Stack struct {
 	// Fixtures is the Hedera fixture files (testdata/hedera/hedera-mirror-node)
 	// whose record streams Seed uploads; set it before Seed.
 	Fixtures string
-	PGAdmin  string
-	PGDSN    string
+	// CutoverAfter, when set before Seed, is how many record files the
+	// trickle writes before it cuts over to blocks (TrickleCutoverAfter
+	// otherwise; 0: never).
+	CutoverAfter *int
+	PGAdmin      string
+	PGDSN        string
 	// SourceDSN is SourceDatabase's DSN.
 	SourceDSN string
 	nats      *server.Server
