@@ -1,6 +1,7 @@
 package blockdoc
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -82,9 +83,14 @@ func (c *Converter) contractResult(b *blockstream.Block, t *tx, evm []byte) (msg
 	if gas != 0 {
 		dst = appendVarint(dst, 5, gas)
 	}
-	// logInfo = 6, from the EVM trace data's logs.
-	if dst, err = c.logs(dst, b, t); err != nil {
+	// logInfo = 6, from the EVM trace data's logs, and the bloom = 4 of
+	// them all.
+	var bloom []byte
+	if dst, bloom, err = c.logs(dst, b, t); err != nil {
 		return nil, nil, 0, err
+	}
+	if bloom != nil {
+		dst = appendBytes(dst, 4, bloom)
 	}
 	if internal != nil {
 		// gas = 10, amount = 11, functionParameters = 12.
@@ -116,52 +122,113 @@ func (c *Converter) contractResult(b *blockstream.Block, t *tx, evm []byte) (msg
 	return dst, contract, gas, nil
 }
 
-// logs appends a ContractLoginfo {contractID = 1, topic = 3, data = 4}
-// per log of the transaction's EVM trace data (TraceData.evm_trace_data =
-// 1; EVMTraceData.logs = 4, each {contract_id = 1, data = 2, topics = 3}).
-// The blooms are not computed.
-func (c *Converter) logs(dst []byte, b *blockstream.Block, t *tx) ([]byte, error) {
+// logs appends a ContractLoginfo {contractID = 1, bloom = 2, topic = 3,
+// data = 4} per log of the transaction's first EVM trace data
+// (TraceData.evm_trace_data = 1; EVMTraceData.logs = 4, each {contract_id
+// = 1, data = 2, topics = 3}), each with its bloom as the mirror node
+// computes it (the contract's EVM address and each topic, left-padded to
+// 32 bytes), and returns the blooms OR-ed: the result's bloom, nil when
+// there is no log.
+func (c *Converter) logs(dst []byte, b *blockstream.Block, t *tx) ([]byte, []byte, error) {
 	for i := t.traceFrom; i < t.traceTo; i++ {
 		trace, err := bytesField(b.Items[i].Payload, 1)
 		if err != nil {
-			return dst, fmt.Errorf("trace data: %w", err)
+			return dst, nil, fmt.Errorf("trace data: %w", err)
 		}
 		if trace == nil {
 			continue
 		}
+		var all [bloomSize]byte
+		any := false
 		it := fields{buf: trace}
 		var f field
 		for it.next(&f) {
 			if f.num != 4 || f.typ != protowire.BytesType {
 				continue
 			}
-			var info []byte
+			var bloom [bloomSize]byte
+			var contract, data []byte
+			var topics [][]byte
 			l := fields{buf: f.b}
 			var g field
-			var data []byte
 			for l.next(&g) {
 				switch {
 				case g.num == 1 && g.typ == protowire.BytesType:
-					info = appendBytes(info, 1, g.b)
+					contract = g.b
 				case g.num == 2 && g.typ == protowire.BytesType:
 					data = g.b
 				case g.num == 3 && g.typ == protowire.BytesType:
-					info = appendBytes(info, 3, g.b)
+					topics = append(topics, g.b)
 				}
 			}
 			if l.err != nil {
-				return dst, fmt.Errorf("EVM log: %w", l.err)
+				return dst, nil, fmt.Errorf("EVM log: %w", l.err)
+			}
+			addr, err := evmAddress(contract)
+			if err != nil {
+				return dst, nil, fmt.Errorf("EVM log contract: %w", err)
+			}
+			bloomAdd(&bloom, addr)
+			var info []byte
+			if contract != nil {
+				info = appendBytes(info, 1, contract)
+			}
+			for _, topic := range topics {
+				var word [32]byte
+				if len(topic) <= 32 {
+					copy(word[32-len(topic):], topic)
+					bloomAdd(&bloom, word[:])
+				} else {
+					bloomAdd(&bloom, topic)
+				}
+				info = appendBytes(info, 3, topic)
 			}
 			if len(data) > 0 {
 				info = appendBytes(info, 4, data)
 			}
+			info = appendBytes(info, 2, bloom[:])
 			dst = appendBytes(dst, 6, info)
+			for k := range all {
+				all[k] |= bloom[k]
+			}
+			any = true
 		}
 		if it.err != nil {
-			return dst, fmt.Errorf("EVM trace data: %w", it.err)
+			return dst, nil, fmt.Errorf("EVM trace data: %w", it.err)
 		}
-		// The first EVM trace data only, as the mirror node reads it.
-		return dst, nil
+		if !any {
+			return dst, nil, nil
+		}
+		return dst, all[:], nil
 	}
-	return dst, nil
+	return dst, nil, nil
+}
+
+// evmAddress is a ContractID's EVM address as the mirror node takes it:
+// its evm_address (4) when it has one, else the long-zero address of its
+// shard (4 bytes), realm and number (8 bytes each).
+func evmAddress(contract []byte) ([]byte, error) {
+	var shard, realm, num uint64
+	it := fields{buf: contract}
+	var f field
+	for it.next(&f) {
+		switch {
+		case f.num == 1 && f.typ == protowire.VarintType:
+			shard = f.v
+		case f.num == 2 && f.typ == protowire.VarintType:
+			realm = f.v
+		case f.num == 3 && f.typ == protowire.VarintType:
+			num = f.v
+		case f.num == 4 && f.typ == protowire.BytesType:
+			return f.b, nil
+		}
+	}
+	if it.err != nil {
+		return nil, it.err
+	}
+	addr := make([]byte, 20)
+	binary.BigEndian.PutUint32(addr, uint32(shard))
+	binary.BigEndian.PutUint64(addr[4:], realm)
+	binary.BigEndian.PutUint64(addr[12:], num)
+	return addr, nil
 }

@@ -340,6 +340,24 @@ func (c *Converter) record(dst []byte, b *blockstream.Block, t *tx) ([]byte, uin
 	if it.err != nil {
 		return dst, 0, fmt.Errorf("transaction_result: %w", it.err)
 	}
+	if t.typeNum == typeEthereum {
+		// ethereum_hash = 17: Keccak-256 of the Ethereum transaction, as
+		// the mirror node computes it when the record has none; one whose
+		// call data is in a file (call_data = 2) needs that file's
+		// contents, which the block does not hold: left out.
+		data, err := bytesField(t.data, 1)
+		if err != nil {
+			return dst, 0, fmt.Errorf("ethereumTransaction: %w", err)
+		}
+		file, err := bytesField(t.data, 2)
+		if err != nil {
+			return dst, 0, fmt.Errorf("ethereumTransaction: %w", err)
+		}
+		if len(data) > 0 && file == nil {
+			h := keccak256(data)
+			dst = appendBytes(dst, 17, h[:])
+		}
+	}
 	if t.typeNum == typeUtilPrng && t.successful {
 		// UtilPrngOutput (output 1): prng_bytes = 1 → 19, prng_number = 2 → 20.
 		it := fields{buf: c.outs[1]}

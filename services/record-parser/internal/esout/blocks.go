@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"io"
-	"net/http"
 	"time"
 )
 
@@ -31,19 +29,5 @@ func BlocksIndexName(ns int64) string {
 // InstallBlocks puts the block index template, as Install does the
 // transactions'.
 func (o *Output) InstallBlocks(ctx context.Context) error {
-	what := "installing index template " + BlocksTemplateName
-	status, body, err := o.call(ctx, what, func(ctx context.Context) (int, io.ReadCloser, error) {
-		res, err := o.es.Indices.PutIndexTemplate(BlocksTemplateName, bytes.NewReader(blocksTemplate), o.es.Indices.PutIndexTemplate.WithContext(ctx))
-		if err != nil {
-			return 0, nil, err
-		}
-		return res.StatusCode, res.Body, nil
-	})
-	if err != nil {
-		return err
-	}
-	if status != http.StatusOK {
-		return answerError(what, status, body)
-	}
-	return nil
+	return o.putTemplate(ctx, BlocksTemplateName, blocksTemplate)
 }
