@@ -25,6 +25,7 @@ import (
 	"tributary.dev/libs/testkit"
 	"tributary.dev/services/topic-archiver/internal/archive"
 	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
 )
 
 // BenchmarkArchive is `make bench` for the topic-archiver: 100,000
@@ -327,7 +328,12 @@ func (e *procEnv) profileSegmentPass(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := archive.Config{Brokers: e.brokers, Group: "bench-profile", Topics: sel, Mode: archive.SegmentMode, Root: "profile",
+	meta, err := kafkameta.New(e.brokers, kafkameta.Auth{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer meta.Close()
+	cfg := archive.Config{Brokers: e.brokers, Group: "bench-profile", Meta: meta, Topics: sel, Mode: archive.SegmentMode, Root: "profile",
 		SegmentBytes: 16 << 20, SegmentAge: 10 * time.Second, BatchSize: 2000, TopicRefresh: time.Second, Once: true, IdleExit: time.Minute}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/setup"
 	"tributary.dev/services/topic-archiver/internal/archive"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
 )
 
 // Config is every variable the archiver reads; `topic-archiver --help`
@@ -96,29 +97,48 @@ func (c *Config) dialer() (*kafka.Dialer, error) {
 		return nil, fmt.Errorf("KAFKA_SASL_MECHANISM: %w", err)
 	}
 	d.SASLMechanism = mech
-	if c.TLS {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.TLSCA != "" {
-			pem, err := os.ReadFile(c.TLSCA)
-			if err != nil {
-				return nil, fmt.Errorf("KAFKA_TLS_CA: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("KAFKA_TLS_CA: no certificates in %s", c.TLSCA)
-			}
-			cfg.RootCAs = pool
-		}
-		d.TLS = cfg
+	if d.TLS, err = c.tlsConfig(); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
 
+// tlsConfig is KAFKA_TLS and KAFKA_TLS_CA; nil without TLS.
+func (c *Config) tlsConfig() (*tls.Config, error) {
+	if !c.TLS {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLSCA != "" {
+		pem, err := os.ReadFile(c.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("KAFKA_TLS_CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("KAFKA_TLS_CA: no certificates in %s", c.TLSCA)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// metaClient is the client for topic ids, offsets and the group's
+// commits (see kafkameta), with the same TLS and SASL as the dialer.
+func (c *Config) metaClient() (*kafkameta.Client, error) {
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return kafkameta.New(c.Brokers, kafkameta.Auth{TLS: tlsCfg, SASLMechanism: strings.ToUpper(c.SASLMechanism),
+		SASLUser: c.SASLUser, SASLPassword: c.SASLPassword.Value()})
+}
+
 // archiveConfig is the domain's view of the configuration.
-func (c *Config) archiveConfig(dialer *kafka.Dialer) archive.Config {
+func (c *Config) archiveConfig(dialer *kafka.Dialer, meta *kafkameta.Client) archive.Config {
 	sel, _ := archive.NewSelector(c.Topics, c.Veto) // validated by Load
 	ac := archive.Config{
-		Brokers: c.Brokers, Group: c.Group, Dialer: dialer, Topics: sel, Mode: archive.Mode(c.StoreMode),
+		Brokers: c.Brokers, Group: c.Group, Dialer: dialer, Meta: meta, Topics: sel, Mode: archive.Mode(c.StoreMode),
 		Root: c.S3.Path, SegmentBytes: c.SegmentBytes, SegmentAge: time.Duration(c.SegmentSecs * float64(time.Second)),
 		SegmentMemory: c.SegmentMemory,
 		BatchSize:     c.BatchSize, BatchBytes: c.BatchBytes, PutConcurrency: c.PutParallel, TopicRefresh: time.Duration(c.TopicRefresh) * time.Second,

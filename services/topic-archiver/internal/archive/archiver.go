@@ -16,6 +16,7 @@ import (
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/natsbus"
 	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
 )
 
 // Mode is how messages are laid out in S3.
@@ -28,9 +29,11 @@ const (
 
 // Config is what the archiver needs; main fills it from the environment.
 type Config struct {
-	Brokers      []string
-	Group        string
-	Dialer       *kafka.Dialer
+	Brokers []string
+	Group   string
+	Dialer  *kafka.Dialer
+	// Meta lists topics with their ids and reads offsets (kafkameta).
+	Meta         *kafkameta.Client
 	Topics       Selector
 	Mode         Mode
 	Root         string // key prefix (bucket_path)
@@ -157,7 +160,8 @@ func (a *Archiver) Run(ctx context.Context) error {
 	// run that ended in an error held in memory.
 	a.segs = newSegments(a)
 	for {
-		topics, err := Discover(ctx, a.cfg.Dialer, a.cfg.Brokers, a.cfg.Topics)
+		listed, err := Discover(ctx, a.cfg.Meta, a.cfg.Topics)
+		topics := Names(listed)
 		if err != nil {
 			a.m.Errors.WithLabelValues("kafka").Inc()
 			a.log.Warn("cannot list topics; retrying", zap.Error(err))
@@ -213,7 +217,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		err = a.consume(ctx, r, topics, goal)
+		err = a.consume(ctx, r, listed, goal)
 		if cerr := r.Close(); cerr != nil {
 			a.log.Debug("close reader", zap.Error(cerr))
 		}
@@ -226,7 +230,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 
 // consume reads batches until ctx is done, the topic set changes, or (once
 // mode) the stream goes idle.
-func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string, goal map[tp]int64) error {
+func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []kafkameta.Topic, goal map[tp]int64) error {
 	nextRefresh := time.Now().Add(a.cfg.TopicRefresh)
 	lastMsg := time.Now()
 	for {
@@ -274,9 +278,9 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 		}
 		if time.Now().After(nextRefresh) {
 			nextRefresh = time.Now().Add(a.cfg.TopicRefresh)
-			now, err := Discover(ctx, a.cfg.Dialer, a.cfg.Brokers, a.cfg.Topics)
+			now, err := Discover(ctx, a.cfg.Meta, a.cfg.Topics)
 			if err == nil && !slices.Equal(now, topics) {
-				a.log.Info("topic set changed; rejoining the group", zap.Strings("topics", now))
+				a.log.Info("topic set changed; rejoining the group", zap.Strings("topics", Names(now)))
 				if err := a.finish(context.WithoutCancel(ctx), r); err != nil {
 					return err
 				}
@@ -289,7 +293,7 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 // goal is, per partition, the offset a one-shot run must reach: the end
 // offset now, known to be reached already where the index has it.
 func (a *Archiver) goal(ctx context.Context, topics []string) (map[tp]int64, error) {
-	ends, err := EndOffsets(ctx, a.cfg.Dialer, a.cfg.Brokers, topics)
+	ends, err := EndOffsets(ctx, a.cfg.Meta, topics)
 	if err != nil {
 		return nil, fmt.Errorf("read end offsets: %w", err)
 	}

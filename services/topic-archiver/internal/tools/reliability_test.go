@@ -419,7 +419,7 @@ func TestKcatProducer(t *testing.T) {
 func (e *env) archiverWith(mode archive.Mode, m *archive.Metrics, tweak ...func(*archive.Config)) (stop func()) {
 	e.t.Helper()
 	cfg := archive.Config{
-		Brokers: e.brokers, Group: "archiver", Topics: e.tools.Selector, Mode: mode, Root: "archive",
+		Brokers: e.brokers, Group: "archiver", Meta: e.tools.Meta, Topics: e.tools.Selector, Mode: mode, Root: "archive",
 		SegmentBytes: 64 << 10, SegmentAge: 300 * time.Millisecond, BatchSize: 500, BatchWait: 50 * time.Millisecond,
 		TopicRefresh: 500 * time.Millisecond,
 	}

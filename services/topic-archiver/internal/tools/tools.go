@@ -19,6 +19,7 @@ import (
 	"tributary.dev/libs/natsbus"
 	"tributary.dev/services/topic-archiver/internal/archive"
 	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
 	"tributary.dev/services/topic-archiver/internal/store"
 )
 
@@ -32,6 +33,7 @@ type Env struct {
 	NATSErr   error
 	Brokers   []string
 	Dialer    *kafka.Dialer
+	Meta      *kafkameta.Client
 	Selector  archive.Selector
 	Root      string
 	TestTopic string

@@ -32,10 +32,11 @@ func list(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error 
 	for _, c := range counts {
 		archived[c.Topic] = c
 	}
-	all, err := archive.Discover(ctx, env.Dialer, env.Brokers, archive.Selector{Include: matchAll})
+	topics, err := archive.Discover(ctx, env.Meta, archive.Selector{Include: matchAll})
 	if err != nil {
 		fmt.Fprintf(env.Out, "(Kafka not reachable: %v; archive only)\n", err)
 	}
+	all := archive.Names(topics)
 	seen := map[string]bool{}
 	tw := tabwriter.NewWriter(env.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tARCHIVED\tFIRST\tLAST\tSTATE")
@@ -78,7 +79,7 @@ func connect(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	topics, err := archive.Discover(cctx, env.Dialer, env.Brokers, env.Selector)
+	topics, err := archive.Discover(cctx, env.Meta, env.Selector)
 	if err == nil {
 		fmt.Fprintf(env.Out, "           %d topics to archive\n", len(topics))
 	}
@@ -116,7 +117,7 @@ func status(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return err
 	}
-	ends, err := archive.EndOffsets(ctx, env.Dialer, env.Brokers, nil)
+	ends, err := archive.EndOffsets(ctx, env.Meta, nil)
 	if err != nil {
 		fmt.Fprintf(env.Out, "(Kafka not reachable: %v)\n", err)
 	}

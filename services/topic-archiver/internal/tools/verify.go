@@ -120,7 +120,7 @@ func readBack(ctx context.Context, env *Env, topic string, ids []store.UUID, tim
 	for _, id := range ids {
 		want[id] = true
 	}
-	ends, err := archive.EndOffsets(ctx, env.Dialer, env.Brokers, []string{topic})
+	ends, err := archive.EndOffsets(ctx, env.Meta, []string{topic})
 	if err != nil {
 		return nil, err
 	}
