@@ -136,7 +136,7 @@ type writtenObject struct {
 
 // indexColumns are archive_messages' columns the archiver fills; the rest
 // have defaults.
-var indexColumns = []string{"uuid", "topic", "partition", "offset", "timestamp", "bucket", "key", "byte_offset", "byte_length", "size", "sha256", "headers"}
+var indexColumns = []string{"uuid", "topic", "topic_id", "partition", "offset", "timestamp", "bucket", "key", "byte_offset", "byte_length", "size", "sha256", "payload_sha256", "headers"}
 
 // written reads back what the segment pass under prefix stored: every
 // object's bytes and every index row, grouped by object.
@@ -176,21 +176,21 @@ func (e *procEnv) written(b *testing.B, prefix, dsn string) []writtenObject {
 	count := 0
 	for rows.Next() {
 		var (
-			id                          pgtype.UUID
+			id, topicID                 pgtype.UUID
 			topic, bucket, key, headers string
 			partition, size             int32
 			offset, byteOffset, byteLen int64
 			ts                          time.Time
-			sum                         []byte
+			sum, payload                []byte
 		)
-		if err := rows.Scan(&id, &topic, &partition, &offset, &ts, &bucket, &key, &byteOffset, &byteLen, &size, &sum, &headers); err != nil {
+		if err := rows.Scan(&id, &topic, &topicID, &partition, &offset, &ts, &bucket, &key, &byteOffset, &byteLen, &size, &sum, &payload, &headers); err != nil {
 			b.Fatal(err)
 		}
 		i, ok := byKey[key]
 		if !ok {
 			b.Fatalf("index row of %s@%d points at %s, which %s did not write", topic, offset, key, prefix)
 		}
-		objs[i].rows = append(objs[i].rows, []any{id, topic, partition, offset, ts, bucket, key, byteOffset, byteLen, size, sum, headers})
+		objs[i].rows = append(objs[i].rows, []any{id, topic, topicID, partition, offset, ts, bucket, key, byteOffset, byteLen, size, sum, payload, headers})
 		count++
 	}
 	if err := rows.Err(); err != nil {
