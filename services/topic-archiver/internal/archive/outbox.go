@@ -131,11 +131,13 @@ func (a *Archiver) publishOutbox(ctx context.Context) {
 // drainOutbox sends every entry in the outbox, oldest first, until it is
 // empty or a send fails.
 func (a *Archiver) drainOutbox(ctx context.Context) error {
-	defer func() {
+	pending := func() {
 		if n, err := a.ix.OutboxPending(context.WithoutCancel(ctx)); err == nil {
 			a.m.OutboxPending.Set(float64(n))
 		}
-	}()
+	}
+	pending() // before, too: a send may wait long for NATS
+	defer pending()
 	for {
 		n, err := a.ix.DrainOutbox(ctx, 20, func(entries []index.OutboxEntry) (int, error) { return a.sendEntries(ctx, entries) })
 		if err != nil || n == 0 {

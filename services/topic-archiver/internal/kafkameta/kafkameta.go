@@ -69,9 +69,12 @@ func New(brokers []string, auth Auth) (*Client, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("topic-archiver"),
-		kgo.DialTimeout(10 * time.Second),
-		// Retries stay within the caller's deadline: a request that
-		// cannot be answered in time fails, it does not hang.
+		kgo.DialTimeout(5 * time.Second),
+		// A broker that takes a request and goes quiet is given up on
+		// after 5 s, and the request tried on another; retries stay
+		// within the caller's deadline, so a cluster that cannot answer
+		// in time fails the call, it does not hang it.
+		kgo.RequestTimeoutOverhead(5 * time.Second),
 		kgo.RetryTimeout(Timeout),
 		kgo.MetadataMinAge(time.Second),
 	}
@@ -264,7 +267,9 @@ func (c *Client) Committed(ctx context.Context, group string, topics []string) (
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets of group %s: %w", group, err)
 	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+	if err := kerr.ErrorForCode(resp.ErrorCode); errors.Is(err, kerr.GroupIDNotFound) {
+		return out, nil // no group yet: nothing committed
+	} else if err != nil {
 		return nil, fmt.Errorf("committed offsets of group %s: %w", group, err)
 	}
 	for _, t := range resp.Topics {

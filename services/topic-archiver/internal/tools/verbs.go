@@ -121,9 +121,23 @@ func status(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		fmt.Fprintf(env.Out, "(Kafka not reachable: %v)\n", err)
 	}
+	// A topic deleted and created again has rows under each of its ids:
+	// the partition's state is the current id's (or, for rows from before
+	// ids were kept, theirs).
+	current, err := env.Index.LatestTopicIDs(ctx)
+	if err != nil {
+		return err
+	}
 	state := map[string]index.PartitionState{}
 	for _, p := range parts {
-		state[fmt.Sprintf("%s\x00%d", p.Topic, p.Partition)] = p
+		if cur, ok := current[p.Topic]; ok && p.TopicID != cur.ID && p.TopicID != (store.UUID{}) {
+			continue
+		}
+		k := fmt.Sprintf("%s\x00%d", p.Topic, p.Partition)
+		if have, ok := state[k]; ok && have.TopicID != (store.UUID{}) {
+			continue
+		}
+		state[k] = p
 	}
 	tw := tabwriter.NewWriter(env.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tEND\tARCHIVED UP TO\tLAG\tLAST STORED")
