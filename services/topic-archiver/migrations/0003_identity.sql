@@ -16,8 +16,10 @@ ALTER TABLE archive_messages DROP CONSTRAINT IF EXISTS archive_messages_topic_pa
 -- Place first, so the per-batch look-up of a partition's offset range is
 -- a range scan of this index whatever the topic's id.
 ALTER TABLE archive_messages ADD CONSTRAINT archive_messages_pkey PRIMARY KEY (topic, partition, "offset", topic_id);
--- inspect and the _id look-up; clean-duplicates asks by key.
-CREATE INDEX IF NOT EXISTS archive_messages_uuid_idx ON archive_messages (uuid);
+-- inspect, and the look-up of a producer's _id with its payload: one
+-- probe per message however many messages reuse the id (the all-zero one
+-- can be on millions). clean-duplicates asks by key.
+CREATE INDEX IF NOT EXISTS archive_messages_uuid_idx ON archive_messages (uuid, payload_sha256);
 CREATE INDEX IF NOT EXISTS archive_messages_key_idx ON archive_messages (key);
 
 -- The ids the archiver has archived each topic under. topic_id is the

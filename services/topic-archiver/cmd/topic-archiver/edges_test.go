@@ -467,15 +467,14 @@ func TestMetricSeriesBounded(t *testing.T) {
 	t.Fatalf("the deleted topic's lag series stayed:\n%s\nthe archiver said:\n%s", grep(body, "tributary_topic_archiver_lag{"), out)
 }
 
+// scrape is the archiver's /metrics.
 func scrape(t testing.TB, addr string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	code, body := testkit.Probe(addr, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, body)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return body
 }
 
 func grep(body, what string) string {

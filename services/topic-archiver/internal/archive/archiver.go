@@ -286,6 +286,9 @@ func (a *Archiver) runLoop(ctx context.Context) error {
 			return err
 		}
 		a.dropGoneSeries(topics)
+		// What was fetched and committed of a topic gone or under a new
+		// id says nothing about the topic now: its offsets start again.
+		a.segs.forget(func(topic string) bool { return !slices.Contains(topics, topic) || slices.Contains(changed, topic) })
 		if len(changed) > 0 {
 			err := a.retry(ctx, "kafka", "rewind recreated topics", func() error { return a.rewind(ctx, changed, topics) })
 			if err != nil {

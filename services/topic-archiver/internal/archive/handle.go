@@ -44,10 +44,6 @@ func (it *item) ref() index.Ref {
 	return index.Ref{Topic: it.topic, Partition: int32(it.partition), Offset: it.offset}
 }
 
-func (it *item) place() index.Place {
-	return index.Place{Topic: it.topic, TopicID: it.topicID, Partition: int32(it.partition), Offset: it.offset}
-}
-
 func (it *item) row(bucket, key string, offset int64) index.Row {
 	return index.Row{
 		UUID: it.id, Topic: it.topic, TopicID: it.topicID, Partition: int32(it.partition), Offset: it.offset,
@@ -70,7 +66,7 @@ func (a *Archiver) handle(ctx context.Context, r *kafka.Reader, batch []kafka.Me
 	// busy, so the two run at once: it needs only each message's place
 	// and the producer's id, both read straight off the message.
 	lookup := make(chan known, 1)
-	go func() { lookup <- a.lookUp(ctx, batch) }()
+	go func() { lookup <- a.lookUp(ctx, batch, nulls) }()
 	items, err := a.encode(batch, nulls)
 	k := <-lookup
 	if err != nil {
@@ -177,16 +173,16 @@ type known struct {
 }
 
 // lookUp asks the index what it holds at the batch's places and under
-// the ids its producers sent. A generated id is derived from the
-// message's place, so a message without its own id can only be archived
-// already at that place.
-func (a *Archiver) lookUp(ctx context.Context, batch []kafka.Message) known {
+// the ids its producers sent, with their payloads. A generated id is
+// derived from the message's place, so a message without its own id can
+// only be archived already at that place.
+func (a *Archiver) lookUp(ctx context.Context, batch []kafka.Message, nulls map[int]bool) known {
 	refs := make([]index.Ref, len(batch))
-	var ids []store.UUID
+	var ids []index.IDAsk
 	for i, m := range batch {
 		refs[i] = index.Ref{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset}
 		if id, ok := store.ProducerID(m); ok {
-			ids = append(ids, id)
+			ids = append(ids, index.IDAsk{ID: id, Payload: store.PayloadSum(m.Value, nulls[i])})
 		}
 	}
 	var k known
@@ -239,7 +235,7 @@ func (a *Archiver) dedupe(ctx context.Context, items []*item, k index.Archived) 
 		}
 		topic := a.label(it.topic)
 		if !dup && it.own {
-			same, reused, err := a.sameID(ctx, it, k.IDs[it.id], seenIDs[it.id], legacy)
+			same, reused, err := a.sameID(ctx, it, k.IDs[index.IDAsk{ID: it.id, Payload: it.payload}], seenIDs[it.id], legacy)
 			if err != nil {
 				return nil, err
 			}
@@ -269,53 +265,50 @@ func (a *Archiver) dedupe(ctx context.Context, items []*item, k index.Archived) 
 }
 
 // legacyDoc is an archived document read to learn its payload's hash.
-type legacyDoc struct {
-	key         string
-	offset, len int64
-}
+type legacyDoc = index.LegacyRow
 
 // sameID reports whether a message with its own _id is one already
 // archived under that id (same payload), and whether the id was seen
-// before on another payload. Rows from before payload hashes were kept
-// have their document read from S3 (once per batch each).
-func (a *Archiver) sameID(ctx context.Context, it *item, archived []index.WithID, inBatch [][32]byte, legacy map[legacyDoc][32]byte) (same, reused bool, err error) {
+// before on another payload. A row from before payload hashes were kept
+// has its document read from S3 (once per batch).
+func (a *Archiver) sameID(ctx context.Context, it *item, archived index.WithID, inBatch [][32]byte, legacy map[legacyDoc][32]byte) (same, reused bool, err error) {
 	for _, p := range inBatch {
 		if p == it.payload {
 			return true, false, nil
 		}
 		reused = true
 	}
-	for _, w := range archived {
-		payload := w.Payload
-		if payload == nil {
-			d := legacyDoc{w.Key, w.ByteOffset, w.ByteLength}
-			sum, ok := legacy[d]
-			if !ok {
-				err := a.retry(ctx, "s3", "read "+w.Key+" for an archived message's payload", func() error {
-					rc, err := a.store.ReadRange(ctx, w.Key, w.ByteOffset, w.ByteLength)
-					if err != nil {
-						return err
-					}
-					defer rc.Close()
-					doc, err := io.ReadAll(rc)
-					if err != nil {
-						return err
-					}
-					rec, err := store.Unmarshal(doc)
-					if err != nil {
-						return fmt.Errorf("%s at %d: %w", w.Key, w.ByteOffset, err)
-					}
-					sum = store.PayloadSum(rec.Message, false)
-					return nil
-				})
+	if archived.Same {
+		return true, false, nil
+	}
+	reused = reused || archived.Other
+	if l := archived.Legacy; l != nil {
+		sum, ok := legacy[*l]
+		if !ok {
+			err := a.retry(ctx, "s3", "read "+l.Key+" for an archived message's payload", func() error {
+				rc, err := a.store.ReadRange(ctx, l.Key, l.ByteOffset, l.ByteLength)
 				if err != nil {
-					return false, false, err
+					return err
 				}
-				legacy[d] = sum
+				defer rc.Close()
+				doc, err := io.ReadAll(rc)
+				if err != nil {
+					return err
+				}
+				rec, err := store.Unmarshal(doc)
+				if err != nil {
+					return fmt.Errorf("%s at %d: %w", l.Key, l.ByteOffset, err)
+				}
+				// Documents from then stored a null value as empty.
+				sum = store.PayloadSum(rec.Message, false)
+				return nil
+			})
+			if err != nil {
+				return false, false, err
 			}
-			payload = sum[:]
+			legacy[*l] = sum
 		}
-		if bytes.Equal(payload, it.payload[:]) {
+		if sum == it.payload || (it.payload == store.PayloadSum(nil, true) && sum == store.PayloadSum(nil, false)) {
 			return true, false, nil
 		}
 		reused = true

@@ -89,6 +89,17 @@ func (s *segments) fetched(batch []kafka.Message) {
 	}
 }
 
+// forget drops the state of the partitions of topics gone: called
+// between readers, when every segment has been written (finish), so none
+// is open or pending.
+func (s *segments) forget(gone func(topic string) bool) {
+	for k, st := range s.parts {
+		if gone(k.topic) && st.seg == nil && len(st.pending) == 0 {
+			delete(s.parts, k)
+		}
+	}
+}
+
 // ready is a closed segment waiting to be written.
 type ready struct {
 	k   tp

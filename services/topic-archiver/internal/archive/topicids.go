@@ -68,9 +68,15 @@ func (a *Archiver) assignTopicIDs(ctx context.Context, listed []kafkameta.Topic)
 		if !seen || rec.ID != id {
 			record = append(record, index.TopicSeen{Topic: t.Name, ID: id, BrokerID: broker})
 		}
-		if seen && rec.ID != id {
+		// Changed since this process last read it, or, at its first
+		// look, since it was last archived.
+		prev := a.topicID(t.Name)
+		if prev == (store.UUID{}) && seen {
+			prev = rec.ID
+		}
+		if prev != (store.UUID{}) && prev != id {
 			a.log.Warn("topic deleted and created again: archiving it under its new id, from its start",
-				zap.String("topic", t.Name), zap.Stringer("was", rec.ID), zap.Stringer("now", id))
+				zap.String("topic", t.Name), zap.Stringer("was", prev), zap.Stringer("now", id))
 			a.m.TopicResets.WithLabelValues(a.label(t.Name)).Inc()
 			changed = append(changed, t.Name)
 		}

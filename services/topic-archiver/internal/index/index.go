@@ -90,14 +90,25 @@ type AtPlace struct {
 	SHA256  []byte
 }
 
-// WithID is an archived message found carrying an asked _id: its
-// payload's hash (nil for rows from before it was kept, whose document
-// can be read at Key) and place.
+// IDAsk is a producer's _id and the payload hash of the message that
+// carries it.
+type IDAsk struct {
+	ID      store.UUID
+	Payload [32]byte
+}
+
+// WithID is what the index holds under an asked _id: whether a message
+// with the same payload is archived (Same), whether one with another is
+// (Other), and a row from before payload hashes were kept, whose document
+// must be read to tell (Legacy; uuids were unique then, so there is at
+// most one).
 type WithID struct {
-	Payload    []byte
-	Topic      string
-	Partition  int32
-	Offset     int64
+	Same, Other bool
+	Legacy      *LegacyRow
+}
+
+// LegacyRow is where an archived document without a payload hash is.
+type LegacyRow struct {
 	Key        string
 	ByteOffset int64
 	ByteLength int64
@@ -106,7 +117,7 @@ type WithID struct {
 // Archived is what Known found.
 type Archived struct {
 	Places map[Ref][]AtPlace
-	IDs    map[store.UUID][]WithID
+	IDs    map[IDAsk]WithID
 }
 
 // Known reports what the index holds at refs (under any topic id) and
@@ -117,7 +128,7 @@ type Archived struct {
 // batch's offsets of one partition come in runs, so the few ranges are a
 // few index range scans where a join on every place was thousands of
 // probes — PostgreSQL time on every batch, which the archiver waits for.
-func (ix *Index) Known(ctx context.Context, refs []Ref, ids []store.UUID) (Archived, error) {
+func (ix *Index) Known(ctx context.Context, refs []Ref, ids []IDAsk) (Archived, error) {
 	want := make(map[Ref]bool, len(refs))
 	for _, r := range refs {
 		want[r] = true
@@ -130,7 +141,7 @@ func (ix *Index) Known(ctx context.Context, refs []Ref, ids []store.UUID) (Archi
 	for i, s := range spans {
 		topics[i], parts[i], los[i], his[i] = s.topic, s.partition, s.lo, s.hi
 	}
-	k := Archived{Places: map[Ref][]AtPlace{}, IDs: map[store.UUID][]WithID{}}
+	k := Archived{Places: map[Ref][]AtPlace{}, IDs: map[IDAsk]WithID{}}
 	rows, err := ix.pool.Query(ctx, `
 		SELECT a.topic, a.partition, a."offset", a.topic_id, a.sha256 FROM archive_messages a
 		JOIN unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS b(topic, partition, lo, hi)
@@ -156,21 +167,40 @@ func (ix *Index) Known(ctx context.Context, refs []Ref, ids []store.UUID) (Archi
 		return k, nil
 	}
 	uu := make([]pgtype.UUID, len(ids))
-	for i, id := range ids {
-		uu[i] = pgtype.UUID{Bytes: id, Valid: true}
+	pp := make([][]byte, len(ids))
+	for i, a := range ids {
+		uu[i] = pgtype.UUID{Bytes: a.ID, Valid: true}
+		pp[i] = a.Payload[:]
 	}
-	rows, err = ix.pool.Query(ctx, `SELECT uuid, payload_sha256, topic, partition, "offset", key, byte_offset, byte_length
-		FROM archive_messages WHERE uuid = ANY($1::uuid[])`, uu)
+	// Each probe is bounded by the (uuid, payload_sha256) index: a row
+	// with the same payload, one other payload (the same message is never
+	// stored twice, so at most one row holds the asked payload), a row
+	// without one.
+	rows, err = ix.pool.Query(ctx, `SELECT x.id, x.p,
+		EXISTS (SELECT 1 FROM archive_messages a WHERE a.uuid = x.id AND a.payload_sha256 = x.p),
+		EXISTS (SELECT 1 FROM archive_messages a WHERE a.uuid = x.id AND a.payload_sha256 <> x.p),
+		l.key, l.byte_offset, l.byte_length
+		FROM unnest($1::uuid[], $2::bytea[]) AS x(id, p)
+		LEFT JOIN LATERAL (SELECT key, byte_offset, byte_length FROM archive_messages a
+		                   WHERE a.uuid = x.id AND a.payload_sha256 IS NULL LIMIT 1) l ON true`, uu, pp)
 	if err != nil {
 		return k, fmt.Errorf("look up archived ids: %w", err)
 	}
 	for rows.Next() {
 		var u pgtype.UUID
+		var p []byte
 		var w WithID
-		if err := rows.Scan(&u, &w.Payload, &w.Topic, &w.Partition, &w.Offset, &w.Key, &w.ByteOffset, &w.ByteLength); err != nil {
+		var key *string
+		var off, length *int64
+		if err := rows.Scan(&u, &p, &w.Same, &w.Other, &key, &off, &length); err != nil {
 			return k, err
 		}
-		k.IDs[u.Bytes] = append(k.IDs[u.Bytes], w)
+		if key != nil {
+			w.Legacy = &LegacyRow{Key: *key, ByteOffset: *off, ByteLength: *length}
+		}
+		ask := IDAsk{ID: u.Bytes}
+		copy(ask.Payload[:], p)
+		k.IDs[ask] = w
 	}
 	return k, rows.Err()
 }

@@ -21,7 +21,15 @@ func row(i int, topic string) Row {
 	var id store.UUID
 	copy(id[:], fmt.Sprintf("id-%s-%06d", topic, i))
 	return Row{UUID: id, Topic: topic, TopicID: store.UUID{0xaa}, Partition: 1, Offset: int64(i), Time: time.UnixMilli(1700000000000 + int64(i)).UTC(),
-		Bucket: "b", Key: "k", ByteLength: 10, Size: 3, SHA256: []byte{1, 2, 3}, PayloadSHA256: []byte{byte(i)}, Headers: map[string][]string{"h": {"v"}}}
+		Bucket: "b", Key: "k", ByteLength: 10, Size: 3, SHA256: []byte{1, 2, 3}, PayloadSHA256: payload(i), Headers: map[string][]string{"h": {"v"}}}
+}
+
+func payload(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 32) }
+
+func ask(r Row) IDAsk {
+	a := IDAsk{ID: r.UUID}
+	copy(a.Payload[:], r.PayloadSHA256)
+	return a
 }
 
 func newIndex(t *testing.T) (*Index, *pgxpool.Pool) {
@@ -62,21 +70,29 @@ func TestInsertReportsOnlyNewRows(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM archive_messages`).Scan(&n); err != nil || n != 7 {
 		t.Fatalf("%d rows, %v; want 7", n, err)
 	}
-	k, err := ix.Known(ctx, []Ref{{"t", 1, 2}, {"t", 1, 7}}, []store.UUID{first[0].UUID, row(8, "t").UUID})
+	other := ask(first[0])
+	other.Payload[0] = 0xff // the reused id with a payload nobody sent
+	k, err := ix.Known(ctx, []Ref{{"t", 1, 2}, {"t", 1, 7}}, []IDAsk{ask(first[0]), other, ask(row(8, "t"))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if at := k.Places[Ref{"t", 1, 2}]; len(k.Places) != 1 || len(at) != 2 || at[0].TopicID == at[1].TopicID {
 		t.Fatalf("Known places: %+v, want offset 2 under two topic ids", k.Places)
 	}
-	ids := k.IDs[first[0].UUID]
-	if len(k.IDs) != 1 || len(ids) != 2 {
-		t.Fatalf("Known ids: %+v, want two messages with the reused id", k.IDs)
+	wantIDs := map[IDAsk]WithID{ask(first[0]): {Same: true, Other: true}, other: {Other: true}, ask(row(8, "t")): {}}
+	if !reflect.DeepEqual(k.IDs, wantIDs) {
+		t.Fatalf("Known ids: %+v, want %+v", k.IDs, wantIDs)
 	}
-	for _, w := range ids {
-		if w.Offset != 0 && w.Offset != 9 || !bytes.Equal(w.Payload, []byte{byte(w.Offset)}) || w.Key != "k" {
-			t.Fatalf("Known id row %+v", w)
-		}
+	// A row from before payload hashes were kept is handed back to be read.
+	legacy := row(20, "t")
+	legacy.PayloadSHA256 = nil
+	legacy.Key = "old/key"
+	if _, err := ix.Insert(ctx, []Row{legacy}, nil); err != nil {
+		t.Fatal(err)
+	}
+	k, err = ix.Known(ctx, nil, []IDAsk{ask(row(20, "t"))})
+	if w := k.IDs[ask(row(20, "t"))]; err != nil || w.Same || w.Other || w.Legacy == nil || w.Legacy.Key != "old/key" {
+		t.Fatalf("Known of a legacy row: %+v, %v", w, err)
 	}
 	found, err := ix.Lookup(ctx, first[0].UUID)
 	if err != nil || len(found) != 2 {
