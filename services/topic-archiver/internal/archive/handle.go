@@ -137,6 +137,10 @@ func (a *Archiver) nullValues(ctx context.Context, batch []kafka.Message) (map[i
 // splits evenly.
 func (a *Archiver) encode(batch []kafka.Message, nulls map[int]bool) ([]*item, error) {
 	items := make([]*item, len(batch))
+	var ids map[string]store.UUID
+	if p := a.ids.Load(); p != nil {
+		ids = *p
+	}
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(batch)/256))
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -156,7 +160,7 @@ func (a *Archiver) encode(batch []kafka.Message, nulls map[int]bool) ([]*item, e
 					errs[w] = fmt.Errorf("encode %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
 					return
 				}
-				items[i] = &item{topic: m.Topic, topicID: a.topicID(m.Topic), partition: m.Partition, offset: m.Offset, ts: st.Record.Time(),
+				items[i] = &item{topic: m.Topic, topicID: ids[m.Topic], partition: m.Partition, offset: m.Offset, ts: st.Record.Time(),
 					size: len(m.Value), headers: index.TextHeaders(st.Record.Headers), id: st.ID, own: st.Own, payload: st.Payload,
 					odd: st.Odd, doc: doc, sum: sha256.Sum256(doc)}
 			}
@@ -214,6 +218,7 @@ func (a *Archiver) dedupe(ctx context.Context, items []*item, k index.Archived) 
 	seenPlace := map[index.Ref]bool{}
 	seenIDs := map[store.UUID][][32]byte{}
 	legacy := map[legacyDoc][32]byte{}
+	labels := map[string]string{} // the batch's topics' metric labels
 	for _, it := range items {
 		if a.resets[it.topic] {
 			continue // read again under the topic's next id
@@ -233,7 +238,11 @@ func (a *Archiver) dedupe(ctx context.Context, items []*item, k index.Archived) 
 				it.offset, it.partition, it.topicID))
 			continue
 		}
-		topic := a.label(it.topic)
+		topic, ok := labels[it.topic]
+		if !ok {
+			topic = a.label(it.topic)
+			labels[it.topic] = topic
+		}
 		if !dup && it.own {
 			same, reused, err := a.sameID(ctx, it, k.IDs[index.IDAsk{ID: it.id, Payload: it.payload}], seenIDs[it.id], legacy)
 			if err != nil {
@@ -250,9 +259,11 @@ func (a *Archiver) dedupe(ctx context.Context, items []*item, k index.Archived) 
 			a.m.Duplicates.WithLabelValues(topic).Inc()
 			continue
 		}
-		for kind, bit := range map[string]store.Odd{"zero": store.OddZero, "malformed": store.OddMalformed, "extra": store.OddExtra} {
-			if it.odd&bit != 0 {
-				a.m.SuspectIDs.WithLabelValues(topic, kind).Inc()
+		if it.odd != 0 {
+			for _, k := range oddKinds {
+				if it.odd&k.bit != 0 {
+					a.m.SuspectIDs.WithLabelValues(topic, k.kind).Inc()
+				}
 			}
 		}
 		seenPlace[ref] = true
@@ -263,6 +274,13 @@ func (a *Archiver) dedupe(ctx context.Context, items []*item, k index.Archived) 
 	}
 	return fresh, nil
 }
+
+// oddKinds are the suspect_ids_total kinds an _id header can earn as it
+// is settled (reused is found against the index).
+var oddKinds = []struct {
+	bit  store.Odd
+	kind string
+}{{store.OddZero, "zero"}, {store.OddMalformed, "malformed"}, {store.OddExtra, "extra"}}
 
 // legacyDoc is an archived document read to learn its payload's hash.
 type legacyDoc = index.LegacyRow
@@ -468,17 +486,24 @@ func (a *Archiver) indexAndAnnounce(ctx context.Context, rows []index.Row) (clai
 	if err != nil || claimed != nil {
 		return claimed, err
 	}
+	stored, dups := map[string]int{}, map[string]int{}
 	for _, r := range rows {
 		// Each place counts once: a batch can hold one message twice when
 		// a rebalance hands a partition back and it is fetched again.
 		p := r.Place()
 		if !inserted[p] {
 			// Another replica indexed it first (a rebalance mid-batch).
-			a.m.Duplicates.WithLabelValues(a.label(r.Topic)).Inc()
+			dups[r.Topic]++
 			continue
 		}
 		delete(inserted, p)
-		a.m.Messages.WithLabelValues(a.label(r.Topic)).Inc()
+		stored[r.Topic]++
+	}
+	for topic, n := range stored {
+		a.m.Messages.WithLabelValues(a.label(topic)).Add(float64(n))
+	}
+	for topic, n := range dups {
+		a.m.Duplicates.WithLabelValues(a.label(topic)).Add(float64(n))
 	}
 	a.m.LastStored.SetToCurrentTime()
 	a.kickOutbox()
