@@ -52,7 +52,7 @@ var verbs = map[string]verb{
 	"status":           {"lag per topic-partition and last stored time", status},
 	"publish":          {"send test messages with known ids: --topic T --count N --size BYTES", publish},
 	"verify":           {"publish N messages to the test topic, then compare sent, received and stored: --count N --timeout 60s", verify},
-	"inspect":          {"print a stored message: inspect <uuid> [--raw]", inspect},
+	"inspect":          {"print the stored messages carrying an _id (usually one): inspect <uuid> [--raw]", inspect},
 	"uuids":            {"list archived ids: --topic T --since RFC3339 --until RFC3339 --header k=v --limit N", uuids},
 	"restore":          {"replay archived messages: --topic T --since --until --to-topic X", restore},
 	"logs":             {"recent errors: --limit N", logs},
