@@ -74,6 +74,7 @@ var knownServices = []service{
 				"TARGET=" + st.PGDSN,
 				"NATS=" + st.NATSURL(),
 				"STORE_MODE=segment", "SEGMENT_SECONDS=5",
+				"STREAM_MAX_BYTES=67108864", // the stack's streams keep 64 MiB
 				"METRICS_ADDR=127.0.0.1:19102",
 			}
 		},

@@ -50,7 +50,6 @@ var bodyTargets = [...]protowire.Number{
 	23: 5, // Freeze: update_file
 	25: 1, // ConsensusUpdateTopic: topicID
 	26: 1, // ConsensusDeleteTopic: topicID
-	27: 1, // ConsensusSubmitMessage: topicID
 	31: 2, // TokenFreeze: account (not the token)
 	32: 2, // TokenUnfreeze: account
 	33: 2, // TokenGrantKyc: account
@@ -151,6 +150,14 @@ func (d *body) resolve(r *record) error {
 				}
 			}
 		}
+	case typeSubmitMessage:
+		// The topic (ConsensusSubmitMessageTransactionHandler: topicID = 1)
+		// and message = 2, read in one pass: the most common type there is.
+		var f [3][]byte
+		if f, err = scanBytes(d.data, 1, 2, 3); err == nil && f[0] != nil {
+			d.topic, err = parseID(f[0])
+		}
+		d.entity, d.message = entityOf(d.topic), f[1]
 	case typeCryptoTransfer:
 		err = d.parseCryptoTransfer()
 	default:
@@ -166,13 +173,7 @@ func (d *body) resolve(r *record) error {
 	if err = d.parseMaxFees(); err != nil {
 		return fmt.Errorf("max_custom_fees: %w", err)
 	}
-	if d.typeNum == typeSubmitMessage {
-		if d.topic, err = d.dataID(1); err != nil {
-			return err
-		}
-		d.message, err = d.dataField(2)
-	}
-	return err
+	return nil
 }
 
 // idAt is the id at field num of the message b; the zero eid if absent.

@@ -153,6 +153,14 @@ func TestFixtureFields(t *testing.T) {
 			"sidecars.0.type":            "CONTRACT_BYTECODE",
 			"sidecars.0.detail.contract_id.contractNum": "1003",
 		}},
+		// The freeze body holds start_time = 7 and freeze_type = 8 only:
+		// no update_file, so FreezeTransactionHandler's
+		// EntityId.of(update_file) is EMPTY, stored as null.
+		{"freeze without an upgrade file", "v5v6/record0.0.3/2022-06-21T09_14_34.364804003Z.rcd", 0, map[string]any{
+			"name":      "FREEZE",
+			"type":      float64(23),
+			"entity_id": nil,
+		}},
 		{"ethereum transaction", "eth-0.26.0/record0.0.3/2022-04-28T15_28_34.014499000Z.rcd", 4, map[string]any{
 			"consensus_timestamp":         "1651159714.549303000",
 			"name":                        "ETHEREUMTRANSACTION",

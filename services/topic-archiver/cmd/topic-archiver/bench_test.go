@@ -25,6 +25,7 @@ import (
 	"tributary.dev/libs/testkit"
 	"tributary.dev/services/topic-archiver/internal/archive"
 	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
 )
 
 // BenchmarkArchive is `make bench` for the topic-archiver: 100,000
@@ -135,7 +136,7 @@ type writtenObject struct {
 
 // indexColumns are archive_messages' columns the archiver fills; the rest
 // have defaults.
-var indexColumns = []string{"uuid", "topic", "partition", "offset", "timestamp", "bucket", "key", "byte_offset", "byte_length", "size", "sha256", "headers"}
+var indexColumns = []string{"uuid", "topic", "topic_id", "partition", "offset", "timestamp", "bucket", "key", "byte_offset", "byte_length", "size", "sha256", "payload_sha256", "headers"}
 
 // written reads back what the segment pass under prefix stored: every
 // object's bytes and every index row, grouped by object.
@@ -175,21 +176,21 @@ func (e *procEnv) written(b *testing.B, prefix, dsn string) []writtenObject {
 	count := 0
 	for rows.Next() {
 		var (
-			id                          pgtype.UUID
+			id, topicID                 pgtype.UUID
 			topic, bucket, key, headers string
 			partition, size             int32
 			offset, byteOffset, byteLen int64
 			ts                          time.Time
-			sum                         []byte
+			sum, payload                []byte
 		)
-		if err := rows.Scan(&id, &topic, &partition, &offset, &ts, &bucket, &key, &byteOffset, &byteLen, &size, &sum, &headers); err != nil {
+		if err := rows.Scan(&id, &topic, &topicID, &partition, &offset, &ts, &bucket, &key, &byteOffset, &byteLen, &size, &sum, &payload, &headers); err != nil {
 			b.Fatal(err)
 		}
 		i, ok := byKey[key]
 		if !ok {
 			b.Fatalf("index row of %s@%d points at %s, which %s did not write", topic, offset, key, prefix)
 		}
-		objs[i].rows = append(objs[i].rows, []any{id, topic, partition, offset, ts, bucket, key, byteOffset, byteLen, size, sum, headers})
+		objs[i].rows = append(objs[i].rows, []any{id, topic, topicID, partition, offset, ts, bucket, key, byteOffset, byteLen, size, sum, payload, headers})
 		count++
 	}
 	if err := rows.Err(); err != nil {
@@ -327,7 +328,12 @@ func (e *procEnv) profileSegmentPass(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := archive.Config{Brokers: e.brokers, Group: "bench-profile", Topics: sel, Mode: archive.SegmentMode, Root: "profile",
+	meta, err := kafkameta.New(e.brokers, kafkameta.Auth{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer meta.Close()
+	cfg := archive.Config{Brokers: e.brokers, Group: "bench-profile", Meta: meta, Topics: sel, Mode: archive.SegmentMode, Root: "profile",
 		SegmentBytes: 16 << 20, SegmentAge: 10 * time.Second, BatchSize: 2000, TopicRefresh: time.Second, Once: true, IdleExit: time.Minute}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		b.Fatal(err)

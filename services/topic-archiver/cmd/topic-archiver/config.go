@@ -17,6 +17,7 @@ import (
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/setup"
 	"tributary.dev/services/topic-archiver/internal/archive"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
 )
 
 // Config is every variable the archiver reads; `topic-archiver --help`
@@ -37,6 +38,10 @@ type Config struct {
 	S3            config.Bucket    `envconfig:"S3" required:"true" desc:"where messages are stored: bucket_endpoint=… bucket_id=… bucket_key=… bucket_name=… bucket_path=…"`
 	Target        config.DSN       `envconfig:"TARGET" required:"true" desc:"PostgreSQL index, libpq form: user=… password=… host=… port=… dbname=…"`
 	NATS          config.SecretURL `envconfig:"NATS" desc:"NATS server for archive.stored.<topic> announcements; empty: none"`
+	Stream        string           `envconfig:"NATS_STREAM" default:"ARCHIVE_STORED" desc:"JetStream stream archive.stored events are stored in (created or updated at start; NATS needs JetStream)"`
+	DedupWindow   int              `envconfig:"DEDUP_WINDOW" default:"3600" desc:"seconds the stream remembers a Nats-Msg-Id, so an event sent again after a crash is dropped; at most STREAM_MAX_AGE"`
+	StreamMaxAge  int              `envconfig:"STREAM_MAX_AGE" default:"604800" desc:"seconds the stream keeps an event (then the oldest go): the longest a consumer may be down and still read what it missed"`
+	StreamBytes   int64            `envconfig:"STREAM_MAX_BYTES" default:"4294967296" desc:"bytes the stream keeps at most (then the oldest events go), so a stream nobody reads cannot fill the NATS server's disk"`
 	StoreMode     string           `envconfig:"STORE_MODE" default:"object" desc:"object: one S3 object per message (the original); segment: many per object, per partition"`
 	SegmentBytes  int              `envconfig:"SEGMENT_BYTES" default:"16777216" desc:"segment mode: write a segment once it holds this many bytes"`
 	SegmentSecs   float64          `envconfig:"SEGMENT_SECONDS" default:"10" desc:"segment mode: write a segment once it is this old"`
@@ -47,6 +52,7 @@ type Config struct {
 	ErrorHours    int              `envconfig:"ERROR_RETENTION" default:"720" desc:"hours archive_errors rows (topic-archiver logs) are kept; older ones are deleted once an hour"`
 	TopicRefresh  int              `envconfig:"TOPIC_REFRESH" default:"30" desc:"seconds between looks for new topics"`
 	IdleExit      int              `envconfig:"IDLE_EXIT" default:"60" desc:"with RUN_AS_SERVICE=false (archive to the current end of every partition, then exit): give up, with exit status 1, after this many seconds without a message while partitions are short of their end offset"`
+	MetricTopics  int              `envconfig:"METRIC_TOPICS" default:"200" desc:"topics that get metric series of their own (messages, duplicates, lag…); later ones are counted under topic=\"_other\", so thousands of topics cannot blow up the series count; 0: no limit"`
 	TestTopic     string           `envconfig:"TEST_TOPIC" default:"tributary.archiver.test" desc:"topic used by verify and removed by clean-tests"`
 }
 
@@ -73,6 +79,15 @@ func (c *Config) Validate() error {
 	if c.ErrorHours < 1 {
 		errs = append(errs, fmt.Errorf("ERROR_RETENTION: at least 1 hour, got %d", c.ErrorHours))
 	}
+	if c.DedupWindow < 1 || c.StreamMaxAge < 1 || c.DedupWindow > c.StreamMaxAge {
+		errs = append(errs, fmt.Errorf("DEDUP_WINDOW, STREAM_MAX_AGE: at least 1 second each, the window at most the age; got %d and %d", c.DedupWindow, c.StreamMaxAge))
+	}
+	if c.Stream == "" {
+		errs = append(errs, errors.New("NATS_STREAM: empty"))
+	}
+	if c.MetricTopics < 0 {
+		errs = append(errs, fmt.Errorf("METRIC_TOPICS: at least 0, got %d", c.MetricTopics))
+	}
 	if c.BatchBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("BATCH_BYTES: at least 1048576, got %d", c.BatchBytes))
 	}
@@ -96,33 +111,55 @@ func (c *Config) dialer() (*kafka.Dialer, error) {
 		return nil, fmt.Errorf("KAFKA_SASL_MECHANISM: %w", err)
 	}
 	d.SASLMechanism = mech
-	if c.TLS {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.TLSCA != "" {
-			pem, err := os.ReadFile(c.TLSCA)
-			if err != nil {
-				return nil, fmt.Errorf("KAFKA_TLS_CA: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("KAFKA_TLS_CA: no certificates in %s", c.TLSCA)
-			}
-			cfg.RootCAs = pool
-		}
-		d.TLS = cfg
+	if d.TLS, err = c.tlsConfig(); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
 
+// tlsConfig is KAFKA_TLS and KAFKA_TLS_CA; nil without TLS.
+func (c *Config) tlsConfig() (*tls.Config, error) {
+	if !c.TLS {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLSCA != "" {
+		pem, err := os.ReadFile(c.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("KAFKA_TLS_CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("KAFKA_TLS_CA: no certificates in %s", c.TLSCA)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// metaClient is the client for topic ids, offsets and the group's
+// commits (see kafkameta), with the same TLS and SASL as the dialer.
+func (c *Config) metaClient() (*kafkameta.Client, error) {
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return kafkameta.New(c.Brokers, kafkameta.Auth{TLS: tlsCfg, SASLMechanism: strings.ToUpper(c.SASLMechanism),
+		SASLUser: c.SASLUser, SASLPassword: c.SASLPassword.Value()})
+}
+
 // archiveConfig is the domain's view of the configuration.
-func (c *Config) archiveConfig(dialer *kafka.Dialer) archive.Config {
+func (c *Config) archiveConfig(dialer *kafka.Dialer, meta *kafkameta.Client) archive.Config {
 	sel, _ := archive.NewSelector(c.Topics, c.Veto) // validated by Load
 	ac := archive.Config{
-		Brokers: c.Brokers, Group: c.Group, Dialer: dialer, Topics: sel, Mode: archive.Mode(c.StoreMode),
+		Brokers: c.Brokers, Group: c.Group, Dialer: dialer, Meta: meta, Topics: sel, Mode: archive.Mode(c.StoreMode),
 		Root: c.S3.Path, SegmentBytes: c.SegmentBytes, SegmentAge: time.Duration(c.SegmentSecs * float64(time.Second)),
 		SegmentMemory: c.SegmentMemory,
 		BatchSize:     c.BatchSize, BatchBytes: c.BatchBytes, PutConcurrency: c.PutParallel, TopicRefresh: time.Duration(c.TopicRefresh) * time.Second,
 		ErrorRetention: time.Duration(c.ErrorHours) * time.Hour,
+		MetricTopics:   c.MetricTopics,
+		Stream: archive.StreamConfig{Name: c.Stream, Dedup: time.Duration(c.DedupWindow) * time.Second,
+			MaxAge: time.Duration(c.StreamMaxAge) * time.Second, MaxBytes: c.StreamBytes},
 	}
 	if !c.RunAsService {
 		ac.Once, ac.IdleExit = true, time.Duration(c.IdleExit)*time.Second

@@ -60,8 +60,13 @@ func newProcEnv(t testing.TB, partitions int) *procEnv {
 }
 
 func newProcEnvWith(t testing.TB, kopts ...kfake.Opt) *procEnv {
+	return newProcEnvOn(t, testkit.KafkaCluster(t, kopts...))
+}
+
+// newProcEnvOn is newProcEnv on a Kafka cluster the test made.
+func newProcEnvOn(t testing.TB, cluster *kfake.Cluster) *procEnv {
 	ctx := context.Background()
-	e := &procEnv{t: t, ctx: ctx, kafka: testkit.KafkaCluster(t, kopts...), s3: testkit.RunS3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
+	e := &procEnv{t: t, ctx: ctx, kafka: cluster, s3: testkit.RunS3(t), dsn: testkit.Postgres(t), nats: testkit.NATS(t)}
 	e.brokers = e.kafka.ListenAddrs()
 	var err error
 	if e.bucket, err = e.s3.CreateBucket(ctx, "archive-test"); err != nil {

@@ -26,6 +26,11 @@ func run(ctx context.Context, cfg *Config, env *setup.Env) error {
 	if err != nil {
 		return err
 	}
+	meta, err := cfg.metaClient()
+	if err != nil {
+		return err
+	}
+	env.OnClose("kafka metadata client", meta.Close)
 	pool, err := env.Postgres(ctx, cfg.Target.Value(), migrations.FS, "topic-archiver")
 	if err != nil {
 		return fmt.Errorf("TARGET: %w", err)
@@ -44,7 +49,7 @@ func run(ctx context.Context, cfg *Config, env *setup.Env) error {
 	env.AddCheck("kafka", kafkaCheck(dialer, cfg.Brokers))
 
 	env.Log.Info("starting", zap.Strings("brokers", cfg.Brokers), zap.Stringer("s3", cfg.S3), zap.Stringer("target", cfg.Target), zap.String("mode", cfg.StoreMode))
-	ac := cfg.archiveConfig(dialer)
+	ac := cfg.archiveConfig(dialer, meta)
 	ac.Beat = env.Beat
 	a := archive.New(ac, store, ix, bus, env.Log, archive.NewMetrics(env.Metrics))
 	// The archiver is one long unit of work that checks for the stop

@@ -56,6 +56,11 @@ func runVerb(ctx context.Context, cfg *Config, env *setup.Env, verb string, args
 	if err != nil {
 		return err
 	}
+	meta, err := cfg.metaClient()
+	if err != nil {
+		return err
+	}
+	env.OnClose("kafka metadata client", meta.Close)
 	var schema fs.FS
 	if schemaVerbs[verb] {
 		schema = migrations.FS
@@ -87,7 +92,7 @@ func runVerb(ctx context.Context, cfg *Config, env *setup.Env, verb string, args
 		}
 	}
 	te := &tools.Env{Out: os.Stdout, Log: env.Log, Index: ix, Store: store, Bus: bus, NATSErr: natsErr,
-		Brokers: cfg.Brokers, Dialer: dialer, Root: cfg.S3.Path, TestTopic: cfg.TestTopic, Selector: cfg.archiveConfig(dialer).Topics}
+		Brokers: cfg.Brokers, Dialer: dialer, Meta: meta, Root: cfg.S3.Path, TestTopic: cfg.TestTopic, Selector: cfg.archiveConfig(dialer, meta).Topics}
 	return tools.Run(ctx, te, verb, args)
 }
 

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -16,6 +18,8 @@ import (
 	"tributary.dev/libs/blob"
 	"tributary.dev/libs/natsbus"
 	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
+	"tributary.dev/services/topic-archiver/internal/store"
 )
 
 // Mode is how messages are laid out in S3.
@@ -28,9 +32,11 @@ const (
 
 // Config is what the archiver needs; main fills it from the environment.
 type Config struct {
-	Brokers      []string
-	Group        string
-	Dialer       *kafka.Dialer
+	Brokers []string
+	Group   string
+	Dialer  *kafka.Dialer
+	// Meta lists topics with their ids and reads offsets (kafkameta).
+	Meta         *kafkameta.Client
 	Topics       Selector
 	Mode         Mode
 	Root         string // key prefix (bucket_path)
@@ -63,6 +69,11 @@ type Config struct {
 	// are deleted at most once per PruneEvery. 0: 30 days, every hour.
 	ErrorRetention time.Duration
 	PruneEvery     time.Duration
+	// Stream is the JetStream stream archive.stored events are stored in.
+	Stream StreamConfig
+	// MetricTopics bounds the topics that get series of their own; the
+	// rest are counted under "_other". 0: no bound.
+	MetricTopics int
 }
 
 // Archiver runs the consume → store → index → commit loop.
@@ -79,6 +90,21 @@ type Archiver struct {
 	run context.Context
 	// pruned is when archive_errors was last pruned (zero: not yet).
 	pruned time.Time
+	// ids is the id each listed topic is archived under (topicids.go).
+	ids atomic.Pointer[map[string]store.UUID]
+	// resets are topics whose content changed under their id, waiting
+	// for their next id; noCommit, topics whose offsets finish must not
+	// commit (gone, or with a new id).
+	resets   map[string]bool
+	noCommit map[string]bool
+	// refreshNow asks the loop to list topics at its next turn.
+	refreshNow atomic.Bool
+	// labels bounds the topic label of per-topic series (metrics.go).
+	labels topicLabels
+	// lagSeries are the lag series set at the last look (lag.go).
+	lagSeries map[[2]string]bool
+	// kick wakes the outbox publisher (outbox.go).
+	kick chan struct{}
 }
 
 func (a *Archiver) stopping() bool { return a.run != nil && a.run.Err() != nil }
@@ -118,7 +144,7 @@ func New(cfg Config, store blob.Store, ix *index.Index, bus *natsbus.Bus, log *z
 	if cfg.Dialer == nil {
 		cfg.Dialer = &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
 	}
-	a := &Archiver{cfg: cfg, store: store, ix: ix, bus: bus, log: log, m: m}
+	a := &Archiver{cfg: cfg, store: store, ix: ix, bus: bus, log: log, m: m, labels: topicLabels{limit: cfg.MetricTopics}, kick: make(chan struct{}, 1)}
 	a.segs = newSegments(a)
 	return a
 }
@@ -148,16 +174,92 @@ func fetchLimits(batchBytes, batchSize int) (maxBytes, queue int) {
 
 var errTopicsChanged = errors.New("topic set changed")
 
+// newReader makes the group's reader for topics.
+//
+// One Reader with GroupTopics rather than kafka.ConsumerGroup: the Reader
+// already does the group protocol, per-partition fetching, rebalances and
+// explicit commits, and hands us one stream to batch from. Its topic list
+// is fixed at creation, so a changed topic set means storing and
+// committing what is held, closing it and making a new one — a rejoin
+// every TOPIC_REFRESH at most, and only when topics come or go. A
+// ConsumerGroup would need the same rejoin (its topics are fixed too)
+// plus our own per-partition readers and commit plumbing. The broker
+// answers a fetch as soon as it has a message (MinBytes 1); MaxWait is
+// also kafka-go's deadline for that answer to arrive, which a response of
+// large messages needs room for on a busy broker.
+func (a *Archiver) newReader(topics []string) *kafka.Reader {
+	maxBytes, queue := fetchLimits(a.cfg.BatchBytes, a.cfg.BatchSize)
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:               a.cfg.Brokers,
+		GroupID:               a.cfg.Group,
+		GroupTopics:           topics,
+		Dialer:                a.cfg.Dialer,
+		StartOffset:           kafka.FirstOffset,
+		MinBytes:              1,
+		MaxBytes:              maxBytes,
+		MaxWait:               500 * time.Millisecond,
+		QueueCapacity:         queue,
+		CommitInterval:        0, // synchronous commits, only after storing
+		WatchPartitionChanges: true,
+		HeartbeatInterval:     time.Second,
+		SessionTimeout:        10 * time.Second,
+		RebalanceTimeout:      10 * time.Second,
+		JoinGroupBackoff:      500 * time.Millisecond,
+		ErrorLogger:           kafka.LoggerFunc(a.kafkaError),
+	})
+}
+
+// kafkaError is kafka-go's error log: logged, counted, and, when it says
+// a topic or an offset is gone — a topic deleted (and maybe created
+// again), a partition read past its end — the topics are listed again at
+// once rather than at the next TOPIC_REFRESH.
+func (a *Archiver) kafkaError(msg string, args ...any) {
+	text := fmt.Sprintf(msg, args...)
+	a.m.KafkaClientErrors.Inc()
+	a.log.Warn("kafka client", zap.String("error", text))
+	if strings.Contains(text, "Unknown Topic Or Partition") || strings.Contains(text, "passed the last offset") {
+		a.refreshNow.Store(true)
+	}
+}
+
 // Run archives until ctx is done (or, with IdleExit, until caught up). A
-// new or deleted topic rebuilds the group's reader. On return every
-// fetched message is stored and committed.
+// new or deleted topic, or one whose id changed, rebuilds the group's
+// reader. On return every fetched message is stored and committed.
 func (a *Archiver) Run(ctx context.Context) error {
 	a.run = ctx
 	// A run starts from what Kafka has committed, not from what an earlier
 	// run that ended in an error held in memory.
 	a.segs = newSegments(a)
+	a.resets = map[string]bool{}
+	if a.bus != nil {
+		err := a.retry(ctx, "nats", "set up the "+a.cfg.Stream.Name+" stream", func() error { return ensureStream(ctx, a.bus, a.cfg.Stream) })
+		if err != nil {
+			return err
+		}
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); a.publishOutbox(pctx) }()
+		defer func() {
+			stop()
+			<-done
+			// What this run stored goes out before it returns, as far as
+			// NATS lets it; the rest waits in the outbox for the next.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := a.drainOutbox(dctx); err != nil {
+				a.log.Warn("announce stored messages before exiting; the outbox keeps them for the next run", zap.Error(err))
+			}
+		}()
+	}
+	return a.runLoop(ctx)
+}
+
+// runLoop lists topics, settles their ids and consumes them, again each
+// time the set changes.
+func (a *Archiver) runLoop(ctx context.Context) error {
 	for {
-		topics, err := Discover(ctx, a.cfg.Dialer, a.cfg.Brokers, a.cfg.Topics)
+		listed, err := Discover(ctx, a.cfg.Meta, a.cfg.Topics)
+		topics := Names(listed)
 		if err != nil {
 			a.m.Errors.WithLabelValues("kafka").Inc()
 			a.log.Warn("cannot list topics; retrying", zap.Error(err))
@@ -174,38 +276,27 @@ func (a *Archiver) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		a.log.Info("archiving topics", zap.Strings("topics", topics), zap.String("group", a.cfg.Group), zap.String("mode", string(a.cfg.Mode)))
-		// One Reader with GroupTopics rather than kafka.ConsumerGroup:
-		// the Reader already does the group protocol, per-partition
-		// fetching, rebalances and explicit commits, and hands us one
-		// stream to batch from. Its topic list is fixed at creation, so a
-		// changed topic set means storing and committing what is held,
-		// closing it and making a new one — a rejoin every TOPIC_REFRESH
-		// at most, and only when topics come or go. A ConsumerGroup would
-		// need the same rejoin (its topics are fixed too) plus our own
-		// per-partition readers and commit plumbing.
-		// The broker answers a fetch as soon as it has a message
-		// (MinBytes 1); MaxWait is also kafka-go's deadline for that
-		// answer to arrive, which a response of large messages needs
-		// room for on a busy broker.
-		maxBytes, queue := fetchLimits(a.cfg.BatchBytes, a.cfg.BatchSize)
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:               a.cfg.Brokers,
-			GroupID:               a.cfg.Group,
-			GroupTopics:           topics,
-			Dialer:                a.cfg.Dialer,
-			StartOffset:           kafka.FirstOffset,
-			MinBytes:              1,
-			MaxBytes:              maxBytes,
-			MaxWait:               500 * time.Millisecond,
-			QueueCapacity:         queue,
-			CommitInterval:        0, // synchronous commits, only after storing
-			WatchPartitionChanges: true,
-			HeartbeatInterval:     time.Second,
-			SessionTimeout:        10 * time.Second,
-			RebalanceTimeout:      10 * time.Second,
-			JoinGroupBackoff:      500 * time.Millisecond,
+		var changed []string
+		err = a.retry(ctx, "postgres", "settle topic ids", func() error {
+			var err error
+			changed, err = a.assignTopicIDs(ctx, listed)
+			return err
 		})
+		if err != nil {
+			return err
+		}
+		a.dropGoneSeries(topics)
+		// What was fetched and committed of a topic gone or under a new
+		// id says nothing about the topic now: its offsets start again.
+		a.segs.forget(func(topic string) bool { return !slices.Contains(topics, topic) || slices.Contains(changed, topic) })
+		if len(changed) > 0 {
+			err := a.retry(ctx, "kafka", "rewind recreated topics", func() error { return a.rewind(ctx, changed, topics) })
+			if err != nil {
+				return err
+			}
+		}
+		a.log.Info("archiving topics", zap.Strings("topics", topics), zap.String("group", a.cfg.Group), zap.String("mode", string(a.cfg.Mode)))
+		r := a.newReader(topics)
 		var goal map[tp]int64
 		if a.cfg.Once {
 			if goal, err = a.goal(ctx, topics); err != nil {
@@ -213,7 +304,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		err = a.consume(ctx, r, topics, goal)
+		err = a.consume(ctx, r, listed, goal)
 		if cerr := r.Close(); cerr != nil {
 			a.log.Debug("close reader", zap.Error(cerr))
 		}
@@ -226,7 +317,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 
 // consume reads batches until ctx is done, the topic set changes, or (once
 // mode) the stream goes idle.
-func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string, goal map[tp]int64) error {
+func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []kafkameta.Topic, goal map[tp]int64) error {
 	nextRefresh := time.Now().Add(a.cfg.TopicRefresh)
 	lastMsg := time.Now()
 	for {
@@ -252,6 +343,21 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 		if err := a.segs.flushAged(context.WithoutCancel(ctx), r, false); err != nil {
 			return err
 		}
+		if len(a.resets) > 0 {
+			// A topic changed under us: store and commit the rest, give
+			// it its next id, and rejoin (which rewinds it).
+			if err := a.finish(context.WithoutCancel(ctx), r); err != nil {
+				return err
+			}
+			now, err := Discover(ctx, a.cfg.Meta, a.cfg.Topics)
+			if err == nil {
+				err = a.takeResets(ctx, now)
+			}
+			if err != nil {
+				return fmt.Errorf("take up changed topics again: %w", err)
+			}
+			return errTopicsChanged
+		}
 		if a.cfg.Once {
 			if a.segs.fetchedAll(goal) {
 				if err := a.finish(context.WithoutCancel(ctx), r); err != nil {
@@ -272,12 +378,22 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 				return fmt.Errorf("no message for %s with partitions short of their end offset: %v", a.cfg.IdleExit, short)
 			}
 		}
-		if time.Now().After(nextRefresh) {
+		if time.Now().After(nextRefresh) || a.refreshNow.Swap(false) {
 			nextRefresh = time.Now().Add(a.cfg.TopicRefresh)
-			now, err := Discover(ctx, a.cfg.Dialer, a.cfg.Brokers, a.cfg.Topics)
+			now, err := Discover(ctx, a.cfg.Meta, a.cfg.Topics)
+			if err == nil {
+				a.updateLag(ctx, now)
+			}
 			if err == nil && !slices.Equal(now, topics) {
-				a.log.Info("topic set changed; rejoining the group", zap.Strings("topics", now))
-				if err := a.finish(context.WithoutCancel(ctx), r); err != nil {
+				a.log.Info("topic set changed; rejoining the group", zap.Strings("topics", Names(now)))
+				// Topics gone or with a new id keep what was fetched of
+				// them stored, but their offsets are not committed: the
+				// broker dropped them with the topic, and they belong to
+				// what was there before.
+				a.noCommit = changedTopics(topics, now)
+				err := a.finish(context.WithoutCancel(ctx), r)
+				a.noCommit = nil
+				if err != nil {
 					return err
 				}
 				return errTopicsChanged
@@ -286,10 +402,27 @@ func (a *Archiver) consume(ctx context.Context, r *kafka.Reader, topics []string
 	}
 }
 
+// changedTopics are the topics of was that are gone from now or have
+// another id there.
+func changedTopics(was, now []kafkameta.Topic) map[string]bool {
+	ids := map[string]kafkameta.TopicID{}
+	for _, t := range now {
+		ids[t.Name] = t.ID
+	}
+	out := map[string]bool{}
+	for _, t := range was {
+		if id, ok := ids[t.Name]; !ok || id != t.ID {
+			out[t.Name] = true
+		}
+	}
+	return out
+}
+
 // goal is, per partition, the offset a one-shot run must reach: the end
-// offset now, known to be reached already where the index has it.
+// offset now, known to be reached already where the index has it under
+// the topic's current id (or from before ids were kept).
 func (a *Archiver) goal(ctx context.Context, topics []string) (map[tp]int64, error) {
-	ends, err := EndOffsets(ctx, a.cfg.Dialer, a.cfg.Brokers, topics)
+	ends, err := EndOffsets(ctx, a.cfg.Meta, topics)
 	if err != nil {
 		return nil, fmt.Errorf("read end offsets: %w", err)
 	}
@@ -299,7 +432,13 @@ func (a *Archiver) goal(ctx context.Context, topics []string) (map[tp]int64, err
 	}
 	have := map[tp]int64{}
 	for _, p := range archived {
-		have[tp{p.Topic, int(p.Partition)}] = p.MaxOffset
+		if p.TopicID != a.topicID(p.Topic) && p.TopicID != (store.UUID{}) {
+			continue
+		}
+		k := tp{p.Topic, int(p.Partition)}
+		if cur, ok := have[k]; !ok || p.MaxOffset > cur {
+			have[k] = p.MaxOffset
+		}
 	}
 	goal := map[tp]int64{}
 	for _, e := range ends {
@@ -340,13 +479,6 @@ func (a *Archiver) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message,
 		}
 		batch = append(batch, m)
 		size += messageBytes(m)
-	}
-	last := map[tp]kafka.Message{}
-	for _, m := range batch {
-		last[tp{m.Topic, m.Partition}] = m
-	}
-	for k, m := range last {
-		a.m.Lag.WithLabelValues(k.topic, fmt.Sprint(k.partition)).Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
 	}
 	return batch, nil
 }

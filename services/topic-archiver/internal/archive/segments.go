@@ -2,7 +2,7 @@ package archive
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +12,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"tributary.dev/libs/blob"
-	"tributary.dev/libs/natsbus"
 	"tributary.dev/services/topic-archiver/internal/index"
 	"tributary.dev/services/topic-archiver/internal/store"
 )
@@ -88,6 +86,17 @@ func (s *segments) fetched(batch []kafka.Message) {
 	for _, m := range batch {
 		st := s.part(m.Topic, m.Partition)
 		st.lastFetched = max(st.lastFetched, m.Offset)
+	}
+}
+
+// forget drops the state of the partitions of topics gone: called
+// between readers, when every segment has been written (finish), so none
+// is open or pending.
+func (s *segments) forget(gone func(topic string) bool) {
+	for k, st := range s.parts {
+		if gone(k.topic) && st.seg == nil && len(st.pending) == 0 {
+			delete(s.parts, k)
+		}
 	}
 }
 
@@ -228,65 +237,91 @@ const FlushParallel = 8
 
 // flush writes one segment object, indexes its documents with their byte
 // ranges and announces it. It touches no shared state, so several run at
-// once in the background.
+// once in the background. A key that already holds an object keeps it if
+// it is these very bytes (written by a run that died before indexing
+// them); other bytes — the same offsets of a topic since created again —
+// send this segment to a variant key.
 func (s *segments) flush(ctx context.Context, topic string, p int, seg *segment) error {
 	a := s.a
 	first, last := seg.items[0].offset, seg.items[len(seg.items)-1].offset
-	key := store.SegmentKey(a.cfg.Root, topic, p, first, last)
 	body := newDocsReader(seg.items)
-	err := a.retry(ctx, "s3", "write segment "+key, func() error {
-		if _, err := body.Seek(0, io.SeekStart); err != nil {
+	var key string
+	var rows []index.Row
+	var inserted map[index.Place]bool
+	for {
+		variant := func(sum [32]byte) string {
+			return store.VariantSegmentKey(a.cfg.Root, topic, p, first, last, store.Variant(sum[:]))
+		}
+		// The segment's hash is only needed when its key is taken.
+		sum := func() ([32]byte, error) {
+			var sum [32]byte
+			h := sha256.New()
+			if _, err := body.Seek(0, io.SeekStart); err != nil {
+				return sum, err
+			}
+			if _, err := io.Copy(h, body); err != nil {
+				return sum, err
+			}
+			copy(sum[:], h.Sum(nil))
+			_, err := body.Seek(0, io.SeekStart)
+			return sum, err
+		}
+		err := a.retry(ctx, "s3", "write segment "+store.SegmentKey(a.cfg.Root, topic, p, first, last), func() error {
+			if _, err := body.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			var err error
+			key, err = a.putOnce(ctx, store.SegmentKey(a.cfg.Root, topic, p, first, last), variant, body, body.Size(), sum)
+			return err
+		})
+		if err != nil {
 			return err
 		}
-		err := a.store.Put(ctx, key, body, body.Size())
-		if errors.Is(err, blob.ErrExists) {
-			return nil // written by a run that died before indexing it
+		rows = make([]index.Row, len(seg.items))
+		for i, it := range seg.items {
+			rows[i] = it.row(a.store.Bucket(), key, body.offs[i])
 		}
-		return err
-	})
-	if err != nil {
-		return err
+		claimed := false
+		err = a.retry(ctx, "postgres", "index segment "+key, func() error {
+			var err error
+			inserted, err = a.ix.Insert(ctx, rows, a.announceSegment(topic, p, key, first, last, int(body.Size())))
+			if ce := (*index.ClaimedError)(nil); errors.As(err, &ce) {
+				claimed = true
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			break
+		}
+		a.log.Info("segment key claimed by clean-duplicates; writing it again", zap.String("key", key))
+		if !sleep(ctx, time.Second) {
+			return ctx.Err()
+		}
 	}
-	offs := body.offs
 	size := int(body.Size())
 	a.m.Bytes.Add(float64(size))
 	a.m.Segments.Inc()
-	rows := make([]index.Row, len(seg.items))
-	for i, it := range seg.items {
-		rows[i] = it.row(a.store.Bucket(), key, offs[i])
-	}
-	var inserted map[store.UUID]bool
-	err = a.retry(ctx, "postgres", "index segment "+key, func() error {
-		var err error
-		inserted, err = a.ix.Insert(ctx, rows)
-		return err
-	})
-	if err != nil {
-		return err
-	}
 	n := 0
+	label := a.label(topic)
 	for _, r := range rows {
-		// Each id counts once: a segment can hold one message twice when
-		// a rebalance hands its partition back and it is fetched again.
-		if inserted[r.UUID] {
-			delete(inserted, r.UUID)
+		// Each place counts once: a segment can hold one message twice
+		// when a rebalance hands its partition back and it is fetched
+		// again.
+		if pl := r.Place(); inserted[pl] {
+			delete(inserted, pl)
 			n++
 		} else {
-			a.m.Duplicates.WithLabelValues(topic).Inc()
+			a.m.Duplicates.WithLabelValues(label).Inc()
 		}
 	}
-	a.m.Messages.WithLabelValues(topic).Add(float64(n))
+	a.m.Messages.WithLabelValues(label).Add(float64(n))
 	a.m.LastStored.SetToCurrentTime()
 	a.log.Debug("segment stored", zap.String("key", key), zap.Int("messages", n), zap.Int("bytes", size))
-	if a.bus != nil && n > 0 {
-		ev := SegmentStored{V: 1, Host: host, UTCTS: natsbus.UTCTS(time.Now()), Topic: topic, Partition: p,
-			Bucket: a.store.Bucket(), Key: key, FirstOffset: first, LastOffset: last, Count: n, Size: size}
-		payload, _ := json.Marshal(ev)
-		if err := a.bus.PublishBatch(ctx, []natsbus.Msg{{Subject: "archive.stored." + natsbus.Token(topic), MsgID: key, Payload: payload}}); err != nil {
-			a.m.Errors.WithLabelValues("nats").Inc()
-			a.log.Warn("announce segment", zap.String("key", key), zap.Error(err))
-		}
-	}
+	a.kickOutbox()
 	return nil
 }
 
@@ -311,6 +346,9 @@ type SegmentStored struct {
 func (s *segments) commit(ctx context.Context, r *kafka.Reader) error {
 	var msgs []kafka.Message
 	for k, st := range s.parts {
+		if s.a.noCommit[k.topic] || s.a.resets[k.topic] {
+			continue
+		}
 		upto := st.lastFetched
 		if st.seg != nil {
 			upto = st.seg.items[0].offset - 1

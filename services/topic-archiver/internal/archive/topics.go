@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 
-	"github.com/segmentio/kafka-go"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
 )
 
 // Selector decides which topics are archived: those matching Include,
@@ -58,33 +57,29 @@ func (s Selector) Allowed(topic string) bool {
 	return true
 }
 
-// Discover lists the cluster's topics and returns the allowed ones, sorted.
-func Discover(ctx context.Context, dialer *kafka.Dialer, brokers []string, sel Selector) ([]string, error) {
-	var lastErr error
-	for _, b := range brokers {
-		conn, err := dialer.DialContext(ctx, "tcp", b)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		parts, err := conn.ReadPartitions()
-		conn.Close()
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		seen := map[string]bool{}
-		var topics []string
-		for _, p := range parts {
-			if !seen[p.Topic] && sel.Allowed(p.Topic) {
-				seen[p.Topic] = true
-				topics = append(topics, p.Topic)
-			}
-		}
-		sort.Strings(topics)
-		return topics, nil
+// Discover lists the cluster's allowed topics with their ids, sorted by
+// name. The metadata client tries every broker, under a deadline.
+func Discover(ctx context.Context, meta *kafkameta.Client, sel Selector) ([]kafkameta.Topic, error) {
+	all, err := meta.Topics(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("list topics from %v: %w", brokers, lastErr)
+	var topics []kafkameta.Topic
+	for _, t := range all {
+		if sel.Allowed(t.Name) {
+			topics = append(topics, t)
+		}
+	}
+	return topics, nil
+}
+
+// Names is the topics' names, in order.
+func Names(topics []kafkameta.Topic) []string {
+	out := make([]string, len(topics))
+	for i, t := range topics {
+		out[i] = t.Name
+	}
+	return out
 }
 
 // PartitionEnd is a partition's next offset to be written.
@@ -94,36 +89,31 @@ type PartitionEnd struct {
 	End       int64
 }
 
-// EndOffsets asks each partition's leader for its end offset. With no
-// topics given it covers every topic.
-func EndOffsets(ctx context.Context, dialer *kafka.Dialer, brokers []string, topics []string) ([]PartitionEnd, error) {
-	conn, err := dialer.DialContext(ctx, "tcp", brokers[0])
+// EndOffsets asks each partition's leader for its end offset, sorted by
+// topic and partition. With no topics given it covers every topic.
+func EndOffsets(ctx context.Context, meta *kafkameta.Client, topics []string) ([]PartitionEnd, error) {
+	if len(topics) == 0 {
+		all, err := meta.Topics(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range all {
+			topics = append(topics, t.Name)
+		}
+	}
+	parts, err := meta.PartitionsOf(ctx, topics)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := conn.ReadPartitions(topics...)
-	conn.Close()
+	ends, err := meta.Ends(ctx, parts)
 	if err != nil {
 		return nil, err
 	}
-	var out []PartitionEnd
+	out := make([]PartitionEnd, 0, len(parts))
 	for _, p := range parts {
-		lc, err := dialer.DialLeader(ctx, "tcp", fmt.Sprintf("%s:%d", p.Leader.Host, p.Leader.Port), p.Topic, p.ID)
-		if err != nil {
-			return out, err
+		if end, ok := ends[p]; ok {
+			out = append(out, PartitionEnd{p.Topic, int(p.Partition), end})
 		}
-		end, err := lc.ReadLastOffset()
-		lc.Close()
-		if err != nil {
-			return out, err
-		}
-		out = append(out, PartitionEnd{p.Topic, p.ID, end})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
 	return out, nil
 }

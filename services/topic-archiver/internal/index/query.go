@@ -12,28 +12,34 @@ import (
 	"tributary.dev/services/topic-archiver/internal/store"
 )
 
-const rowColumns = `uuid, topic, partition, "offset", timestamp, bucket, key, byte_offset, byte_length, size, sha256`
+const rowColumns = `uuid, topic, topic_id, partition, "offset", timestamp, bucket, key, byte_offset, byte_length, size, sha256, payload_sha256`
 
 func scanRow(r pgx.CollectableRow) (Row, error) {
 	var row Row
-	var u pgtype.UUID
+	var u, tid pgtype.UUID
 	var size int32
-	err := r.Scan(&u, &row.Topic, &row.Partition, &row.Offset, &row.Time, &row.Bucket, &row.Key, &row.ByteOffset, &row.ByteLength, &size, &row.SHA256)
-	row.UUID, row.Size = u.Bytes, int(size)
+	err := r.Scan(&u, &row.Topic, &tid, &row.Partition, &row.Offset, &row.Time, &row.Bucket, &row.Key, &row.ByteOffset, &row.ByteLength, &size, &row.SHA256, &row.PayloadSHA256)
+	row.UUID, row.TopicID, row.Size = u.Bytes, tid.Bytes, int(size)
 	return row, err
 }
 
-// Lookup finds one message by id.
-func (ix *Index) Lookup(ctx context.Context, id store.UUID) (Row, error) {
-	rows, err := ix.pool.Query(ctx, `SELECT `+rowColumns+` FROM archive_messages WHERE uuid = $1`, pgtype.UUID{Bytes: id, Valid: true})
+// Lookup finds the messages carrying an _id: usually one, but an _id is
+// the producer's and may have been reused. They come in the order they
+// were stored.
+func (ix *Index) Lookup(ctx context.Context, id store.UUID) ([]Row, error) {
+	rows, err := ix.pool.Query(ctx, `SELECT `+rowColumns+` FROM archive_messages WHERE uuid = $1 ORDER BY stored_at, topic, partition, "offset"`,
+		pgtype.UUID{Bytes: id, Valid: true})
 	if err != nil {
-		return Row{}, err
+		return nil, err
 	}
-	row, err := pgx.CollectExactlyOneRow(rows, scanRow)
-	if err == pgx.ErrNoRows {
-		return Row{}, fmt.Errorf("no archived message with uuid %s", id)
+	found, err := pgx.CollectRows(rows, scanRow)
+	if err != nil {
+		return nil, err
 	}
-	return row, err
+	if len(found) == 0 {
+		return nil, fmt.Errorf("no archived message with uuid %s", id)
+	}
+	return found, nil
 }
 
 // Filter selects messages; every field is bound as a parameter, never
@@ -48,6 +54,8 @@ type Filter struct {
 }
 
 // Order is the order Select returns rows in.
+// Within one order, a topic archived under several ids (deleted and
+// created again) comes oldest id first.
 type Order int
 
 const (
@@ -63,12 +71,13 @@ const (
 
 // orderBy is the ORDER BY clause of each Order; nothing else is spliced.
 var orderBy = map[Order]string{
-	ByTime:   `timestamp, partition, "offset"`,
-	ByOffset: `partition, "offset"`,
+	ByTime:   `timestamp, partition, "offset", topic_id`,
+	ByOffset: `partition, t.first_seen NULLS FIRST, "offset"`,
 }
 
-// Select streams matching rows to fn in f.Order.
-func (ix *Index) Select(ctx context.Context, f Filter, fn func(Row) error) error {
+// where is f's WHERE clause and its arguments: every value a parameter.
+// A LIMIT, if any, is the last argument.
+func (f Filter) where() (string, []any) {
 	where := []string{"true"}
 	var args []any
 	arg := func(v any) string {
@@ -87,13 +96,21 @@ func (ix *Index) Select(ctx context.Context, f Filter, fn func(Row) error) error
 	for k, v := range f.Headers {
 		where = append(where, "headers @> "+arg(map[string][]string{k: {v}}))
 	}
+	return strings.Join(where, " AND "), args
+}
+
+// Select streams matching rows to fn in f.Order.
+func (ix *Index) Select(ctx context.Context, f Filter, fn func(Row) error) error {
+	where, args := f.where()
 	order, ok := orderBy[f.Order]
 	if !ok {
 		return fmt.Errorf("select archived messages: unknown order %d", f.Order)
 	}
-	sql := `SELECT ` + rowColumns + ` FROM archive_messages WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order
+	// archive_topics orders a topic's ids by when each was first seen.
+	sql := `SELECT ` + rowColumns + ` FROM archive_messages LEFT JOIN archive_topics t USING (topic, topic_id) WHERE ` + where + ` ORDER BY ` + order
 	if f.Limit > 0 {
-		sql += " LIMIT " + arg(f.Limit)
+		args = append(args, f.Limit)
+		sql += fmt.Sprintf(" LIMIT $%d", len(args))
 	}
 	rows, err := ix.pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -110,6 +127,17 @@ func (ix *Index) Select(ctx context.Context, f Filter, fn func(Row) error) error
 		}
 	}
 	return rows.Err()
+}
+
+// Largest is the byte length of the largest document f selects (its
+// limit aside).
+func (ix *Index) Largest(ctx context.Context, f Filter) (int, error) {
+	where, args := f.where()
+	var n int64
+	if err := ix.pool.QueryRow(ctx, `SELECT coalesce(max(byte_length), 0) FROM archive_messages WHERE `+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("size the selection: %w", err)
+	}
+	return int(n), nil
 }
 
 // TopicCount is one line of `list`.
@@ -133,24 +161,28 @@ func (ix *Index) Counts(ctx context.Context) ([]TopicCount, error) {
 	})
 }
 
-// PartitionState is the newest archived offset of a partition.
+// PartitionState is the newest archived offset of a partition under one
+// topic id.
 type PartitionState struct {
 	Topic      string
+	TopicID    store.UUID
 	Partition  int32
 	MaxOffset  int64
 	Messages   int64
 	LastStored time.Time
 }
 
-// Partitions returns per-partition archive state.
+// Partitions returns per-partition archive state, per topic id.
 func (ix *Index) Partitions(ctx context.Context) ([]PartitionState, error) {
-	rows, err := ix.pool.Query(ctx, `SELECT topic, partition, max("offset"), count(*), max(stored_at) FROM archive_messages GROUP BY 1, 2 ORDER BY 1, 2`)
+	rows, err := ix.pool.Query(ctx, `SELECT topic, topic_id, partition, max("offset"), count(*), max(stored_at) FROM archive_messages GROUP BY 1, 2, 3 ORDER BY 1, 3, 2`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PartitionState, error) {
 		var p PartitionState
-		err := r.Scan(&p.Topic, &p.Partition, &p.MaxOffset, &p.Messages, &p.LastStored)
+		var id pgtype.UUID
+		err := r.Scan(&p.Topic, &id, &p.Partition, &p.MaxOffset, &p.Messages, &p.LastStored)
+		p.TopicID = id.Bytes
 		return p, err
 	})
 }
@@ -202,4 +234,13 @@ func (ix *Index) KnownKeys(ctx context.Context, keys []string) (map[string]bool,
 func (ix *Index) DeleteTopic(ctx context.Context, topic string) (int64, error) {
 	tag, err := ix.pool.Exec(ctx, `DELETE FROM archive_messages WHERE topic = $1`, topic)
 	return tag.RowsAffected(), err
+}
+
+// CountBetween counts a partition's archived offsets in [lo, hi) under
+// topicID or from before ids were kept.
+func (ix *Index) CountBetween(ctx context.Context, topic string, topicID store.UUID, partition int32, lo, hi int64) (int64, error) {
+	var n int64
+	err := ix.pool.QueryRow(ctx, `SELECT count(*) FROM archive_messages WHERE topic = $1 AND partition = $2 AND "offset" >= $3 AND "offset" < $4
+		AND topic_id IN ($5, '00000000-0000-0000-0000-000000000000')`, topic, partition, lo, hi, pgtype.UUID{Bytes: topicID, Valid: true}).Scan(&n)
+	return n, err
 }

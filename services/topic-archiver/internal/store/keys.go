@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -37,6 +38,22 @@ func ObjectKey(root, topic string, ts time.Time, id UUID) string {
 // partition: offsets in the name make it unique and sortable.
 func SegmentKey(root, topic string, partition int, first, last int64) string {
 	return join(root, EscapeTopic(topic), fmt.Sprintf("p%05d", partition), fmt.Sprintf("%020d-%020d.bson", first, last))
+}
+
+// Variant names a document or segment stored under another key because
+// its usual key already held different bytes — a reused _id, or a segment
+// of the same offsets from a topic since created again: the first 8 bytes
+// of the object's SHA-256, in hex.
+func Variant(sum []byte) string { return hex.EncodeToString(sum[:8]) }
+
+// VariantObjectKey is ObjectKey with a variant: <uuid>-<variant>.bson.
+func VariantObjectKey(root, topic string, ts time.Time, id UUID, variant string) string {
+	return join(root, EscapeTopic(topic), ts.UTC().Format("2006/01/02"), id.String()+"-"+variant+".bson")
+}
+
+// VariantSegmentKey is SegmentKey with a variant: <first>-<last>-<variant>.bson.
+func VariantSegmentKey(root, topic string, partition int, first, last int64, variant string) string {
+	return join(root, EscapeTopic(topic), fmt.Sprintf("p%05d", partition), fmt.Sprintf("%020d-%020d-%s.bson", first, last, variant))
 }
 
 func join(parts ...string) string {
@@ -91,11 +108,15 @@ type Key struct {
 	First, Last int64
 	Day         time.Time
 	UUID        UUID
+	// Variant is set for a key written beside a different object that
+	// had taken the usual one (VariantObjectKey, VariantSegmentKey).
+	Variant string
 }
 
 var (
 	segmentPart = regexp.MustCompile(`^p([0-9]{5,})$`)
-	segmentName = regexp.MustCompile(`^([0-9]{20})-([0-9]{20})\.bson$`)
+	segmentName = regexp.MustCompile(`^([0-9]{20})-([0-9]{20})(?:-([0-9a-f]{16}))?\.bson$`)
+	objectName  = regexp.MustCompile(`^(.{36})(?:-([0-9a-f]{16}))?\.bson$`)
 )
 
 // ParseKey reads a key that ObjectKey or SegmentKey made under root back
@@ -140,7 +161,12 @@ func ParseKey(root, key string) (Key, error) {
 		if k.First > k.Last {
 			return bad("first offset %d after last %d", k.First, k.Last)
 		}
-		if SegmentKey(root, topic, k.Partition, k.First, k.Last) != key {
+		k.Variant = n[3]
+		want := SegmentKey(root, topic, k.Partition, k.First, k.Last)
+		if k.Variant != "" {
+			want = VariantSegmentKey(root, topic, k.Partition, k.First, k.Last, k.Variant)
+		}
+		if want != key {
 			return bad("not in the form the archiver writes")
 		}
 		return k, nil
@@ -149,18 +175,22 @@ func ParseKey(root, key string) (Key, error) {
 		if err != nil {
 			return bad("date: %v", err)
 		}
-		name, ok := strings.CutSuffix(parts[4], ".bson")
-		if !ok {
+		name := objectName.FindStringSubmatch(parts[4])
+		if name == nil {
 			return bad("want <uuid>.bson, got %q", parts[4])
 		}
-		id, err := ParseUUID(name)
+		id, err := ParseUUID(name[1])
 		if err != nil {
 			return bad("%v", err)
 		}
-		if ObjectKey(root, topic, day, id) != key {
+		want := ObjectKey(root, topic, day, id)
+		if name[2] != "" {
+			want = VariantObjectKey(root, topic, day, id, name[2])
+		}
+		if want != key {
 			return bad("not in the form the archiver writes")
 		}
-		return Key{Topic: topic, Day: day, UUID: id}, nil
+		return Key{Topic: topic, Day: day, UUID: id, Variant: name[2]}, nil
 	}
 	return bad("want <topic>/<YYYY>/<MM>/<DD>/<uuid>.bson or <topic>/pNNNNN/<first>-<last>.bson")
 }

@@ -64,7 +64,7 @@ func ParseUUID(s string) (UUID, error) {
 }
 
 // ProducerID is the id the producer sent: the first _id header, when it
-// holds 16 bytes. FromMessage settles the id of a message without one.
+// holds 16 bytes. Settle settles the id of a message without one.
 func ProducerID(m kafka.Message) (UUID, bool) {
 	for _, h := range m.Headers {
 		if h.Key == IDHeader {
@@ -77,58 +77,152 @@ func ProducerID(m kafka.Message) (UUID, bool) {
 	return UUID{}, false
 }
 
-// FromMessage builds the record for a consumed message and settles its id:
-// a valid 16-byte _id header is kept; a missing one is added; a malformed
-// one is replaced and kept as _original_id. A generated id has the UUIDv4
-// layout, its random bits taken from a hash of where and what the message
-// is, so a redelivery of the same message gets the same id and is
-// recognised as a duplicate instead of stored twice.
-func FromMessage(m kafka.Message) (r Record, id UUID) {
-	r = Record{
-		Message:     nonNil(m.Value),
+// Odd is what was unusual about a message's _id headers, for metrics.
+type Odd uint8
+
+const (
+	OddMalformed Odd = 1 << iota // an _id that is not 16 bytes: replaced, kept as _original_id
+	OddZero                      // an all-zero _id: kept, but it names no message
+	OddExtra                     // more than one _id: the later ones kept as _original_id
+)
+
+// Settled is a consumed message made ready for the archive.
+type Settled struct {
+	Record Record
+	ID     UUID
+	// Own: the producer sent ID (rather than it being derived).
+	Own bool
+	// Payload is PayloadSum of the value: with Own, what makes a second
+	// message with the same _id the same message.
+	Payload [32]byte
+	Odd     Odd
+}
+
+// PayloadSum is the SHA-256 of a message value; a null value (a
+// tombstone) is 32 zero bytes, so it differs from an empty one.
+func PayloadSum(value []byte, tombstone bool) [32]byte {
+	if tombstone {
+		return [32]byte{}
+	}
+	return sha256.Sum256(value)
+}
+
+// FromMessage is Settle for a message whose value is not a tombstone.
+func FromMessage(m kafka.Message) (Record, UUID) {
+	s := Settle(m, false)
+	return s.Record, s.ID
+}
+
+// Settle builds the record for a consumed message and settles its id: a
+// valid 16-byte _id header is kept; a missing one is added; a malformed
+// one is replaced and kept as _original_id, and so is every _id after the
+// first, so a stored (and restored) message carries exactly one _id.
+// Every other header is kept in order, duplicates included. A generated id
+// has the UUIDv4 layout, its random bits taken from a hash of where and
+// what the message is, so a redelivery of the same message gets the same
+// id.
+//
+// kafka-go hands over an empty value and a null one alike (nil):
+// tombstone says which it was (the archiver asks the broker), and a
+// tombstone is stored as null. Its timestamp is kept as sent: kafka-go
+// reports every timestamp ≤ 0 as none, stored as NoTimestamp.
+func Settle(m kafka.Message, tombstone bool) Settled {
+	value := nonNil(m.Value)
+	if tombstone {
+		value = nil
+	}
+	r := Record{
+		Message:     value,
 		Key:         m.Key,
 		Topic:       m.Topic,
 		Partition:   int32(m.Partition),
 		Offset:      m.Offset,
-		TimestampMS: m.Time.UnixMilli(),
+		TimestampMS: RawTimestamp(m.Time),
 		Headers:     make([]Header, 0, len(m.Headers)+1),
 	}
-	id, own := ProducerID(m)
-	if !own {
-		id = derivedID(m)
+	valueSum := sha256.Sum256(m.Value)
+	s := Settled{Payload: valueSum}
+	if tombstone {
+		s.Payload = PayloadSum(nil, true)
+	}
+	s.ID, s.Own = ProducerID(m)
+	if !s.Own {
+		s.ID = derivedID(m, valueSum)
+	}
+	if s.Own && s.ID == (UUID{}) {
+		s.Odd |= OddZero
 	}
 	found := false
 	for _, h := range m.Headers {
 		if h.Key == IDHeader && !found {
 			found = true
-			r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: id[:]})
-			if !own { // malformed: replaced, and kept beside
+			r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: s.ID[:]})
+			if !s.Own { // malformed: replaced, and kept beside
+				s.Odd |= OddMalformed
 				r.Headers = append(r.Headers, Header{Key: []byte(OriginalIDHeader), Value: nonNil(h.Value)})
 			}
+			continue
+		}
+		if h.Key == IDHeader {
+			s.Odd |= OddExtra
+			r.Headers = append(r.Headers, Header{Key: []byte(OriginalIDHeader), Value: nonNil(h.Value)})
 			continue
 		}
 		r.Headers = append(r.Headers, Header{Key: []byte(h.Key), Value: nonNil(h.Value)})
 	}
 	if !found {
-		r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: id[:]})
+		r.Headers = append(r.Headers, Header{Key: []byte(IDHeader), Value: s.ID[:]})
 	}
-	return r, id
+	s.Record = r
+	return s
+}
+
+// NoTimestamp is the stored timestamp of a message kafka-go reports
+// without one (Kafka's -1).
+const NoTimestamp = -1
+
+// RawTimestamp is a consumed message's timestamp in milliseconds as the
+// producer set it, whatever its range (nanoseconds sent as milliseconds,
+// year 10000): it is stored as is.
+func RawTimestamp(t time.Time) int64 {
+	if t.IsZero() {
+		return NoTimestamp
+	}
+	return t.UnixMilli()
+}
+
+// MaxIndexTime is the latest time the index (and an object key's date
+// folders) holds; a later timestamp is indexed as this.
+var MaxIndexTime = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+
+// IndexTime is the time a stored timestamp is indexed and filed under:
+// the raw milliseconds clamped to 1970-01-01 … 9999-12-31, so that a
+// timestamp in nanoseconds or a negative one is archived like any other
+// message instead of failing the index insert over and over.
+func IndexTime(ms int64) time.Time {
+	switch {
+	case ms < 0:
+		return time.UnixMilli(0).UTC()
+	case ms > MaxIndexTime.UnixMilli():
+		return MaxIndexTime
+	}
+	return time.UnixMilli(ms).UTC()
 }
 
 // derivedID hashes topic, NUL, partition, offset, timestamp (big-endian
 // 64-bit each) and the payload's SHA-256. The input is laid out in one
 // buffer on the stack rather than streamed through a hash.Hash, which
 // allocated twice per message; the bytes hashed, and so every id, are
-// the same (a test pins two).
-func derivedID(m kafka.Message) UUID {
+// the same (a test pins two). The timestamp is kafka-go's as it always
+// was (the zero time for none), not the stored raw one.
+func derivedID(m kafka.Message, valueSum [32]byte) UUID {
 	var in [128]byte
 	b := append(in[:0], m.Topic...)
 	b = append(b, 0)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Partition))
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Offset))
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Time.UnixMilli()))
-	v := sha256.Sum256(m.Value)
-	b = append(b, v[:]...)
+	b = append(b, valueSum[:]...)
 	sum := sha256.Sum256(b)
 	var id UUID
 	copy(id[:], sum[:])
@@ -253,17 +347,31 @@ func (r *Record) ID() (UUID, bool) {
 	return UUID{}, false
 }
 
-// Time is the message timestamp.
-func (r *Record) Time() time.Time { return time.UnixMilli(r.TimestampMS).UTC() }
+// Time is the message timestamp as indexed: IndexTime of the raw one.
+func (r *Record) Time() time.Time { return IndexTime(r.TimestampMS) }
+
+// Tombstone reports whether the message's value is null.
+func (r *Record) Tombstone() bool { return r.Message == nil }
+
+// Sendable timestamps: kafka-go writes a message's time as its UnixNano
+// over 1e6, so only times UnixNano can hold (1678 … 2262) reach Kafka as
+// they were.
+var (
+	minSendable = time.Unix(0, math.MinInt64).UnixMilli() + 1
+	maxSendable = time.Unix(0, math.MaxInt64).UnixMilli()
+)
 
 // Kafka turns the record back into a message for restore: same key,
-// value, headers (in order, duplicates kept) and timestamp.
-func (r *Record) Kafka(topic string) kafka.Message {
+// value (a tombstone stays null), headers (in order, duplicates kept) and
+// timestamp. sent is false when the Kafka client cannot write the stored
+// timestamp; the message then carries the nearest one it can.
+func (r *Record) Kafka(topic string) (m kafka.Message, sent bool) {
 	hs := make([]kafka.Header, len(r.Headers))
 	for i, h := range r.Headers {
 		hs[i] = kafka.Header{Key: string(h.Key), Value: h.Value}
 	}
-	return kafka.Message{Topic: topic, Key: r.Key, Value: r.Message, Headers: hs, Time: r.Time()}
+	ms := min(max(r.TimestampMS, minSendable), maxSendable)
+	return kafka.Message{Topic: topic, Key: r.Key, Value: r.Message, Headers: hs, Time: time.UnixMilli(ms)}, ms == r.TimestampMS
 }
 
 // SplitDocuments cuts a segment into its BSON documents (each starts with

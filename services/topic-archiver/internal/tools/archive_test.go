@@ -71,11 +71,14 @@ func TestArchiveRestoreRoundTrip(t *testing.T) {
 			}
 			for _, l := range ids {
 				id, _ := store.ParseUUID(strings.Fields(l)[0])
-				row, err := e.ix.Lookup(e.ctx, id)
+				found, err := e.ix.Lookup(e.ctx, id)
 				if err != nil {
 					t.Fatal(err)
 				}
-				rec, _, err := readRecord(e.ctx, e.store, row)
+				if len(found) != 1 {
+					t.Fatalf("%d messages carry _id %s, want 1", len(found), id)
+				}
+				rec, _, err := readRecord(e.ctx, e.store, found[0])
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -116,11 +119,11 @@ func TestArchiveRestoreRoundTrip(t *testing.T) {
 			got := readAll(t, e, "orders.restored", 60)
 			for _, g := range got {
 				rec, id := store.FromMessage(g)
-				row, err := e.ix.Lookup(e.ctx, id)
+				found, err := e.ix.Lookup(e.ctx, id)
 				if err != nil {
 					t.Fatalf("restored message's _id %s is not in the archive: %v", id, err)
 				}
-				orig, _, _ := readRecord(e.ctx, e.store, row)
+				orig, _, _ := readRecord(e.ctx, e.store, found[0])
 				if !bytes.Equal(orig.Message, rec.Message) || !bytes.Equal(orig.Key, rec.Key) || !store.SameHeaders(orig.Headers, rec.Headers) || orig.TimestampMS != rec.TimestampMS {
 					t.Fatalf("restored %s differs from the archive", id)
 				}
@@ -288,10 +291,11 @@ func TestAnnouncedSizeIsStoredBytes(t *testing.T) {
 						t.Fatal(err)
 					}
 					id, _ := store.ParseUUID(ev.UUID)
-					row, err := e.ix.Lookup(e.ctx, id)
+					found, err := e.ix.Lookup(e.ctx, id)
 					if err != nil {
 						t.Fatalf("announced %s: %v", ev.UUID, err)
 					}
+					row := found[0]
 					if n := objectLen(ev.Key); ev.Size != n || ev.ByteOffset != 0 || ev.ByteLength != int64(n) || row.Key != ev.Key {
 						t.Fatalf("announced %s: size %d, range %d+%d of %s; the object has %d bytes and the index says %s",
 							ev.UUID, ev.Size, ev.ByteOffset, ev.ByteLength, ev.Key, n, row.Key)

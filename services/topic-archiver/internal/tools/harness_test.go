@@ -20,6 +20,7 @@ import (
 	"tributary.dev/libs/testkit/svc"
 	"tributary.dev/services/topic-archiver/internal/archive"
 	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
 	"tributary.dev/services/topic-archiver/migrations"
 )
 
@@ -54,9 +55,14 @@ func newEnv(t *testing.T, kopts ...kfake.Opt) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.announced() })
+	meta, err := kafkameta.New(e.brokers, kafkameta.Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(meta.Close)
 	sel, _ := archive.NewSelector(".*", []string{"vetoed.*"})
 	e.tools = &Env{Out: &bytes.Buffer{}, Log: zap.NewNop(), Index: e.ix, Store: e.store, Bus: e.bus, Brokers: e.brokers,
-		Dialer: &kafka.Dialer{Timeout: 5 * time.Second}, Selector: sel, Root: "archive", TestTopic: "tributary.archiver.test"}
+		Dialer: &kafka.Dialer{Timeout: 5 * time.Second}, Meta: meta, Selector: sel, Root: "archive", TestTopic: "tributary.archiver.test"}
 	return e
 }
 

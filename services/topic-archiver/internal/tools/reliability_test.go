@@ -70,11 +70,13 @@ func TestCursorResetStoresNothingTwice(t *testing.T) {
 	}
 }
 
-// TestProducerResendStoredOnce has a producer send the same ten _id
-// values again at new offsets, after the first ten are archived: the
-// lookup by producer id recognises them before anything is written. In
-// segment mode a resend that got past it would be written into a new
-// segment before the index refused it, so the object count tells.
+// TestProducerResendStoredOnce has a producer send the same ten messages,
+// _id and payload, again at new offsets after the first ten are
+// archived: the lookup by producer id recognises them before anything is
+// written. In segment mode a resend that got past it would be written
+// into a new segment before the index refused it, so the object count
+// tells. The same ten ids on other payloads are other messages: stored,
+// and counted as reused ids.
 func TestProducerResendStoredOnce(t *testing.T) {
 	e := newEnv(t)
 	withIDs := func(round string) []kafka.Message {
@@ -89,7 +91,7 @@ func TestProducerResendStoredOnce(t *testing.T) {
 	e.produce("resent", withIDs("first")...)
 	e.waitCount("resent", 10, 30*time.Second)
 	objects := e.objects()
-	e.produce("resent", withIDs("again")...)
+	e.produce("resent", withIDs("first")...)
 	deadline := time.Now().Add(30 * time.Second)
 	for testutil.ToFloat64(m.Duplicates.WithLabelValues("resent")) < 10 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -101,7 +103,12 @@ func TestProducerResendStoredOnce(t *testing.T) {
 		t.Fatalf("index holds %d, want 10", n)
 	}
 	if n := e.objects(); n != objects || objects == 0 {
-		t.Fatalf("%d segments after the resend, %d before: a resent id was written", n, objects)
+		t.Fatalf("%d segments after the resend, %d before: a resent message was written", n, objects)
+	}
+	e.produce("resent", withIDs("other")...)
+	e.waitCount("resent", 20, 30*time.Second)
+	if r := testutil.ToFloat64(m.SuspectIDs.WithLabelValues("resent", "reused")); r != 10 {
+		t.Fatalf("suspect_ids_total{kind=reused} = %v, want 10", r)
 	}
 }
 
@@ -419,7 +426,7 @@ func TestKcatProducer(t *testing.T) {
 func (e *env) archiverWith(mode archive.Mode, m *archive.Metrics, tweak ...func(*archive.Config)) (stop func()) {
 	e.t.Helper()
 	cfg := archive.Config{
-		Brokers: e.brokers, Group: "archiver", Topics: e.tools.Selector, Mode: mode, Root: "archive",
+		Brokers: e.brokers, Group: "archiver", Meta: e.tools.Meta, Topics: e.tools.Selector, Mode: mode, Root: "archive",
 		SegmentBytes: 64 << 10, SegmentAge: 300 * time.Millisecond, BatchSize: 500, BatchWait: 50 * time.Millisecond,
 		TopicRefresh: 500 * time.Millisecond,
 	}

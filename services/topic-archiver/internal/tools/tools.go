@@ -4,7 +4,9 @@
 package tools
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"tributary.dev/libs/natsbus"
 	"tributary.dev/services/topic-archiver/internal/archive"
 	"tributary.dev/services/topic-archiver/internal/index"
+	"tributary.dev/services/topic-archiver/internal/kafkameta"
 	"tributary.dev/services/topic-archiver/internal/store"
 )
 
@@ -32,6 +35,7 @@ type Env struct {
 	NATSErr   error
 	Brokers   []string
 	Dialer    *kafka.Dialer
+	Meta      *kafkameta.Client
 	Selector  archive.Selector
 	Root      string
 	TestTopic string
@@ -48,7 +52,7 @@ var verbs = map[string]verb{
 	"status":           {"lag per topic-partition and last stored time", status},
 	"publish":          {"send test messages with known ids: --topic T --count N --size BYTES", publish},
 	"verify":           {"publish N messages to the test topic, then compare sent, received and stored: --count N --timeout 60s", verify},
-	"inspect":          {"print a stored message: inspect <uuid> [--raw]", inspect},
+	"inspect":          {"print the stored messages carrying an _id (usually one): inspect <uuid> [--raw]", inspect},
 	"uuids":            {"list archived ids: --topic T --since RFC3339 --until RFC3339 --header k=v --limit N", uuids},
 	"restore":          {"replay archived messages: --topic T --since --until --to-topic X", restore},
 	"logs":             {"recent errors: --limit N", logs},
@@ -87,7 +91,8 @@ func Run(ctx context.Context, env *Env, name string, args []string) error {
 	return v.run(ctx, env, fs, args)
 }
 
-// readRecord fetches a message's document from S3 by its index row.
+// readRecord fetches a message's document from S3 by its index row and
+// holds it to the row's sha256.
 func readRecord(ctx context.Context, s blob.Store, row index.Row) (store.Record, []byte, error) {
 	rc, err := s.ReadRange(ctx, row.Key, row.ByteOffset, row.ByteLength)
 	if err != nil {
@@ -98,8 +103,22 @@ func readRecord(ctx context.Context, s blob.Store, row index.Row) (store.Record,
 	if err != nil {
 		return store.Record{}, nil, fmt.Errorf("read %s: %w", row.Key, err)
 	}
+	if err := checkSum(row, doc); err != nil {
+		return store.Record{}, nil, err
+	}
 	rec, err := store.Unmarshal(doc)
 	return rec, doc, err
+}
+
+// errSum is a stored document that does not match its index row.
+var errSum = errors.New("the stored bytes do not match the index's sha256 (the object was changed or damaged)")
+
+// checkSum holds a stored document to the SHA-256 its index row recorded.
+func checkSum(row index.Row, doc []byte) error {
+	if sum := sha256.Sum256(doc); !bytes.Equal(sum[:], row.SHA256) {
+		return fmt.Errorf("message %s at s3://%s/%s [%d+%d]: %w", row.UUID, row.Bucket, row.Key, row.ByteOffset, row.ByteLength, errSum)
+	}
+	return nil
 }
 
 // segmentCache reads whole segment objects once and serves documents out
@@ -115,6 +134,8 @@ func (c *segmentCache) record(ctx context.Context, row index.Row) (store.Record,
 		// Objects holding one message (object mode) are read as they are.
 		if rec, _, err := readRecord(ctx, c.store, row); err == nil {
 			return rec, nil
+		} else if errors.Is(err, errSum) {
+			return store.Record{}, err
 		}
 	}
 	if row.Key != c.key {
@@ -133,7 +154,11 @@ func (c *segmentCache) record(ctx context.Context, row index.Row) (store.Record,
 	if end > int64(len(c.data)) {
 		return store.Record{}, fmt.Errorf("%s: message %s at %d+%d is past the object's %d bytes", row.Key, row.UUID, row.ByteOffset, row.ByteLength, len(c.data))
 	}
-	return store.Unmarshal(c.data[row.ByteOffset:end])
+	doc := c.data[row.ByteOffset:end]
+	if err := checkSum(row, doc); err != nil {
+		return store.Record{}, err
+	}
+	return store.Unmarshal(doc)
 }
 
 func parseTime(name, s string) (time.Time, error) {

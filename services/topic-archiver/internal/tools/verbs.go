@@ -32,10 +32,11 @@ func list(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error 
 	for _, c := range counts {
 		archived[c.Topic] = c
 	}
-	all, err := archive.Discover(ctx, env.Dialer, env.Brokers, archive.Selector{Include: matchAll})
+	topics, err := archive.Discover(ctx, env.Meta, archive.Selector{Include: matchAll})
 	if err != nil {
 		fmt.Fprintf(env.Out, "(Kafka not reachable: %v; archive only)\n", err)
 	}
+	all := archive.Names(topics)
 	seen := map[string]bool{}
 	tw := tabwriter.NewWriter(env.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tARCHIVED\tFIRST\tLAST\tSTATE")
@@ -78,7 +79,7 @@ func connect(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	topics, err := archive.Discover(cctx, env.Dialer, env.Brokers, env.Selector)
+	topics, err := archive.Discover(cctx, env.Meta, env.Selector)
 	if err == nil {
 		fmt.Fprintf(env.Out, "           %d topics to archive\n", len(topics))
 	}
@@ -116,13 +117,27 @@ func status(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return err
 	}
-	ends, err := archive.EndOffsets(ctx, env.Dialer, env.Brokers, nil)
+	ends, err := archive.EndOffsets(ctx, env.Meta, nil)
 	if err != nil {
 		fmt.Fprintf(env.Out, "(Kafka not reachable: %v)\n", err)
 	}
+	// A topic deleted and created again has rows under each of its ids:
+	// the partition's state is the current id's (or, for rows from before
+	// ids were kept, theirs).
+	current, err := env.Index.LatestTopicIDs(ctx)
+	if err != nil {
+		return err
+	}
 	state := map[string]index.PartitionState{}
 	for _, p := range parts {
-		state[fmt.Sprintf("%s\x00%d", p.Topic, p.Partition)] = p
+		if cur, ok := current[p.Topic]; ok && p.TopicID != cur.ID && p.TopicID != (store.UUID{}) {
+			continue
+		}
+		k := fmt.Sprintf("%s\x00%d", p.Topic, p.Partition)
+		if have, ok := state[k]; ok && have.TopicID != (store.UUID{}) {
+			continue
+		}
+		state[k] = p
 	}
 	tw := tabwriter.NewWriter(env.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tEND\tARCHIVED UP TO\tLAG\tLAST STORED")
@@ -230,25 +245,52 @@ func inspect(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
-	row, err := env.Index.Lookup(ctx, id)
+	rows, err := env.Index.Lookup(ctx, id)
 	if err != nil {
 		return err
 	}
-	rec, _, err := readRecord(ctx, env.Store, row)
-	if err != nil {
-		return err
+	if *raw && len(rows) > 1 {
+		return fmt.Errorf("%d archived messages carry _id %s (inspect without --raw lists them); --raw needs one", len(rows), id)
 	}
-	if *raw {
-		_, err := env.Out.Write(rec.Message)
-		return err
+	if len(rows) > 1 {
+		fmt.Fprintf(env.Out, "%d archived messages carry _id %s (the producer reused it):\n\n", len(rows), id)
 	}
-	fmt.Fprintf(env.Out, "uuid       %s\ntopic      %q\npartition  %d\noffset     %d\ntimestamp  %s\nobject     s3://%s/%s [%d+%d]\nkey        %s\nheaders\n",
-		id, rec.Topic, rec.Partition, rec.Offset, rec.Time().Format(time.RFC3339Nano), row.Bucket, row.Key, row.ByteOffset, row.ByteLength, show(rec.Key))
-	for _, h := range rec.Headers {
-		fmt.Fprintf(env.Out, "  %s = %s\n", show(h.Key), show(h.Value))
+	for i, row := range rows {
+		rec, _, err := readRecord(ctx, env.Store, row)
+		if err != nil {
+			return err
+		}
+		if *raw {
+			_, err := env.Out.Write(rec.Message)
+			return err
+		}
+		if i > 0 {
+			fmt.Fprintln(env.Out)
+		}
+		ts := rec.Time().Format(time.RFC3339Nano)
+		if store.IndexTime(rec.TimestampMS).UnixMilli() != rec.TimestampMS {
+			ts = fmt.Sprintf("%d ms as sent (indexed as %s)", rec.TimestampMS, ts)
+		}
+		fmt.Fprintf(env.Out, "uuid       %s\ntopic      %q (id %s)\npartition  %d\noffset     %d\ntimestamp  %s\nobject     s3://%s/%s [%d+%d]\nkey        %s\nheaders\n",
+			id, rec.Topic, row.TopicID, rec.Partition, rec.Offset, ts, row.Bucket, row.Key, row.ByteOffset, row.ByteLength, showNullable(rec.Key))
+		for _, h := range rec.Headers {
+			fmt.Fprintf(env.Out, "  %s = %s\n", show(h.Key), show(h.Value))
+		}
+		if rec.Tombstone() {
+			fmt.Fprintln(env.Out, "message    null (a tombstone)")
+			continue
+		}
+		fmt.Fprintf(env.Out, "message    %d bytes\n%s\n", len(rec.Message), show(rec.Message))
 	}
-	fmt.Fprintf(env.Out, "message    %d bytes\n%s\n", len(rec.Message), show(rec.Message))
 	return nil
+}
+
+// showNullable is show, or null for a null key.
+func showNullable(b []byte) string {
+	if b == nil {
+		return "null"
+	}
+	return show(b)
 }
 
 // show prints text as a quoted string and anything else as hex.
@@ -320,6 +362,12 @@ func uuids(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error
 	})
 }
 
+// restoreBatchBytes is what restore gathers before it writes; a batch
+// also closes at 1,000 messages. The writer's own batches are sized from
+// the selection's largest message, so a message of any size the archive
+// holds goes through.
+const restoreBatchBytes = 16 << 20
+
 func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
 	filter := filterFlags(fs)
 	to := fs.String("to-topic", "", "topic to replay into (required)")
@@ -333,10 +381,18 @@ func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 	if *to == "" || f.Topic == "" {
 		return errors.New("restore needs --topic and --to-topic")
 	}
+	largest, err := env.Index.Largest(ctx, f)
+	if err != nil {
+		return err
+	}
 	// Original order is each partition's offset order, not time order:
 	// Kafka timestamps can go backwards within a partition.
 	f.Order = index.ByOffset
 	w := writer(env, *to)
+	// A document is a little bigger than its message, so it bounds what
+	// one record takes in a request; the writer refuses a message over
+	// its BatchBytes.
+	w.BatchBytes = max(1<<20, int64(largest)+64<<10) // kafka-go's default, or more
 	// Keep each message in its original partition (modulo the target's
 	// partition count), so per-partition order survives the replay.
 	w.Balancer = kafka.BalancerFunc(func(m kafka.Message, partitions ...int) int {
@@ -347,7 +403,7 @@ func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 	defer w.Close()
 	cache := &segmentCache{store: env.Store}
 	var batch []kafka.Message
-	n := 0
+	batchBytes, n, clamped := 0, 0, 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -356,7 +412,7 @@ func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 			return fmt.Errorf("restore into %q: %w", *to, err)
 		}
 		n += len(batch)
-		batch = batch[:0]
+		batch, batchBytes = batch[:0], 0
 		return nil
 	}
 	err = env.Index.Select(ctx, f, func(r index.Row) error {
@@ -364,10 +420,14 @@ func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 		if err != nil {
 			return fmt.Errorf("read %s: %w", r.UUID, err)
 		}
-		m := rec.Kafka("")
+		m, sent := rec.Kafka("")
+		if !sent {
+			clamped++
+		}
 		m.Partition = int(rec.Partition)
 		batch = append(batch, m)
-		if len(batch) == 1000 {
+		batchBytes += int(r.ByteLength)
+		if len(batch) == 1000 || batchBytes >= restoreBatchBytes {
 			return flush()
 		}
 		return nil
@@ -376,6 +436,9 @@ func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 		err = flush()
 	}
 	fmt.Fprintf(env.Out, "restored %d messages from %q to %q\n", n, f.Topic, *to)
+	if clamped > 0 {
+		fmt.Fprintf(env.Out, "%d of them have timestamps the Kafka client cannot write (outside 1678–2262); they were sent with the nearest it can (inspect shows the stored ones)\n", clamped)
+	}
 	return err
 }
 
@@ -437,6 +500,13 @@ func cleanDuplicates(ctx context.Context, env *Env, fs *flag.FlagSet, args []str
 	// index. The store's clock sets LastModified; an hour's grace dwarfs
 	// any skew between it and ours.
 	cutoff := time.Now().Add(-*grace)
+	if *apply {
+		if n, err := env.Index.DropStaleClaims(ctx); err != nil {
+			return fmt.Errorf("clean-duplicates: %w", err)
+		} else if n > 0 {
+			fmt.Fprintf(env.Out, "dropped %d key claims left by a clean-duplicates that stopped half-way\n", n)
+		}
+	}
 	var orphans []string
 	var page []blob.Object
 	young, foreign := 0, 0
@@ -491,13 +561,18 @@ func cleanDuplicates(ctx context.Context, env *Env, fs *flag.FlagSet, args []str
 			fmt.Fprintf(env.Out, "orphan %s\n", k)
 			continue
 		}
-		// Again, for this key alone, right before deleting it: the
-		// listing may be minutes old by now.
-		known, err := knownKeys(ctx, env, []string{k})
+		// Claimed in PostgreSQL, for this key alone, right before deleting
+		// it: the claim is refused if a row points at the key by now
+		// (the listing may be minutes old), and from now until it is
+		// released the archiver indexes nothing that points at the key —
+		// an archiver that finds the object already there (written by a
+		// run that died before indexing it) would otherwise index it
+		// just as it goes.
+		claimed, err := env.Index.ClaimKey(ctx, k)
 		if err != nil {
-			return fmt.Errorf("clean-duplicates: re-check %s: %w", k, err)
+			return fmt.Errorf("clean-duplicates: %w", err)
 		}
-		if known[k] {
+		if !claimed {
 			kept++
 			fmt.Fprintf(env.Out, "kept %s: indexed since it was listed\n", k)
 			continue
@@ -505,6 +580,9 @@ func cleanDuplicates(ctx context.Context, env *Env, fs *flag.FlagSet, args []str
 		dctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err = env.Store.Delete(dctx, k)
 		cancel()
+		if rerr := env.Index.ReleaseKey(context.WithoutCancel(ctx), k); err == nil {
+			err = rerr
+		}
 		if err != nil {
 			return fmt.Errorf("clean-duplicates: delete %s: %w", k, err)
 		}

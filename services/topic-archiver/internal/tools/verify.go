@@ -54,9 +54,15 @@ func verify(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) erro
 			if _, ok := stored[id]; ok {
 				continue
 			}
-			row, err := env.Index.Lookup(ctx, id)
+			found, err := env.Index.Lookup(ctx, id)
 			if err != nil {
 				continue
+			}
+			row := found[0]
+			for _, r := range found {
+				if r.Topic == topic {
+					row = r
+				}
 			}
 			rec, _, err := readRecord(ctx, env.Store, row)
 			if err != nil {
@@ -120,7 +126,7 @@ func readBack(ctx context.Context, env *Env, topic string, ids []store.UUID, tim
 	for _, id := range ids {
 		want[id] = true
 	}
-	ends, err := archive.EndOffsets(ctx, env.Dialer, env.Brokers, []string{topic})
+	ends, err := archive.EndOffsets(ctx, env.Meta, []string{topic})
 	if err != nil {
 		return nil, err
 	}
