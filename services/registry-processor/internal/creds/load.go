@@ -332,11 +332,13 @@ func (g *corpInfo) pastAndFuture() (past, future []*event) {
 
 // requeueWindow is the queue row the original added for future events:
 // from the first (by effective date, then id) with its timestamp, to the
-// last with its effective date.
-func requeueWindow(future []*event) *Window {
+// last with its effective date; and when it is due: the first one's
+// effective date, so a change effective then is issued then, however far
+// off the last one is.
+func requeueWindow(future []*event) (*Window, time.Time) {
 	f := slices.Clone(future)
 	slices.SortStableFunc(f, func(a, b *event) int { return cmpInt(a.id, b.id) })
 	slices.SortStableFunc(f, func(a, b *event) int { return a.eff.Compare(b.eff) })
 	first, last := f[0], f[len(f)-1]
-	return &Window{PrevEventID: first.id, PrevEventDate: first.ts, LastEventID: last.id, LastEventDate: last.eff}
+	return &Window{PrevEventID: first.id, PrevEventDate: first.ts, LastEventID: last.id, LastEventDate: last.eff}, first.eff
 }

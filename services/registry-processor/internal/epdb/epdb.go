@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"tributary.dev/services/registry-processor/internal/model"
+	"tributary.dev/services/registry-processor/internal/pacific"
 )
 
 // nowLocal is the original's datetime.now() for entry_date and
@@ -27,15 +28,25 @@ const nowLocal = `(now() AT TIME ZONE 'America/Vancouver')`
 type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	dates   pacific.Rules
 }
 
 // New wraps pool; timeout bounds each call (a statement, or a whole
-// transaction for the batch writes).
+// transaction for the batch writes). Dates print as pytz before 2024.2
+// did until WithDates says otherwise.
 func New(pool *pgxpool.Pool, timeout time.Duration) *DB {
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
 	return &DB{pool: pool, timeout: timeout}
+}
+
+// WithDates is the DB writing the event JSON of its rows with the given
+// tz rules (PYTZ_TZDATA).
+func (d *DB) WithDates(r pacific.Rules) *DB {
+	c := *d
+	c.dates = r
+	return &c
 }
 
 // Pool is the pool the DB runs on.
@@ -89,6 +100,18 @@ func (d *DB) Enqueue(ctx context.Context, corps []string, prev, last Mark) error
 	return d.queue(ctx, corps, prev, last, false)
 }
 
+// MoveMark adds a last_event row: the high-water mark of an initial load,
+// written once every corp is queued.
+func (d *DB) MoveMark(ctx context.Context, m Mark) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	if _, err := d.pool.Exec(ctx, `INSERT INTO last_event (system_type_cd, event_id, event_date, entry_date) VALUES ($1, $2, $3, `+nowLocal+`)`,
+		model.System, m.EventID, m.EventDate); err != nil {
+		return fmt.Errorf("record high-water mark event %d at %s: %w", m.EventID, m.EventDate.Format(time.DateTime), err)
+	}
+	return nil
+}
+
 func (d *DB) queue(ctx context.Context, corps []string, prev, last Mark, mark bool) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
@@ -134,9 +157,10 @@ func (d *DB) Pending(ctx context.Context, limit int) ([]QueueRow, error) {
 }
 
 // Due is Pending without the rows a corp's future-dated events queued
-// again (their last event date, an effective date, is still ahead of
-// now, naive Pacific): processing one before its day only queues it
-// again, and within one run that would never end.
+// again whose release date (the first of those events' effective dates)
+// is still ahead of now, naive Pacific: processing one before its day only
+// queues it again, and within one run that would never end. Rows without
+// a release date (queued by events, or by the original) are due now.
 // after is the last record id the caller already holds (0: none), so the
 // next batch can be read while the one before is still being committed.
 func (d *DB) Due(ctx context.Context, after int64, limit int, now time.Time) ([]QueueRow, error) {
@@ -149,7 +173,7 @@ func (d *DB) pending(ctx context.Context, after int64, limit int, due time.Time)
 	rows, err := d.pool.Query(ctx, `
 		SELECT record_id, corp_num, prev_event_id, prev_event_date, last_event_id, last_event_date
 		FROM event_by_corp_filing
-		WHERE process_date IS NULL AND system_type_cd = $1 AND last_event_date <= $3 AND record_id > $4
+		WHERE process_date IS NULL AND system_type_cd = $1 AND (rp_release_date IS NULL OR rp_release_date <= $3) AND record_id > $4
 		ORDER BY record_id LIMIT $2`, model.System, limit, due, after)
 	if err != nil {
 		return nil, fmt.Errorf("read pending queue rows: %w", err)

@@ -1,8 +1,11 @@
 package epdb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,115 +13,175 @@ import (
 	"tributary.dev/services/registry-processor/internal/model"
 )
 
-// CredRow is one credential waiting to be posted.
+// CredRow is one credential claimed for posting.
 type CredRow struct {
 	RecordID int64
 	Corp     string
 	TypeCd   string
 	Schema   string
 	Version  string
-	JSON     string // credential_json as stored
-	Reason   string // credential_reason ('' when NULL)
-	// Sent says the row went out in a batch that was never answered (a
-	// crash or a lost response): posting it again is the at-least-once
-	// retry.
-	Sent bool
+	JSON     string  // credential_json as stored
+	Reason   *string // credential_reason; nil when NULL (sent as null, as the original sends None)
+	// Resend says the row was unconfirmed: a request carrying it was sent
+	// and never answered, so the controller may have it already.
+	Resend bool
 }
 
 // expiryCutoff is the original's "now" for expiry_date: UTC, to the
 // second, compared as a string with the credential's expiry_date.
 func expiryCutoff(now time.Time) string { return now.UTC().Format("2006-01-02T15:04:05") }
 
-// postableWhere is the original's posting filter: unprocessed (held ADDR
-// rows are processed 'A'), not expiring in the future.
-const postableWhere = `process_date IS NULL AND system_type_cd = $1
-	AND (credential_json->>'expiry_date' = '' OR credential_json->>'expiry_date' IS NULL
+// notExpiring is the original's posting filter on expiry_date: empty,
+// absent, or not after now ($2).
+const notExpiring = `(credential_json->>'expiry_date' = '' OR credential_json->>'expiry_date' IS NULL
 	     OR credential_json->>'expiry_date' <= $2)`
 
-// Postable is up to limit credentials to post with record_id > after, in
-// record_id order (generation order, so a corp's credentials are
-// adjacent). A credential whose expiry_date is in the future waits.
-func (d *DB) Postable(ctx context.Context, after int64, limit int, now time.Time) ([]CredRow, error) {
+// Claim takes up to limit credentials with record_id > after for the
+// claim (a name unique to one posting run's page), in record_id order
+// (generation order, so a corp's credentials are adjacent), and returns
+// them. Only rows nobody holds are taken: never answered, not claimed,
+// and either never sent or unconfirmed since resendBefore (the zero time:
+// no unconfirmed row). A credential whose expiry_date is after now waits.
+// The claim is the mark that the rows may reach the controller: two
+// processes can never post the same row, even without the advisory lock.
+func (d *DB) Claim(ctx context.Context, claim string, after int64, limit int, now, resendBefore time.Time) ([]CredRow, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
+	var resend *time.Time
+	if !resendBefore.IsZero() {
+		resend = &resendBefore
+	}
 	rows, err := d.pool.Query(ctx, `
-		SELECT record_id, corp_num, credential_type_cd, schema_name, schema_version, credential_json::text,
-		       coalesce(credential_reason, ''), rp_sent_at IS NOT NULL
-		FROM credential_log
-		WHERE `+postableWhere+` AND record_id > $3
-		ORDER BY record_id LIMIT $4`, model.System, expiryCutoff(now), after, limit)
+		WITH pick AS (
+			SELECT record_id FROM credential_log
+			WHERE process_date IS NULL AND system_type_cd = $1 AND record_id > $3 AND rp_batch IS NULL
+			  AND (rp_sent_at IS NULL OR rp_unconfirmed_at <= $5)
+			  AND `+notExpiring+`
+			ORDER BY record_id LIMIT $4
+			FOR UPDATE SKIP LOCKED)
+		UPDATE credential_log c SET rp_batch = $6, rp_sent_at = now(), rp_attempts = coalesce(c.rp_attempts, 0) + 1
+		FROM pick
+		WHERE c.record_id = pick.record_id AND c.process_date IS NULL AND c.rp_batch IS NULL
+		RETURNING c.record_id, c.corp_num, c.credential_type_cd, c.schema_name, c.schema_version, c.credential_json::text,
+		          c.credential_reason, c.rp_unconfirmed_at IS NOT NULL`,
+		model.System, expiryCutoff(now), after, limit, resend, claim)
 	if err != nil {
-		return nil, fmt.Errorf("read credentials to post after record %d: %w", after, err)
+		return nil, fmt.Errorf("claim credentials to post after record %d: %w", after, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CredRow, error) {
 		var c CredRow
-		err := r.Scan(&c.RecordID, &c.Corp, &c.TypeCd, &c.Schema, &c.Version, &c.JSON, &c.Reason, &c.Sent)
+		err := r.Scan(&c.RecordID, &c.Corp, &c.TypeCd, &c.Schema, &c.Version, &c.JSON, &c.Reason, &c.Resend)
 		return c, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read credentials to post after record %d: %w", after, err)
+		return nil, fmt.Errorf("claim credentials to post after record %d: %w", after, err)
 	}
+	slices.SortFunc(out, func(a, b CredRow) int { return cmp.Compare(a.RecordID, b.RecordID) })
 	return out, nil
 }
 
-// MarkSent stamps rows just before their batch is posted: from here on
-// the controller may have received them.
-func (d *DB) MarkSent(ctx context.Context, ids []int64, batch string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	ctx, cancel := d.ctx(ctx)
-	defer cancel()
-	if _, err := d.pool.Exec(ctx, `
-		UPDATE credential_log SET rp_sent_at = now(), rp_batch = $2, rp_attempts = coalesce(rp_attempts, 0) + 1
-		WHERE record_id = ANY($1) AND process_date IS NULL`, ids, batch); err != nil {
-		return fmt.Errorf("mark batch %s sent (%d credentials from record %d): %w", batch, len(ids), ids[0], err)
-	}
-	return nil
-}
-
-// Posted is the controller's answer for one credential.
+// Posted is the controller's answer for one credential, under the claim
+// it was sent with.
 type Posted struct {
 	RecordID int64
+	Claim    string
 	Success  bool
 	Result   string // thread id, or the failure message
 }
 
-// MarkPosted writes a batch of answers in one statement: 'Y' with the
-// thread id or 'N' with the message cut to 255. A row that already has an
-// answer keeps it.
-func (d *DB) MarkPosted(ctx context.Context, results []Posted) error {
+// MarkPosted writes answers in one statement: 'Y' with the thread id or
+// 'N' with the message cut as the original cuts it. An answer counts for
+// a row still under its claim, or one a later run found orphaned and held
+// as unconfirmed (the answer is the truth about it); a row answered
+// already keeps its first answer. It returns how many rows took an answer.
+func (d *DB) MarkPosted(ctx context.Context, results []Posted) (int, error) {
 	if len(results) == 0 {
-		return nil
+		return 0, nil
 	}
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	ids := make([]int64, len(results))
+	claims := make([]string, len(results))
 	oks := make([]string, len(results))
 	msgs := make([]string, len(results))
 	for i, r := range results {
-		ids[i], oks[i], msgs[i] = r.RecordID, "N", CutMsg(r.Result)
+		ids[i], claims[i], oks[i], msgs[i] = r.RecordID, r.Claim, "N", CutMsg(r.Result)
 		if r.Success {
 			oks[i] = "Y"
 		}
 	}
-	if _, err := d.pool.Exec(ctx, `
-		UPDATE credential_log c SET process_date = `+nowLocal+`, process_success = u.ok, process_msg = u.msg
-		FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, ok, msg)
-		WHERE c.record_id = u.id AND c.process_date IS NULL`, ids, oks, msgs); err != nil {
-		return fmt.Errorf("write %d posting results (first record %d): %w", len(results), ids[0], err)
+	tag, err := d.pool.Exec(ctx, `
+		UPDATE credential_log c SET process_date = `+nowLocal+`, process_success = u.ok, process_msg = u.msg, rp_batch = NULL
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, claim, ok, msg)
+		WHERE c.record_id = u.id AND c.process_date IS NULL
+		  AND (c.rp_batch = u.claim OR (c.rp_batch IS NULL AND c.rp_unconfirmed_at IS NOT NULL))`, ids, claims, oks, msgs)
+	if err != nil {
+		return 0, fmt.Errorf("write %d posting results (first record %d): %w", len(results), ids[0], err)
 	}
-	return nil
+	return int(tag.RowsAffected()), nil
 }
 
-// Unconfirmed is every credential sent and never answered, oldest first:
-// after a crash these are the ones the controller may or may not have.
+// MarkUnconfirmed holds rows whose request was sent and never answered:
+// the controller may have issued them, so nothing sends them again until
+// the operator says so. It returns how many rows it held.
+func (d *DB) MarkUnconfirmed(ctx context.Context, claim string, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	tag, err := d.pool.Exec(ctx, `
+		UPDATE credential_log SET rp_unconfirmed_at = now(), rp_batch = NULL
+		WHERE record_id = ANY($1) AND rp_batch = $2 AND process_date IS NULL`, ids, claim)
+	if err != nil {
+		return 0, fmt.Errorf("hold %d unconfirmed credentials (claim %s, first record %d): %w", len(ids), claim, ids[0], err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Release gives back claimed rows that were never sent (the run stopped
+// before their turn, or the controller refused the connection): a fresh
+// row is postable again, an unconfirmed one stays unconfirmed.
+func (d *DB) Release(ctx context.Context, claim string, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	tag, err := d.pool.Exec(ctx, `
+		UPDATE credential_log SET rp_batch = NULL,
+		       rp_sent_at = CASE WHEN rp_unconfirmed_at IS NULL THEN NULL ELSE rp_sent_at END,
+		       rp_attempts = greatest(coalesce(rp_attempts, 1) - 1, 0)
+		WHERE record_id = ANY($1) AND rp_batch = $2 AND process_date IS NULL`, ids, claim)
+	if err != nil {
+		return 0, fmt.Errorf("release %d unsent credentials (claim %s, first record %d): %w", len(ids), claim, ids[0], err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// HoldOrphans holds as unconfirmed every row still claimed and not
+// answered: at the start of a posting run under the lock, such claims
+// belong to a process that died (or lost the lock) with requests in
+// flight. It returns how many rows it held.
+func (d *DB) HoldOrphans(ctx context.Context) (int, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	tag, err := d.pool.Exec(ctx, `
+		UPDATE credential_log SET rp_unconfirmed_at = now(), rp_batch = NULL
+		WHERE process_date IS NULL AND rp_batch IS NOT NULL AND system_type_cd = $1`, model.System)
+	if err != nil {
+		return 0, fmt.Errorf("hold credentials left claimed by a stopped process: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Unconfirmed is every credential held as unconfirmed, oldest first.
 func (d *DB) Unconfirmed(ctx context.Context) ([]int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	rows, err := d.pool.Query(ctx, `
 		SELECT record_id FROM credential_log
-		WHERE process_date IS NULL AND rp_sent_at IS NOT NULL AND system_type_cd = $1
+		WHERE process_date IS NULL AND rp_unconfirmed_at IS NOT NULL AND system_type_cd = $1
 		ORDER BY record_id`, model.System)
 	if err != nil {
 		return nil, fmt.Errorf("read unconfirmed credentials: %w", err)
@@ -130,44 +193,101 @@ func (d *DB) Unconfirmed(ctx context.Context) ([]int64, error) {
 	return ids, nil
 }
 
-// Requeue is the original's manual requeue tools as one call, in one
-// transaction. With failedOnly, failed ('N') credentials are made
-// postable again and failed queue rows pending again (their credentials
-// are regenerated; the hash index skips those already stored, so nothing
-// posted is issued twice). Without failedOnly, corp is required and every
-// queue row of that corp is reprocessed, with its failed credentials.
-// corp "" means every corp. It returns the queue rows and credentials
-// reset.
-func (d *DB) Requeue(ctx context.Context, failedOnly bool, corp string) (queue, creds int, err error) {
-	if !failedOnly && corp == "" {
-		return 0, 0, fmt.Errorf("requeue: reprocessing every corp is initial-load's job; name a corp or requeue only failures")
-	}
+// RequeueFailed is the original's manual requeue tools for failures, in
+// one transaction: failed ('N') credentials are made postable again and
+// failed queue rows pending again (their credentials are regenerated; the
+// hash index skips those already stored, so nothing posted is issued
+// twice). corp "" means every corp. It returns the queue rows and
+// credentials reset.
+func (d *DB) RequeueFailed(ctx context.Context, corp string) (queue, creds int, err error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	queueWhere := `process_success = 'N'`
-	if !failedOnly {
-		queueWhere = `process_date IS NOT NULL`
+	ours, err := d.Ours(ctx)
+	if err != nil {
+		return 0, 0, err
 	}
 	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE event_by_corp_filing SET process_date = NULL, process_success = NULL, process_msg = NULL
-			WHERE system_type_cd = $1 AND `+queueWhere+` AND ($2 = '' OR corp_num = $2)`, model.System, corp)
-		if err != nil {
-			return fmt.Errorf("requeue queue rows (corp %q): %w", corp, err)
-		}
-		queue = int(tag.RowsAffected())
-		tag, err = tx.Exec(ctx, `
-			UPDATE credential_log SET process_date = NULL, process_success = NULL, process_msg = NULL,
-			       rp_sent_at = NULL, rp_batch = NULL
 			WHERE system_type_cd = $1 AND process_success = 'N' AND ($2 = '' OR corp_num = $2)`, model.System, corp)
 		if err != nil {
-			return fmt.Errorf("requeue failed credentials (corp %q): %w", corp, err)
+			return fmt.Errorf("requeue failed queue rows (corp %q): %w", corp, err)
 		}
-		creds = int(tag.RowsAffected())
-		return nil
+		queue = int(tag.RowsAffected())
+		creds, err = resetFailedCreds(ctx, tx, corp, ours)
+		return err
 	})
 	if err != nil {
 		return 0, 0, err
 	}
 	return queue, creds, nil
+}
+
+func resetFailedCreds(ctx context.Context, tx pgx.Tx, corp string, ours bool) (int, error) {
+	set := `process_date = NULL, process_success = NULL, process_msg = NULL`
+	if ours {
+		set += `, rp_sent_at = NULL, rp_batch = NULL, rp_unconfirmed_at = NULL`
+	}
+	tag, err := tx.Exec(ctx, `UPDATE credential_log SET `+set+`
+		WHERE system_type_cd = $1 AND process_success = 'N' AND ($2 = '' OR corp_num = $2)`, model.System, corp)
+	if err != nil {
+		return 0, fmt.Errorf("requeue failed credentials (corp %q): %w", corp, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// RequeueCorp queues one corporation again, whatever became of it before
+// (processed, failed, skipped, or never queued), with its whole history as
+// the window, as the original's requeueOrganization did, and makes its
+// failed credentials postable again. Unlike that tool it deletes nothing:
+// credentials regenerated with a hash already stored are skipped, so
+// nothing posted is issued twice. It returns the credentials reset.
+func (d *DB) RequeueCorp(ctx context.Context, corp string) (creds int, err error) {
+	if strings.TrimSpace(corp) == "" {
+		return 0, fmt.Errorf("requeue: --corp needs a corp number")
+	}
+	hw, err := d.HighWater(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ours, err := d.Ours(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO event_by_corp_filing (system_type_cd, corp_num, prev_event_id, prev_event_date,
+			                                  last_event_id, last_event_date, entry_date)
+			VALUES ($1, $2, 0, $3, $4, $5, `+nowLocal+`)`, model.System, corp, MinEventDate, hw.EventID, hw.EventDate); err != nil {
+			return fmt.Errorf("requeue corp %s: %w", corp, err)
+		}
+		creds, err = resetFailedCreds(ctx, tx, corp, ours)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return creds, nil
+}
+
+// MinEventDate is the date of event 0, the PREV of a corp's whole history
+// (the original's datetime(MINYEAR, 1, 1)).
+var MinEventDate = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Ours says whether our own additions (rp_runs, the rp_* columns) are
+// there: `status` and `requeue` do not migrate, and on a database only the
+// original has run on they work on its tables alone.
+func (d *DB) Ours(ctx context.Context) (bool, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	var ok bool
+	err := d.pool.QueryRow(ctx, `SELECT to_regclass('rp_runs') IS NOT NULL AND EXISTS (
+		SELECT 1 FROM information_schema.columns
+		WHERE table_name = 'credential_log' AND column_name = 'rp_unconfirmed_at' AND table_schema = current_schema())`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("look for the registry-processor's tables: %w", err)
+	}
+	return ok, nil
 }
