@@ -4,7 +4,7 @@
 // into the original's event-processor database and posts them to the
 // issuer controller. It is a drop-in for the original Python pipeline on
 // the same database. Verbs: run (the default), migrate, initial-load,
-// post, status, requeue, testdata generate.
+// post, status, requeue, verify, testdata generate.
 package main
 
 import (
@@ -33,6 +33,8 @@ func main() {
 		statusMain(args)
 	case "requeue":
 		requeueMain(args)
+	case "verify":
+		verifyMain(args)
 	case "testdata":
 		testdataMain(args)
 	default:
@@ -59,6 +61,9 @@ Verbs:
   registry-processor requeue --failed [--corp N]
                                         queue failed corps again and reset failed credentials
   registry-processor requeue --corp N   queue corp N again with its whole history, whatever it came to
+  registry-processor verify --corp N[,N…] | --from A [--to B] | --all
+                                        regenerate from SOURCE_DB and compare with credential_log: a diff,
+                                        nothing changed; exit 1 when anything differs
   registry-processor testdata generate --corps N --seed S [--events N]
                                         fill SOURCE_DB with realistic COLIN data (a test database!)
 `)

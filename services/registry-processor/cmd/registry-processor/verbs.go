@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,6 +19,7 @@ import (
 	"tributary.dev/services/registry-processor/internal/poster"
 	"tributary.dev/services/registry-processor/internal/status"
 	"tributary.dev/services/registry-processor/internal/testdata"
+	"tributary.dev/services/registry-processor/internal/verify"
 )
 
 // runMain is the service: a run every MIN_SLEEP..MAX_SLEEP seconds.
@@ -182,6 +184,52 @@ func requeueMain(args []string) {
 			fmt.Printf("requeued: corp %s (its whole history), %d failed credentials\n", *corp, c)
 			return nil
 		}, setup.Args(fs.Args()), setup.WithoutServer(), setup.MoreHelp(verbs))
+}
+
+// verifyMain regenerates credentials from the source and compares them
+// with credential_log: a diff, and nothing changed (it neither migrates
+// nor writes). Exit 1 when anything differs.
+func verifyMain(args []string) {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	corps := fs.String("corp", "", "corp numbers, comma separated")
+	from := fs.String("from", "", "first corp number of a range (by corp_num)")
+	to := fs.String("to", "", "last corp number of a range")
+	all := fs.Bool("all", false, "every corp of the source")
+	if err := fs.Parse(args); err != nil && err != flag.ErrHelp {
+		fmt.Fprintf(os.Stderr, "registry-processor verify: %v (usage: registry-processor verify --corp N[,N…] | --from A [--to B] | --all)\n", err)
+		os.Exit(2)
+	}
+	var cfg Config
+	differs := false
+	setup.Main("registry-processor verify", "regenerates credentials from SOURCE_DB and compares them with credential_log, changing nothing", &cfg,
+		func(ctx context.Context, env *setup.Env) error {
+			sel := verify.Selection{From: *from, To: *to}
+			for _, c := range strings.Split(*corps, ",") {
+				if c = strings.TrimSpace(c); c != "" {
+					sel.Corps = append(sel.Corps, c)
+				}
+			}
+			if len(sel.Corps) == 0 && sel.From == "" && sel.To == "" && !*all {
+				return errors.New("verify: say which corps: --corp N[,N…], --from A [--to B], or --all")
+			}
+			s, err := build(ctx, &cfg, env, needs{source: true})
+			if err != nil {
+				return err
+			}
+			v := &verify.Verifier{Src: s.src, DB: s.db, Dates: cfg.rules()}
+			sum, err := v.Run(ctx, sel, os.Stdout)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("verify: %d corps, %d credentials regenerated; %d corps differ: %d credentials would be issued (%d of them change a logged one), %d only in credential_log, %d corps cannot be generated\n",
+				sum.Corps, sum.Regenerated, sum.Differ, sum.New, sum.Changed, sum.OnlyLogged, sum.Unloadable)
+			differs = !sum.Clean()
+			return nil
+		}, setup.Args(fs.Args()), setup.WithoutServer(), setup.MoreHelp(verbs))
+	if differs {
+		os.Exit(1)
+	}
 }
 
 // testdataMain is `testdata generate --corps N --seed S [--events N]`.

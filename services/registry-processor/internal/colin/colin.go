@@ -170,3 +170,23 @@ SELECT corp_num FROM bc_registries.corporation
 	}
 	return corps, nil
 }
+
+// CorpsBetween is AllCorps up to and including to ("" for no bound), in
+// the database's order of corp_num: a range for `verify`.
+func (s *Source) CorpsBetween(ctx context.Context, after, to string, limit int) ([]string, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `
+SELECT corp_num FROM bc_registries.corporation
+ WHERE corp_num > $1 AND ($3 = '' OR corp_num <= $3) AND btrim(corp_num) <> ''
+ ORDER BY corp_num
+ LIMIT $2`, after, limit, to)
+	if err != nil {
+		return nil, fmt.Errorf("page COLIN corporations after %q: %w", after, err)
+	}
+	corps, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read COLIN corporations after %q: %w", after, err)
+	}
+	return corps, nil
+}

@@ -71,6 +71,9 @@ type Result struct {
 	Withdrawn bool         // HWT: no credentials; history row process_msg "Withdrawn"
 	Requeue   *Window      // future-dated events: queue again with this window
 	Release   time.Time    // the requeued row is due at the first future event's effective date
+	// CorpJSON is corp_history_log.corp_json as the original wrote it,
+	// for a corp in scope whose history loaded ("" otherwise).
+	CorpJSON string
 	// Held is non-empty when a problem on this corp (broken link, bad
 	// data) held all its credentials back: the queue row gets 'N' with
 	// this message, as the original's exception text put it there.
@@ -132,11 +135,21 @@ func Generate(c *model.Corp, w Window, now time.Time, dates pacific.Rules) (res 
 			res = Result{CorpState: res.CorpState, Held: clip(fmt.Sprintf("corp %s: generating credentials: %v", c.Num, r))}
 		}
 	}()
+	if len(c.Problems) > 0 {
+		// A source row that cannot be used (a NULL where a value must
+		// be): the corp is held back naming it; its batch goes on.
+		more := ""
+		if len(c.Problems) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(c.Problems)-1)
+		}
+		return Result{CorpState: "N/A", Held: clip(fmt.Sprintf("corp %s: source row unusable: %s%s", c.Num, c.Problems[0], more))}
+	}
 	g, err := load(c, now)
 	if err != nil {
 		return Result{CorpState: "N/A", Held: clip(fmt.Sprintf("corp %s: loading history: %v", c.Num, err))}
 	}
 	res.CorpState = "N/A"
+	res.CorpJSON = g.corpJSON(dates)
 	active := g.activeState()
 	if active != nil {
 		res.CorpState = active.opState

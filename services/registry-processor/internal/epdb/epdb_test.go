@@ -248,7 +248,7 @@ func TestCommitPostAndStatus(t *testing.T) {
 		t.Fatalf("resend claim: %+v", rows)
 	}
 	// Given back unsent, it stays held; a fresh row given back is postable.
-	if n, err := db.Release(ctx, "c6", []int64{6}); err != nil || n != 1 {
+	if n, err := db.Release(ctx, "c6", []int64{6}, []bool{true}); err != nil || n != 1 {
 		t.Fatalf("Release: %d, %v", n, err)
 	}
 	un, _ = db.Unconfirmed(ctx)

@@ -51,19 +51,24 @@ func (d *DB) Claim(ctx context.Context, claim string, after int64, limit int, no
 	if !resendBefore.IsZero() {
 		resend = &resendBefore
 	}
+	// A held row is taken for sending again by clearing its hold, so no
+	// second claimer sees it; Release puts the hold back if it stays
+	// unsent.
 	rows, err := d.pool.Query(ctx, `
 		WITH pick AS (
-			SELECT record_id FROM credential_log
-			WHERE process_date IS NULL AND system_type_cd = $1 AND record_id > $3 AND rp_batch IS NULL
-			  AND (rp_sent_at IS NULL OR rp_unconfirmed_at <= $5)
+			SELECT record_id, rp_unconfirmed_at IS NOT NULL AS held FROM credential_log
+			WHERE process_date IS NULL AND system_type_cd = $1 AND record_id > $3
+			  AND ((rp_sent_at IS NULL AND rp_batch IS NULL) OR rp_unconfirmed_at <= $5)
 			  AND `+notExpiring+`
 			ORDER BY record_id LIMIT $4
 			FOR UPDATE SKIP LOCKED)
-		UPDATE credential_log c SET rp_batch = $6, rp_sent_at = now(), rp_attempts = coalesce(c.rp_attempts, 0) + 1
+		UPDATE credential_log c SET rp_batch = $6, rp_sent_at = now(), rp_unconfirmed_at = NULL,
+		       rp_attempts = coalesce(c.rp_attempts, 0) + 1
 		FROM pick
-		WHERE c.record_id = pick.record_id AND c.process_date IS NULL AND c.rp_batch IS NULL
+		WHERE c.record_id = pick.record_id AND c.process_date IS NULL
+		  AND ((c.rp_sent_at IS NULL AND c.rp_batch IS NULL) OR c.rp_unconfirmed_at <= $5)
 		RETURNING c.record_id, c.corp_num, c.credential_type_cd, c.schema_name, c.schema_version, c.credential_json::text,
-		          c.credential_reason, c.rp_unconfirmed_at IS NOT NULL`,
+		          c.credential_reason, pick.held`,
 		model.System, expiryCutoff(now), after, limit, resend, claim)
 	if err != nil {
 		return nil, fmt.Errorf("claim credentials to post after record %d: %w", after, err)
@@ -91,9 +96,9 @@ type Posted struct {
 
 // MarkPosted writes answers in one statement: 'Y' with the thread id or
 // 'N' with the message cut as the original cuts it. An answer counts for
-// a row still under its claim, or one a later run found orphaned and held
-// as unconfirmed (the answer is the truth about it); a row answered
-// already keeps its first answer. It returns how many rows took an answer.
+// a row still under its claim, held or not (a later run may have found it
+// orphaned; the answer is the truth about it); a row answered already
+// keeps its first answer. It returns how many rows took an answer.
 func (d *DB) MarkPosted(ctx context.Context, results []Posted) (int, error) {
 	if len(results) == 0 {
 		return 0, nil
@@ -111,10 +116,9 @@ func (d *DB) MarkPosted(ctx context.Context, results []Posted) (int, error) {
 		}
 	}
 	tag, err := d.pool.Exec(ctx, `
-		UPDATE credential_log c SET process_date = `+nowLocal+`, process_success = u.ok, process_msg = u.msg, rp_batch = NULL
+		UPDATE credential_log c SET process_date = `+nowLocal+`, process_success = u.ok, process_msg = u.msg
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, claim, ok, msg)
-		WHERE c.record_id = u.id AND c.process_date IS NULL
-		  AND (c.rp_batch = u.claim OR (c.rp_batch IS NULL AND c.rp_unconfirmed_at IS NOT NULL))`, ids, claims, oks, msgs)
+		WHERE c.record_id = u.id AND c.process_date IS NULL AND c.rp_batch = u.claim`, ids, claims, oks, msgs)
 	if err != nil {
 		return 0, fmt.Errorf("write %d posting results (first record %d): %w", len(results), ids[0], err)
 	}
@@ -131,7 +135,7 @@ func (d *DB) MarkUnconfirmed(ctx context.Context, claim string, ids []int64) (in
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	tag, err := d.pool.Exec(ctx, `
-		UPDATE credential_log SET rp_unconfirmed_at = now(), rp_batch = NULL
+		UPDATE credential_log SET rp_unconfirmed_at = now()
 		WHERE record_id = ANY($1) AND rp_batch = $2 AND process_date IS NULL`, ids, claim)
 	if err != nil {
 		return 0, fmt.Errorf("hold %d unconfirmed credentials (claim %s, first record %d): %w", len(ids), claim, ids[0], err)
@@ -141,18 +145,21 @@ func (d *DB) MarkUnconfirmed(ctx context.Context, claim string, ids []int64) (in
 
 // Release gives back claimed rows that were never sent (the run stopped
 // before their turn, or the controller refused the connection): a fresh
-// row is postable again, an unconfirmed one stays unconfirmed.
-func (d *DB) Release(ctx context.Context, claim string, ids []int64) (int, error) {
+// row is postable again, one that was held (resend) is held again. It
+// also undoes a hold another run put on them while they were claimed.
+func (d *DB) Release(ctx context.Context, claim string, ids []int64, resend []bool) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	tag, err := d.pool.Exec(ctx, `
-		UPDATE credential_log SET rp_batch = NULL,
-		       rp_sent_at = CASE WHEN rp_unconfirmed_at IS NULL THEN NULL ELSE rp_sent_at END,
-		       rp_attempts = greatest(coalesce(rp_attempts, 1) - 1, 0)
-		WHERE record_id = ANY($1) AND rp_batch = $2 AND process_date IS NULL`, ids, claim)
+		UPDATE credential_log c SET rp_batch = NULL,
+		       rp_sent_at = CASE WHEN u.resend THEN c.rp_sent_at END,
+		       rp_unconfirmed_at = CASE WHEN u.resend THEN now() END,
+		       rp_attempts = greatest(coalesce(c.rp_attempts, 1) - 1, 0)
+		FROM unnest($1::bigint[], $3::bool[]) AS u(id, resend)
+		WHERE c.record_id = u.id AND c.rp_batch = $2 AND c.process_date IS NULL`, ids, claim, resend)
 	if err != nil {
 		return 0, fmt.Errorf("release %d unsent credentials (claim %s, first record %d): %w", len(ids), claim, ids[0], err)
 	}
@@ -167,8 +174,8 @@ func (d *DB) HoldOrphans(ctx context.Context) (int, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	tag, err := d.pool.Exec(ctx, `
-		UPDATE credential_log SET rp_unconfirmed_at = now(), rp_batch = NULL
-		WHERE process_date IS NULL AND rp_batch IS NOT NULL AND system_type_cd = $1`, model.System)
+		UPDATE credential_log SET rp_unconfirmed_at = now()
+		WHERE process_date IS NULL AND rp_batch IS NOT NULL AND rp_unconfirmed_at IS NULL AND system_type_cd = $1`, model.System)
 	if err != nil {
 		return 0, fmt.Errorf("hold credentials left claimed by a stopped process: %w", err)
 	}
@@ -290,4 +297,41 @@ func (d *DB) Ours(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("look for the registry-processor's tables: %w", err)
 	}
 	return ok, nil
+}
+
+// LoggedCred is a credential_log row as `verify` compares it.
+type LoggedCred struct {
+	RecordID int64
+	TypeCd   string
+	ID       string
+	JSON     string
+	Hash     string
+	Success  string // process_success, "" when outstanding
+}
+
+// CredentialsOf is every BC_REG credential of the corps, by corp, in
+// record order.
+func (d *DB) CredentialsOf(ctx context.Context, corps []string) (map[string][]LoggedCred, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, `
+		SELECT corp_num, record_id, credential_type_cd, credential_id, credential_json::text, credential_hash, coalesce(process_success, '')
+		FROM credential_log WHERE corp_num = ANY($1) AND system_type_cd = $2 ORDER BY record_id`, corps, model.System)
+	if err != nil {
+		return nil, fmt.Errorf("read the credentials of %d corps: %w", len(corps), err)
+	}
+	defer rows.Close()
+	out := map[string][]LoggedCred{}
+	for rows.Next() {
+		var corp string
+		var l LoggedCred
+		if err := rows.Scan(&corp, &l.RecordID, &l.TypeCd, &l.ID, &l.JSON, &l.Hash, &l.Success); err != nil {
+			return nil, fmt.Errorf("read the credentials of %d corps: %w", len(corps), err)
+		}
+		out[corp] = append(out[corp], l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the credentials of %d corps: %w", len(corps), err)
+	}
+	return out, nil
 }

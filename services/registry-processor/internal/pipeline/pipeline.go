@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -311,6 +312,15 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 	return res, cur.err
 }
 
+// tableOf is the table a problem names ("corp_name.start_event_id is
+// NULL …" → corp_name).
+func tableOf(problem string) string {
+	if i := strings.IndexAny(problem, ". "); i > 0 {
+		return problem[:i]
+	}
+	return "unknown"
+}
+
 func countCreds(outcomes []epdb.Outcome) int {
 	n := 0
 	for _, o := range outcomes {
@@ -357,8 +367,13 @@ func (p *Pipeline) generateRange(rows []epdb.QueueRow, corps map[string]*model.C
 		default:
 			o.Success, o.Msg = "Y", c.TypeCd
 		}
-		if o.Success != "S" {
-			o.CorpJSON, _ = json.Marshal(c)
+		// The original wrote the history row unless the corp's only news
+		// was future-dated (no credentials, a requeue).
+		if res.CorpJSON != "" && (len(res.Creds) > 0 || res.Requeue == nil) {
+			o.CorpJSON = []byte(res.CorpJSON)
+		}
+		for _, pr := range c.Problems {
+			p.m.Invalid.WithLabelValues(tableOf(pr)).Inc()
 		}
 		if res.Withdrawn {
 			o.HistoryMsg = "Withdrawn"

@@ -43,6 +43,6 @@ func (s PostStore) MarkUnconfirmed(ctx context.Context, claim string, ids []int6
 }
 
 // Release implements poster.Store.
-func (s PostStore) Release(ctx context.Context, claim string, ids []int64) (int, error) {
-	return s.DB.Release(ctx, claim, ids)
+func (s PostStore) Release(ctx context.Context, claim string, ids []int64, resend []bool) (int, error) {
+	return s.DB.Release(ctx, claim, ids, resend)
 }

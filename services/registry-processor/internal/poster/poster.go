@@ -54,8 +54,9 @@ type Store interface {
 	// MarkUnconfirmed holds the claimed rows of a request sent and never
 	// answered.
 	MarkUnconfirmed(ctx context.Context, claim string, ids []int64) (int, error)
-	// Release gives back claimed rows that were never sent.
-	Release(ctx context.Context, claim string, ids []int64) (int, error)
+	// Release gives back claimed rows that were never sent; resend says
+	// which were held before this claim (they are held again).
+	Release(ctx context.Context, claim string, ids []int64, resend []bool) (int, error)
 }
 
 // Row is one claimed credential.
@@ -470,13 +471,15 @@ func (r *run) release(rows []Row) {
 		return
 	}
 	byClaim := map[string][]int64{}
+	resend := map[string][]bool{}
 	for _, row := range rows {
 		byClaim[row.Claim] = append(byClaim[row.Claim], row.RecordID)
+		resend[row.Claim] = append(resend[row.Claim], row.Resend)
 	}
 	n := 0
 	for claim, ids := range byClaim {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), writeTimeout)
-		k, err := r.p.st.Release(wctx, claim, ids)
+		k, err := r.p.st.Release(wctx, claim, ids, resend[claim])
 		cancel()
 		if err != nil {
 			// Still claimed: the next run holds them as unconfirmed, which

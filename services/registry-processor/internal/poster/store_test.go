@@ -47,7 +47,7 @@ func (s *memStore) Claim(ctx context.Context, claim string, after int64, limit i
 	s.queries++
 	var out []Row
 	for _, r := range s.rows {
-		if r.RecordID <= after || s.claim[r.RecordID] != "" {
+		if r.RecordID <= after || (s.claim[r.RecordID] != "" && !s.unconfirmed[r.RecordID]) {
 			continue
 		}
 		if _, done := s.posted[r.RecordID]; done {
@@ -57,6 +57,7 @@ func (s *memStore) Claim(ctx context.Context, claim string, after int64, limit i
 			continue
 		}
 		r.Resend = s.unconfirmed[r.RecordID]
+		s.unconfirmed[r.RecordID] = false
 		r.Claim = claim
 		s.claim[r.RecordID], s.sent[r.RecordID] = claim, true
 		s.claims[r.RecordID] = append(s.claims[r.RecordID], claim)
@@ -76,8 +77,8 @@ func (s *memStore) HoldOrphans(ctx context.Context) (int, error) {
 	defer s.mu.Unlock()
 	n := 0
 	for id, c := range s.claim {
-		if c != "" {
-			s.unconfirmed[id], s.claim[id] = true, ""
+		if c != "" && !s.unconfirmed[id] {
+			s.unconfirmed[id] = true
 			n++
 		}
 	}
@@ -102,7 +103,6 @@ func (s *memStore) MarkPosted(ctx context.Context, results []Result) (int, error
 		}
 		s.writes[r.RecordID]++
 		s.posted[r.RecordID] = r
-		s.claim[r.RecordID] = ""
 		n++
 	}
 	return n, nil
@@ -117,26 +117,25 @@ func (s *memStore) MarkUnconfirmed(ctx context.Context, claim string, ids []int6
 	n := 0
 	for _, id := range ids {
 		if s.claim[id] == claim {
-			s.unconfirmed[id], s.claim[id] = true, ""
+			s.unconfirmed[id] = true
 			n++
 		}
 	}
 	return n, nil
 }
 
-func (s *memStore) Release(ctx context.Context, claim string, ids []int64) (int, error) {
+func (s *memStore) Release(ctx context.Context, claim string, ids []int64, resend []bool) (int, error) {
 	if err := deadline(ctx, "Release"); err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, id := range ids {
+	for i, id := range ids {
 		if s.claim[id] == claim {
 			s.claim[id] = ""
-			if !s.unconfirmed[id] {
-				s.sent[id] = false
-			}
+			s.unconfirmed[id] = resend[i]
+			s.sent[id] = resend[i]
 			n++
 		}
 	}
@@ -169,8 +168,8 @@ func (s *memStore) check(t *testing.T) {
 		}
 	}
 	for id, c := range s.claim {
-		if c != "" {
-			t.Errorf("record %d still claimed by %s after the run", id, c)
+		if _, done := s.posted[id]; c != "" && !done && !s.unconfirmed[id] {
+			t.Errorf("record %d still claimed by %s after the run, neither answered nor held", id, c)
 		}
 	}
 }

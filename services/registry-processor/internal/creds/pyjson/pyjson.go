@@ -114,3 +114,6 @@ func Hash(json string) string {
 	sum := sha256.Sum256([]byte(json))
 	return hex.EncodeToString(sum[:])
 }
+
+// Quote writes s as Python's json.dumps writes a string (ensure_ascii).
+func Quote(b *strings.Builder, s string) { writeString(b, s) }
