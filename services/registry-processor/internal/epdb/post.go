@@ -335,3 +335,28 @@ func (d *DB) CredentialsOf(ctx context.Context, corps []string) (map[string][]Lo
 	}
 	return out, nil
 }
+
+// Reached is, per corp, the furthest LAST of its processed queue rows.
+func (d *DB) Reached(ctx context.Context, corps []string) (map[string]Mark, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, `
+		SELECT DISTINCT ON (corp_num) corp_num, last_event_id, last_event_date FROM event_by_corp_filing
+		WHERE corp_num = ANY($1) AND system_type_cd = $2 AND process_date IS NOT NULL
+		ORDER BY corp_num, last_event_date DESC, last_event_id DESC`, corps, model.System)
+	if err != nil {
+		return nil, fmt.Errorf("read how far %d corps were processed: %w", len(corps), err)
+	}
+	defer rows.Close()
+	out := map[string]Mark{}
+	for rows.Next() {
+		var corp string
+		var m Mark
+		if err := rows.Scan(&corp, &m.EventID, &m.EventDate); err != nil {
+			return nil, fmt.Errorf("read how far %d corps were processed: %w", len(corps), err)
+		}
+		m.EventDate = naive(m.EventDate)
+		out[corp] = m
+	}
+	return out, rows.Err()
+}

@@ -49,8 +49,7 @@ type Verifier struct {
 	DB    *epdb.DB
 	Dates pacific.Rules
 	Batch int // corps loaded together; 500 when zero
-	// Now is the naive Pacific present; nil: pacific.Now. Events effective
-	// after the high-water mark's date count as not yet processed.
+	// Now is the naive Pacific present; nil: pacific.Now.
 	Now func() time.Time
 }
 
@@ -70,11 +69,6 @@ func (v *Verifier) Run(ctx context.Context, sel Selection, w io.Writer) (Summary
 	if hw.EventID == 0 {
 		return Summary{}, fmt.Errorf("verify: the high-water mark is event 0: nothing was processed yet")
 	}
-	// As of the high-water mark: what the processor has seen.
-	if hw.EventDate.Before(now) {
-		now = hw.EventDate
-	}
-	win := creds.Window{PrevEventID: 0, PrevEventDate: epdb.MinEventDate, LastEventID: hw.EventID, LastEventDate: hw.EventDate}
 	var sum Summary
 	check := func(nums []string, named bool) error {
 		if len(nums) == 0 {
@@ -88,10 +82,22 @@ func (v *Verifier) Run(ctx context.Context, sel Selection, w io.Writer) (Summary
 		if err != nil {
 			return err
 		}
+		// Each corp's whole history, up to the furthest its processed
+		// queue rows reached (the high-water mark when none did): the
+		// window every generation so far covered together.
+		reached, err := v.DB.Reached(ctx, nums)
+		if err != nil {
+			return err
+		}
 		for _, n := range nums {
 			if !named && corps[n] == nil && len(logged[n]) == 0 {
 				continue // a range's bound that names no corp
 			}
+			last := hw
+			if r, ok := reached[n]; ok && r.EventDate.After(last.EventDate) {
+				last = r
+			}
+			win := creds.Window{PrevEventID: 0, PrevEventDate: epdb.MinEventDate, LastEventID: last.EventID, LastEventDate: last.EventDate}
 			if err := v.compare(w, n, corps[n], logged[n], win, now, &sum); err != nil {
 				return err
 			}
