@@ -114,7 +114,7 @@ func TestSlowControllerHoldsThenPostUnconfirmedSendsOnceMore(t *testing.T) {
 	}
 	_, body := testkit.Probe(addr, "/status.json")
 	var snap struct {
-		Held struct{ Unconfirmed int } `json:"held"`
+		Held struct{ Unconfirmed int }   `json:"held"`
 		Runs []struct{ Unconfirmed int } `json:"runs"`
 	}
 	if err := json.Unmarshal([]byte(body), &snap); err != nil || snap.Held.Unconfirmed != held || len(snap.Runs) == 0 || snap.Runs[0].Unconfirmed != held {
