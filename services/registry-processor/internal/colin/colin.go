@@ -58,7 +58,7 @@ func (s *Source) MaxEventBefore(ctx context.Context, now time.Time) (id int64, t
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	e := model.Event{}
-	var filingTyp *string
+	var filingTyp, corp *string
 	err = s.pool.QueryRow(ctx, `
 SELECT e.event_id, e.corp_num, e.event_typ_cd, e.event_timestmp, e.trigger_dts,
        f.filing_typ_cd, f.effective_dt, c.effective_dt
@@ -67,7 +67,7 @@ SELECT e.event_id, e.corp_num, e.event_typ_cd, e.event_timestmp, e.trigger_dts,
   LEFT JOIN bc_registries.conv_event c ON c.event_id = e.event_id AND e.event_typ_cd LIKE 'CONV%'
  WHERE e.event_timestmp <= $1::timestamp
  ORDER BY e.event_timestmp DESC, e.event_id DESC
- LIMIT 1`, now).Scan(&e.ID, &e.Corp, &e.TypeCd, &e.Timestamp, &e.Trigger, &filingTyp, &e.FilingEffective, &e.ConvEffective)
+ LIMIT 1`, now).Scan(&e.ID, &corp, &e.TypeCd, &e.Timestamp, &e.Trigger, &filingTyp, &e.FilingEffective, &e.ConvEffective)
 	if err == pgx.ErrNoRows {
 		return 0, time.Time{}, time.Time{}, nil
 	}

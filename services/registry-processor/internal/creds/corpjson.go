@@ -82,7 +82,8 @@ func writePy(b *strings.Builder, v any) {
 // scripts read corp_typ_cd and corp_state from it, its business-number
 // back-fill corp_num, corp_typ_cd, bn_9 and recognition_dts. Columns the
 // processor does not read are left out (README, "differs on purpose").
-func (g *corpInfo) corpJSON(dates pacific.Rules) string {
+func (g *corpInfo) corpJSON(rules pacific.Rules) string {
+	dates := &isoMemo{rules: rules, seen: map[time.Time]string{}}
 	c := g.c
 	d := func(t time.Time) string { return dates.ISO(t) }
 	dp := func(t *time.Time) any {
@@ -121,7 +122,7 @@ func (g *corpInfo) corpJSON(dates pacific.Rules) string {
 // eventJSON is get_event's dict: the event row, its filing and conv_event
 // ({} when it has none), its effective date as resolved for this row, and
 // for names and states whether it also ends one of their rows.
-func (g *corpInfo) eventJSON(e *event, flag bool, dates pacific.Rules) dict {
+func (g *corpInfo) eventJSON(e *event, flag bool, dates *isoMemo) dict {
 	if e == nil {
 		return dict{}
 	}
@@ -151,7 +152,7 @@ func (g *corpInfo) eventJSON(e *event, flag bool, dates pacific.Rules) dict {
 	return out
 }
 
-func optDate(t *time.Time, dates pacific.Rules) any {
+func optDate(t *time.Time, dates *isoMemo) any {
 	if t == nil {
 		return nil
 	}
@@ -169,7 +170,7 @@ func optInt(p *int64) any {
 // effective end in the order the original set them for names, offices
 // and jurisdictions (start_event, effective_start_date, [end_event],
 // effective_end_date).
-func (g *corpInfo) span(r *rec, flag bool, dates pacific.Rules) dict {
+func (g *corpInfo) span(r *rec, flag bool, dates *isoMemo) dict {
 	out := dict{{"start_event", g.eventJSON(r.start, flag, dates)}, {"effective_start_date", dates.ISO(r.effStart)}}
 	if r.end != nil {
 		out = append(out, item{K: "end_event", V: g.eventJSON(r.end, false, dates)})
@@ -177,7 +178,7 @@ func (g *corpInfo) span(r *rec, flag bool, dates pacific.Rules) dict {
 	return append(out, item{K: "effective_end_date", V: dates.ISO(r.effEnd)})
 }
 
-func (g *corpInfo) jurisdictionsJSON(dates pacific.Rules) list {
+func (g *corpInfo) jurisdictionsJSON(dates *isoMemo) list {
 	out := list{}
 	for _, r := range g.jurs {
 		j := r.jur
@@ -189,7 +190,7 @@ func (g *corpInfo) jurisdictionsJSON(dates pacific.Rules) list {
 	return out
 }
 
-func (g *corpInfo) namesJSON(recs []*rec, dates pacific.Rules) list {
+func (g *corpInfo) namesJSON(recs []*rec, dates *isoMemo) list {
 	out := list{}
 	for _, r := range recs {
 		n := r.nameRow
@@ -215,7 +216,7 @@ func addressJSON(a *model.Address) dict {
 		{"local_addr", localAddr(a.Line1, a.Line2, a.Line3, a.City, a.Province, a.PostalCd, a.CountryTypCd, a.AddressDesc)}}
 }
 
-func (g *corpInfo) officesJSON(dates pacific.Rules) list {
+func (g *corpInfo) officesJSON(dates *isoMemo) list {
 	out := list{}
 	for _, r := range g.offices {
 		o := r.office
@@ -241,7 +242,7 @@ func sameID(a, b *int64) bool {
 // statesJSON is corp_state as the original left it: sorted, each row with
 // its start event, its own event date, its end, the start event of the
 // run of one op state it belongs to, and that run's effective start.
-func (g *corpInfo) statesJSON(dates pacific.Rules) list {
+func (g *corpInfo) statesJSON(dates *isoMemo) list {
 	out := list{}
 	var head *rec
 	for _, r := range g.states {
@@ -261,7 +262,7 @@ func (g *corpInfo) statesJSON(dates pacific.Rules) list {
 	return out
 }
 
-func (g *corpInfo) partiesJSON(dates pacific.Rules) list {
+func (g *corpInfo) partiesJSON(dates *isoMemo) list {
 	out := list{}
 	for _, r := range g.partiesInOrder {
 		p := r.party
@@ -290,7 +291,7 @@ func (g *corpInfo) partiesJSON(dates pacific.Rules) list {
 // regSummaryJSON is corp_unique_record_list: a summary per state,
 // jurisdiction, name and assumed name row, sorted (stably) by effective
 // start, then end.
-func (g *corpInfo) regSummaryJSON(dates pacific.Rules) list {
+func (g *corpInfo) regSummaryJSON(dates *isoMemo) list {
 	type sum struct {
 		typ        string
 		start, end time.Time
@@ -321,4 +322,20 @@ func (g *corpInfo) regSummaryJSON(dates pacific.Rules) list {
 			{"effective_end_date", dates.ISO(s.end)}, {"desc", s.desc}})
 	}
 	return out
+}
+
+// isoMemo prints dates as the encoder does, once each: a corp's events
+// come back many times in its dict.
+type isoMemo struct {
+	rules pacific.Rules
+	seen  map[time.Time]string
+}
+
+func (m *isoMemo) ISO(t time.Time) string {
+	if s, ok := m.seen[t]; ok {
+		return s
+	}
+	s := m.rules.ISO(t)
+	m.seen[t] = s
+	return s
 }
