@@ -1,17 +1,27 @@
 -- Never issue a credential twice. A posting run claims the rows it is
--- about to send (rp_batch set, only rows nobody holds); an answer is
--- written back only under that claim. A request sent and never answered
--- leaves its rows unconfirmed (rp_unconfirmed_at): the controller may have
--- issued them, so they are sent again only when the operator says so
--- (`post --unconfirmed`) or after UNCONFIRMED_RESEND_AFTER. A claim still
--- held when a run starts belongs to a process that died mid-request: its
--- rows become unconfirmed too.
-ALTER TABLE credential_log ADD COLUMN IF NOT EXISTS rp_unconfirmed_at timestamptz;
+-- about to send: one row each in rp_claims (its primary key makes a claim
+-- exclusive), kept narrow so claiming costs little beside credential_log's
+-- many indexes. An answer is written back only under its claim, and the
+-- claim goes. A request sent and never answered leaves its claims held as
+-- unconfirmed (unconfirmed_at): the controller may have issued them, so
+-- they are sent again only when the operator says so (`post
+-- --unconfirmed`) or after UNCONFIRMED_RESEND_AFTER. A claim still open
+-- when a run starts belongs to a process that died mid-request: it is held
+-- too. credential_log itself gets no new column here.
+CREATE TABLE IF NOT EXISTS rp_claims (
+    record_id      integer     PRIMARY KEY, -- credential_log.record_id
+    claim          text        NOT NULL,
+    sent_at        timestamptz NOT NULL DEFAULT now(),
+    unconfirmed_at timestamptz,
+    attempts       integer     NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS rp_claims_held ON rp_claims (record_id) WHERE unconfirmed_at IS NOT NULL;
+-- What the previous version left sent and unanswered is held.
+INSERT INTO rp_claims (record_id, claim, sent_at, unconfirmed_at, attempts)
+SELECT record_id, coalesce(rp_batch, 'before-claims'), rp_sent_at, now(), coalesce(rp_attempts, 1)
+  FROM credential_log WHERE process_date IS NULL AND rp_sent_at IS NOT NULL
+ON CONFLICT (record_id) DO NOTHING;
 DROP INDEX IF EXISTS rp_cl_sent_unanswered;
-CREATE INDEX IF NOT EXISTS rp_cl_claimed ON credential_log (record_id)
-    WHERE process_date IS NULL AND rp_batch IS NOT NULL;
-CREATE INDEX IF NOT EXISTS rp_cl_unconfirmed ON credential_log (record_id)
-    WHERE process_date IS NULL AND rp_unconfirmed_at IS NOT NULL;
 
 -- A corp queued again for future-dated events is processed from the first
 -- of them on (naive Pacific, as the queue's dates): a change effective at

@@ -105,7 +105,7 @@ func TestFlakyControllerNothingTwiceUntilTold(t *testing.T) {
 	h := newHarness(t, agentstub.Options{FailureRate: 0.1, FailureStatus: 503, StallRate: 0.05, StallFor: 2 * time.Second, Seed: 3})
 	h.generate(150, 0, 11)
 	h.mustRun([]string{"initial-load"})
-	const waiting = "SELECT count(*) FROM credential_log WHERE process_date IS NULL AND rp_unconfirmed_at IS NULL AND coalesce(credential_json->>'expiry_date', '') = ''"
+	const waiting = "SELECT count(*) FROM credential_log c WHERE process_date IS NULL AND NOT EXISTS (SELECT 1 FROM rp_claims h WHERE h.record_id = c.record_id) AND coalesce(credential_json->>'expiry_date', '') = ''"
 	for i := 0; i < 10 && h.count(waiting) > 0; i++ {
 		h.run(binary, []string{"post"}, "POST_TIMEOUT=1")
 	}
@@ -115,7 +115,7 @@ func TestFlakyControllerNothingTwiceUntilTold(t *testing.T) {
 	if n := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'N'"); n != 0 {
 		t.Errorf("%d credentials failed for good; the controller's refusals are all transient", n)
 	}
-	held := h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND rp_unconfirmed_at IS NOT NULL")
+	held := h.count(heldSQL)
 	stalled := 0
 	for _, req := range h.agent.Log() {
 		if req.Stalled {

@@ -17,7 +17,7 @@ import (
 	"tributary.dev/libs/testkit/agentstub"
 )
 
-const heldSQL = "SELECT count(*) FROM credential_log WHERE process_date IS NULL AND rp_unconfirmed_at IS NOT NULL"
+const heldSQL = "SELECT count(*) FROM rp_claims h JOIN credential_log c ON c.record_id = h.record_id WHERE c.process_date IS NULL AND h.unconfirmed_at IS NOT NULL"
 
 // waitIssued waits until the stub has issued n credentials: a slow
 // controller goes on issuing after its caller hung up.
@@ -211,7 +211,7 @@ func TestSIGTERMMidPosting(t *testing.T) {
 				t.Errorf("%d requests, %d were in flight at SIGTERM: a request started after it", len(log), atSignal)
 			}
 			held := h.count(heldSQL)
-			if claimed := h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND rp_batch IS NOT NULL"); claimed != 0 {
+			if claimed := h.count("SELECT count(*) FROM rp_claims WHERE unconfirmed_at IS NULL"); claimed != 0 {
 				t.Errorf("%d rows left claimed", claimed)
 			}
 			if tc.cut {
@@ -295,5 +295,50 @@ func TestLostLockStopsTheWork(t *testing.T) {
 	posted := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'Y'")
 	if len(h.received()) != posted+held {
 		t.Errorf("controller has %d, %d Y and %d held", len(h.received()), posted, held)
+	}
+}
+
+// A user or password in CONTROLLER_URL never shows: not in the
+// logs, not in rp_runs, not on the status page, not in process_msg.
+func TestControllerURLRedacted(t *testing.T) {
+	h := newHarness(t, agentstub.Options{FailureRate: 1, FailureStatus: 503})
+	h.generate(5, 0, 35)
+	h.mustRun([]string{"initial-load"})
+	secretURL := strings.Replace(h.agent.URL, "http://", "http://issuer:s3cr3tpw@", 1)
+	addr := testkit.FreeAddr(t)
+	c := exec.Command(binary)
+	c.Env = h.env("CONTROLLER_URL="+secretURL, "RUN_AS_SERVICE=true", "METRICS_ADDR="+addr, "MIN_SLEEP=600", "MAX_SLEEP=600",
+		"POST_RETRIES=1", "CONTROLLER_MAX_ERRORS=1", "LOG_LEVEL=debug")
+	var out testkit.SyncBuffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for h.count("SELECT count(*) FROM rp_runs WHERE verb = 'run' AND finished_at IS NOT NULL") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no run finished:\n%s", out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'N'"); n == 0 {
+		t.Fatalf("no failure recorded; the test needs the controller's refusals in process_msg:\n%s", out.String())
+	}
+	_, page := testkit.Probe(addr, "/status")
+	_, js := testkit.Probe(addr, "/status.json")
+	runs := h.text(`SELECT coalesce(string_agg(coalesce(error, ''), ' '), '') FROM rp_runs`)
+	msgs := h.text(`SELECT coalesce(string_agg(coalesce(process_msg, ''), ' '), '') FROM credential_log`)
+	_ = c.Process.Signal(syscall.SIGTERM)
+	_ = c.Wait()
+	for what, text := range map[string]string{"logs": out.String(), "/status": page, "/status.json": js, "rp_runs": runs, "process_msg": msgs} {
+		for _, secret := range []string{"s3cr3tpw", "issuer:"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows %q:\n%s", what, secret, text)
+			}
+		}
+	}
+	if !strings.Contains(msgs, strings.TrimPrefix(h.agent.URL, "http://")) {
+		t.Errorf("process_msg does not name the controller (without its credentials): %s", msgs)
 	}
 }

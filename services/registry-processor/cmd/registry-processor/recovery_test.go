@@ -55,7 +55,7 @@ func TestKillNineAtEachStageThenRestart(t *testing.T) {
 				h.mustRun(tc.verb)
 				if tc.verb[0] == "initial-load" {
 					h.mustRun([]string{"post"})
-				} else if held := h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND rp_unconfirmed_at IS NOT NULL"); held == 0 {
+				} else if held := h.count(heldSQL); held == 0 {
 					t.Errorf("nothing held as unconfirmed after a kill at %s", tc.point)
 				} else {
 					h.mustRun([]string{"post", "--unconfirmed"})

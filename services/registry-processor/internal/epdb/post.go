@@ -51,24 +51,29 @@ func (d *DB) Claim(ctx context.Context, claim string, after int64, limit int, no
 	if !resendBefore.IsZero() {
 		resend = &resendBefore
 	}
-	// A held row is taken for sending again by clearing its hold, so no
-	// second claimer sees it; Release puts the hold back if it stays
-	// unsent.
+	// A fresh row is claimed by inserting its claim (the primary key
+	// keeps a second claimer out); a held row by taking over its claim
+	// and clearing the hold, so no second claimer sees it either.
 	rows, err := d.pool.Query(ctx, `
 		WITH pick AS (
-			SELECT record_id, rp_unconfirmed_at IS NOT NULL AS held FROM credential_log
-			WHERE process_date IS NULL AND system_type_cd = $1 AND record_id > $3
-			  AND ((rp_sent_at IS NULL AND rp_batch IS NULL) OR rp_unconfirmed_at <= $5)
-			  AND `+notExpiring+`
-			ORDER BY record_id LIMIT $4
-			FOR UPDATE SKIP LOCKED)
-		UPDATE credential_log c SET rp_batch = $6, rp_sent_at = now(), rp_unconfirmed_at = NULL,
-		       rp_attempts = coalesce(c.rp_attempts, 0) + 1
-		FROM pick
-		WHERE c.record_id = pick.record_id AND c.process_date IS NULL
-		  AND ((c.rp_sent_at IS NULL AND c.rp_batch IS NULL) OR c.rp_unconfirmed_at <= $5)
-		RETURNING c.record_id, c.corp_num, c.credential_type_cd, c.schema_name, c.schema_version, c.credential_json::text,
-		          c.credential_reason, pick.held`,
+			SELECT c.record_id, h.record_id IS NOT NULL AS held
+			  FROM credential_log c LEFT JOIN rp_claims h ON h.record_id = c.record_id
+			 WHERE c.process_date IS NULL AND c.system_type_cd = $1 AND c.record_id > $3
+			   AND (h.record_id IS NULL OR h.unconfirmed_at <= $5)
+			   AND `+notExpiring+`
+			 ORDER BY c.record_id LIMIT $4),
+		fresh AS (
+			INSERT INTO rp_claims (record_id, claim) SELECT record_id, $6 FROM pick WHERE NOT held
+			ON CONFLICT (record_id) DO NOTHING
+			RETURNING record_id, false AS resend),
+		again AS (
+			UPDATE rp_claims h SET claim = $6, sent_at = now(), unconfirmed_at = NULL, attempts = h.attempts + 1
+			  FROM pick WHERE pick.held AND h.record_id = pick.record_id AND h.unconfirmed_at <= $5
+			RETURNING h.record_id, true AS resend),
+		got AS (SELECT * FROM fresh UNION ALL SELECT * FROM again)
+		SELECT c.record_id, c.corp_num, c.credential_type_cd, c.schema_name, c.schema_version, c.credential_json::text,
+		       c.credential_reason, got.resend
+		  FROM got JOIN credential_log c ON c.record_id = got.record_id`,
 		model.System, expiryCutoff(now), after, limit, resend, claim)
 	if err != nil {
 		return nil, fmt.Errorf("claim credentials to post after record %d: %w", after, err)
@@ -116,9 +121,12 @@ func (d *DB) MarkPosted(ctx context.Context, results []Posted) (int, error) {
 		}
 	}
 	tag, err := d.pool.Exec(ctx, `
-		UPDATE credential_log c SET process_date = `+nowLocal+`, process_success = u.ok, process_msg = u.msg
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, claim, ok, msg)
-		WHERE c.record_id = u.id AND c.process_date IS NULL AND c.rp_batch = u.claim`, ids, claims, oks, msgs)
+		WITH done AS (
+			DELETE FROM rp_claims h USING unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, claim, ok, msg)
+			 WHERE h.record_id = u.id AND h.claim = u.claim
+			RETURNING h.record_id, u.ok, u.msg)
+		UPDATE credential_log c SET process_date = `+nowLocal+`, process_success = done.ok, process_msg = done.msg
+		  FROM done WHERE c.record_id = done.record_id AND c.process_date IS NULL`, ids, claims, oks, msgs)
 	if err != nil {
 		return 0, fmt.Errorf("write %d posting results (first record %d): %w", len(results), ids[0], err)
 	}
@@ -135,8 +143,7 @@ func (d *DB) MarkUnconfirmed(ctx context.Context, claim string, ids []int64) (in
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	tag, err := d.pool.Exec(ctx, `
-		UPDATE credential_log SET rp_unconfirmed_at = now()
-		WHERE record_id = ANY($1) AND rp_batch = $2 AND process_date IS NULL`, ids, claim)
+		UPDATE rp_claims SET unconfirmed_at = now() WHERE record_id = ANY($1) AND claim = $2`, ids, claim)
 	if err != nil {
 		return 0, fmt.Errorf("hold %d unconfirmed credentials (claim %s, first record %d): %w", len(ids), claim, ids[0], err)
 	}
@@ -153,17 +160,17 @@ func (d *DB) Release(ctx context.Context, claim string, ids []int64, resend []bo
 	}
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	tag, err := d.pool.Exec(ctx, `
-		UPDATE credential_log c SET rp_batch = NULL,
-		       rp_sent_at = CASE WHEN u.resend THEN c.rp_sent_at END,
-		       rp_unconfirmed_at = CASE WHEN u.resend THEN now() END,
-		       rp_attempts = greatest(coalesce(c.rp_attempts, 1) - 1, 0)
-		FROM unnest($1::bigint[], $3::bool[]) AS u(id, resend)
-		WHERE c.record_id = u.id AND c.rp_batch = $2 AND c.process_date IS NULL`, ids, claim, resend)
+	var n int
+	err := d.pool.QueryRow(ctx, `
+		WITH u AS (SELECT * FROM unnest($1::bigint[], $3::bool[]) AS u(id, resend)),
+		gone AS (DELETE FROM rp_claims h USING u WHERE h.record_id = u.id AND h.claim = $2 AND NOT u.resend RETURNING h.record_id),
+		kept AS (UPDATE rp_claims h SET unconfirmed_at = now(), attempts = greatest(h.attempts - 1, 1)
+		           FROM u WHERE h.record_id = u.id AND h.claim = $2 AND u.resend RETURNING h.record_id)
+		SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM kept)`, ids, claim, resend).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("release %d unsent credentials (claim %s, first record %d): %w", len(ids), claim, ids[0], err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }
 
 // HoldOrphans holds as unconfirmed every row still claimed and not
@@ -173,13 +180,22 @@ func (d *DB) Release(ctx context.Context, claim string, ids []int64, resend []bo
 func (d *DB) HoldOrphans(ctx context.Context) (int, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	tag, err := d.pool.Exec(ctx, `
-		UPDATE credential_log SET rp_unconfirmed_at = now()
-		WHERE process_date IS NULL AND rp_batch IS NOT NULL AND rp_unconfirmed_at IS NULL AND system_type_cd = $1`, model.System)
+	// Claims whose rows were answered some other way (requeue, by
+	// hand) are dropped first.
+	var n int
+	err := d.pool.QueryRow(ctx, `
+		WITH stale AS (
+			DELETE FROM rp_claims h USING credential_log c WHERE c.record_id = h.record_id AND c.process_date IS NOT NULL
+			RETURNING h.record_id),
+		held AS (
+			UPDATE rp_claims h SET unconfirmed_at = now() FROM credential_log c
+			 WHERE c.record_id = h.record_id AND c.process_date IS NULL AND h.unconfirmed_at IS NULL AND c.system_type_cd = $1
+			RETURNING h.record_id)
+		SELECT (SELECT count(*) FROM held) + 0 * (SELECT count(*) FROM stale)`, model.System).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("hold credentials left claimed by a stopped process: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }
 
 // Unconfirmed is every credential held as unconfirmed, oldest first.
@@ -187,9 +203,9 @@ func (d *DB) Unconfirmed(ctx context.Context) ([]int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	rows, err := d.pool.Query(ctx, `
-		SELECT record_id FROM credential_log
-		WHERE process_date IS NULL AND rp_unconfirmed_at IS NOT NULL AND system_type_cd = $1
-		ORDER BY record_id`, model.System)
+		SELECT c.record_id FROM rp_claims h JOIN credential_log c ON c.record_id = h.record_id
+		WHERE c.process_date IS NULL AND h.unconfirmed_at IS NOT NULL AND c.system_type_cd = $1
+		ORDER BY c.record_id`, model.System)
 	if err != nil {
 		return nil, fmt.Errorf("read unconfirmed credentials: %w", err)
 	}
@@ -209,10 +225,6 @@ func (d *DB) Unconfirmed(ctx context.Context) ([]int64, error) {
 func (d *DB) RequeueFailed(ctx context.Context, corp string) (queue, creds int, err error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	ours, err := d.Ours(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
 	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE event_by_corp_filing SET process_date = NULL, process_success = NULL, process_msg = NULL
@@ -221,7 +233,7 @@ func (d *DB) RequeueFailed(ctx context.Context, corp string) (queue, creds int, 
 			return fmt.Errorf("requeue failed queue rows (corp %q): %w", corp, err)
 		}
 		queue = int(tag.RowsAffected())
-		creds, err = resetFailedCreds(ctx, tx, corp, ours)
+		creds, err = resetFailedCreds(ctx, tx, corp)
 		return err
 	})
 	if err != nil {
@@ -230,12 +242,10 @@ func (d *DB) RequeueFailed(ctx context.Context, corp string) (queue, creds int, 
 	return queue, creds, nil
 }
 
-func resetFailedCreds(ctx context.Context, tx pgx.Tx, corp string, ours bool) (int, error) {
-	set := `process_date = NULL, process_success = NULL, process_msg = NULL`
-	if ours {
-		set += `, rp_sent_at = NULL, rp_batch = NULL, rp_unconfirmed_at = NULL`
-	}
-	tag, err := tx.Exec(ctx, `UPDATE credential_log SET `+set+`
+// resetFailedCreds makes failed credentials postable again (an answered
+// row has no claim left).
+func resetFailedCreds(ctx context.Context, tx pgx.Tx, corp string) (int, error) {
+	tag, err := tx.Exec(ctx, `UPDATE credential_log SET process_date = NULL, process_success = NULL, process_msg = NULL
 		WHERE system_type_cd = $1 AND process_success = 'N' AND ($2 = '' OR corp_num = $2)`, model.System, corp)
 	if err != nil {
 		return 0, fmt.Errorf("requeue failed credentials (corp %q): %w", corp, err)
@@ -257,10 +267,6 @@ func (d *DB) RequeueCorp(ctx context.Context, corp string) (creds int, err error
 	if err != nil {
 		return 0, err
 	}
-	ours, err := d.Ours(ctx)
-	if err != nil {
-		return 0, err
-	}
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
@@ -270,7 +276,7 @@ func (d *DB) RequeueCorp(ctx context.Context, corp string) (creds int, err error
 			VALUES ($1, $2, 0, $3, $4, $5, `+nowLocal+`)`, model.System, corp, MinEventDate, hw.EventID, hw.EventDate); err != nil {
 			return fmt.Errorf("requeue corp %s: %w", corp, err)
 		}
-		creds, err = resetFailedCreds(ctx, tx, corp, ours)
+		creds, err = resetFailedCreds(ctx, tx, corp)
 		return err
 	})
 	if err != nil {
@@ -283,16 +289,14 @@ func (d *DB) RequeueCorp(ctx context.Context, corp string) (creds int, err error
 // (the original's datetime(MINYEAR, 1, 1)).
 var MinEventDate = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Ours says whether our own additions (rp_runs, the rp_* columns) are
+// Ours says whether our own additions (rp_runs, rp_claims) are
 // there: `status` and `requeue` do not migrate, and on a database only the
 // original has run on they work on its tables alone.
 func (d *DB) Ours(ctx context.Context) (bool, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	var ok bool
-	err := d.pool.QueryRow(ctx, `SELECT to_regclass('rp_runs') IS NOT NULL AND EXISTS (
-		SELECT 1 FROM information_schema.columns
-		WHERE table_name = 'credential_log' AND column_name = 'rp_unconfirmed_at' AND table_schema = current_schema())`).Scan(&ok)
+	err := d.pool.QueryRow(ctx, `SELECT to_regclass('rp_runs') IS NOT NULL AND to_regclass('rp_claims') IS NOT NULL`).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("look for the registry-processor's tables: %w", err)
 	}

@@ -108,7 +108,8 @@ func (d *DB) Held(ctx context.Context, now time.Time) (Holds, error) {
 	defer cancel()
 	var next *time.Time
 	if err := d.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM credential_log WHERE process_date IS NULL AND rp_unconfirmed_at IS NOT NULL AND system_type_cd = $1),
+		(SELECT count(*) FROM rp_claims h JOIN credential_log c ON c.record_id = h.record_id
+		  WHERE c.process_date IS NULL AND h.unconfirmed_at IS NOT NULL AND c.system_type_cd = $1),
 		(SELECT count(*) FROM event_by_corp_filing WHERE process_date IS NULL AND rp_release_date > $2 AND system_type_cd = $1),
 		(SELECT min(rp_release_date) FROM event_by_corp_filing WHERE process_date IS NULL AND rp_release_date > $2 AND system_type_cd = $1)`,
 		model.System, now).Scan(&h.Unconfirmed, &h.Future, &next); err != nil {

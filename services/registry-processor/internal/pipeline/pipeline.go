@@ -258,7 +258,21 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		corps map[string]*model.Corp
 		err   error
 	}
+	var loadTime, genTime, commitTime, waitTime time.Duration
+	var loadMu sync.Mutex
+	start := time.Now()
+	defer func() {
+		p.log.Info("processing done", zap.Int("corps", res.Corps), zap.Int("credentials", res.Credentials),
+			zap.Duration("took", time.Since(start)), zap.Duration("loading", loadTime), zap.Duration("generating", genTime),
+			zap.Duration("committing", commitTime), zap.Duration("waiting_for_loads", waitTime))
+	}()
 	fetch := func(after int64) loaded {
+		t0 := time.Now()
+		defer func() {
+			loadMu.Lock()
+			loadTime += time.Since(t0)
+			loadMu.Unlock()
+		}()
 		rows, err := p.db.Due(ctx, after, p.cfg.BatchSize, p.cfg.Now())
 		if err != nil || len(rows) == 0 {
 			return loaded{err: err}
@@ -283,8 +297,11 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		}
 		next := make(chan loaded, 1)
 		go func(after int64) { next <- fetch(after) }(cur.rows[len(cur.rows)-1].RecordID)
+		t0 := time.Now()
 		outcomes := p.generate(cur.rows, cur.corps)
+		t1 := time.Now()
 		inserted, err := p.db.Commit(ctx, outcomes)
+		genTime, commitTime = genTime+t1.Sub(t0), commitTime+time.Since(t1)
 		if err != nil {
 			<-next
 			return res, err
@@ -307,7 +324,9 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		p.m.Duplicates.Add(float64(countCreds(outcomes) - inserted))
 		p.progress("process", res.Corps, 0)
 		p.beat()
+		t2 := time.Now()
 		cur = <-next
+		waitTime += time.Since(t2)
 	}
 	return res, cur.err
 }

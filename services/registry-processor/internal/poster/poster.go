@@ -255,6 +255,11 @@ type run struct {
 	writes chan written
 	wdone  chan struct{}
 	failed int // credentials answered N so far, written back or not (CONTROLLER_MAX_ERRORS)
+	cbMu   sync.Mutex
+
+	// Where the time went, for the closing log line.
+	claimTime, flushTime, waitTime time.Duration
+	flushes                        int
 }
 
 // put hands answers to the writer and counts them for the back-off and
@@ -276,7 +281,13 @@ func (r *run) put(w written) {
 		r.cond.Broadcast()
 	}
 	r.mu.Unlock()
+	t0 := time.Now()
 	r.writes <- w
+	if d := time.Since(t0); d > time.Millisecond {
+		r.mu.Lock()
+		r.waitTime += d
+		r.mu.Unlock()
+	}
 }
 
 // written is one request's answers on their way to the database.
@@ -328,7 +339,14 @@ func (p *Poster) Run(ctx context.Context, onBatch func(batch string, success, fa
 			}
 		}
 	}()
-	go r.writer()
+	var writers sync.WaitGroup
+	for range writerCount {
+		writers.Go(r.writer)
+	}
+	go func() {
+		writers.Wait()
+		close(r.wdone)
+	}()
 
 	err := r.loop()
 	r.wg.Wait()
@@ -351,7 +369,9 @@ func (p *Poster) Run(ctx context.Context, onBatch func(batch string, success, fa
 	p.log.Info("posting done", zap.Int("batches", st.Batches), zap.Int("success", st.Success), zap.Int("failed", st.Failed),
 		zap.Int("deferred", st.Deferred), zap.Int("retried", st.Retried), zap.Int("unconfirmed", st.Unconfirmed),
 		zap.Int("orphaned", st.Orphaned), zap.Int("resent", st.Resent), zap.Int("released", st.Released),
-		zap.Duration("elapsed", st.Elapsed), zap.Float64("per_second", float64(st.Success+st.Failed)/max(st.Elapsed.Seconds(), 1e-9)), zap.Error(err))
+		zap.Duration("elapsed", st.Elapsed), zap.Float64("per_second", float64(st.Success+st.Failed)/max(st.Elapsed.Seconds(), 1e-9)),
+		zap.Duration("claiming", r.claimTime), zap.Duration("writing_back", r.flushTime), zap.Int("write_backs", r.flushes),
+		zap.Duration("waiting_for_write_backs", r.waitTime), zap.Error(err))
 	return st, err
 }
 
@@ -413,9 +433,30 @@ func (r *run) loop() error {
 		r.stats.Orphaned += orphans
 		r.mu.Unlock()
 	}
+	type claimed struct {
+		rows []Row
+		err  error
+	}
+	claimPage := func(page int, after int64) claimed {
+		qctx, cancel := context.WithTimeout(r.ctx, 60*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		rows, err := p.st.Claim(qctx, fmt.Sprintf("%s-%d", r.prefix, page), after, p.cfg.Page, p.cfg.Now().UTC(), r.resendBefore())
+		r.mu.Lock()
+		r.claimTime += time.Since(t0)
+		r.mu.Unlock()
+		return claimed{rows, err}
+	}
 	var after int64
 	var carry []Row
-	defer func() { r.release(carry) }()
+	// The next page is claimed while this one is sent.
+	var next chan claimed
+	defer func() {
+		if next != nil {
+			r.release((<-next).rows)
+		}
+		r.release(carry)
+	}()
 	for page := 1; ; page++ {
 		if why := r.stopping(); why != "" {
 			p.log.Info("posting stops starting requests", zap.String("why", why))
@@ -430,9 +471,13 @@ func (r *run) loop() error {
 				return err
 			}
 		}
-		qctx, cancel := context.WithTimeout(r.ctx, 60*time.Second)
-		rows, err := p.st.Claim(qctx, fmt.Sprintf("%s-%d", r.prefix, page), after, p.cfg.Page, p.cfg.Now().UTC(), r.resendBefore())
-		cancel()
+		var c claimed
+		if next != nil {
+			c, next = <-next, nil
+		} else {
+			c = claimPage(page, after)
+		}
+		rows, err := c.rows, c.err
 		if err != nil {
 			if r.ctx.Err() != nil {
 				return nil
@@ -442,6 +487,11 @@ func (r *run) loop() error {
 		faults.Point("after-claim")
 		for _, row := range rows {
 			after = max(after, row.RecordID)
+		}
+		if len(rows) >= p.cfg.Page {
+			ch := make(chan claimed, 1)
+			go func(page int, after int64) { ch <- claimPage(page, after) }(page+1, after)
+			next = ch
 		}
 		all := append(carry, rows...)
 		carry = nil
@@ -690,8 +740,11 @@ func fail(rows []Row, msg string) []Result {
 
 // writer gathers answers for FlushEvery (or a page's worth) and writes
 // them back in one statement.
+// writerCount write-backs run at once: credential_log's indexes make an
+// answer's write cost more than its request.
+const writerCount = 2
+
 func (r *run) writer() {
-	defer close(r.wdone)
 	var pending []written
 	n := 0
 	t := time.NewTimer(r.p.cfg.FlushEvery)
@@ -730,7 +783,12 @@ func (r *run) flush(ws []written) {
 		all = append(all, w.results...)
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), writeTimeout)
+	t0 := time.Now()
 	n, err := p.st.MarkPosted(wctx, all)
+	r.mu.Lock()
+	r.flushTime += time.Since(t0)
+	r.flushes++
+	r.mu.Unlock()
 	cancel()
 	if err != nil {
 		// The controller has these; the rows stay claimed and the next run
@@ -760,6 +818,8 @@ func (r *run) flush(ws []written) {
 	}
 	r.mu.Unlock()
 	if r.onBatch != nil {
+		r.cbMu.Lock() // one call at a time, whichever writer
+		defer r.cbMu.Unlock()
 		for _, w := range ws {
 			if !w.answered {
 				continue

@@ -16,7 +16,7 @@ type memStore struct {
 	mu          sync.Mutex
 	rows        []Row // ascending record id
 	claim       map[int64]string
-	sent        map[int64]bool // rp_sent_at set
+	sent        map[int64]bool // claimed once (a row of rp_claims)
 	unconfirmed map[int64]bool
 	claims      map[int64][]string // every claim a row was taken under
 	posted      map[int64]Result
