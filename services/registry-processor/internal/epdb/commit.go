@@ -107,6 +107,11 @@ func (d *DB) Commit(ctx context.Context, outcomes []Outcome) (int, error) {
 	}
 	inserted := 0
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		// The queue rows are found by their keys, one index probe each,
+		// however long the queue: never a scan of it per batch.
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`); err != nil {
+			return fmt.Errorf("commit outcomes: %w", err)
+		}
 		if len(h.corp) > 0 {
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO corp_history_log (system_type_cd, corp_num, corp_state, prev_event, last_event, corp_json,

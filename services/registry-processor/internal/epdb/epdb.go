@@ -170,7 +170,31 @@ func (d *DB) Due(ctx context.Context, after int64, limit int, now time.Time) ([]
 func (d *DB) pending(ctx context.Context, after int64, limit int, due time.Time) ([]QueueRow, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	rows, err := d.pool.Query(ctx, `
+	var out []QueueRow
+	err := d.ordered(ctx, func(q pgx.Tx) error {
+		var err error
+		out, err = d.pendingRows(ctx, q, after, limit, due)
+		return err
+	})
+	return out, err
+}
+
+// ordered runs fn in a transaction whose plans read a partial index in
+// its order and stop at the LIMIT: a page of the queue must cost the same
+// at the end of a backlog of millions as at its start. Without it a table
+// whose statistics lag behind a bulk load (or a planner that guesses few
+// pending rows) reads every pending row and sorts them, once per page.
+func (d *DB) ordered(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off`); err != nil {
+			return fmt.Errorf("plan a page in record order: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+func (d *DB) pendingRows(ctx context.Context, tx pgx.Tx, after int64, limit int, due time.Time) ([]QueueRow, error) {
+	rows, err := tx.Query(ctx, `
 		SELECT record_id, corp_num, prev_event_id, prev_event_date, last_event_id, last_event_date
 		FROM event_by_corp_filing
 		WHERE process_date IS NULL AND system_type_cd = $1 AND (rp_release_date IS NULL OR rp_release_date <= $3) AND record_id > $4

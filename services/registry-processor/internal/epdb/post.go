@@ -54,7 +54,21 @@ func (d *DB) Claim(ctx context.Context, claim string, after int64, limit int, no
 	// A fresh row is claimed by inserting its claim (the primary key
 	// keeps a second claimer out); a held row by taking over its claim
 	// and clearing the hold, so no second claimer sees it either.
-	rows, err := d.pool.Query(ctx, `
+	var out []CredRow
+	err := d.ordered(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = claimRows(ctx, tx, claim, after, limit, now, resend)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b CredRow) int { return cmp.Compare(a.RecordID, b.RecordID) })
+	return out, nil
+}
+
+func claimRows(ctx context.Context, tx pgx.Tx, claim string, after int64, limit int, now time.Time, resend *time.Time) ([]CredRow, error) {
+	rows, err := tx.Query(ctx, `
 		WITH pick AS (
 			SELECT c.record_id, h.record_id IS NOT NULL AS held
 			  FROM credential_log c LEFT JOIN rp_claims h ON h.record_id = c.record_id
@@ -86,7 +100,6 @@ func (d *DB) Claim(ctx context.Context, claim string, after int64, limit int, no
 	if err != nil {
 		return nil, fmt.Errorf("claim credentials to post after record %d: %w", after, err)
 	}
-	slices.SortFunc(out, func(a, b CredRow) int { return cmp.Compare(a.RecordID, b.RecordID) })
 	return out, nil
 }
 
