@@ -288,6 +288,46 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		corps, err := p.src.Load(ctx, nums)
 		return loaded{rows: rows, corps: corps, err: err}
 	}
+	// Three stages overlap: the next batch loads while this one is
+	// generated and the one before commits. Commits stay one at a time,
+	// in queue order, so record ids keep the generation order.
+	type committed struct {
+		outcomes []epdb.Outcome
+		inserted int
+		took     time.Duration
+		err      error
+	}
+	var pending chan committed
+	settle := func() error {
+		if pending == nil {
+			return nil
+		}
+		c := <-pending
+		pending = nil
+		commitTime += c.took
+		if c.err != nil {
+			return c.err
+		}
+		faults.Point("after-commit")
+		for _, o := range c.outcomes {
+			res.Corps++
+			switch o.Success {
+			case "S":
+				res.Skipped++
+			case "N":
+				res.Failed++
+			}
+			p.m.Corps.WithLabelValues(o.Success).Inc()
+			for _, cr := range o.Creds {
+				p.m.Generated.WithLabelValues(cr.TypeCd).Inc()
+			}
+		}
+		res.Credentials += c.inserted
+		p.m.Duplicates.Add(float64(countCreds(c.outcomes) - c.inserted))
+		p.progress("process", res.Corps, 0)
+		p.beat()
+		return nil
+	}
 	cur := fetch(0)
 	for cur.err == nil && len(cur.rows) > 0 {
 		if runner.Stopping(ctx) {
@@ -299,34 +339,24 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		go func(after int64) { next <- fetch(after) }(cur.rows[len(cur.rows)-1].RecordID)
 		t0 := time.Now()
 		outcomes := p.generate(cur.rows, cur.corps)
-		t1 := time.Now()
-		inserted, err := p.db.Commit(ctx, outcomes)
-		genTime, commitTime = genTime+t1.Sub(t0), commitTime+time.Since(t1)
-		if err != nil {
+		genTime += time.Since(t0)
+		if err := settle(); err != nil {
 			<-next
 			return res, err
 		}
-		faults.Point("after-commit")
-		for _, o := range outcomes {
-			res.Corps++
-			switch o.Success {
-			case "S":
-				res.Skipped++
-			case "N":
-				res.Failed++
-			}
-			p.m.Corps.WithLabelValues(o.Success).Inc()
-			for _, c := range o.Creds {
-				p.m.Generated.WithLabelValues(c.TypeCd).Inc()
-			}
-		}
-		res.Credentials += inserted
-		p.m.Duplicates.Add(float64(countCreds(outcomes) - inserted))
-		p.progress("process", res.Corps, 0)
-		p.beat()
+		ch := make(chan committed, 1)
+		go func() {
+			t := time.Now()
+			n, err := p.db.Commit(ctx, outcomes)
+			ch <- committed{outcomes, n, time.Since(t), err}
+		}()
+		pending = ch
 		t2 := time.Now()
 		cur = <-next
 		waitTime += time.Since(t2)
+	}
+	if err := settle(); err != nil {
+		return res, err
 	}
 	return res, cur.err
 }
