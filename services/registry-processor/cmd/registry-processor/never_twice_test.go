@@ -32,6 +32,19 @@ func waitIssued(t *testing.T, a *agentstub.Stub, n int) {
 	}
 }
 
+// waitRun waits until the service has finished a run, showing what it
+// said if it does not.
+func (h *harness) waitRun(out fmt.Stringer) {
+	h.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for h.count("SELECT count(*) FROM rp_runs WHERE verb = 'run' AND finished_at IS NOT NULL") == 0 {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("no run finished:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // metric reads one series' value from /metrics ("" labels: the bare name).
 func metric(t *testing.T, addr, series string) float64 {
 	t.Helper()
@@ -75,13 +88,7 @@ func TestSlowControllerHoldsThenPostUnconfirmedSendsOnceMore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
-	deadline := time.Now().Add(3 * time.Minute)
-	for h.count("SELECT count(*) FROM rp_runs WHERE verb = 'run' AND finished_at IS NOT NULL") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no run finished:\n%s", out.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	h.waitRun(&out)
 	held := h.count(heldSQL)
 	if held != postable {
 		t.Fatalf("%d of %d credentials held as unconfirmed, want all (every request timed out):\n%s", held, postable, out.String())
@@ -315,13 +322,7 @@ func TestControllerURLRedacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
-	deadline := time.Now().Add(2 * time.Minute)
-	for h.count("SELECT count(*) FROM rp_runs WHERE verb = 'run' AND finished_at IS NOT NULL") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no run finished:\n%s", out.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	h.waitRun(&out)
 	if n := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'N'"); n == 0 {
 		t.Fatalf("no failure recorded; the test needs the controller's refusals in process_msg:\n%s", out.String())
 	}

@@ -151,28 +151,13 @@ SELECT count(*) FILTER (WHERE event_timestmp > $1::timestamp OR event_id > $2),
 // paging by the last value returned visits every corp once (the initial
 // load). Blank corp numbers are skipped.
 func (s *Source) AllCorps(ctx context.Context, after string, limit int) ([]string, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	// Comparison and order in the same (column) collation, so the
-	// primary key index serves both and the paging is consistent. Blank
-	// numbers are filtered on every page, so they never move the cursor.
-	rows, err := s.pool.Query(ctx, `
-SELECT corp_num FROM bc_registries.corporation
- WHERE corp_num > $1 AND btrim(corp_num) <> ''
- ORDER BY corp_num
- LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("page COLIN corporations after %q: %w", after, err)
-	}
-	corps, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("read COLIN corporations after %q: %w", after, err)
-	}
-	return corps, nil
+	return s.CorpsBetween(ctx, after, "", limit)
 }
 
-// CorpsBetween is AllCorps up to and including to ("" for no bound), in
-// the database's order of corp_num: a range for `verify`.
+// CorpsBetween is AllCorps up to and including to ("" for no bound): a
+// range for `verify`. Comparison and order are in the column's collation,
+// so the primary key index serves both and the paging is consistent;
+// blank numbers are filtered on every page, so they never move the cursor.
 func (s *Source) CorpsBetween(ctx context.Context, after, to string, limit int) ([]string, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
