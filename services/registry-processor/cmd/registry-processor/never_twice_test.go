@@ -182,10 +182,11 @@ func TestSIGTERMMidPosting(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		grace string
+		each  time.Duration // per credential: a request of one takes this long
 		cut   bool
-	}{{"in flight finish", "20", false}, {"grace too short", "1", true}} {
+	}{{"in flight finish", "20", 300 * time.Millisecond, false}, {"grace too short", "1", 2 * time.Second, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, agentstub.Options{PerCredential: 300 * time.Millisecond})
+			h := newHarness(t, agentstub.Options{PerCredential: tc.each})
 			h.generate(15, 0, 33)
 			h.mustRun([]string{"initial-load"})
 			postable := h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND coalesce(credential_json->>'expiry_date', '') = ''")
@@ -212,7 +213,7 @@ func TestSIGTERMMidPosting(t *testing.T) {
 			if err != nil && !tc.cut {
 				t.Fatalf("post after SIGTERM: %v\n%s", err, out.String())
 			}
-			time.Sleep(2 * time.Second) // a cut request's credentials are still being issued
+			time.Sleep(5*tc.each + time.Second) // a cut request's credentials are still being issued
 			log := h.agent.Log()
 			if len(log) > atSignal {
 				t.Errorf("%d requests, %d were in flight at SIGTERM: a request started after it", len(log), atSignal)

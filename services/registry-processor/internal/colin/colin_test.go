@@ -211,6 +211,8 @@ func TestLoadMapsEveryField(t *testing.T) {
 INSERT INTO bc_registries.corp_type VALUES ('SP', 'Y', 'FIRM', 'SOLE PROP', 'Sole Proprietorship'),
                                          ('BC', 'Y', 'BC', 'BC COMPANY', 'BC Company');
 INSERT INTO bc_registries.corp_op_state VALUES ('ACT', 'ACT', 'Active', 'Active'), ('D1F', 'HIS', 'Dissolved', 'Dissolved');
+INSERT INTO bc_registries.event_type VALUES ('CONVL', 'CONV', 'Conversion', 'Conversion'), ('FILE', 'FILE', 'Filing', 'Filing'),
+                                          ('ADMIN', 'ADMIN', 'Admin', 'Administrative');
 INSERT INTO bc_registries.corporation VALUES
  ('FM00001', 'SP', '2001-02-03 04:05:06', '2010-01-01 00:00:00', '123456789', '123456789BC0001', 'a@b.c', NULL),
  ('0000009', 'BC', '1999-09-09 09:09:09', NULL, NULL, NULL, NULL, NULL);
@@ -263,7 +265,8 @@ INSERT INTO bc_registries.corp_party (corp_party_id, corp_num, party_typ_cd, sta
 	firm := &model.Corp{
 		Num: "FM00001", TypeCd: "SP", Class: "FIRM",
 		RecognitionDts: ptr(at("2001-02-03 04:05:06")), LastARFiled: ptr(at("2010-01-01 00:00:00")),
-		BN9: ptr("123456789"), BN15: ptr("123456789BC0001"),
+		BN9: ptr("123456789"), BN15: ptr("123456789BC0001"), AdminEmail: ptr("a@b.c"),
+		TypeColinInd: ptr("Y"), TypeShortDesc: ptr("SOLE PROP"), TypeFullDesc: ptr("Sole Proprietorship"),
 		Names: []model.Name{
 			{TypeCd: "CO", Seq: 0, Start: 100, End: ptr[int64](101), Name: ptr("OLD NAME")},
 			{TypeCd: "CO", Seq: 1, Start: 101, Name: ptr("NEW NAME É")},
@@ -292,6 +295,7 @@ INSERT INTO bc_registries.corp_party (corp_party_id, corp_num, party_typ_cd, sta
 	// for its own type (BC: no trigger rule), plus its own event.
 	owner := &model.Corp{
 		Num: "0000009", TypeCd: "BC", Class: "BC", RecognitionDts: ptr(at("1999-09-09 09:09:09")),
+		TypeColinInd: ptr("Y"), TypeShortDesc: ptr("BC COMPANY"), TypeFullDesc: ptr("BC Company"),
 		Parties: []model.Party{party},
 		Events: map[int64]*model.Event{
 			101: ev(101, "FM00001", "FILE", "2005-01-01 10:00:00", ptr(at("2004-12-31 00:00:00")), "FRREG", ptr(at("2004-12-15 00:00:00")), nil, "2004-12-15 00:00:00", "2004-12-15 00:00:00"),
