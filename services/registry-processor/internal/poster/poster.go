@@ -742,7 +742,7 @@ func fail(rows []Row, msg string) []Result {
 // them back in one statement.
 // writerCount write-backs run at once: credential_log's indexes make an
 // answer's write cost more than its request.
-const writerCount = 2
+const writerCount = 4
 
 func (r *run) writer() {
 	var pending []written
