@@ -42,5 +42,5 @@ func backfillMain(args []string) {
 				zap.Int("already_present", res.Present), zap.Int("skipped", res.Skipped), zap.String("last", res.Last),
 				zap.Int("address_books_learned", res.Books))
 			return nil
-		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }

@@ -60,7 +60,7 @@ func backfillMain(args []string) {
 				return err
 			}
 			return backfill(ctx, env.Log, s.parser, jobs, *node, *force)
-		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 
 // backfill parses jobs one by one, in order, logging progress; it stops
@@ -157,7 +157,7 @@ func reparseMain(args []string) {
 				return fmt.Errorf("%d of %d files not taken back: %s", len(failed), len(jobs), strings.Join(failed, ", "))
 			}
 			return nil
-		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 
 // statusMain is `record-parser status`: where the stream is, and why it
