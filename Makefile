@@ -14,19 +14,29 @@ PKGS         := $(MODULES:%=./%/...)
 SERVICES     := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/cmd/*/main.go))))
 SERVICE_CMDS := $(foreach s,$(wildcard services/*/cmd/*/main.go),./$(dir $(s)))
 
+# What the binaries and images say they are (--version, the
+# tributary_build_info metric, the images' OCI labels): the nearest tag
+# and the commit, from git; a checkout without history says so.
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS      := -X tributary.dev/libs/buildinfo.version=$(VERSION) -X tributary.dev/libs/buildinfo.revision=$(REVISION)
+# Where images are pushed; the Kubernetes overlays name the same.
+IMAGE_PREFIX ?= tributary
+
 VERSITYGW_VERSION   := v1.8.0
 STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VER   := v1.36.12
 TEST_TIMEOUT        ?= 30m
 
-.PHONY: all build test run bench lint proto tools tools-test apt-tools clean help
+.PHONY: all build images print-ldflags test run bench lint proto tools tools-test apt-tools clean help
 
 all: build
 
 help:
 	@echo "make run    the whole system on local stand-ins, with sample data (Ctrl-C stops it)"
 	@echo "make test   every test, race detector on, against real servers"
-	@echo "make build  binaries into bin/"
+	@echo "make build  binaries into bin/ (stamped with VERSION=$(VERSION))"
+	@echo "make images one image per service, tagged VERSION (needs Docker)"
 	@echo "make bench  service benchmarks, printed as ratios to a raw baseline"
 	@echo "make lint   gofmt, go vet, staticcheck"
 	@echo "make proto  regenerate committed protobuf code"
@@ -71,7 +81,24 @@ tools: tools-test $(TOOLS)/staticcheck $(TOOLS)/protoc-gen-go
 
 build:
 	@mkdir -p bin
-	$(GO) build -o bin/ $(SERVICE_CMDS) ./deploy/devstack/cmd/devstack
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ $(SERVICE_CMDS) ./deploy/devstack/cmd/devstack
+
+# One image per service from deploy/Dockerfile, and the credential-agent
+# stub's, tagged with VERSION (needs Docker; not part of make test).
+images:
+	@for s in $(SERVICES); do \
+	  docker build -f deploy/Dockerfile --build-arg SERVICE=$$s \
+	    --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	    -t $(IMAGE_PREFIX)/$$s:$(VERSION) . || exit 1; \
+	done
+	docker build -f deploy/agentstub/Dockerfile \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	  -t $(IMAGE_PREFIX)/agent-stub:$(VERSION) .
+
+# The -ldflags a build stamps the version with (the deploy checks build
+# every binary with them and ask it for --version).
+print-ldflags:
+	@echo '$(LDFLAGS)'
 
 test: tools-test
 	@./.ci/check-tree
