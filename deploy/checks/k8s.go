@@ -559,4 +559,3 @@ func UsesComponent(fsys filesys.FileSystem, overlay, component string) bool {
 	b, err := fsys.ReadFile(TreeRoot + "/overlays/" + overlay + "/kustomization.yaml")
 	return err == nil && bytes.Contains(b, []byte("../../components/"+component))
 }
-
