@@ -25,10 +25,13 @@ IMAGE_PREFIX ?= tributary
 
 VERSITYGW_VERSION   := v1.8.0
 STATICCHECK_VERSION := v0.8.2
+# promtool of the Prometheus release whose Go module deploy/checks uses
+# (v0.316.0 is Prometheus 3.16): check rules --lint=all and check config.
+PROMTOOL_VERSION    := v0.316.0
 PROTOC_GEN_GO_VER   := v1.36.12
 TEST_TIMEOUT        ?= 30m
 
-.PHONY: all build images print-ldflags test run bench lint proto tools tools-test apt-tools clean help
+.PHONY: all build images print-ldflags test test-deploy deploy-generate run bench lint proto tools tools-test apt-tools clean help
 
 all: build
 
@@ -39,6 +42,8 @@ help:
 	@echo "make images one image per service, tagged VERSION (needs Docker)"
 	@echo "make bench  service benchmarks, printed as ratios to a raw baseline"
 	@echo "make lint   gofmt, go vet, staticcheck"
+	@echo "make test-deploy  only the deploy files' checks (part of make test)"
+	@echo "make deploy-generate  regenerate the PrometheusRule from deploy/prometheus/rules.yml"
 	@echo "make proto  regenerate committed protobuf code"
 
 ## tools ---------------------------------------------------------------
@@ -47,6 +52,13 @@ $(TOOLS)/versitygw:
 	@mkdir -p $(TOOLS)
 	@echo ">> installing versitygw $(VERSITYGW_VERSION) (the S3 server tests and make run use)"
 	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# The first build compiles much of Prometheus (minutes); later ones come
+# from the Go build cache.
+$(TOOLS)/promtool:
+	@mkdir -p $(TOOLS)
+	@echo ">> installing promtool $(PROMTOOL_VERSION) (the deploy checks run it on the rules and config)"
+	GOBIN=$(TOOLS) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
 $(TOOLS)/staticcheck:
 	@mkdir -p $(TOOLS)
@@ -72,7 +84,7 @@ apt-tools:
 	  else echo ">> not root: install$$missing yourself (apt-get install$$missing)"; fi; \
 	fi
 
-tools-test: $(TOOLS)/versitygw apt-tools
+tools-test: $(TOOLS)/versitygw $(TOOLS)/promtool apt-tools
 	@./.ci/postgres-up
 
 tools: tools-test $(TOOLS)/staticcheck $(TOOLS)/protoc-gen-go
@@ -104,6 +116,23 @@ test: tools-test
 	@./.ci/check-tree
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	@$(MAKE) --no-print-directory test-deploy
+
+# The deploy files as the tools that read them see them: compose config
+# (compose-go), kustomize of the base and overlays with strict decoding
+# and Pod Security restricted, promtool on the rules and config, PromQL
+# parsing of the dashboards, every binary's --version and usage. Its own
+# module outside go.work (its Kubernetes and Prometheus libraries must not
+# move the services' versions), hence GOWORK=off.
+test-deploy: tools-test
+	cd deploy/checks && GOWORK=off $(GO) vet ./... && \
+	  GOWORK=off $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Files generated from others: the Prometheus Operator's PrometheusRule
+# from deploy/prometheus/rules.yml (test-deploy fails while they differ).
+deploy-generate:
+	cd deploy/checks && GOWORK=off $(GO) run ./cmd/prometheusrule ../prometheus/rules.yml \
+	  > ../k8s/components/prometheus-operator/prometheusrule.yaml
 
 ## run -------------------------------------------------------------------
 
@@ -128,9 +157,10 @@ bench: tools-test
 ## lint, proto ----------------------------------------------------------
 
 lint: $(TOOLS)/staticcheck
-	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $(MODULES) deploy/checks); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	@if [ -x $(TOOLS)/staticcheck ]; then $(TOOLS)/staticcheck $(PKGS); else echo "staticcheck did not install; skipped"; fi
+	cd deploy/checks && GOWORK=off $(GO) vet ./...
+	@if [ -x $(TOOLS)/staticcheck ]; then $(TOOLS)/staticcheck $(PKGS) && (cd deploy/checks && GOWORK=off $(TOOLS)/staticcheck ./...); else echo "staticcheck did not install; skipped"; fi
 
 # proto/hedera/*.proto (our subset of the public hedera-protobufs) becomes
 # libs/hederapb; the old generated files go first so that a message removed
