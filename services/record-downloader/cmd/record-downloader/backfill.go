@@ -9,7 +9,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"tributary.dev/libs/progress"
 	"tributary.dev/libs/setup"
+	"tributary.dev/services/record-downloader/internal/downloader"
 )
 
 // backfillMain is `record-downloader backfill --marker <prefix>`: one run
@@ -34,7 +36,10 @@ func backfillMain(args []string) {
 			if err != nil {
 				return err
 			}
+			report := progress.New(os.Stderr, "backfill "+*marker+": files written or already there")
+			d.Committed = func(res downloader.Result) { report(res.Files+res.Present, 0) }
 			res, err := d.Backfill(ctx, *marker)
+			progress.Done(os.Stderr)
 			if err != nil {
 				return err
 			}
