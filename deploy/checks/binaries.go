@@ -57,14 +57,10 @@ func Ldflags(root string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// Build builds every service and the agent stub into dir, stamped as
-// `make build` stamps them, and returns the binaries by name.
-func Build(root, dir string) (map[string]string, error) {
+// Build builds every service and the agent stub into dir, stamped with
+// ld (the Makefile's -ldflags, Ldflags), and returns the binaries by name.
+func Build(root, dir, ld string) (map[string]string, error) {
 	names, err := Services(root)
-	if err != nil {
-		return nil, err
-	}
-	ld, err := Ldflags(root)
 	if err != nil {
 		return nil, err
 	}

@@ -6,10 +6,12 @@ import (
 	"testing"
 )
 
-// repoRoot and binaries are set up once for every test: the repository
-// and every binary built as `make build` builds it.
+// repoRoot, ldflags and binaries are set up once for every test: the
+// repository, the -ldflags the Makefile stamps with (read once: a commit
+// during the run changes them) and every binary built with them.
 var (
 	repoRoot string
+	ldflags  string
 	binaries map[string]string
 	varsOf   map[string]map[string]bool
 )
@@ -25,13 +27,17 @@ func run(m *testing.M) int {
 		return 1
 	}
 	repoRoot = root
+	if ldflags, err = Ldflags(root); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "deploy-checks-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if binaries, err = Build(root, dir); err != nil {
+	if binaries, err = Build(root, dir, ldflags); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
