@@ -81,10 +81,12 @@ func New(service string) *Server {
 			"revision": buildinfo.Revision(), "go_version": buildinfo.GoVersion(),
 		},
 	}, func() float64 { return 1 }))
+	dep := prometheus.GaugeOpts{
+		Namespace: "tributary", Subsystem: s.subsystem, Name: "dependency_up",
+		Help: "1 when the dependency's check passed at this scrape, 0 when it failed (the reason is on /readyz?verbose).",
+	}
 	reg.MustRegister(&dependencyCollector{s: s, desc: prometheus.NewDesc(
-		prometheus.BuildFQName("tributary", s.subsystem, "dependency_up"),
-		"1 when the dependency's check passed at this scrape, 0 when it failed (the reason is on /readyz?verbose).",
-		[]string{"dependency"}, nil)})
+		prometheus.BuildFQName(dep.Namespace, dep.Subsystem, dep.Name), dep.Help, []string{"dependency"}, nil)})
 	return s
 }
 

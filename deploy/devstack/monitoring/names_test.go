@@ -185,10 +185,8 @@ func exported(t *testing.T) map[string]bool {
 	common := libsMetrics(goFiles(t, filepath.Join(r, "libs", "metrics")))
 	// Named alike for every service (a service label tells them apart).
 	delete(common, "build_info")
-	// The heartbeat and the dependencies' checks every service's metrics
-	// server exports.
+	// The heartbeat every service's metrics server exports.
 	common["last_progress_timestamp_seconds"] = false
-	common["dependency_up"] = false
 	all := map[string]bool{"tributary_build_info": false}
 	add := func(service string, names map[string]bool) {
 		sub := strings.ReplaceAll(service, "-", "_")
