@@ -120,13 +120,14 @@ func VersionRequested(args []string) bool {
 // NoArguments fails on the first argument of args: a command that takes
 // none says which one it did not understand, a flag or a verb.
 func NoArguments(args []string) error {
-	for _, a := range args {
-		if strings.HasPrefix(a, "-") {
-			return fmt.Errorf("unknown flag %q", a)
-		}
-		return fmt.Errorf("unknown verb or argument %q", a)
+	switch {
+	case len(args) == 0:
+		return nil
+	case strings.HasPrefix(args[0], "-"):
+		return fmt.Errorf("unknown flag %q", args[0])
+	default:
+		return fmt.Errorf("unknown verb or argument %q", args[0])
 	}
-	return nil
 }
 
 const usageFormat = `{{range .}}  {{usage_key .}}	{{usage_type .}}	{{usage_default .}}	{{usage_description .}}
