@@ -14,22 +14,37 @@ PKGS         := $(MODULES:%=./%/...)
 SERVICES     := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/cmd/*/main.go))))
 SERVICE_CMDS := $(foreach s,$(wildcard services/*/cmd/*/main.go),./$(dir $(s)))
 
+# What the binaries and images say they are (--version, the
+# tributary_build_info metric, the images' OCI labels): the nearest tag
+# and the commit, from git; a checkout without history says so.
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS      := -X tributary.dev/libs/buildinfo.version=$(VERSION) -X tributary.dev/libs/buildinfo.revision=$(REVISION)
+# Where images are pushed; the Kubernetes overlays name the same.
+IMAGE_PREFIX ?= tributary
+
 VERSITYGW_VERSION   := v1.8.0
 STATICCHECK_VERSION := v0.8.2
+# promtool of the Prometheus release whose Go module deploy/checks uses
+# (v0.316.0 is Prometheus 3.16): check rules --lint=all and check config.
+PROMTOOL_VERSION    := v0.316.0
 PROTOC_GEN_GO_VER   := v1.36.12
 PROTOC_GEN_GRPC_VER := v1.6.2
 TEST_TIMEOUT        ?= 30m
 
-.PHONY: all build test run bench lint proto tools tools-test apt-tools clean help
+.PHONY: all build images print-ldflags test test-deploy deploy-generate run bench lint proto tools tools-test apt-tools clean help
 
 all: build
 
 help:
 	@echo "make run    the whole system on local stand-ins, with sample data (Ctrl-C stops it)"
 	@echo "make test   every test, race detector on, against real servers"
-	@echo "make build  binaries into bin/"
+	@echo "make build  binaries into bin/ (stamped with VERSION=$(VERSION))"
+	@echo "make images one image per service, tagged VERSION (needs Docker)"
 	@echo "make bench  service benchmarks, printed as ratios to a raw baseline"
 	@echo "make lint   gofmt, go vet, staticcheck"
+	@echo "make test-deploy  only the deploy files' checks (part of make test)"
+	@echo "make deploy-generate  regenerate the PrometheusRule from deploy/prometheus/rules.yml"
 	@echo "make proto  regenerate committed protobuf code"
 
 ## tools ---------------------------------------------------------------
@@ -38,6 +53,13 @@ $(TOOLS)/versitygw:
 	@mkdir -p $(TOOLS)
 	@echo ">> installing versitygw $(VERSITYGW_VERSION) (the S3 server tests and make run use)"
 	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# The first build compiles much of Prometheus (minutes); later ones come
+# from the Go build cache.
+$(TOOLS)/promtool:
+	@mkdir -p $(TOOLS)
+	@echo ">> installing promtool $(PROMTOOL_VERSION) (the deploy checks run it on the rules and config)"
+	GOBIN=$(TOOLS) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
 $(TOOLS)/staticcheck:
 	@mkdir -p $(TOOLS)
@@ -67,7 +89,7 @@ apt-tools:
 	  else echo ">> not root: install$$missing yourself (apt-get install$$missing)"; fi; \
 	fi
 
-tools-test: $(TOOLS)/versitygw apt-tools
+tools-test: $(TOOLS)/versitygw $(TOOLS)/promtool apt-tools
 	@./.ci/postgres-up
 
 tools: tools-test $(TOOLS)/staticcheck $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
@@ -76,12 +98,46 @@ tools: tools-test $(TOOLS)/staticcheck $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-ge
 
 build:
 	@mkdir -p bin
-	$(GO) build -o bin/ $(SERVICE_CMDS) ./deploy/devstack/cmd/devstack
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ $(SERVICE_CMDS) ./deploy/devstack/cmd/devstack
+
+# One image per service from deploy/Dockerfile, and the credential-agent
+# stub's, tagged with VERSION (needs Docker; not part of make test).
+images:
+	@for s in $(SERVICES); do \
+	  docker build -f deploy/Dockerfile --build-arg SERVICE=$$s \
+	    --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	    -t $(IMAGE_PREFIX)/$$s:$(VERSION) . || exit 1; \
+	done
+	docker build -f deploy/agentstub/Dockerfile \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	  -t $(IMAGE_PREFIX)/agent-stub:$(VERSION) .
+
+# The -ldflags a build stamps the version with (the deploy checks build
+# every binary with them and ask it for --version).
+print-ldflags:
+	@echo '$(LDFLAGS)'
 
 test: tools-test
 	@./.ci/check-tree
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	@$(MAKE) --no-print-directory test-deploy
+
+# The deploy files as the tools that read them see them: compose config
+# (compose-go), kustomize of the base and overlays with strict decoding
+# and Pod Security restricted, promtool on the rules and config, PromQL
+# parsing of the dashboards, every binary's --version and usage. Its own
+# module outside go.work (its Kubernetes and Prometheus libraries must not
+# move the services' versions), hence GOWORK=off.
+test-deploy: tools-test
+	cd deploy/checks && GOWORK=off $(GO) vet ./... && \
+	  GOWORK=off $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Files generated from others: the Prometheus Operator's PrometheusRule
+# from deploy/prometheus/rules.yml (test-deploy fails while they differ).
+deploy-generate:
+	cd deploy/checks && GOWORK=off $(GO) run ./cmd/prometheusrule ../prometheus/rules.yml \
+	  > ../k8s/components/prometheus-operator/prometheusrule.yaml
 
 ## run -------------------------------------------------------------------
 
@@ -108,9 +164,10 @@ bench: tools-test
 ## lint, proto ----------------------------------------------------------
 
 lint: $(TOOLS)/staticcheck
-	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $(MODULES) deploy/checks); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	@if [ -x $(TOOLS)/staticcheck ]; then $(TOOLS)/staticcheck $(PKGS); else echo "staticcheck did not install; skipped"; fi
+	cd deploy/checks && GOWORK=off $(GO) vet ./...
+	@if [ -x $(TOOLS)/staticcheck ]; then $(TOOLS)/staticcheck $(PKGS) && (cd deploy/checks && GOWORK=off $(TOOLS)/staticcheck ./...); else echo "staticcheck did not install; skipped"; fi
 
 # proto/hedera/*.proto (our subset of the public hedera-protobufs) becomes
 # libs/hederapb, and the block node API (its own proto package, with gRPC

@@ -107,6 +107,29 @@ func HelpRequested(args []string) bool {
 	return false
 }
 
+// VersionRequested reports whether the command line asks for the version.
+func VersionRequested(args []string) bool {
+	for _, a := range args {
+		if a == "--version" || a == "-version" {
+			return true
+		}
+	}
+	return false
+}
+
+// NoArguments fails on the first argument of args: a command that takes
+// none says which one it did not understand, a flag or a verb.
+func NoArguments(args []string) error {
+	switch {
+	case len(args) == 0:
+		return nil
+	case strings.HasPrefix(args[0], "-"):
+		return fmt.Errorf("unknown flag %q", args[0])
+	default:
+		return fmt.Errorf("unknown verb or argument %q", args[0])
+	}
+}
+
 const usageFormat = `{{range .}}  {{usage_key .}}	{{usage_type .}}	{{usage_default .}}	{{usage_description .}}
 {{end}}`
 

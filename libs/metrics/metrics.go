@@ -1,7 +1,15 @@
 // Package metrics runs the one HTTP server each process has on
 // METRICS_ADDR: /metrics for Prometheus, /healthz (the process is alive)
-// and /readyz (the main loop has started and its dependencies answer). Metric names are
+// and /readyz (the process itself is up and working). Metric names are
 // tributary_<service>_<name>, so dashboards find every service the same way.
+//
+// Readiness is the pod's own, never its dependencies': a worker whose
+// PostgreSQL, NATS or Elasticsearch is down is still the pod that should
+// run, and a readiness that followed them would turn every pod unready
+// at once in an outage, blocking node drains (PodDisruptionBudgets count
+// unready pods as disrupted) and rollouts. Dependencies are reported by
+// /readyz?verbose, by tributary_<service>_dependency_up and by the alerts
+// on it.
 package metrics
 
 import (
@@ -20,7 +28,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"tributary.dev/libs/buildinfo"
 )
+
+// checkTimeout bounds each dependency check.
+const checkTimeout = 3 * time.Second
 
 // Server holds a process's registry and readiness checks.
 type Server struct {
@@ -58,7 +71,43 @@ func New(service string) *Server {
 	}, func() float64 {
 		return float64(s.lastBeat.Load()) / float64(time.Second)
 	}))
+	// Which build runs where: one series per process, always 1, named
+	// alike for every service so a dashboard variable can list them.
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "tributary", Name: "build_info",
+		Help: "Always 1; the labels say which build of which service runs: version and revision as stamped by the build, and the Go release.",
+		ConstLabels: prometheus.Labels{
+			"service": service, "version": buildinfo.Version(),
+			"revision": buildinfo.Revision(), "go_version": buildinfo.GoVersion(),
+		},
+	}, func() float64 { return 1 }))
+	dep := prometheus.GaugeOpts{
+		Namespace: "tributary", Subsystem: s.subsystem, Name: "dependency_up",
+		Help: "1 when the dependency's check passed at this scrape, 0 when it failed (the reason is on /readyz?verbose).",
+	}
+	reg.MustRegister(&dependencyCollector{s: s, desc: prometheus.NewDesc(
+		prometheus.BuildFQName(dep.Namespace, dep.Subsystem, dep.Name), dep.Help, []string{"dependency"}, nil)})
 	return s
+}
+
+// dependencyCollector runs the readiness checks at each scrape, so the
+// dependencies' health is a metric (and an alert) rather than the pod's
+// readiness.
+type dependencyCollector struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func (c *dependencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *dependencyCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, r := range c.s.checkAll(context.Background()) {
+		up := 0.0
+		if r.err == nil {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, up, r.name)
+	}
 }
 
 // Beat records that the main loop made progress now. Call it after each
@@ -123,29 +172,57 @@ func (s *Server) Histogram(name, help string, buckets []float64, labels ...strin
 	return h
 }
 
-// AddCheck adds a dependency check to /readyz (a database ping, a NATS
-// connection state). Checks run with a short timeout on every request.
+// AddCheck adds a dependency check (a database ping, a NATS connection
+// state). Checks run, each with a short timeout, on every scrape
+// (tributary_<service>_dependency_up{dependency=name}) and on every
+// /readyz?verbose; they never make the process unready.
 func (s *Server) AddCheck(name string, check func(context.Context) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks[name] = check
 }
 
-// Ready runs every check and returns the failures by name.
-func (s *Server) Ready(ctx context.Context) map[string]error {
+type checkResult struct {
+	name string
+	err  error
+}
+
+// checkAll runs every check at once, each within checkTimeout, and
+// returns the results sorted by name.
+func (s *Server) checkAll(ctx context.Context) []checkResult {
 	s.mu.Lock()
-	checks := make(map[string]func(context.Context) error, len(s.checks))
-	for k, v := range s.checks {
-		checks[k] = v
+	names := make([]string, 0, len(s.checks))
+	for k := range s.checks {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	checks := make([]func(context.Context) error, len(names))
+	for i, n := range names {
+		checks[i] = s.checks[n]
 	}
 	s.mu.Unlock()
+	out := make([]checkResult, len(names))
+	var wg sync.WaitGroup
+	for i := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+			defer cancel()
+			out[i] = checkResult{names[i], checks[i](cctx)}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// Ready runs every dependency check and returns the failures by name.
+func (s *Server) Ready(ctx context.Context) map[string]error {
 	failed := map[string]error{}
-	for name, check := range checks {
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if err := check(cctx); err != nil {
-			failed[name] = err
+	for _, r := range s.checkAll(ctx) {
+		if r.err != nil {
+			failed[r.name] = r.err
 		}
-		cancel()
 	}
 	return failed
 }
@@ -181,30 +258,45 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		// The server starts before the service has built itself (its
-		// metrics, its pages, its connections); until the main loop has
-		// run once the process is not ready, whatever its checks say.
-		if s.lastBeat.Load() == 0 {
+		_, verbose := r.URL.Query()["verbose"]
+		state, ok := s.selfReady(time.Now())
+		var deps []checkResult
+		depsOK := true
+		if verbose {
+			deps = s.checkAll(r.Context())
+			for _, d := range deps {
+				depsOK = depsOK && d.err == nil
+			}
+		}
+		// Plain /readyz (the probe) is the process alone. ?verbose adds
+		// each dependency and answers 503 when any fails, so that
+		// `curl -f …/readyz?verbose` tells an operator or a script.
+		if !ok || !depsOK {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "starting: the main loop has not run yet")
-			return
 		}
-		failed := s.Ready(r.Context())
-		if len(failed) == 0 {
-			fmt.Fprintln(w, "ready")
-			return
-		}
-		names := make([]string, 0, len(failed))
-		for n := range failed {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		for _, n := range names {
-			fmt.Fprintf(w, "%s: %v\n", n, failed[n])
+		fmt.Fprintln(w, state)
+		for _, d := range deps {
+			if d.err != nil {
+				fmt.Fprintf(w, "[-] %s: %v\n", d.name, d.err)
+			} else {
+				fmt.Fprintf(w, "[+] %s: ok\n", d.name)
+			}
 		}
 	})
 	return mux
+}
+
+// selfReady is the process's own readiness: its main loop has run once
+// (the server starts before the service has built its metrics, pages and
+// connections) and has not stalled.
+func (s *Server) selfReady(now time.Time) (string, bool) {
+	if s.lastBeat.Load() == 0 {
+		return "starting: the main loop has not run yet", false
+	}
+	if silent, window, bad := s.stalled(now); bad {
+		return fmt.Sprintf("stalled: no progress of the main loop for %s (window %s)", silent.Round(time.Millisecond), window), false
+	}
+	return "ready", true
 }
 
 // Serve listens on addr until ctx is done. An empty addr serves nothing

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"tributary.dev/libs/buildinfo"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -61,9 +63,24 @@ func TestServeEndpoints(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d %q", code, body)
 	}
+	if code, body := get(t, base+"/readyz?verbose"); code != 200 || !strings.Contains(body, "[+] postgres: ok") {
+		t.Fatalf("/readyz?verbose with postgres up = %d %q", code, body)
+	}
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, `tributary_s3_loader_dependency_up{dependency="postgres"} 1`) {
+		t.Fatalf("/metrics lacks postgres up:\n%s", body)
+	}
+	// A dependency down leaves the process ready (a drain or rollout
+	// must not wait on PostgreSQL); ?verbose, the metric and so the
+	// alerts say it.
 	dbUp = false
-	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "postgres: connection refused") {
-		t.Fatalf("/readyz with postgres down = %d %q", code, body)
+	if code, body := get(t, base+"/readyz"); code != 200 || strings.Contains(body, "postgres") {
+		t.Fatalf("/readyz with postgres down = %d %q, want 200 for the process itself", code, body)
+	}
+	if code, body := get(t, base+"/readyz?verbose"); code != 503 || !strings.Contains(body, "[-] postgres: connection refused") || !strings.HasPrefix(body, "ready\n") {
+		t.Fatalf("/readyz?verbose with postgres down = %d %q", code, body)
+	}
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, `tributary_s3_loader_dependency_up{dependency="postgres"} 0`) {
+		t.Fatalf("/metrics lacks postgres down:\n%s", body)
 	}
 	cancel()
 	select {
@@ -202,5 +219,56 @@ func TestHandleAddsPages(t *testing.T) {
 		if resp.StatusCode != want || (path == "/status" && string(body) != "3 outstanding") {
 			t.Errorf("%s: %d %q, want %d", path, resp.StatusCode, body, want)
 		}
+	}
+}
+
+// A stalled loop is not ready either: the pod is not working.
+func TestReadyzFailsWhenTheLoopStalls(t *testing.T) {
+	s := New("record-parser")
+	base := serve(t, s)
+	s.SetStallWindow(time.Second)
+	s.Beat()
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz right after a beat = %d %q", code, body)
+	}
+	body := waitStatus(t, base+"/readyz", http.StatusServiceUnavailable)
+	if !strings.HasPrefix(body, "stalled: no progress") {
+		t.Fatalf("/readyz of a stalled loop says %q", body)
+	}
+}
+
+// Checks run side by side: one that hangs until its deadline does not
+// hold the others' results, and a scrape waits for the slowest only.
+func TestChecksRunTogetherWithinTheirDeadline(t *testing.T) {
+	s := New("topic-archiver")
+	for _, n := range []string{"kafka", "postgres", "nats"} {
+		s.AddCheck(n, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	}
+	s.AddCheck("bucket archive", func(context.Context) error { return nil })
+	start := time.Now()
+	res := s.checkAll(context.Background())
+	if took := time.Since(start); took > 3*checkTimeout-time.Second {
+		t.Fatalf("three hanging checks took %s: they ran one after another", took)
+	}
+	var got []string
+	for _, r := range res {
+		got = append(got, fmt.Sprintf("%s=%v", r.name, r.err))
+	}
+	want := "bucket archive=<nil> kafka=context deadline exceeded nats=context deadline exceeded postgres=context deadline exceeded"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("results = %v, want %s", got, want)
+	}
+}
+
+// Every process says which build it is, under one name for all services.
+func TestBuildInfo(t *testing.T) {
+	s := New("record-downloader")
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	_, body := get(t, srv.URL+"/metrics")
+	want := fmt.Sprintf(`tributary_build_info{go_version=%q,revision=%q,service="record-downloader",version=%q} 1`,
+		buildinfo.GoVersion(), buildinfo.Revision(), buildinfo.Version())
+	if !strings.Contains(body, want) {
+		t.Fatalf("/metrics lacks %s:\n%s", want, body)
 	}
 }

@@ -26,13 +26,15 @@ import (
 
 	"go.uber.org/zap"
 
+	"tributary.dev/libs/buildinfo"
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/logging"
 )
 
 // Main runs a service: it loads cfg (a pointer to the service's config
 // struct, which embeds config.Common) from the environment, or prints
-// --help and returns; builds the logger and the metrics server; calls run
+// --help or --version and returns, or refuses an argument it does not
+// know (exit status 2, with usage); builds the logger and the metrics server; calls run
 // with a context cancelled by SIGINT/SIGTERM; and closes what run opened
 // through env. On any error it prints one "name: error" line to stderr
 // and exits with status 1.
@@ -59,6 +61,23 @@ func Run(ctx context.Context, name, summary string, cfg any, run func(ctx contex
 		}
 		return 0
 	}
+	if config.VersionRequested(o.args) {
+		fmt.Fprintln(o.stdout, buildinfo.String(name))
+		return 0
+	}
+	if !o.verbParsed {
+		// Everything left is a mistake: a misspelt verb or flag must stop
+		// the process, not start the service as if it had not been said.
+		if err := config.NoArguments(o.args); err != nil {
+			fmt.Fprintf(o.stderr, "%s: %v\n", name, err)
+			fmt.Fprintf(o.stderr, "usage: %s [--help | --version]\n", name)
+			if o.moreHelp != nil {
+				o.moreHelp(o.stderr)
+			}
+			fmt.Fprintf(o.stderr, "\n%s --help lists every variable.\n", name)
+			return 2
+		}
+	}
 	if err := start(ctx, name, cfg, run, o); err != nil {
 		fmt.Fprintf(o.stderr, "%s: %v\n", name, err)
 		return 1
@@ -71,15 +90,24 @@ type Option func(*options)
 
 type options struct {
 	args           []string
+	verbParsed     bool
 	stdout, stderr io.Writer
 	moreHelp       func(io.Writer)
 	serve          bool
 	logger         *zap.Logger
 }
 
-// Args replaces os.Args[1:] as the command line --help is looked for in
-// (a binary with verbs passes what follows the verb, or nothing).
+// Args replaces os.Args[1:] as the command line (a binary with verbs
+// passes what follows the verb, or nothing). Besides --help and
+// --version, any argument in it is an error with usage (exit status 2).
 func Args(args []string) Option { return func(o *options) { o.args = args } }
+
+// VerbArgs is Args for a verb that parsed its own flags and positional
+// arguments from args: setup looks in them only for --help and
+// --version, and leaves the rest to the verb.
+func VerbArgs(args []string) Option {
+	return func(o *options) { o.args, o.verbParsed = args, true }
+}
 
 // MoreHelp prints more after the variables in --help (a list of verbs).
 func MoreHelp(fn func(io.Writer)) Option { return func(o *options) { o.moreHelp = fn } }

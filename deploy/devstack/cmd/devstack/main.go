@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"tributary.dev/deploy/devstack/stack"
 	"tributary.dev/libs/logging"
@@ -71,5 +72,6 @@ func realMain(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	fmt.Println(st.Guide(names, time.Now()))
 	return st.RunServices(ctx, *binDir, names)
 }

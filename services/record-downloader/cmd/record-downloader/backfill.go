@@ -11,7 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"tributary.dev/libs/progress"
 	"tributary.dev/libs/setup"
+	"tributary.dev/services/record-downloader/internal/downloader"
 )
 
 // backfillMain is `record-downloader backfill --marker <prefix>` (record
@@ -49,7 +51,10 @@ func backfillMain(args []string) {
 				if a.blocks == nil {
 					return fmt.Errorf("--blocks: no block source (BLOCK_BUCKETS or BLOCK_NODES)")
 				}
+				report := progress.New(os.Stderr, fmt.Sprintf("backfill blocks %d-%d: blocks", from, to))
+				a.blocks.Committed = func(last uint64) { report(int(last-from+1), int(to-from+1)) }
 				res, err := a.blocks.Backfill(ctx, from, to)
+				progress.Done(os.Stderr)
 				if err != nil {
 					return err
 				}
@@ -57,7 +62,10 @@ func backfillMain(args []string) {
 					zap.Uint64("last", res.Last), zap.String("source", res.Source))
 				return nil
 			}
+			report := progress.New(os.Stderr, "backfill "+*marker+": files written or already there")
+			a.records.Committed = func(res downloader.Result) { report(res.Files+res.Present, 0) }
 			res, err := a.records.Backfill(ctx, *marker)
+			progress.Done(os.Stderr)
 			if err != nil {
 				return err
 			}
@@ -65,7 +73,7 @@ func backfillMain(args []string) {
 				zap.Int("already_present", res.Present), zap.Int("skipped", res.Skipped), zap.String("last", res.Last),
 				zap.Int("address_books_learned", res.Books))
 			return nil
-		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 
 // parseBlockRange reads --blocks: "100-200" or "100".

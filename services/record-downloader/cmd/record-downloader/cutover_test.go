@@ -145,6 +145,11 @@ func TestBackfillBlockRange(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	// The progress ends at the whole range (stderr is not a terminal:
+	// plain lines, the final count always).
+	if !strings.Contains(stderr, "backfill blocks 1-5: blocks: 5/5 (100%") {
+		t.Errorf("no final progress line for 5 of 5 blocks in:\n%s", stderr)
+	}
 	all := append(append([]*blockgen.Block{}, cs.wrapped...), cs.blocks...)
 	if got := e.blocksWritten(); strings.Join(got, " ") != strings.Join(wantFlat(all[:5]), " ") {
 		t.Fatalf("written %v, want %v", got, wantFlat(all[:5]))

@@ -119,6 +119,9 @@ type Follower struct {
 	readers sync.Pool // *blockstream.Reader, one per verifying worker
 	// Beat is called after every commit. Nil is fine.
 	Beat func()
+	// Committed, when set, is told after every commit the last block it
+	// wrote, so a backfill of a known range can show how far it is.
+	Committed func(last uint64)
 
 	mu          sync.Mutex
 	current     int // index in candidates() of the source in use

@@ -579,6 +579,9 @@ func (c *committer) flush(ctx context.Context) error {
 	if f.Beat != nil {
 		f.Beat()
 	}
+	if f.Committed != nil {
+		f.Committed(last.number)
+	}
 	return nil
 }
 

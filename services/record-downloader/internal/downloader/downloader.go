@@ -101,6 +101,9 @@ type Downloader struct {
 	// Beat is called after every commit, so a long pass shows as progress
 	// on /healthz. Nil is fine.
 	Beat func()
+	// Committed, when set, is told after every commit how many files the
+	// run has written and found already there (a backfill's progress).
+	Committed func(res Result)
 
 	mu       sync.Mutex
 	badNames map[string]bool // refused names already counted

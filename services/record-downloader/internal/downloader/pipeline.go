@@ -563,5 +563,8 @@ func (d *Downloader) commit(ctx context.Context, sc *scope, group []*done, res *
 	if d.Beat != nil {
 		d.Beat()
 	}
+	if d.Committed != nil {
+		d.Committed(*res)
+	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"tributary.dev/libs/progress"
 	"tributary.dev/libs/runner"
 	"tributary.dev/libs/setup"
 	"tributary.dev/services/record-parser/internal/intake"
@@ -62,7 +63,7 @@ func backfillMain(args []string) {
 				return err
 			}
 			return backfill(ctx, env.Log, s.parser, jobs, *node, *force)
-		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 
 // backfill parses jobs one by one, in order, logging progress; it stops
@@ -72,8 +73,9 @@ func backfill(ctx context.Context, log *zap.Logger, p *parser.Parser, jobs []int
 	start := time.Now()
 	var counts [4]int
 	var failed []string
-	lastLog := time.Now()
+	report := progress.New(os.Stderr, "backfill")
 	for i, job := range jobs {
+		report(i, len(jobs))
 		if runner.Stopping(ctx) {
 			return fmt.Errorf("stopped after %d of %d files", i, len(jobs))
 		}
@@ -88,11 +90,8 @@ func backfill(ctx context.Context, log *zap.Logger, p *parser.Parser, jobs []int
 		if out == parser.Halted {
 			return fmt.Errorf("the stream is halted at a chain break (file %s): see `record-parser status`, then `record-parser resume`", job.Rel())
 		}
-		if time.Since(lastLog) > 10*time.Second {
-			log.Info("backfill progress", zap.Int("done", i+1), zap.Int("of", len(jobs)), zap.String("last", job.Name))
-			lastLog = time.Now()
-		}
 	}
+	report(len(jobs), len(jobs))
 	log.Info("backfill done", zap.Int("files", len(jobs)), zap.Int("parsed", counts[parser.Done]),
 		zap.Int("quarantined", counts[parser.Quarantined]), zap.Int("failed", len(failed)), zap.Duration("took", time.Since(start)))
 	if len(failed) > 0 {
@@ -171,7 +170,7 @@ func reparseMain(args []string) {
 				return fmt.Errorf("%d of %d files not taken back: %s", len(failed), len(jobs), strings.Join(failed, ", "))
 			}
 			return nil
-		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 
 // statusMain is `record-parser status`: where the stream is, and why it

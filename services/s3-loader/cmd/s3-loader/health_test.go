@@ -53,23 +53,27 @@ func TestIdleLoopStaysHealthy(t *testing.T) {
 }
 
 // TestReadyzNamesTheDependencyThatIsDown stops the S3 server under a
-// running loader: /readyz turns 503 naming the bucket, and only it.
+// running loader: /readyz?verbose turns 503 naming the bucket, and only
+// it, while /readyz (the pod's own readiness) stays 200.
 func TestReadyzNamesTheDependencyThatIsDown(t *testing.T) {
 	e := newProcEnv(t)
 	addr := testkit.FreeAddr(t)
 	c, out := e.startUntil(binary, "pass done", "RUN_AS_SERVICE=true", "MIN_SLEEP=1", "MAX_SLEEP=1", "METRICS_ADDR="+addr)
 	defer stopLoader(t, c.Process.Pid, c.Wait)
-	if body := testkit.WaitStatus(t, addr, "/readyz", http.StatusOK, out); !strings.Contains(body, "ready") {
-		t.Fatalf("/readyz 200 says %q", body)
+	if body := testkit.WaitStatus(t, addr, "/readyz?verbose", http.StatusOK, out); !strings.HasPrefix(body, "ready") {
+		t.Fatalf("/readyz?verbose 200 says %q", body)
 	}
 	e.s3.Stop()
-	body := testkit.WaitStatus(t, addr, "/readyz", http.StatusServiceUnavailable, out)
-	if !strings.Contains(body, "bucket "+e.bucket.Name+":") {
-		t.Fatalf("/readyz does not name the bucket:\n%s", body)
+	body := testkit.WaitStatus(t, addr, "/readyz?verbose", http.StatusServiceUnavailable, out)
+	if !strings.Contains(body, "[-] bucket "+e.bucket.Name+":") {
+		t.Fatalf("/readyz?verbose does not name the bucket:\n%s", body)
 	}
-	for _, up := range []string{"postgres:", "nats:"} {
-		if strings.Contains(body, up) {
-			t.Fatalf("/readyz names %s, which is up:\n%s", up, body)
+	for _, up := range []string{"postgres", "nats"} {
+		if !strings.Contains(body, "[+] "+up+": ok") {
+			t.Fatalf("/readyz?verbose does not say %s, which is up, is ok:\n%s", up, body)
 		}
+	}
+	if code, body := testkit.Probe(addr, "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz with S3 down = %d %q: the pod itself is up", code, body)
 	}
 }

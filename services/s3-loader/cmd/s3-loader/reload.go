@@ -63,7 +63,7 @@ func reloadMain(args []string) {
 					r.Table, r.Target, r.Generation, r.LoadFiles, r.CDCFrom.Format(time.RFC3339Nano))
 			}
 			return nil
-		}, setup.Args(args), setup.WithoutServer(), setup.MoreHelp(func(w io.Writer) {
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(func(w io.Writer) {
 			fmt.Fprintln(w, "\nFlags:")
 			fs.SetOutput(w)
 			fs.PrintDefaults()

@@ -18,8 +18,9 @@ const summary = "archives every public Kafka topic to S3 + PostgreSQL and restor
 func main() {
 	verb, args := splitVerb(os.Args[1:])
 	if verb != "run" && verb != "help" && !tools.Known(verb) {
-		fmt.Fprintf(os.Stderr, "topic-archiver: unknown verb %q (topic-archiver help lists them)\n", verb)
-		os.Exit(1)
+		fmt.Fprintf(os.Stderr, "topic-archiver: unknown verb %q\nusage: topic-archiver [VERB] [--help | --version]\n\nVerbs (topic-archiver VERB --help for each):\n", verb)
+		tools.PrintVerbs(os.Stderr)
+		os.Exit(2)
 	}
 	var cfg Config
 	setup.Main("topic-archiver", summary, &cfg, func(ctx context.Context, env *setup.Env) error {

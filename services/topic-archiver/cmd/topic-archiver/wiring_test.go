@@ -117,32 +117,36 @@ func TestConnectReportsNATSOwnError(t *testing.T) {
 }
 
 // TestReadyzNamesTheDependencyThatIsDown stops S3, then Kafka, under a
-// running archiver: /readyz turns 503 naming each, and not the others.
+// running archiver: /readyz?verbose turns 503 naming each, and not the
+// others, while /readyz (the pod's own readiness) stays 200.
 func TestReadyzNamesTheDependencyThatIsDown(t *testing.T) {
 	e := newProcEnv(t, 1)
 	addr, out := e.service(t)
-	testkit.WaitStatus(t, addr, "/readyz", http.StatusOK, out)
+	testkit.WaitStatus(t, addr, "/readyz?verbose", http.StatusOK, out)
 	e.s3.Stop()
-	body := testkit.WaitStatus(t, addr, "/readyz", http.StatusServiceUnavailable, out)
-	if !strings.Contains(body, "bucket "+e.bucket.Name+":") || strings.Contains(body, "kafka:") || strings.Contains(body, "postgres:") || strings.Contains(body, "nats:") {
-		t.Fatalf("with S3 down /readyz says:\n%s", body)
+	body := testkit.WaitStatus(t, addr, "/readyz?verbose", http.StatusServiceUnavailable, out)
+	if !strings.Contains(body, "[-] bucket "+e.bucket.Name+":") || strings.Contains(body, "[-] kafka:") || strings.Contains(body, "[-] postgres:") || strings.Contains(body, "[-] nats:") {
+		t.Fatalf("with S3 down /readyz?verbose says:\n%s", body)
+	}
+	if code, body := testkit.Probe(addr, "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz with S3 down = %d %q: the pod itself is up", code, body)
 	}
 	if err := e.s3.Restart(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	testkit.WaitStatus(t, addr, "/readyz", http.StatusOK, out)
+	testkit.WaitStatus(t, addr, "/readyz?verbose", http.StatusOK, out)
 	e.kafka.Close()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		code, body := testkit.Probe(addr, "/readyz")
-		if code == http.StatusServiceUnavailable && strings.Contains(body, "kafka:") {
-			if strings.Contains(body, "bucket ") || strings.Contains(body, "postgres:") || strings.Contains(body, "nats:") {
-				t.Fatalf("with Kafka down /readyz says:\n%s", body)
+		code, body := testkit.Probe(addr, "/readyz?verbose")
+		if code == http.StatusServiceUnavailable && strings.Contains(body, "[-] kafka:") {
+			if strings.Contains(body, "[-] bucket ") || strings.Contains(body, "[-] postgres:") || strings.Contains(body, "[-] nats:") {
+				t.Fatalf("with Kafka down /readyz?verbose says:\n%s", body)
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz never named kafka (last: %d %s)", code, body)
+			t.Fatalf("/readyz?verbose never named kafka (last: %d %s)", code, body)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

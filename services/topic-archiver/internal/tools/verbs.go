@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"tributary.dev/libs/blob"
+	"tributary.dev/libs/progress"
 	"tributary.dev/services/topic-archiver/internal/archive"
 	"tributary.dev/services/topic-archiver/internal/index"
 	"tributary.dev/services/topic-archiver/internal/store"
@@ -404,6 +406,8 @@ func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 	cache := &segmentCache{store: env.Store}
 	var batch []kafka.Message
 	batchBytes, n, clamped := 0, 0, 0
+	report := progress.New(os.Stderr, fmt.Sprintf("restore %q to %q: messages", f.Topic, *to))
+	defer progress.Done(os.Stderr)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -413,6 +417,7 @@ func restore(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 		}
 		n += len(batch)
 		batch, batchBytes = batch[:0], 0
+		report(n, 0)
 		return nil
 	}
 	err = env.Index.Select(ctx, f, func(r index.Row) error {
