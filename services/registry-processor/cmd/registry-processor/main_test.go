@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -186,6 +188,41 @@ func TestSecondProcessorWaits(t *testing.T) {
 	for k, n := range h.received() {
 		if n != 1 {
 			t.Errorf("posted %d times: %s", n, k)
+		}
+	}
+}
+
+// A verb with flags of its own still answers --help and --version (the
+// flag set must not swallow them and run the verb), and refuses a flag
+// or an argument it does not know with its usage, exit status 2, before
+// touching any database.
+func TestVerbFlags(t *testing.T) {
+	env := append(os.Environ(), "SOURCE_DB=host=127.0.0.1 port=1 dbname=none", "TARGET=host=127.0.0.1 port=1 dbname=none", "CONTROLLER_URL=http://127.0.0.1:1")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"verify", "--help"}, 0, "registry-processor verify — regenerates credentials"},
+		{[]string{"post", "--unconfirmed", "--help"}, 0, "registry-processor post — posts"},
+		{[]string{"status", "--json", "--help"}, 0, "Environment variables:"},
+		{[]string{"requeue", "--version"}, 0, "registry-processor requeue "},
+		{[]string{"post", "--unconfirmed", "extra"}, 2, `unknown argument "extra" (usage: registry-processor post [--unconfirmed])`},
+		{[]string{"verify", "--corp", "1", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"status", "x"}, 2, `unknown argument "x"`},
+		{[]string{"testdata", "generate", "--corps", "1", "extra"}, 2, `unknown argument "extra"`},
+	} {
+		cmd := exec.Command(binary, c.args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != c.code || !strings.Contains(string(out), c.want) {
+			t.Errorf("registry-processor %v: exit %d, want %d with %q:\n%s", c.args, code, c.code, c.want, out)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"tributary.dev/libs/config"
 	"tributary.dev/libs/pg"
 	"tributary.dev/libs/runner"
 	"tributary.dev/libs/setup"
@@ -82,10 +83,7 @@ func postMain(args []string) {
 	fs := flag.NewFlagSet("post", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	unconfirmed := fs.Bool("unconfirmed", false, "also send the credentials held as unconfirmed again")
-	if err := fs.Parse(args); err != nil && err != flag.ErrHelp {
-		fmt.Fprintf(os.Stderr, "registry-processor post: %v (usage: registry-processor post [--unconfirmed])\n", err)
-		os.Exit(2)
-	}
+	verbFlags(fs, args, "registry-processor post [--unconfirmed]")
 	var cfg Config
 	setup.Main("registry-processor post", "posts the credentials waiting in credential_log", &cfg,
 		func(ctx context.Context, env *setup.Env) error {
@@ -115,7 +113,7 @@ func postMain(args []string) {
 					zap.Int("unconfirmed", st.Unconfirmed+st.Orphaned), zap.Int("resent", st.Resent), zap.Duration("took", st.Elapsed))
 				return err
 			})
-		}, setup.Args(fs.Args()), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 
 // statusMain only reads: it neither migrates nor writes, so a read-only
@@ -124,10 +122,7 @@ func statusMain(args []string) {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil && err != flag.ErrHelp {
-		fmt.Fprintf(os.Stderr, "registry-processor status: %v (usage: registry-processor status [--json])\n", err)
-		os.Exit(2)
-	}
+	verbFlags(fs, args, "registry-processor status [--json]")
 	var cfg Config
 	setup.Main("registry-processor status", "per table: processed, outstanding, errors, recent errors; what is held; the lag", &cfg,
 		func(ctx context.Context, env *setup.Env) error {
@@ -145,7 +140,7 @@ func statusMain(args []string) {
 				return status.JSON(os.Stdout, snap)
 			}
 			return status.Text(os.Stdout, snap)
-		}, setup.Args(fs.Args()), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 
 // requeueMain does not migrate: it only updates and inserts queue and
@@ -155,10 +150,7 @@ func requeueMain(args []string) {
 	fs.SetOutput(io.Discard)
 	failed := fs.Bool("failed", false, "queue the failed corps again and reset failed credentials")
 	corp := fs.String("corp", "", "this corp: with --failed, only its failures; alone, queue it again whatever it came to")
-	if err := fs.Parse(args); err != nil && err != flag.ErrHelp {
-		fmt.Fprintf(os.Stderr, "registry-processor requeue: %v (usage: registry-processor requeue --failed [--corp N] | --corp N)\n", err)
-		os.Exit(2)
-	}
+	verbFlags(fs, args, "registry-processor requeue --failed [--corp N] | --corp N")
 	var cfg Config
 	setup.Main("registry-processor requeue", "queues failed corps again and resets failed credentials, or queues one corp again", &cfg,
 		func(ctx context.Context, env *setup.Env) error {
@@ -183,7 +175,7 @@ func requeueMain(args []string) {
 			}
 			fmt.Printf("requeued: corp %s (its whole history), %d failed credentials\n", *corp, c)
 			return nil
-		}, setup.Args(fs.Args()), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 }
 
 // verifyMain regenerates credentials from the source and compares them
@@ -196,10 +188,7 @@ func verifyMain(args []string) {
 	from := fs.String("from", "", "first corp number of a range (by corp_num)")
 	to := fs.String("to", "", "last corp number of a range")
 	all := fs.Bool("all", false, "every corp of the source")
-	if err := fs.Parse(args); err != nil && err != flag.ErrHelp {
-		fmt.Fprintf(os.Stderr, "registry-processor verify: %v (usage: registry-processor verify --corp N[,N…] | --from A [--to B] | --all)\n", err)
-		os.Exit(2)
-	}
+	verbFlags(fs, args, "registry-processor verify --corp N[,N…] | --from A [--to B] | --all")
 	var cfg Config
 	differs := false
 	setup.Main("registry-processor verify", "regenerates credentials from SOURCE_DB and compares them with credential_log, changing nothing", &cfg,
@@ -226,7 +215,7 @@ func verifyMain(args []string) {
 				sum.Corps, sum.Regenerated, sum.Differ, sum.New, sum.Changed, sum.OnlyLogged, sum.Unloadable)
 			differs = !sum.Clean()
 			return nil
-		}, setup.Args(fs.Args()), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args), setup.WithoutServer(), setup.MoreHelp(verbs))
 	if differs {
 		os.Exit(1)
 	}
@@ -244,10 +233,7 @@ func testdataMain(args []string) {
 	seed := fs.Int64("seed", 1, "seed: the same seed gives the same data")
 	events := fs.Int("events", 0, "later events to append to existing corps")
 	nowFlag := fs.String("now", "", "the source's present, naive Pacific (2006-01-02T15:04:05); default: now. The same seed and --now give the same rows")
-	if err := fs.Parse(args[1:]); err != nil && err != flag.ErrHelp {
-		fmt.Fprintf(os.Stderr, "registry-processor testdata generate: %v\n", err)
-		os.Exit(2)
-	}
+	verbFlags(fs, args[1:], "registry-processor testdata generate --corps N --seed S [--events N] [--now T]")
 	var cfg Config
 	setup.Main("registry-processor testdata generate", "fills SOURCE_DB with realistic COLIN test data", &cfg,
 		func(ctx context.Context, env *setup.Env) error {
@@ -302,5 +288,23 @@ func testdataMain(args []string) {
 				env.Log.Info("events appended", zap.Int("events", sum.Events), zap.Int64("max_event_id", sum.MaxEventID))
 			}
 			return nil
-		}, setup.Args(fs.Args()), setup.WithoutServer(), setup.MoreHelp(verbs))
+		}, setup.VerbArgs(args[1:]), setup.WithoutServer(), setup.MoreHelp(verbs))
+}
+
+// verbFlags parses a verb's flags from args; a flag the verb does not
+// define, or an argument left over, is a usage error (exit status 2).
+// --help and --version are setup's, which finds them in args
+// (setup.VerbArgs): the flag set must not swallow them first.
+func verbFlags(fs *flag.FlagSet, args []string, usage string) {
+	if config.HelpRequested(args) || config.VersionRequested(args) {
+		return
+	}
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unknown argument %q", fs.Arg(0))
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "registry-processor %s: %v (usage: %s)\n", fs.Name(), err, usage)
+		os.Exit(2)
+	}
 }
