@@ -41,7 +41,10 @@ func (h *harness) putBlockAs(number uint64, at time.Time, name string, data []by
 	e := map[string]any{"v": 1, "host": "test", "utcts": natsbus.UTCTS(time.Now()), "node": "3",
 		"bucket": "hedera-test-recent-block-streams", "object": "testnet/block/" + blockstream.ObjectPath(number, blockstream.Zstd),
 		"path": rel, "kind": "block", "size": len(data), "sha384": hex.EncodeToString(sum[:]),
-		"consensus_start": at.UTC().Format("2006-01-02T15:04:05.000000000Z"), "file_hash": root, "block_number": number}
+		"consensus_start": at.UTC().Format("2006-01-02T15:04:05.000000000Z"), "file_hash": root, "block_number": number,
+		// As the downloader announces a block it took from one bucket:
+		// the next block's footer named its root hash.
+		"source": "gs://hedera-test-recent-block-streams", "verification": "chained"}
 	payload, _ := json.Marshal(e)
 	subject := intake.SubjectPrefix + "3"
 	testkit.CheckEvent(h.t, subject, payload)
