@@ -51,6 +51,8 @@ var recordParserMetrics = []string{
 	// Recovery and the parsed stream.
 	"events_duplicate_total", "parsed_stream_bytes", "parsed_stream_limit_bytes",
 	"heartbeats_total", "chain_waits_total", "reparsed_total",
+	// Blocks.
+	"blocks_out_of_order_total", "wrapped_sidecars_missing_total",
 }
 
 // registryProcessorMetrics are the registry-processor's metric names,
