@@ -17,6 +17,7 @@ SERVICE_CMDS := $(foreach s,$(wildcard services/*/cmd/*/main.go),./$(dir $(s)))
 VERSITYGW_VERSION   := v1.8.0
 STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VER   := v1.36.12
+PROTOC_GEN_GRPC_VER := v1.6.2
 TEST_TIMEOUT        ?= 30m
 
 .PHONY: all build test run bench lint proto tools tools-test apt-tools clean help
@@ -46,6 +47,10 @@ $(TOOLS)/protoc-gen-go:
 	@mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VER)
 
+$(TOOLS)/protoc-gen-go-grpc:
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GRPC_VER)
+
 # kcat drives Kafka from outside our code in one test; protoc regenerates
 # the record-stream code; headless chromium renders the registry
 # processor's status page in its test. Installed from Debian when we are root and they
@@ -65,7 +70,7 @@ apt-tools:
 tools-test: $(TOOLS)/versitygw apt-tools
 	@./.ci/postgres-up
 
-tools: tools-test $(TOOLS)/staticcheck $(TOOLS)/protoc-gen-go
+tools: tools-test $(TOOLS)/staticcheck $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 
 ## build, test ----------------------------------------------------------
 
@@ -97,6 +102,8 @@ bench: tools-test
 	    (cd services/$$s && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...) | grep -v '^ok\|^PASS\|no test files' || exit 1; \
 	  fi; \
 	done
+	@echo "== libs/blockstream"
+	@(cd libs && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./blockstream/...) | grep -v '^ok\|^PASS\|no test files'
 
 ## lint, proto ----------------------------------------------------------
 
@@ -106,12 +113,15 @@ lint: $(TOOLS)/staticcheck
 	@if [ -x $(TOOLS)/staticcheck ]; then $(TOOLS)/staticcheck $(PKGS); else echo "staticcheck did not install; skipped"; fi
 
 # proto/hedera/*.proto (our subset of the public hedera-protobufs) becomes
-# libs/hederapb; the old generated files go first so that a message removed
-# from the .proto files does not live on in Go.
-proto: apt-tools $(TOOLS)/protoc-gen-go
-	rm -f libs/hederapb/*.pb.go
-	protoc --plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go -I proto/hedera \
-	  --go_out=. --go_opt=module=tributary.dev proto/hedera/*.proto
+# libs/hederapb, and the block node API (its own proto package, with gRPC
+# services) libs/hederapb/blocknodepb; the old generated files go first so
+# that a message removed from the .proto files does not live on in Go.
+proto: apt-tools $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	rm -f libs/hederapb/*.pb.go libs/hederapb/blocknodepb/*.pb.go
+	protoc --plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go \
+	  --plugin=protoc-gen-go-grpc=$(TOOLS)/protoc-gen-go-grpc -I proto/hedera \
+	  --go_out=. --go_opt=module=tributary.dev \
+	  --go-grpc_out=. --go-grpc_opt=module=tributary.dev proto/hedera/*.proto
 
 clean:
 	rm -rf bin

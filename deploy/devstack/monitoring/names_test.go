@@ -29,6 +29,14 @@ var recordDownloaderMetrics = []string{
 	// The chain as the authority and the address book from the stream.
 	"unchained_copies_total", "chain_wait_since_timestamp_seconds",
 	"address_book_updates_total", "address_book_nodes",
+	// Blocks, from the record-stream cutover on.
+	"blocks_total", "block_bytes_total", "blocks_refused_total", "block_source_failures_total",
+	"block_source_switches_total", "block_source_active", "last_block_number",
+	"last_block_timestamp_seconds", "block_wait_since_timestamp_seconds", "block_chain_anchored",
+	"cutover_block", "cutovers_total", "cutover_probes_total", "cutover_wait_since_timestamp_seconds",
+	// The block node client.
+	"block_node_blocks_total", "block_node_bytes_total", "block_node_failures_total",
+	"block_node_benched_until_timestamp_seconds", "block_node_current", "block_node_gave_up_total",
 }
 
 // recordParserMetrics are the record-parser's metric names, fixed in its
@@ -43,6 +51,8 @@ var recordParserMetrics = []string{
 	// Recovery and the parsed stream.
 	"events_duplicate_total", "parsed_stream_bytes", "parsed_stream_limit_bytes",
 	"heartbeats_total", "chain_waits_total", "reparsed_total",
+	// Blocks.
+	"blocks_out_of_order_total", "wrapped_sidecars_missing_total",
 }
 
 // registryProcessorMetrics are the registry-processor's metric names,

@@ -1,7 +1,9 @@
 package stack
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,8 +12,10 @@ import (
 	"go.uber.org/zap"
 
 	"tributary.dev/libs/blob"
+	"tributary.dev/libs/blockstream/blockgen"
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/recordstream/streamgen"
+	"tributary.dev/libs/testkit/blocknode"
 )
 
 // Where the record streams live in the devstack's GCS bucket
@@ -70,6 +74,15 @@ const TrickleNodes = 3
 // consensus times follow the wall clock, so the downloader's lag is real.
 const TrickleInterval = 4 * time.Second
 
+// TrickleCutoverAfter is how many record files the trickle writes before
+// its network cuts over to blocks (HIP-1193), ten minutes in: from then on
+// a block appears every TrickleInterval instead of a record file, in
+// BlockBucket and on the block-node stand-in, the first naming the root
+// hash of the last record file's wrapped record block. Each record file's
+// wrapped record block is published as the file is, so the cutover can be
+// anchored. 0: the trickle never cuts over.
+const TrickleCutoverAfter = 150
+
 // RecordsDir is where the devstack keeps what the record-downloaders need
 // (the generated address book) and where they write (DEST_DIR).
 func (st *Stack) RecordsDir() string { return filepath.Join(st.dir, "records") }
@@ -103,17 +116,45 @@ func trickleNodes() string {
 
 // SeedRecords uploads every fixture dataset under FixtureRecordPrefix,
 // writes the trickle network's address book, and starts the trickle under
-// LiveRecordPrefix; it runs until ctx is done. Missing fixtures are a
+// LiveRecordPrefix, with its block stream in BlockBucket and on the
+// block-node stand-in; it runs until ctx is done. Missing fixtures are a
 // warning (the trickle does not need them).
 func (st *Stack) SeedRecords(ctx context.Context) error {
 	store, err := blob.Open(ctx, st.GCSBucket(RecordBucket))
 	if err != nil {
 		return err
 	}
-	return st.seedRecords(ctx, store, TrickleInterval)
+	blocks, err := blob.Open(ctx, st.GCSBucket(BlockBucket))
+	if err != nil {
+		return err
+	}
+	after := TrickleCutoverAfter
+	if st.CutoverAfter != nil {
+		after = *st.CutoverAfter
+	}
+	return st.seedRecords(ctx, store, &blockSink{store: blocks, node: st.blockNode}, TrickleInterval, after)
 }
 
-func (st *Stack) seedRecords(ctx context.Context, store blob.Store, every time.Duration) error {
+// blockSink is where the trickle's blocks go: the block bucket, under
+// BlockNetworkFolder, and the block-node stand-in.
+type blockSink struct {
+	store blob.Store
+	node  *blocknode.Server
+}
+
+func (s *blockSink) put(ctx context.Context, b *blockgen.Block) error {
+	data := b.Zstd()
+	key := BlockNetworkFolder + "/block/" + b.ObjectPath()
+	if err := s.store.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil && !errors.Is(err, blob.ErrExists) {
+		return fmt.Errorf("block %d: %w", b.Number, err)
+	}
+	if _, err := s.node.Add(b.Plain); err != nil {
+		return fmt.Errorf("block %d to the block node: %w", b.Number, err)
+	}
+	return nil
+}
+
+func (st *Stack) seedRecords(ctx context.Context, store blob.Store, blocks *blockSink, every time.Duration, cutoverAfter int) error {
 	if err := os.MkdirAll(st.RecordsDir(), 0o755); err != nil {
 		return err
 	}
@@ -134,9 +175,15 @@ func (st *Stack) seedRecords(ctx context.Context, store blob.Store, every time.D
 		Start: start, Interval: every, Items: 20, Mixed: true, SidecarEvery: 5,
 		Seed: uint64(start.UnixNano()),
 	})
-	go st.trickle(ctx, store, gen, every)
+	// The network's block stream: a wrapped record block per record
+	// file (numbered as the files are, from 1), then blocks. TSS is off
+	// on this network: proofs are the SHA-384 of the root.
+	bgen := blockgen.New(blockgen.Options{FirstBlock: 1, Interval: every, Transactions: 20, Placeholder: true, Seed: uint64(start.UnixNano())})
+	t := &trickle{st: st, store: store, gen: gen, net: net, blocks: blocks, bgen: bgen, every: every, cutoverAfter: cutoverAfter}
+	go t.run(ctx)
 	st.log.Info("record trickle started", zap.String("bucket", store.Bucket()), zap.String("prefix", LiveRecordPrefix),
-		zap.String("nodes", trickleNodes()), zap.Stringer("every", every), zap.String("address_book", st.GeneratedAddressBook()))
+		zap.String("nodes", trickleNodes()), zap.Stringer("every", every), zap.String("address_book", st.GeneratedAddressBook()),
+		zap.Int("cutover_after_files", cutoverAfter), zap.String("block_bucket", blocks.store.Bucket()))
 	return nil
 }
 
@@ -158,27 +205,36 @@ func (st *Stack) uploadFixtures(ctx context.Context, store blob.Store) error {
 	return nil
 }
 
-// trickle uploads the next generated file every interval, each node's
-// copy and signature together, until ctx is done.
-func (st *Stack) trickle(ctx context.Context, store blob.Store, gen *streamgen.Generator, every time.Duration) {
-	tick := time.NewTicker(every)
+// trickle is the generated network: a record file every interval, each
+// node's copy and signature together, with its wrapped record block; after
+// cutoverAfter files, a block every interval instead.
+type trickle struct {
+	st           *Stack
+	store        blob.Store
+	gen          *streamgen.Generator
+	net          *streamgen.Network
+	blocks       *blockSink
+	bgen         *blockgen.Generator
+	every        time.Duration
+	cutoverAfter int
+}
+
+// run publishes until ctx is done.
+func (t *trickle) run(ctx context.Context) {
+	tick := time.NewTicker(t.every)
 	defer tick.Stop()
 	for n := 0; ; n++ {
-		f, err := gen.Next()
-		if err == nil {
-			var objs []streamgen.Object
-			if objs, err = f.Objects(LiveRecordPrefix); err == nil {
-				err = streamgen.Upload(ctx, store, objs)
-			}
+		var err error
+		if t.cutoverAfter == 0 || n < t.cutoverAfter {
+			err = t.recordFile(ctx, n)
+		} else {
+			err = t.block(ctx, n)
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				st.log.Warn("record trickle stopped", zap.Error(err))
+				t.st.log.Warn("record trickle stopped", zap.Error(err))
 			}
 			return
-		}
-		if n%15 == 0 {
-			st.log.Info("record trickle", zap.Int("files", n+1), zap.String("latest", f.Name))
 		}
 		select {
 		case <-ctx.Done():
@@ -186,4 +242,47 @@ func (st *Stack) trickle(ctx context.Context, store blob.Store, gen *streamgen.G
 		case <-tick.C:
 		}
 	}
+}
+
+func (t *trickle) recordFile(ctx context.Context, n int) error {
+	f, err := t.gen.Next()
+	if err != nil {
+		return err
+	}
+	objs, err := f.Objects(LiveRecordPrefix)
+	if err != nil {
+		return err
+	}
+	if err := streamgen.Upload(ctx, t.store, objs); err != nil {
+		return err
+	}
+	w, err := t.bgen.Wrap(t.net, f)
+	if err != nil {
+		return err
+	}
+	if err := t.blocks.put(ctx, w); err != nil {
+		return err
+	}
+	if n%15 == 0 {
+		t.st.log.Info("record trickle", zap.Int("files", n+1), zap.String("latest", f.Name), zap.Uint64("block", w.Number))
+	}
+	return nil
+}
+
+func (t *trickle) block(ctx context.Context, n int) error {
+	b, err := t.bgen.Next()
+	if err != nil {
+		return err
+	}
+	if err := t.blocks.put(ctx, b); err != nil {
+		return err
+	}
+	switch {
+	case n == t.cutoverAfter:
+		t.st.log.Info("record trickle cut over: no more record files; blocks continue their numbering",
+			zap.Uint64("last_record_file_block", b.Number-1), zap.Uint64("first_block", b.Number))
+	case n%15 == 0:
+		t.st.log.Info("block trickle", zap.Uint64("block", b.Number))
+	}
+	return nil
 }

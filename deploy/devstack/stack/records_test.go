@@ -12,8 +12,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"tributary.dev/libs/blob"
+	"tributary.dev/libs/blockstream"
+	"tributary.dev/libs/hederapb/blocknodepb"
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/recordstream/streamgen"
 	"tributary.dev/libs/testkit"
@@ -59,7 +66,7 @@ func TestSeedRecords(t *testing.T) {
 	st := &Stack{log: zap.NewNop(), dir: t.TempDir(), Fixtures: fixtures}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := st.seedRecords(ctx, store, 200*time.Millisecond); err != nil {
+	if err := st.seedRecords(ctx, store, testBlockSink(t, srv), 200*time.Millisecond, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -154,5 +161,113 @@ func TestSeedRecords(t *testing.T) {
 			}
 			prev = rf
 		}
+	}
+}
+
+// testBlockSink is a block bucket on srv and a block-node stand-in.
+func testBlockSink(t *testing.T, srv *fakestorage.Server) *blockSink {
+	t.Helper()
+	name := "blocks-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: name})
+	store, err := blob.Open(context.Background(), testkit.GCSBucket(srv, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &blockSink{store: store, node: testkit.BlockNode(t)}
+}
+
+// The trickle's network cuts over: record files 1…3, each with its
+// wrapped record block (in the block bucket and on the block node), then
+// no more record files but blocks 4, 5, … whose first names the root hash
+// of record file 3's wrapped record block; every block reads, chains, and
+// each wrapped one holds the record file of its number, signed by the
+// trickle's nodes.
+func TestTrickleCutover(t *testing.T) {
+	srv, name := testkit.GCS(t)
+	store, err := blob.Open(context.Background(), testkit.GCSBucket(srv, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := testBlockSink(t, srv)
+	st := &Stack{log: zaptest.NewLogger(t), dir: t.TempDir(), Fixtures: t.TempDir()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := st.seedRecords(ctx, store, sink, 100*time.Millisecond, 3); err != nil {
+		t.Fatal(err)
+	}
+	key := func(n uint64) string {
+		return BlockNetworkFolder + "/block/" + blockstream.ObjectPath(n, blockstream.Zstd)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		if keys := listKeys(t, sink.store, key(6)); len(keys) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the trickle did not reach block 6 in 2 minutes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	var records []string
+	for _, k := range listKeys(t, store, LiveRecordPrefix+"record0.0.3/") {
+		if strings.HasSuffix(k, ".rcd.gz") && !strings.Contains(k, "/sidecar/") {
+			records = append(records, k)
+		}
+	}
+	if len(records) != 3 {
+		t.Fatalf("record files %v, want 3 before the cutover", records)
+	}
+	sort.Strings(records)
+	bookBytes, err := os.ReadFile(st.GeneratedAddressBook())
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, err := recordstream.ReadAddressBook("generated", bytes.NewReader(bookBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &blockstream.ProofVerifier{Books: recordstream.NewBookHistory(book, "generated"), AllowPlaceholder: true}
+	chain := &blockstream.Chain{}
+	for n := uint64(1); n <= 6; n++ {
+		b, err := blockstream.Parse(key(n), readObject(t, sink.store, key(n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, alg, err := b.RootHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chain.Append(b, root); err != nil {
+			t.Fatal(err)
+		}
+		verdict, err := v.Verify(b, root, alg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Wrapped != (n <= 3) {
+			t.Fatalf("block %d wrapped %v", n, b.Wrapped)
+		}
+		if n <= 3 {
+			rf, err := recordstream.Parse(records[n-1], readObject(t, store, records[n-1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(verdict.Wrapped.File.FileHash, rf.FileHash) || rf.BlockNumber != int64(n) {
+				t.Fatalf("wrapped block %d holds file hash %x, record file %s (block %d) has %x", n, verdict.Wrapped.File.FileHash, records[n-1], rf.BlockNumber, rf.FileHash)
+			}
+		}
+	}
+	// The block node holds the same blocks, from the first wrapped one.
+	conn, err := grpc.NewClient(sink.node.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	status, err := blocknodepb.NewBlockNodeServiceClient(conn).ServerStatus(context.Background(), &blocknodepb.ServerStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.FirstAvailableBlock != 1 || status.LastAvailableBlock < 6 {
+		t.Errorf("the block node holds %d…%d, want 1…6 or more", status.FirstAvailableBlock, status.LastAvailableBlock)
 	}
 }

@@ -96,6 +96,15 @@ var knownServices = []service{
 				"ADDRESS_BOOK="+st.GeneratedAddressBook(),
 				"DEST_DIR="+st.LiveRecordDir(),
 				"METRICS_ADDR=127.0.0.1:19103",
+				// The trickle's block stream, from its GCS bucket and the
+				// block-node stand-in: the downloader switches on its own
+				// at the trickle's cutover, and takes each block from the
+				// node once the bucket's copy confirms it. TSS is off on
+				// this network.
+				"BLOCK_BUCKETS=gs://"+BlockBucket,
+				"BLOCK_NETWORK_FOLDER="+BlockNetworkFolder,
+				fmt.Sprintf("BLOCK_NODES=127.0.0.1:%d", BlockNodePort),
+				"BLOCK_TSS_PLACEHOLDER=true",
 			)
 		},
 	},

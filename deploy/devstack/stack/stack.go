@@ -22,6 +22,7 @@ import (
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/testkit"
 	"tributary.dev/libs/testkit/agentstub"
+	"tributary.dev/libs/testkit/blocknode"
 	"tributary.dev/libs/testkit/esstub"
 )
 
@@ -33,6 +34,9 @@ const (
 	KafkaPort = 19092
 	ESPort    = 19200
 	AgentPort = 18080
+	// BlockNodePort is the block-node stand-in, serving the trickle's
+	// wrapped record blocks and, after its cutover, its blocks.
+	BlockNodePort = 14084
 	// FixtureNATSPort is a second NATS for the fixture stream's
 	// downloader and parser. The record-downloader always announces on
 	// hedera.records.downloaded.>, and two JetStream streams of one
@@ -67,6 +71,10 @@ const (
 	DeliveryBucket = "dms-deliveries"
 	ArchiveBucket  = "topic-archive"
 	RecordBucket   = "hedera-mainnet-streams" // on the GCS server
+	// BlockBucket holds the trickle's block stream (on the GCS server):
+	// <BlockNetworkFolder>/block/<block number in groups of four>.blk.zstd.
+	BlockBucket        = "hedera-live-recent-block-streams"
+	BlockNetworkFolder = "live"
 )
 
 // Stack is the running dependencies.
@@ -76,14 +84,19 @@ type Stack struct {
 	// Fixtures is the Hedera fixture files (testdata/hedera/hedera-mirror-node)
 	// whose record streams Seed uploads; set it before Seed.
 	Fixtures string
-	PGAdmin  string
-	PGDSN    string
+	// CutoverAfter, when set before Seed, is how many record files the
+	// trickle writes before it cuts over to blocks (TrickleCutoverAfter
+	// otherwise; 0: never).
+	CutoverAfter *int
+	PGAdmin      string
+	PGDSN        string
 	// SourceDSN is SourceDatabase's DSN.
 	SourceDSN string
 	nats      *server.Server
 	natsFx    *server.Server
 	s3        *testkit.S3Server
 	gcs       *fakestorage.Server
+	blockNode *blocknode.Server
 	kafka     *kfake.Cluster
 	es        func()
 	agent     func()
@@ -154,8 +167,16 @@ func Start(ctx context.Context, dir string, log *zap.Logger) (_ *Stack, err erro
 		return nil, err
 	}
 	st.gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: RecordBucket})
+	st.gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: BlockBucket})
 	st.stops = append(st.stops, st.gcs.Stop)
-	log.Info("gcs ready", zap.String("url", st.gcs.URL()), zap.String("bucket", RecordBucket))
+	log.Info("gcs ready", zap.String("url", st.gcs.URL()), zap.Strings("buckets", []string{RecordBucket, BlockBucket}))
+
+	st.blockNode = blocknode.New()
+	if err := st.blockNode.Listen(fmt.Sprintf("127.0.0.1:%d", BlockNodePort)); err != nil {
+		return nil, err
+	}
+	st.stops = append(st.stops, st.blockNode.Close)
+	log.Info("block node stand-in ready", zap.String("addr", st.blockNode.Addr()))
 
 	if st.kafka, err = testkit.StartKafka(KafkaPort, kfake.DefaultNumPartitions(3)); err != nil {
 		return nil, err
@@ -218,6 +239,8 @@ func (st *Stack) Describe() string {
 	fmt.Fprintf(&b, "  S3             %s buckets %s, %s (key %s)\n", st.s3.Endpoint, DeliveryBucket, ArchiveBucket, testkit.S3AccessKey)
 	fmt.Fprintf(&b, "  GCS            http://127.0.0.1:%d bucket %s: %s (generated, a file every %s), %s<dataset>/ (the fixtures)\n",
 		GCSPort, RecordBucket, LiveRecordPrefix, TrickleInterval, FixtureRecordPrefix)
+	fmt.Fprintf(&b, "                 bucket %s: %s/block/… (the trickle's wrapped record blocks, then its blocks after the cutover)\n", BlockBucket, BlockNetworkFolder)
+	fmt.Fprintf(&b, "  Block node     127.0.0.1:%d (stand-in; the same blocks over the block node API)\n", BlockNodePort)
 	fmt.Fprintf(&b, "  Kafka          %s\n", strings.Join(st.KafkaBrokers(), ","))
 	fmt.Fprintf(&b, "  Elasticsearch  %s (stand-in; the record-parsers' hedera-transactions-YYYY.MM.DD)\n", st.ESURL())
 	fmt.Fprintf(&b, "  Agent          http://127.0.0.1:%d/issue-credential (stub)\n", AgentPort)
@@ -243,7 +266,7 @@ func shellQuoteEnv(kv string) string {
 // anything else) holds one of ours.
 func checkPortsFree() error {
 	var errs []error
-	for _, p := range []int{NATSPort, FixtureNATSPort, S3Port, GCSPort, KafkaPort, ESPort, AgentPort} {
+	for _, p := range []int{NATSPort, FixtureNATSPort, S3Port, GCSPort, BlockNodePort, KafkaPort, ESPort, AgentPort} {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("port %d is taken (is another devstack running?)", p))

@@ -34,6 +34,7 @@ func realMain(ctx context.Context) error {
 		binDir   = flag.String("bin", "./bin", "directory holding the service binaries")
 		stateDir = flag.String("state", ".cache/devstack", "directory for S3 objects, NATS streams and service state (wiped at start)")
 		noSample = flag.Bool("no-sample", false, "start empty: no sample deliveries, no record streams, no trickles")
+		cutover  = flag.Int("cutover-after", stack.TrickleCutoverAfter, "record files the trickle writes before its network cuts over to blocks (0: never)")
 		fixtures = flag.String("fixtures", filepath.Join(testkit.RepoRoot(), "testdata", "hedera", "hedera-mirror-node"), "Hedera fixture files (recordstreams/, addressbook/) whose record streams are uploaded to GCS")
 	)
 	flag.Usage = func() {
@@ -56,6 +57,7 @@ func realMain(ctx context.Context) error {
 	}
 	defer st.Stop()
 	st.Fixtures = *fixtures
+	st.CutoverAfter = cutover
 	if !*noSample {
 		if err := st.Seed(ctx); err != nil {
 			return fmt.Errorf("sample data: %w", err)

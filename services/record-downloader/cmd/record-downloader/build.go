@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/setup"
 	"tributary.dev/services/record-downloader/internal/announce"
+	"tributary.dev/services/record-downloader/internal/blocks"
+	"tributary.dev/services/record-downloader/internal/blocksrc"
 	"tributary.dev/services/record-downloader/internal/books"
 	"tributary.dev/services/record-downloader/internal/downloader"
 	"tributary.dev/services/record-downloader/internal/fetch"
@@ -23,9 +26,19 @@ import (
 	"tributary.dev/services/record-downloader/internal/state"
 )
 
-// build wires the downloader: the address books, bucket, local
-// directory, positions, NATS stream, metrics. cfg has been validated.
-func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downloader, error) {
+// app is the record stream's downloader and, when block sources are
+// configured, the block stream's follower.
+type app struct {
+	records *downloader.Downloader
+	blocks  *blocks.Follower // nil without a block source
+	cutover bool             // CUTOVER=auto
+	log     *zap.Logger
+}
+
+// build wires the downloader: the address books, buckets, local
+// directory, positions, NATS stream, metrics, block sources. cfg has been
+// validated.
+func build(ctx context.Context, cfg *Config, env *setup.Env) (*app, error) {
 	nodes, _ := cfg.nodes()
 	th, _ := cfg.threshold()
 	pathType, _ := downloader.ParsePathType(cfg.PathType)
@@ -69,7 +82,7 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downlo
 	if err != nil {
 		return nil, fmt.Errorf("STATE_DIR: %w", err)
 	}
-	var ann downloader.Announcer
+	var ann *announce.Announcer
 	if cfg.Notifications {
 		bus, err := env.NATS(ctx, cfg.NATS.Value())
 		if err != nil {
@@ -85,18 +98,129 @@ func build(ctx context.Context, cfg *Config, env *setup.Env) (*downloader.Downlo
 		}
 		ann = a
 	}
-	f := &fetch.Fetcher{Store: store, Attempts: cfg.Retries, Backoff: 200 * time.Millisecond, MaxBackoff: 10 * time.Second}
+	f := cfg.fetcher(store)
+	var dann downloader.Announcer
+	if ann != nil {
+		dann = ann
+	}
+	m := downloader.NewMetrics(env.Metrics)
 	d, err := downloader.New(downloader.Config{
 		Layout:   names.Layout{Prefix: cfg.BucketPrefix, Network: cfg.Network, Shard: shard},
 		PathType: pathType, PathRefresh: time.Duration(cfg.PathRefresh) * time.Second,
 		Nodes: nodes, Books: history, BookStore: bs, Threshold: th, Realm: realm,
 		Concurrency: cfg.Concurrency, Batch: cfg.BatchSize, StartAfter: cfg.StartAfter,
-	}, store, f, sk, st, ann, env.Log, downloader.NewMetrics(env.Metrics))
+	}, store, f, sk, st, dann, env.Log, m)
 	if err != nil {
 		return nil, err
 	}
 	d.Beat = env.Beat
-	return d, nil
+	a := &app{records: d, log: env.Log}
+	bc, _ := cfg.blockConfig()
+	a.cutover = bc.cutover
+	if len(bc.buckets) == 0 && len(bc.nodes) == 0 {
+		return a, nil
+	}
+	var buckets []blocksrc.Source
+	for _, ref := range bc.buckets {
+		b, opts := cfg.blockStoreOptions(ref)
+		bstore, err := env.Store(ctx, b, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("BLOCK_BUCKETS %s: %w", ref, err)
+		}
+		bf := cfg.fetcher(bstore)
+		bf.Observe = func(kind string, dur time.Duration) { m.Download.WithLabelValues(kind).Observe(dur.Seconds()) }
+		bf.Failed = func(error) { m.Errors.WithLabelValues("get").Inc() }
+		src, err := blocksrc.NewBucket(bstore, bf, blocksrc.BucketConfig{Scheme: ref.scheme, Network: cfg.Network, Folder: bc.folder, Window: cfg.Concurrency})
+		if err != nil {
+			return nil, fmt.Errorf("BLOCK_BUCKETS %s: %w", ref, err)
+		}
+		buckets = append(buckets, src)
+	}
+	bnodes, err := cfg.blockNodes(bc.nodes, env)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := cfg.blockVerifier(history, th)
+	if err != nil {
+		return nil, err
+	}
+	var bann blocks.Announcer
+	if ann != nil {
+		bann = ann
+	}
+	follower, err := blocks.New(blocks.Config{
+		Network: cfg.Network, Mode: bc.mode, Confirm: cfg.BlockConfirm, Window: 2 * cfg.Concurrency, Workers: runtime.GOMAXPROCS(0),
+		StartBlock: bc.start, Verified: m.Verified, Verifier: verifier,
+	}, bnodes, buckets, sk, st, bann, env.Log, blocks.NewMetrics(env.Metrics, m.Errors, m.Announced))
+	if err != nil {
+		return nil, err
+	}
+	follower.Beat = env.Beat
+	a.blocks = follower
+	names := []string{}
+	if bnodes != nil {
+		names = append(names, bnodes.Name())
+	}
+	for _, b := range buckets {
+		names = append(names, b.Name())
+	}
+	env.Log.Info("block sources", zap.Strings("sources", names), zap.String("mode", string(bc.mode)),
+		zap.Bool("confirm", cfg.BlockConfirm && len(names) >= 2), zap.Bool("cutover", bc.cutover))
+	return a, nil
+}
+
+// blockStoreOptions is a block bucket as a bucket config: its emulator
+// endpoint is BLOCK_GCS_ENDPOINT or BLOCK_S3_ENDPOINT, else BUCKET_ENDPOINT
+// when BUCKET is on the same cloud.
+func (cfg *Config) blockStoreOptions(ref bucketRef) (config.Bucket, []blob.Option) {
+	recordScheme, _, _ := cfg.bucket()
+	endpoint := cfg.BlockGCSEndpoint
+	if ref.scheme == "s3" {
+		endpoint = cfg.BlockS3Endpoint
+	}
+	if endpoint == "" && recordScheme == ref.scheme {
+		endpoint = cfg.Endpoint
+	}
+	return cfg.storeConfig(ref.scheme, ref.name, endpoint, "")
+}
+
+// storeOptions is BUCKET as a bucket config. The bucket's path is the
+// prefix, so /readyz lists under it.
+func (cfg *Config) storeOptions() (config.Bucket, []blob.Option) {
+	scheme, name, _ := cfg.bucket()
+	return cfg.storeConfig(scheme, name, cfg.Endpoint, strings.Trim(cfg.BucketPrefix, "/"))
+}
+
+// storeConfig is a bucket as a bucket config, with the requester-pays
+// settings and credentials Hedera's buckets need; setup adds
+// STORE_TIMEOUT and the readiness check.
+func (cfg *Config) storeConfig(scheme, name, endpoint, path string) (config.Bucket, []blob.Option) {
+	var opts []blob.Option
+	b := config.Bucket{Name: name, Path: path}
+	switch scheme {
+	case "gs":
+		b.Endpoint = "gs://"
+		if endpoint != "" {
+			b.Endpoint = "gcs+" + endpoint
+		}
+		if cfg.GCSBillingProject != "" {
+			opts = append(opts, blob.WithGCSBillingProject(cfg.GCSBillingProject))
+		}
+		opts = append(opts, blob.WithGCSCredentialsFile(cfg.GCSCredentials))
+	case "s3":
+		b.Endpoint, b.ID, b.Key, b.Region = endpoint, cfg.AWSAccessKeyID, cfg.AWSSecretKey, cfg.AWSRegion
+		// Without a static key: IRSA, instance roles, profiles.
+		opts = append(opts, blob.WithS3DefaultCredentials())
+		if cfg.S3RequesterPays {
+			opts = append(opts, blob.WithS3RequesterPays())
+		}
+	}
+	return b, opts
+}
+
+// fetcher reads objects of store with RETRIES attempts and backoff.
+func (cfg *Config) fetcher(store blob.Store) *fetch.Fetcher {
+	return &fetch.Fetcher{Store: store, Attempts: cfg.Retries, Backoff: 200 * time.Millisecond, MaxBackoff: 10 * time.Second}
 }
 
 // shardRealm is the shard and realm of the starting book's nodes: the
@@ -113,33 +237,4 @@ func shardRealm(b *recordstream.AddressBook) (int64, int64, error) {
 		shard, realm = s, r
 	}
 	return shard, realm, nil
-}
-
-// storeOptions is BUCKET as a bucket config, with the requester-pays
-// settings Hedera's buckets need; setup adds STORE_TIMEOUT and the
-// readiness check. The bucket's path is the prefix, so /readyz lists
-// under it.
-func (cfg *Config) storeOptions() (config.Bucket, []blob.Option) {
-	scheme, name, _ := cfg.bucket()
-	var opts []blob.Option
-	b := config.Bucket{Name: name, Path: strings.Trim(cfg.BucketPrefix, "/")}
-	switch scheme {
-	case "gs":
-		b.Endpoint = "gs://"
-		if cfg.Endpoint != "" {
-			b.Endpoint = "gcs+" + cfg.Endpoint
-		}
-		if cfg.GCSBillingProject != "" {
-			opts = append(opts, blob.WithGCSBillingProject(cfg.GCSBillingProject))
-		}
-		opts = append(opts, blob.WithGCSCredentialsFile(cfg.GCSCredentials))
-	case "s3":
-		b.Endpoint, b.ID, b.Key, b.Region = cfg.Endpoint, cfg.AWSAccessKeyID, cfg.AWSSecretKey, cfg.AWSRegion
-		// Without a static key: IRSA, instance roles, profiles.
-		opts = append(opts, blob.WithS3DefaultCredentials())
-		if cfg.S3RequesterPays {
-			opts = append(opts, blob.WithS3RequesterPays())
-		}
-	}
-	return b, opts
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"tributary.dev/libs/blockstream"
 	"tributary.dev/libs/config"
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/libs/setup"
@@ -27,7 +28,7 @@ type Config struct {
 	StreamMaxAge      int              `envconfig:"STREAM_MAX_AGE" default:"604800" desc:"seconds the stream keeps an event (then the oldest go): the longest a consumer may be down and still read what it missed"`
 	StreamMaxBytes    int64            `envconfig:"STREAM_MAX_BYTES" default:"4294967296" desc:"bytes the stream keeps at most (then the oldest events go), so a stream nobody reads cannot fill the NATS server's disk"`
 	Network           string           `envconfig:"NETWORK" default:"mainnet" desc:"the network's name: the node-id layout's first directory (<network>/<shard>/<node id>/record/) and the first part of each event's Nats-Msg-Id"`
-	Bucket            string           `envconfig:"BUCKET" required:"true" desc:"the nodes' record-stream bucket: gs://name (Google Cloud Storage) or s3://name"`
+	Bucket            string           `envconfig:"BUCKET" desc:"the nodes' record-stream bucket: gs://name (Google Cloud Storage) or s3://name; empty: the NETWORK preset's (mainnet gs://hedera-mainnet-streams, testnet gs://hedera-testnet-streams-2024-02, previewnet gs://hedera-preview-testnet-streams)"`
 	BucketPrefix      string           `envconfig:"BUCKET_PREFIX" default:"recordstreams/" desc:"key prefix before record<account>/ in the account layout"`
 	PathType          string           `envconfig:"PATH_TYPE" default:"ACCOUNT_ID" desc:"bucket layout: ACCOUNT_ID (<BUCKET_PREFIX>record<account>/), NODE_ID (<NETWORK>/<shard>/<node id>/record/) or AUTO (the account layout, and the node-id layout for a node with nothing new there for PATH_REFRESH_INTERVAL, as the mirror node does)"`
 	PathRefresh       int              `envconfig:"PATH_REFRESH_INTERVAL" default:"10" desc:"seconds AUTO keeps to a node's account layout before it tries the node-id layout when the account layout has nothing new"`
@@ -49,6 +50,20 @@ type Config struct {
 	AWSSecretKey      config.Secret    `envconfig:"AWS_SECRET_ACCESS_KEY" desc:"S3 secret access key (with AWS_ACCESS_KEY_ID)"`
 	AWSRegion         string           `envconfig:"AWS_REGION" default:"us-east-1" desc:"S3 region"`
 	S3RequesterPays   bool             `envconfig:"S3_REQUESTER_PAYS" default:"true" desc:"send RequestPayer: requester on S3 reads and listings (Hedera's S3 buckets are requester-pays)"`
+
+	Cutover             string `envconfig:"CUTOVER" default:"auto" desc:"auto: follow the record stream and, when it stops and the block stream continues its numbering, switch to blocks on its own (checking the anchor); off: follow record files only, never switch"`
+	BlockSource         string `envconfig:"BLOCK_SOURCE" default:"auto" desc:"where blocks come from: auto (block nodes when BLOCK_NODES is set, the buckets after 3 consecutive failures, and back, as the mirror node does), bucket, or block-node"`
+	BlockBuckets        string `envconfig:"BLOCK_BUCKETS" desc:"block-stream buckets, comma-separated gs://name or s3://name; empty: the NETWORK preset's hedera-<network>-recent-block-streams on BUCKET's cloud; none: no bucket. Two (the GCS and S3 copies) are two independent sources"`
+	BlockNetworkFolder  string `envconfig:"BLOCK_NETWORK_FOLDER" desc:"the block buckets' network folder (<folder>/block/…); empty: found at the bucket's root as the mirror node does (the greatest <NETWORK>-<12 digits>, or <NETWORK>)"`
+	BlockGCSEndpoint    string `envconfig:"BLOCK_GCS_ENDPOINT" desc:"endpoint override for gs:// block buckets (fake-gcs-server); empty: BUCKET_ENDPOINT when BUCKET is gs://, else Google's"`
+	BlockS3Endpoint     string `envconfig:"BLOCK_S3_ENDPOINT" desc:"endpoint override for s3:// block buckets (an S3-compatible server); empty: BUCKET_ENDPOINT when BUCKET is s3://, else AWS"`
+	BlockNodes          string `envconfig:"BLOCK_NODES" desc:"block nodes, comma-separated host:port (default port 40840) with an optional /priority (lower first, default 0), tls:// in front for a node served over TLS (its certificate checked), e.g. tls://bn1.example.com:40840/0,bn2.example.com:40840/1"`
+	BlockNodeCA         string `envconfig:"BLOCK_NODE_CA" desc:"PEM file of the authorities tls:// block nodes' certificates must chain to; empty: the system's"`
+	BlockNodeStall      int    `envconfig:"BLOCK_NODE_STALL_TIMEOUT" default:"30" desc:"seconds a block node subscription may stay silent before it counts as failed and is subscribed again, from another node when one holds the block"`
+	BlockConfirm        bool   `envconfig:"BLOCK_CONFIRM" default:"true" desc:"with two or more block sources configured (two buckets, or a bucket and block nodes), take a block only when a second source gives the same root hash; false: one source's block is taken once the block after it names its root hash"`
+	LedgerID            string `envconfig:"LEDGER_ID" desc:"the network's ledger id (64 hex digits, the hash of its genesis TSS address book): with it a TSS block proof of the right structure is reported as tss_structure; the hinTS/WRAPS cryptography is not checked either way"`
+	BlockTSSPlaceholder bool   `envconfig:"BLOCK_TSS_PLACEHOLDER" default:"false" desc:"accept the 48-byte SHA-384(root) placeholder a network with TSS off writes instead of a signature (local and test networks only; never on mainnet or testnet)"`
+	StartBlock          string `envconfig:"START_BLOCK" desc:"block number the live block stream starts at when it has no position and no cutover made one (its first block is taken as it comes, unanchored); empty: blocks start only at the cutover"`
 }
 
 // Validate checks what types cannot.
@@ -98,6 +113,17 @@ func (c *Config) Validate() error {
 	if c.StreamMaxBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("STREAM_MAX_BYTES: at least 1 MiB, got %d", c.StreamMaxBytes))
 	}
+	if _, err := c.blockConfig(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.BlockNodeStall < 1 {
+		errs = append(errs, fmt.Errorf("BLOCK_NODE_STALL_TIMEOUT: at least 1 second, got %d", c.BlockNodeStall))
+	}
+	if c.LedgerID != "" {
+		if _, err := blockstream.ParseLedgerID(c.LedgerID, "LEDGER_ID"); err != nil {
+			errs = append(errs, fmt.Errorf("LEDGER_ID: %w", err))
+		}
+	}
 	if c.StartAfter != "" {
 		if _, err := names.Parse("", "record0.0.0/"+c.StartAfter+".rcd"); err != nil {
 			errs = append(errs, fmt.Errorf("START_AFTER: %q is not a consensus time as object names write it (2024-01-01T00_00_00.000000000Z)", c.StartAfter))
@@ -122,11 +148,29 @@ func (c *Config) threshold() (recordstream.Threshold, error) {
 	return recordstream.Threshold{Mode: mode, Ratio: ratio}, nil
 }
 
-// bucket splits BUCKET into the backend and the bucket name.
+// bucket splits BUCKET (or the network preset's) into the backend and
+// the bucket name.
 func (c *Config) bucket() (scheme, name string, err error) {
-	scheme, name, ok := strings.Cut(c.Bucket, "://")
+	b := c.Bucket
+	if b == "" {
+		p, ok := presets[c.Network]
+		if !ok {
+			return "", "", fmt.Errorf("BUCKET: required for NETWORK %q (presets: mainnet, testnet, previewnet)", c.Network)
+		}
+		b = "gs://" + p.records
+	}
+	scheme, name, err = splitBucket(b)
+	if err != nil {
+		return "", "", fmt.Errorf("BUCKET: %w", err)
+	}
+	return scheme, name, nil
+}
+
+// splitBucket reads gs://name or s3://name.
+func splitBucket(b string) (scheme, name string, err error) {
+	scheme, name, ok := strings.Cut(b, "://")
 	if !ok || (scheme != "gs" && scheme != "s3") || name == "" || strings.ContainsAny(name, "/ ") {
-		return "", "", fmt.Errorf("BUCKET: want gs://name or s3://name, got %q", c.Bucket)
+		return "", "", fmt.Errorf("want gs://name or s3://name, got %q", b)
 	}
 	return scheme, name, nil
 }

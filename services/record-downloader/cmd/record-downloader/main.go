@@ -11,8 +11,6 @@ import (
 	"io"
 	"os"
 
-	"go.uber.org/zap"
-
 	"tributary.dev/libs/runner"
 	"tributary.dev/libs/setup"
 )
@@ -26,17 +24,11 @@ func main() {
 	}
 	var cfg Config
 	setup.Main("record-downloader", summary, &cfg, func(ctx context.Context, env *setup.Env) error {
-		d, err := build(ctx, &cfg, env)
+		a, err := build(ctx, &cfg, env)
 		if err != nil {
 			return err
 		}
-		return runner.Run(ctx, env.Runner(), env.Log, func(ctx context.Context) error {
-			res, err := d.Pass(ctx)
-			env.Log.Info("pass done", zap.Int("files", res.Files), zap.Int("skipped", res.Skipped),
-				zap.Int("announced", res.Announced), zap.String("last", res.Last), zap.String("waiting_at", res.Waiting),
-				zap.Bool("waiting_on_chain", res.WaitingOnChain), zap.Int("address_books_learned", res.Books))
-			return err
-		})
+		return runner.Run(ctx, env.Runner(), env.Log, a.pass)
 	}, setup.MoreHelp(verbs))
 }
 
@@ -49,5 +41,9 @@ Verbs:
                                          apart from the live position; resumable; exits 1 if no
                                          node has anything under M, if it verified nothing (it says
                                          why), or if it stopped before the end of M's files
+  record-downloader backfill --blocks A-B  download and verify blocks A to B (wrapped record blocks
+                                         for history before the cutover) from the block sources,
+                                         apart from the live position; resumable; exits 1 if a
+                                         block is refused or it stopped before B
 `)
 }

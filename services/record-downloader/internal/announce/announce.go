@@ -5,13 +5,15 @@
 // <network>/<day>/<file name>/<kind>. An event sent again — after a crash
 // between announcing and saving the position, a retry that took another
 // signer's copy, a backfill over announced files — is dropped by the
-// stream within its duplicate window.
+// stream within its duplicate window. Blocks go on the same stream,
+// subject hedera.records.downloaded.block, their id naming the block.
 package announce
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +55,50 @@ func NodeNumber(account string) string {
 // ConsensusStart formats a consensus time as the events carry it.
 func ConsensusStart(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.999999999Z")
+}
+
+// KindBlock is a block's kind; BlockSubject its subject (a block is no
+// node's copy).
+const (
+	KindBlock    = "block"
+	BlockSubject = SubjectPrefix + KindBlock
+)
+
+// BlockEvent is a block written: the same schema, kind block.
+type BlockEvent struct {
+	V     int    `json:"v"`
+	Host  string `json:"host"`
+	UTCTS string `json:"utcts"`
+	// Bucket and Object are where the bytes came from when a bucket
+	// served them; empty for a block node.
+	Bucket         string `json:"bucket,omitempty"`
+	Object         string `json:"object,omitempty"`
+	Path           string `json:"path"`
+	Kind           string `json:"kind"`
+	Size           int64  `json:"size"`
+	SHA384         string `json:"sha384"`
+	ConsensusStart string `json:"consensus_start"`
+	// RootHash is the block root hash, in the schema's file_hash.
+	RootHash     string `json:"file_hash"`
+	BlockNumber  uint64 `json:"block_number"`
+	PreviousHash string `json:"previous_hash,omitempty"`
+	Source       string `json:"source"`
+	ConfirmedBy  string `json:"confirmed_by,omitempty"`
+	Verification string `json:"verification"`
+	Proof        string `json:"proof,omitempty"`
+	Wrapped      bool   `json:"wrapped"`
+
+	// Network names the stream in the Nats-Msg-Id; not in the payload.
+	Network string `json:"-"`
+}
+
+// Subject is the block events' subject.
+func (e *BlockEvent) Subject() string { return BlockSubject }
+
+// MsgID names the block, whichever source served it:
+// <network>/<day>/<19-digit number>.blk.zstd/block (Path is <day>/<name>).
+func (e *BlockEvent) MsgID() string {
+	return e.Network + "/" + e.Path + "/" + KindBlock
 }
 
 // Subject is the event's subject.
@@ -97,7 +143,7 @@ type Limits struct {
 func StreamConfig(name string, l Limits) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        name,
-		Description: "record-downloader: record, signature and sidecar files written to the local record directory",
+		Description: "record-downloader: record, signature and sidecar files and blocks written to the local record directory",
 		Subjects:    []string{SubjectPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Duplicates:  l.Dedup,
@@ -120,23 +166,49 @@ func New(ctx context.Context, bus *natsbus.Bus, stream string, l Limits) (*Annou
 // one (or dropped it as a duplicate). On an error some may have been
 // stored: publishing all again is safe.
 func (a *Announcer) Publish(ctx context.Context, events []Event) error {
-	// The acknowledgements have no deadline of their own.
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(events))
+	msgs := make([]message, len(events))
 	for i := range events {
 		e := &events[i]
 		e.V, e.Host, e.UTCTS = 1, a.host, natsbus.UTCTS(time.Now())
-		payload, err := json.Marshal(e)
+		msgs[i] = message{subject: e.Subject(), id: e.MsgID(), what: e.Object, payload: e}
+	}
+	return a.publish(ctx, msgs)
+}
+
+// PublishBlocks is Publish for blocks.
+func (a *Announcer) PublishBlocks(ctx context.Context, events []BlockEvent) error {
+	msgs := make([]message, len(events))
+	for i := range events {
+		e := &events[i]
+		e.V, e.Host, e.UTCTS, e.Kind = 1, a.host, natsbus.UTCTS(time.Now()), KindBlock
+		msgs[i] = message{subject: e.Subject(), id: e.MsgID(), what: "block " + strconv.FormatUint(e.BlockNumber, 10), payload: e}
+	}
+	return a.publish(ctx, msgs)
+}
+
+// message is one event on its way: subject, Nats-Msg-Id, what it is
+// about (for errors) and the payload to marshal.
+type message struct {
+	subject, id, what string
+	payload           any
+}
+
+func (a *Announcer) publish(ctx context.Context, msgs []message) error {
+	// The acknowledgements have no deadline of their own.
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		payload, err := json.Marshal(m.payload)
 		if err != nil {
-			return fmt.Errorf("announce %s: %w", e.Object, err)
+			return fmt.Errorf("announce %s: %w", m.what, err)
 		}
-		msg := nats.NewMsg(e.Subject())
+		msg := nats.NewMsg(m.subject)
 		msg.Data = payload
-		msg.Header.Set(jetstream.MsgIDHeader, e.MsgID())
+		msg.Header.Set(jetstream.MsgIDHeader, m.id)
 		f, err := a.js.PublishMsgAsync(msg)
 		if err != nil {
-			return fmt.Errorf("announce %s on %s: %w", e.Object, e.Subject(), err)
+			return fmt.Errorf("announce %s on %s: %w", m.what, m.subject, err)
 		}
 		futures = append(futures, f)
 	}
@@ -144,9 +216,9 @@ func (a *Announcer) Publish(ctx context.Context, events []Event) error {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return fmt.Errorf("announce %s on %s: %w", events[i].Object, events[i].Subject(), err)
+			return fmt.Errorf("announce %s on %s: %w", msgs[i].what, msgs[i].subject, err)
 		case <-ctx.Done():
-			return fmt.Errorf("announce %s: %w", events[i].Object, ctx.Err())
+			return fmt.Errorf("announce %s: %w", msgs[i].what, ctx.Err())
 		}
 	}
 	return nil

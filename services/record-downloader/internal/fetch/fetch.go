@@ -28,13 +28,19 @@ const (
 	// (CommonDownloaderProperties.maxSize, 50 MiB; S3StreamFileProvider
 	// reads with Range bytes=0-(maxSize-1) and refuses a larger object).
 	FileMax = 50 << 20
+	// BlockMax: a block file, the mirror node's per-block limit
+	// (StreamProperties, 512 MiB), which the block reader enforces too.
+	BlockMax = 512 << 20
 )
 
 // Limit is the size cap of a kind of object ("signature", "record",
-// "sidecar").
+// "sidecar", "block").
 func Limit(kind string) int64 {
-	if kind == "signature" {
+	switch kind {
+	case "signature":
 		return SignatureMax
+	case "block":
+		return BlockMax
 	}
 	return FileMax
 }

@@ -1,6 +1,6 @@
-// Package state keeps the downloader's position durably: the consensus
-// time of the last file written and announced, one file per position (the
-// live stream, and each backfill marker apart). A position is replaced
+// Package state keeps the downloader's positions durably: the consensus
+// time of the last file written and announced, and the last block, one
+// file per position (the live streams, and each backfill apart). A position is replaced
 // atomically (temp file, fsync, rename, directory fsync), so a crash
 // leaves the old position or the new one, never a torn one.
 package state
@@ -58,23 +58,34 @@ func (s *Store) path(name string) string { return filepath.Join(s.dir, name+".js
 // Load reads the position name; a position never saved is the zero one.
 func (s *Store) Load(name string) (Position, error) {
 	var p Position
+	_, err := s.load(name, &p, "it names the last file done")
+	return p, err
+}
+
+// load reads name.json into v; found is false when it was never saved.
+func (s *Store) load(name string, v any, what string) (found bool, err error) {
 	b, err := os.ReadFile(s.path(name))
 	if errors.Is(err, os.ErrNotExist) {
-		return p, nil
+		return false, nil
 	}
 	if err != nil {
-		return p, fmt.Errorf("read state %s: %w", s.path(name), err)
+		return false, fmt.Errorf("read state %s: %w", s.path(name), err)
 	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("read state %s: %w (fix or remove the file; it names the last file done)", s.path(name), err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("read state %s: %w (fix or remove the file; %s)", s.path(name), err, what)
 	}
-	return p, nil
+	return true, nil
 }
 
 // Save replaces the position name atomically.
 func (s *Store) Save(name string, p Position) error {
 	p.Updated = time.Now().UTC()
-	b, err := json.MarshalIndent(p, "", "  ")
+	return s.save(name, p)
+}
+
+// save replaces the file name.json with v atomically.
+func (s *Store) save(name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,9 @@ func build(ctx context.Context, cfg *Config, env *setup.Env, kind string) (*serv
 		if err := out.Install(ctx); err != nil {
 			return nil, fmt.Errorf("ELASTICSEARCH_URL: install the index template: %w", err)
 		}
+		if err := out.InstallBlocks(ctx); err != nil {
+			return nil, fmt.Errorf("ELASTICSEARCH_URL: install the block index template: %w", err)
+		}
 		env.AddCheck("elasticsearch", out.Check)
 		es = out
 	}

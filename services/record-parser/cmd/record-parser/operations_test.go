@@ -294,7 +294,7 @@ func TestAnnouncedOnlyOnceTheStreamAcknowledged(t *testing.T) {
 
 // chainBroken counts the chain-break errors in a log.
 func chainBroken(log string) int {
-	return strings.Count(log, "chain broken: the record file does not continue")
+	return strings.Count(log, "chain broken: the file does not continue")
 }
 
 // A long halt, then the files behind it out of order across two

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"tributary.dev/libs/setup"
 	"tributary.dev/services/record-parser/internal/intake"
 	"tributary.dev/services/record-parser/internal/parser"
+	"tributary.dev/services/record-parser/internal/state"
 )
 
 // backfillMain is `record-parser backfill --marker YYYY-MM-DD`: one day
@@ -122,7 +124,19 @@ func reparseMain(args []string) {
 				}
 				jobs = append(jobs, job)
 			}
-			slices.SortFunc(jobs, func(a, b intake.Job) int { return a.Start.Compare(b.Start) })
+			// Record files by time, then blocks by number, as a day
+			// directory lists them.
+			slices.SortFunc(jobs, func(a, b intake.Job) int {
+				switch {
+				case a.Block != b.Block && a.Block:
+					return 1
+				case a.Block != b.Block:
+					return -1
+				case a.Block:
+					return cmp.Compare(a.Number, b.Number)
+				}
+				return a.Start.Compare(b.Start)
+			})
 			s, err := build(ctx, &cfg, env, kindReparse)
 			if err != nil {
 				return err
@@ -179,7 +193,20 @@ func statusMain(args []string) {
 			if last == nil {
 				fmt.Fprintln(w, "last parsed: none")
 			} else {
-				fmt.Fprintf(w, "last parsed: %s (v%d, %d transactions, consensus end %s, ends with %s)\n", last.Name, last.Version, last.Count,
+				what := fmt.Sprintf("v%d", last.Version)
+				switch last.Kind {
+				case state.KindBlock:
+					what = "block"
+				case state.KindWrapped:
+					what = fmt.Sprintf("wrapped record block, v%d", last.Version)
+				}
+				if last.BlockNumber != nil {
+					what += fmt.Sprintf(" %d", *last.BlockNumber)
+					if last.Kind == state.KindRecord || last.Kind == "" {
+						what = fmt.Sprintf("v%d, block %d", last.Version, *last.BlockNumber)
+					}
+				}
+				fmt.Fprintf(w, "last parsed: %s (%s, %d transactions, consensus end %s, ends with %s)\n", last.Name, what, last.Count,
 					time.Unix(0, last.ConsensusEnd).UTC().Format(time.RFC3339Nano), hex.EncodeToString(last.ChainHash))
 			}
 			h, err := s.Halted(ctx)
@@ -212,7 +239,7 @@ func statusMain(args []string) {
 				case b.AcceptedAt != nil:
 					what = "accepted by " + b.AcceptedBy + " at " + b.AcceptedAt.UTC().Format(time.RFC3339)
 				}
-				fmt.Fprintf(w, "  %s after %s: expected %s, found %s (policy %s, detected %s; %s)\n", b.File, b.PrevFile,
+				fmt.Fprintf(w, "  %s after %s: %s: expected %s, found %s (policy %s, detected %s; %s)\n", b.File, b.PrevFile, b.Why(),
 					hex.EncodeToString(b.Expected), hex.EncodeToString(b.Found), b.Policy, b.DetectedAt.UTC().Format(time.RFC3339), what)
 			}
 			return nil

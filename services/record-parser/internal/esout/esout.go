@@ -235,9 +235,14 @@ func answerError(what string, status int, body []byte) error {
 // same content, so every start may call it. Indices already created keep
 // the mapping they were created with.
 func (o *Output) Install(ctx context.Context) error {
-	what := "installing index template " + TemplateName
+	return o.putTemplate(ctx, TemplateName, template)
+}
+
+// putTemplate puts the composable index template name.
+func (o *Output) putTemplate(ctx context.Context, name string, template []byte) error {
+	what := "installing index template " + name
 	status, body, err := o.call(ctx, what, func(ctx context.Context) (int, io.ReadCloser, error) {
-		res, err := o.es.Indices.PutIndexTemplate(TemplateName, bytes.NewReader(template), o.es.Indices.PutIndexTemplate.WithContext(ctx))
+		res, err := o.es.Indices.PutIndexTemplate(name, bytes.NewReader(template), o.es.Indices.PutIndexTemplate.WithContext(ctx))
 		if err != nil {
 			return 0, nil, err
 		}

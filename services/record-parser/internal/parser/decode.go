@@ -13,14 +13,17 @@ import (
 	"tributary.dev/libs/recordstream"
 	"tributary.dev/services/record-parser/internal/esout"
 	"tributary.dev/services/record-parser/internal/intake"
+	"tributary.dev/services/record-parser/internal/state"
 	"tributary.dev/services/record-parser/internal/txdoc"
 )
 
-// decoded is a record file read, checked against itself and its
-// sidecars, and encoded: everything but the outputs.
+// decoded is a record file (or block) read, checked against itself and
+// its sidecars, and encoded: everything but the outputs.
 type decoded struct {
-	job      intake.Job
-	file     *recordstream.RecordFile
+	job  intake.Job
+	sum  summary
+	file *recordstream.RecordFile // a record file's, a wrapped record block's; nil for a block
+	// sidecars is the number of sidecar files read with a record file.
 	sidecars int
 	// lines holds the documents, each followed by a newline: the NDJSON
 	// file as it is written. docs are the same documents (without the
@@ -79,12 +82,43 @@ func reasonOf(err error) string {
 	}
 }
 
-// decode reads job's record file and its sidecars from the record dir and
-// encodes every item. It does no output, so it runs in parallel.
+// summary is what the state, the parsed event and the block document say
+// of a file: a record file, a block, or a wrapped record block.
+type summary struct {
+	kind    string // state.KindRecord, KindBlock, KindWrapped
+	version int    // 2, 5, 6; 7 for a block
+	// start and end are the first and last consensus times (ns).
+	start, end int64
+	count      int
+	fileHash   []byte
+	// prevHash is what the file starts from (a block: its footer's
+	// previous root hash); chainHash what the next file must start from.
+	prevHash, chainHash []byte
+	// rootHash is a block's or wrapped record block's root hash.
+	rootHash []byte
+	// blockTime is a block's header time (ns): it names the block's day.
+	blockTime int64
+	algorithm string // of the root hash
+	// number is the block number, nil when the file names none.
+	number  *int64
+	hapi    string
+	name    string // the REST block name: the file name (a wrapped block: its record file's)
+	size    int64  // bytes: a record file's as stored, a block's uncompressed
+	gasUsed uint64 // EVM gas of the top-level transactions
+	// bloom is the OR of the top-level contract results' blooms; nil when
+	// not known (a block's logs, whose blooms are not computed).
+	bloom []byte
+}
+
+// decode reads job's file from the record dir and encodes every
+// transaction. It does no output, so it runs in parallel.
 func (p *Parser) decode(job intake.Job) (*decoded, []byte, error) {
+	if job.Block {
+		return p.decodeBlock(job)
+	}
 	start := time.Now()
 	path := filepath.Join(p.cfg.RecordDir, job.Day, job.Name)
-	data, err := readFile(path)
+	data, err := readFile(path, recordstream.MaxFileSize)
 	if errors.Is(err, errTooLarge) {
 		return nil, nil, &refusal{"malformed", fmt.Errorf("%s: %w", job.Rel(), err)}
 	}
@@ -108,7 +142,7 @@ func (p *Parser) decode(job intake.Job) (*decoded, []byte, error) {
 			// meta.Name is built by recordstream from the record file's
 			// own (checked) name, never taken from the file's bytes.
 			rel := job.Day + "/sidecar/" + meta.Name
-			sdata, err := readFile(filepath.Join(p.cfg.RecordDir, job.Day, "sidecar", meta.Name))
+			sdata, err := readFile(filepath.Join(p.cfg.RecordDir, job.Day, "sidecar", meta.Name), recordstream.MaxFileSize)
 			if err != nil {
 				return nil, data, &transient{"sidecar", fmt.Errorf("%s: sidecar %s: %w", job.Rel(), rel, err)}
 			}
@@ -123,8 +157,36 @@ func (p *Parser) decode(job intake.Job) (*decoded, []byte, error) {
 		}
 		side = txdoc.SidecarsByConsensus(all)
 	}
-	d := &decoded{job: job, file: f, sidecars: len(f.Sidecars), counts: map[typeResult]int{}}
+	d := &decoded{job: job, file: f, sidecars: len(f.Sidecars), sum: recordSummary(state.KindRecord, job.Name, f)}
 	src := txdoc.Source{File: job.Name, BlockNumber: f.BlockNumber, HasBlock: f.Version == 6}
+	p.encode(d, src, f.Items, side, len(data))
+	p.m.Parse.Observe(time.Since(start).Seconds())
+	return d, data, nil
+}
+
+// recordSummary is the summary of a record file (kind record) or of the
+// record file a wrapped record block carries (kind wrapped: the caller
+// adds the block's root hash and number).
+func recordSummary(kind, name string, f *recordstream.RecordFile) summary {
+	s := summary{kind: kind, version: f.Version, start: f.ConsensusStart, end: f.ConsensusEnd, count: len(f.Items),
+		fileHash: f.FileHash, prevHash: f.PrevHash, chainHash: f.ChainHash(), name: name, size: f.Size}
+	if f.Version == 2 {
+		s.hapi = fmt.Sprintf("0.%d.0", f.LegacyHAPI)
+	} else {
+		s.hapi = fmt.Sprintf("%d.%d.%d", f.HAPI.Major, f.HAPI.Minor, f.HAPI.Patch)
+	}
+	if f.Version == 6 {
+		n := f.BlockNumber
+		s.number = &n
+	}
+	return s
+}
+
+// encode appends every item's document to d.lines (reusing a buffer of an
+// earlier file) and fills d.docs, the counts and the file's gas and bloom.
+// sizeHint is the file's size, for a first buffer.
+func (p *Parser) encode(d *decoded, src txdoc.Source, items []recordstream.Item, side map[int64][]*hederapb.TransactionSidecarRecord, sizeHint int) {
+	d.counts = map[typeResult]int{}
 	enc := p.encoders.Get().(*txdoc.Encoder)
 	defer p.encoders.Put(enc)
 	// A buffer of an earlier file is reused: a file's documents are a few
@@ -133,18 +195,21 @@ func (p *Parser) decode(job intake.Job) (*decoded, []byte, error) {
 	if b, ok := p.buffers.Get().(*[]byte); ok {
 		d.lines = (*b)[:0]
 	} else {
-		d.lines = make([]byte, 0, len(data)*2+len(f.Items)*256)
+		d.lines = make([]byte, 0, sizeHint*2+len(items)*256)
 	}
-	offsets := make([]int, 0, len(f.Items)+1)
-	metas := make([]txdoc.Meta, 0, len(f.Items))
-	for i, it := range f.Items {
+	offsets := make([]int, 0, len(items)+1)
+	metas := make([]txdoc.Meta, 0, len(items))
+	var gas evmTotals
+	for i, it := range items {
 		offsets = append(offsets, len(d.lines))
 		var meta txdoc.Meta
 		d.lines, meta = enc.Append(d.lines, src, i, it, side[it.ConsensusNs])
 		d.lines = append(d.lines, '\n')
 		metas = append(metas, meta)
+		gas.add(it.Record)
 	}
 	offsets = append(offsets, len(d.lines))
+	d.sum.gasUsed, d.sum.bloom = gas.gas, gas.bloomOrNil()
 	// Slices of lines are taken once it no longer grows.
 	d.docs = make([]esout.Doc, len(metas))
 	for i, meta := range metas {
@@ -154,14 +219,12 @@ func (p *Parser) decode(job intake.Job) (*decoded, []byte, error) {
 			d.parseErrors++
 		}
 	}
-	p.m.Parse.Observe(time.Since(start).Seconds())
-	return d, data, nil
 }
 
-var errTooLarge = fmt.Errorf("more than a record file can be (%d bytes)", recordstream.MaxFileSize)
+var errTooLarge = errors.New("more than such a file can be")
 
-// readFile reads a file of at most recordstream.MaxFileSize bytes.
-func readFile(path string) ([]byte, error) {
+// readFile reads a file of at most limit bytes.
+func readFile(path string, limit int64) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -171,8 +234,8 @@ func readFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Size() > recordstream.MaxFileSize {
-		return nil, fmt.Errorf("%d bytes: %w", st.Size(), errTooLarge)
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%d bytes, %w (%d bytes)", st.Size(), errTooLarge, limit)
 	}
 	data := make([]byte, st.Size())
 	if _, err := fh.ReadAt(data, 0); err != nil {

@@ -1,6 +1,7 @@
-// Package parser is the record-parser's domain: a record file in, its
-// transactions out as documents (NDJSON and Elasticsearch), the file and
-// its place in the hash chain recorded, hedera.records.parsed announced.
+// Package parser is the record-parser's domain: a record file or block
+// in, its transactions out as documents (NDJSON and Elasticsearch) with a
+// document for the block, the file and its place in the hash chain
+// recorded, hedera.records.parsed announced.
 // Every step is idempotent — documents are keyed by consensus timestamp,
 // files are replaced atomically, the state row is unique per file — so a
 // file parsed again after a crash gives the same result, not a second one.
@@ -19,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"tributary.dev/libs/blockstream"
 	"tributary.dev/libs/faults"
 	"tributary.dev/libs/natsbus"
 	"tributary.dev/libs/recordstream"
@@ -85,6 +87,8 @@ type Parser struct {
 	host            string
 	encoders        sync.Pool
 	buffers         sync.Pool // *[]byte: documents of a file done with
+	blocks          *blockstream.Reader
+	blockWork       sync.Pool // *blockWork
 	// Beat tells /healthz the loop is alive; nil is fine.
 	Beat func()
 }
@@ -109,7 +113,8 @@ func New(cfg Config, st *state.Store, es Index, bus Announcer, log *zap.Logger, 
 	if cfg.QuarantineDir == "" {
 		cfg.QuarantineDir = filepath.Join(cfg.OutputDir, "_quarantine")
 	}
-	p := &Parser{cfg: cfg, st: st, es: es, bus: bus, log: log, m: m, host: natsbus.Host()}
+	p := &Parser{cfg: cfg, st: st, es: es, bus: bus, log: log, m: m, host: natsbus.Host(),
+		blocks: blockstream.NewReader(blockstream.DefaultLimits)}
 	owner := ndjson.Self(cfg.Kind)
 	var err error
 	if cfg.OutputDir != "" {
@@ -217,7 +222,7 @@ func (p *Parser) Reparse(ctx context.Context, job intake.Job) (Outcome, error) {
 		// A re-parse cut short after the file was recorded: finish it.
 		out, err := p.process(ctx, job, Options{Force: true}, nil)
 		if err == nil && out == Done {
-			if err := quarantine.Remove(p.quar, job.Name); err != nil {
+			if err := quarantine.RemoveIn(p.quar, job.Day, job.Name); err != nil {
 				p.log.Warn("quarantine copy not removed", zap.String("file", job.Rel()), zap.Error(err))
 			}
 		}
@@ -263,13 +268,18 @@ func (p *Parser) process(ctx context.Context, job intake.Job, opt Options, waitT
 	}
 	// A halted stream's files are not even read: the check is cheap,
 	// decoding is not.
-	if held, err := p.heldByHalt(ctx, job); err != nil || held {
+	if held, err := p.heldByHalt(ctx, jobPosition(job), false); err != nil || held {
 		return Halted, err
 	}
 	d, data, err := p.decode(job)
 	turn()
 	// Again after the turn: the file before it may have halted the stream.
-	if held, err := p.heldByHalt(ctx, job); err != nil || held {
+	// Where a block stands is known once it is read.
+	pos := jobPosition(job)
+	if d != nil {
+		pos = position{start: d.sum.start, number: d.sum.number}
+	}
+	if held, err := p.heldByHalt(ctx, pos, d != nil); err != nil || held {
 		if err == nil && d != nil {
 			p.release(d)
 		}
@@ -298,11 +308,37 @@ func (p *Parser) process(ctx context.Context, job intake.Job, opt Options, waitT
 	return out, err
 }
 
-// heldByHalt says whether the stream's halt holds job back: it is halted
-// at a chain break and job is not before the file it halted at. Files
-// before it go on: one of them may be the missing file whose arrival
-// lifts the halt (state.Store.Record).
-func (p *Parser) heldByHalt(ctx context.Context, job intake.Job) (bool, error) {
+// position is where a file stands in the stream: its consensus start (ns;
+// 0 when not known, a block not read yet) and its block number (nil when
+// it names none).
+type position struct {
+	start  int64
+	number *int64
+}
+
+// jobPosition is what a job says of its position before it is read: a
+// record file's time is in its name, a block's number in its name and its
+// time in its event (when it came with one).
+func jobPosition(job intake.Job) position {
+	var pos position
+	if !job.Start.IsZero() {
+		pos.start = job.Start.UnixNano()
+	}
+	if job.Block {
+		n := int64(job.Number)
+		pos.number = &n
+	}
+	return pos
+}
+
+// heldByHalt says whether the stream's halt holds back the file at pos:
+// it is halted at a chain break and the file is not before the file it
+// halted at (compared by block number where both have one, else by
+// consensus time). Files before it go on: one of them may be the missing
+// file whose arrival lifts the halt (state.Store.Record). A file whose
+// position cannot be compared yet is held only when final (it has been
+// read).
+func (p *Parser) heldByHalt(ctx context.Context, pos position, final bool) (bool, error) {
 	h, err := p.st.Halted(ctx)
 	if err != nil {
 		p.m.Failed.WithLabelValues("state").Inc()
@@ -316,8 +352,22 @@ func (p *Parser) heldByHalt(ctx context.Context, job intake.Job) (bool, error) {
 	// filled or an operator resumes (which accepts the break, so the file
 	// that broke it goes on).
 	p.m.Halted.Set(1)
-	at, err := recordstream.NameTime(h.File)
-	return err != nil || !job.Start.Before(at), nil
+	if pos.number != nil && h.BlockNumber != nil {
+		return *pos.number >= *h.BlockNumber, nil
+	}
+	haltStart := h.ConsensusStart
+	if haltStart == nil {
+		// A halt recorded by an earlier version: its file's name says
+		// its time.
+		if at, err := recordstream.NameTime(h.File); err == nil {
+			ns := at.UnixNano()
+			haltStart = &ns
+		}
+	}
+	if pos.start != 0 && haltStart != nil {
+		return pos.start >= *haltStart, nil
+	}
+	return final, nil
 }
 
 // commit judges the chain, writes the outputs, records the file and
@@ -329,6 +379,13 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options, revive boo
 	if err != nil {
 		p.m.Failed.WithLabelValues("state").Inc()
 		return 0, err
+	}
+	if f.BlockNumber == nil && link.Prev != nil && link.Prev.BlockNumber != nil && state.Follows(link.Prev, f).OK {
+		// A record file that names no block (v2, v5) continuing a
+		// numbered one is the block after it, as the mirror node numbers
+		// record files.
+		n := *link.Prev.BlockNumber + 1
+		f.BlockNumber, d.sum.number = &n, &n
 	}
 	var breaks []state.Break
 	switch {
@@ -365,17 +422,18 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options, revive boo
 			return 0, err
 		}
 		if !accepted {
-			br := state.Break{File: f.Name, PrevFile: link.Prev.Name, Expected: link.Prev.ChainHash, Found: f.PrevHash, Policy: p.policy()}
+			v := state.Follows(link.Prev, f)
+			br := state.Break{File: f.Name, PrevFile: link.Prev.Name, Expected: v.Expected, Found: v.Found, Reason: v.Reason, Policy: p.policy()}
 			p.m.ChainBreaks.Inc()
-			p.log.Error("chain broken: the record file does not continue the previous one",
-				zap.String("file", d.job.Rel()), zap.String("previous", link.Prev.Name),
+			p.log.Error("chain broken: the file does not continue the previous one",
+				zap.String("file", d.job.Rel()), zap.String("previous", link.Prev.Name), zap.String("reason", br.Why()),
 				zap.String("previous_ends_with", hex.EncodeToString(br.Expected)), zap.String("file_starts_from", hex.EncodeToString(br.Found)),
 				zap.String("policy", br.Policy))
 			if p.cfg.StopOnBreak {
 				if err := p.st.AddBreak(ctx, br); err != nil {
 					return 0, err
 				}
-				if err := p.st.Halt(ctx, f.Name, fmt.Sprintf("chain broken: %s does not follow %s", f.Name, link.Prev.Name)); err != nil {
+				if err := p.st.Halt(ctx, f, fmt.Sprintf("chain broken: %s does not follow %s (%s)", f.Name, link.Prev.Name, br.Why())); err != nil {
 					return 0, err
 				}
 				p.m.Halted.Set(1)
@@ -392,8 +450,16 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options, revive boo
 		p.m.Failed.WithLabelValues("ndjson").Inc()
 		return 0, err
 	}
+	block := p.blockDocument(d, f)
+	if err := p.writeBlockNDJSON(d, block); err != nil {
+		p.m.Failed.WithLabelValues("ndjson").Inc()
+		return 0, err
+	}
 	faults.Point("after-ndjson")
 	if err := p.index(ctx, d, f); err != nil {
+		return 0, err
+	}
+	if err := p.indexBlock(ctx, d, f, block); err != nil {
 		return 0, err
 	}
 	faults.Point("after-index")
@@ -423,9 +489,9 @@ func (p *Parser) commit(ctx context.Context, d *decoded, opt Options, revive boo
 	}
 	if revive {
 		p.m.Reparsed.Inc()
-		p.log.Warn("quarantined record file parsed after all and recorded", zap.String("file", d.job.Rel()),
+		p.log.Warn("quarantined file parsed after all and recorded", zap.String("file", d.job.Rel()),
 			zap.Int("transactions", len(d.docs)))
-		if err := quarantine.Remove(p.quar, d.job.Name); err != nil {
+		if err := quarantine.RemoveIn(p.quar, d.job.Day, d.job.Name); err != nil {
 			// The file is recorded; the stale copy is only clutter.
 			p.log.Warn("quarantine copy not removed", zap.String("file", d.job.Rel()), zap.Error(err))
 		}
@@ -462,24 +528,29 @@ func (p *Parser) policy() string {
 
 // stateFile is the state row of a decoded file.
 func (p *Parser) stateFile(d *decoded) *state.File {
-	rf := d.file
+	s := &d.sum
 	f := &state.File{
-		Name: d.job.Name, Node: d.job.Node, Version: rf.Version,
-		ConsensusStart: rf.ConsensusStart, ConsensusEnd: rf.ConsensusEnd, Count: len(rf.Items),
-		FileHash: rf.FileHash, PrevHash: rf.PrevHash, ChainHash: rf.ChainHash(),
-		Outcome: state.Parsed,
-	}
-	if rf.Version == 6 {
-		b := rf.BlockNumber
-		f.BlockNumber = &b
+		Name: d.job.Name, Node: d.job.Node, Kind: s.kind, Version: s.version,
+		ConsensusStart: s.start, ConsensusEnd: s.end, Count: s.count,
+		FileHash: s.fileHash, PrevHash: s.prevHash, ChainHash: s.chainHash, RootHash: s.rootHash,
+		BlockNumber: s.number, Outcome: state.Parsed,
 	}
 	if p.out != nil {
 		f.NDJSON = p.ndjsonRel(d.job)
 	}
 	if p.es != nil {
-		f.Index = esout.IndexName(d.job.Start.UnixNano())
+		f.Index = esout.IndexName(d.start())
 	}
 	return f
+}
+
+// start is the time that names the file's day (its day directory, its
+// indices): a record file's name's, a block's header time.
+func (d *decoded) start() int64 {
+	if !d.job.Block {
+		return d.job.Start.UnixNano()
+	}
+	return d.sum.blockTime
 }
 
 func (p *Parser) ndjsonRel(job intake.Job) string { return job.Day + "/" + job.Stem() + ".ndjson" }
@@ -554,7 +625,13 @@ type deadLetter struct {
 }
 
 func (p *Parser) deadLetter(d *decoded, f *state.File, rejected []esout.Rejected) error {
-	w, err := p.dead.Create(d.job.Day + "/" + d.job.Stem() + ".ndjson")
+	return p.deadLetterAs(d, f, rejected, d.job.Day+"/"+d.job.Stem()+".ndjson")
+}
+
+// deadLetterAs writes the dead letters of f's documents in f.Index to
+// rel in DEADLETTER_DIR.
+func (p *Parser) deadLetterAs(d *decoded, f *state.File, rejected []esout.Rejected, rel string) error {
+	w, err := p.dead.Create(rel)
 	if err != nil {
 		return fmt.Errorf("dead letters of %s: %w", d.job.Rel(), err)
 	}
@@ -579,19 +656,31 @@ func (p *Parser) deadLetter(d *decoded, f *state.File, rejected []esout.Rejected
 // quarantine copies a refused file aside and records it, so its next
 // delivery is acknowledged at once.
 func (p *Parser) quarantine(ctx context.Context, job intake.Job, data []byte, ref *refusal) (Outcome, error) {
-	where, err := quarantine.Put(p.quar, job.Name, data, ref.reason, ref.err)
+	where, err := quarantine.PutIn(p.quar, job.Day, job.Name, data, ref.reason, ref.err)
 	if err != nil {
 		p.m.Failed.WithLabelValues("quarantine").Inc()
 		return 0, fmt.Errorf("quarantine %s: %w", job.Rel(), err)
 	}
 	f := &state.File{Name: job.Name, Node: job.Node, ConsensusStart: job.Start.UnixNano(), ConsensusEnd: job.Start.UnixNano(),
 		Outcome: state.Quarantined, Reason: ref.reason + ": " + ref.err.Error()}
+	if job.Block {
+		// A block that could not be read stands where its number puts
+		// it: after the block numbered before it.
+		n := int64(job.Number)
+		f.Kind, f.Version, f.BlockNumber = state.KindBlock, blockVersion, &n
+		at, err := p.blockPlace(ctx, job)
+		if err != nil {
+			p.m.Failed.WithLabelValues("state").Inc()
+			return 0, err
+		}
+		f.ConsensusStart, f.ConsensusEnd = at, at
+	}
 	if _, err := p.st.Record(ctx, f, nil); err != nil && !errors.Is(err, state.ErrRecorded) {
 		p.m.Failed.WithLabelValues("state").Inc()
 		return 0, err
 	}
 	p.m.Quarantined.WithLabelValues(ref.reason).Inc()
-	p.log.Error("record file refused and quarantined", zap.String("file", job.Rel()), zap.String("reason", ref.reason),
+	p.log.Error("file refused and quarantined", zap.String("file", job.Rel()), zap.String("reason", ref.reason),
 		zap.String("copy", where), zap.Error(ref.err))
 	return Quarantined, nil
 }
@@ -603,6 +692,7 @@ type Event struct {
 	UTCTS          string  `json:"utcts"`
 	Node           string  `json:"node"`
 	File           string  `json:"file"`
+	Kind           string  `json:"kind"`
 	FormatVersion  int     `json:"format_version"`
 	ConsensusStart string  `json:"consensus_start"`
 	ConsensusEnd   string  `json:"consensus_end"`
@@ -613,6 +703,8 @@ type Event struct {
 	Sidecars       int     `json:"sidecars"`
 	NDJSON         *string `json:"ndjson"`
 	Index          *string `json:"index"`
+	BlockHash      *string `json:"block_hash"`
+	BlocksIndex    *string `json:"blocks_index"`
 }
 
 // consensusTime formats ns as the events carry times.
@@ -624,7 +716,7 @@ func (p *Parser) announce(ctx context.Context, d *decoded, f *state.File) error 
 	if p.bus == nil {
 		return nil
 	}
-	e := Event{V: 1, Host: p.host, UTCTS: natsbus.UTCTS(time.Now()), Node: d.job.Node, File: d.job.Rel(),
+	e := Event{V: 1, Host: p.host, UTCTS: natsbus.UTCTS(time.Now()), Node: d.job.Node, File: d.job.Rel(), Kind: f.Kind,
 		FormatVersion: f.Version, ConsensusStart: consensusTime(f.ConsensusStart), ConsensusEnd: consensusTime(f.ConsensusEnd),
 		Count: f.Count, Hash: hex.EncodeToString(f.ChainHash), PrevHash: hex.EncodeToString(f.PrevHash),
 		BlockNumber: f.BlockNumber, Sidecars: d.sidecars}
@@ -633,6 +725,14 @@ func (p *Parser) announce(ctx context.Context, d *decoded, f *state.File) error 
 	}
 	if f.Index != "" {
 		e.Index = &f.Index
+	}
+	if f.RootHash != nil {
+		h := hex.EncodeToString(f.RootHash)
+		e.BlockHash = &h
+	}
+	if p.es != nil {
+		ix := esout.BlocksIndexName(d.start())
+		e.BlocksIndex = &ix
 	}
 	payload, err := json.Marshal(e)
 	if err != nil {
@@ -665,14 +765,17 @@ func MsgID(network string, job intake.Job) string { return network + "/" + job.R
 
 // account updates the metrics for a file parsed.
 func (p *Parser) account(d *decoded) {
-	p.m.Files.WithLabelValues(fmt.Sprint(d.file.Version)).Inc()
+	p.m.Files.WithLabelValues(fmt.Sprint(d.sum.version)).Inc()
+	if d.sum.kind != state.KindRecord {
+		p.m.Blocks.WithLabelValues(d.sum.kind, d.sum.algorithm).Inc()
+	}
 	for k, n := range d.counts {
 		p.m.Transactions.WithLabelValues(k.name, k.result).Add(float64(n))
 	}
 	p.m.ParseErrors.Add(float64(d.parseErrors))
-	p.m.parsedEnd(d.file.ConsensusEnd)
-	if d.file.Version == 6 {
-		p.m.LastBlock.Set(float64(d.file.BlockNumber))
+	p.m.parsedEnd(d.sum.end)
+	if d.sum.number != nil {
+		p.m.LastBlock.Set(float64(*d.sum.number))
 	}
 }
 

@@ -19,7 +19,10 @@ const ReasonSuffix = ".reason"
 
 // Entry is one refused file.
 type Entry struct {
-	Name   string // record-stream file name, no directory
+	Name string // record-stream file name (or block file name with Day), no directory
+	// Day is the day directory, YYYY-MM-DD; empty: the UTC day of the
+	// consensus time in Name (a block's name has none).
+	Day    string
 	Data   []byte // the file's bytes as read
 	Reason string // short cause, as counted in quarantined_total{reason}
 	Cause  error  // the error that refused it; may be nil
@@ -45,9 +48,15 @@ func Put(dir *ndjson.Dir, name string, data []byte, reason string, cause error) 
 	return Write(dir, Entry{Name: name, Data: data, Reason: reason, Cause: cause, Time: time.Now()})
 }
 
+// PutIn is Put for a file of the day directory day (a block, whose name
+// names no time).
+func PutIn(dir *ndjson.Dir, day, name string, data []byte, reason string, cause error) (string, error) {
+	return Write(dir, Entry{Day: day, Name: name, Data: data, Reason: reason, Cause: cause, Time: time.Now()})
+}
+
 // Write is Put with the source path and the time given.
 func Write(dir *ndjson.Dir, e Entry) (string, error) {
-	day, err := Day(e.Name)
+	day, err := dayOf(e.Day, e.Name)
 	if err != nil {
 		return "", fmt.Errorf("quarantine: %w", err)
 	}
@@ -77,8 +86,12 @@ func Write(dir *ndjson.Dir, e Entry) (string, error) {
 // parsed after all (the operator replaced the downloader's copy): the
 // quarantine holds only what is still refused. The reason file goes
 // last, so a copy never stays without it.
-func Remove(dir *ndjson.Dir, name string) error {
-	day, err := Day(name)
+func Remove(dir *ndjson.Dir, name string) error { return RemoveIn(dir, "", name) }
+
+// RemoveIn is Remove for a file of the day directory day ("": the day of
+// its name).
+func RemoveIn(dir *ndjson.Dir, day, name string) error {
+	day, err := dayOf(day, name)
 	if err != nil {
 		return fmt.Errorf("quarantine: %w", err)
 	}
@@ -103,6 +116,21 @@ func Day(name string) (string, error) {
 		return "", err
 	}
 	return t.UTC().Format(time.DateOnly), nil
+}
+
+// dayOf is day, checked to be a date and name a bare file name, or when
+// day is empty the day of name's consensus time.
+func dayOf(day, name string) (string, error) {
+	if day == "" {
+		return Day(name)
+	}
+	if name == "" || strings.ContainsAny(name, `/\`+"\x00") || name == "." || name == ".." {
+		return "", fmt.Errorf("%q: not a bare file name", name)
+	}
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return "", fmt.Errorf("%q: not a day (YYYY-MM-DD)", day)
+	}
+	return day, nil
 }
 
 func writeFile(dir *ndjson.Dir, rel string, data []byte) error {

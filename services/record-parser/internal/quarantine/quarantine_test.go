@@ -150,3 +150,34 @@ func TestPutRefusesNames(t *testing.T) {
 		t.Errorf("%d files written for refused names", n)
 	}
 }
+
+// A block's name carries no time: its copy goes in the day directory
+// given, which must be a date; its name must be bare.
+func TestPutInDay(t *testing.T) {
+	root := t.TempDir()
+	dir, err := ndjson.NewDir(root, ndjson.Self("service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	where, err := PutIn(dir, "2026-12-09", "0000000000091500000.blk.zstd", []byte("block"), "misnamed", errors.New("the name says another block"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if where != filepath.Join(root, "2026-12-09", "0000000000091500000.blk.zstd") {
+		t.Errorf("copy at %s", where)
+	}
+	if _, err := os.Stat(where + ReasonSuffix); err != nil {
+		t.Error(err)
+	}
+	if err := RemoveIn(dir, "2026-12-09", "0000000000091500000.blk.zstd"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(where); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("copy still there: %v", err)
+	}
+	for _, c := range []struct{ day, name string }{{"2026-13-01", "x.blk"}, {"../etc", "x.blk"}, {"2026-12-09", "../x.blk"}, {"2026-12-09", ""}} {
+		if _, err := PutIn(dir, c.day, c.name, nil, "r", nil); err == nil {
+			t.Errorf("day %q name %q: no error", c.day, c.name)
+		}
+	}
+}

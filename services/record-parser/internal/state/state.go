@@ -1,6 +1,7 @@
-// Package state is the parser's PostgreSQL state: which record files of a
-// network's stream are done (parsed or quarantined), the chain check
-// between them, the chain breaks seen and the halt an operator resumes.
+// Package state is the parser's PostgreSQL state: which files of a
+// network's stream (record files, and from the cutover on blocks) are done
+// (parsed or quarantined), the chain check between them, the chain breaks
+// seen and the halt an operator resumes.
 //
 // Several replicas share one JetStream consumer, so files of one stream
 // are parsed by different processes and a little out of order. The state
@@ -31,6 +32,13 @@ const (
 	Quarantined = "quarantined"
 )
 
+// Kinds of file in the stream.
+const (
+	KindRecord  = "record"  // a record file
+	KindBlock   = "block"   // a block (HIP-1056)
+	KindWrapped = "wrapped" // a wrapped record block: a record file in a block
+)
+
 // Break policies: what the stream does after a break.
 const (
 	PolicyStop     = "stop"
@@ -51,23 +59,27 @@ type NotChained struct {
 func (e *NotChained) Error() string {
 	var parts []string
 	for _, b := range e.Breaks {
-		parts = append(parts, fmt.Sprintf("%s does not follow %s (expected %x, found %x)", b.File, b.PrevFile, b.Expected, b.Found))
+		parts = append(parts, fmt.Sprintf("%s does not follow %s (%s: expected %x, found %x)", b.File, b.PrevFile, b.Why(), b.Expected, b.Found))
 	}
 	return fmt.Sprintf("%s does not fit the chain: %s", e.File, strings.Join(parts, "; "))
 }
 
-// File is one record file of the stream as recorded.
+// File is one file of the stream as recorded: a record file or a block.
 type File struct {
 	Name    string
 	Node    string
-	Version int
+	Kind    string // KindRecord (or empty), KindBlock, KindWrapped
+	Version int    // 2, 5, 6; 7 for a block
 	// ConsensusStart and ConsensusEnd are ns since the epoch.
 	ConsensusStart, ConsensusEnd int64
 	Count                        int
 	FileHash, PrevHash           []byte
-	// ChainHash is what the next file must start from (RecordFile.ChainHash);
-	// nil for a quarantined file.
-	ChainHash   []byte
+	// ChainHash is what the next file must start from (RecordFile.ChainHash;
+	// a block's root hash); nil for a quarantined file.
+	ChainHash []byte
+	// RootHash is a block's or a wrapped record block's root hash, which
+	// the next block's footer names; nil for a record file.
+	RootHash    []byte
 	BlockNumber *int64
 	Outcome     string // Parsed or Quarantined
 	Reason      string
@@ -93,17 +105,59 @@ type Link struct {
 }
 
 // PrevOK says f starts from where Prev ends (or there is no Prev).
-func (l Link) PrevOK(f *File) bool { return l.Prev == nil || bytes.Equal(l.Prev.ChainHash, f.PrevHash) }
+func (l Link) PrevOK(f *File) bool { return l.Prev == nil || Follows(l.Prev, f).OK }
 
 // NextOK says Next starts from where f ends (or there is no Next).
-func (l Link) NextOK(f *File) bool { return l.Next == nil || bytes.Equal(f.ChainHash, l.Next.PrevHash) }
+func (l Link) NextOK(f *File) bool { return l.Next == nil || Follows(f, l.Next).OK }
 
-// Break is one chain break: File does not start from PrevFile's chain
-// hash. Expected is PrevFile's chain hash, Found File's prev hash.
+// Verdict is whether a file follows the one before it, and if not, what
+// the break is.
+type Verdict struct {
+	OK bool
+	// Expected is what prev ends with (the hash f should start from),
+	// Found what f starts from.
+	Expected, Found []byte
+	// Reason says what does not follow, empty when OK.
+	Reason string
+}
+
+// Follows judges f against prev, the file before it:
+//   - a record file (or wrapped record block) starts from the hash the
+//     record file before it ends with (its file hash, or end running hash);
+//   - a block's footer names the root hash of the block (or wrapped
+//     record block) before it; a block right after a plain record file has
+//     no hash to meet (the mirror node takes it on its number alone: the
+//     record file's wrapped root hash is not known here);
+//   - where both carry block numbers, f's is the next.
+func Follows(prev, f *File) Verdict {
+	v := Verdict{OK: true, Found: f.PrevHash, Expected: prev.ChainHash}
+	if f.Kind == KindBlock {
+		v.Expected = prev.RootHash
+	}
+	if v.Expected != nil || f.Kind != KindBlock {
+		if !bytes.Equal(v.Expected, f.PrevHash) {
+			v.OK, v.Reason = false, "previous hash"
+			if f.Kind == KindBlock {
+				v.Reason = "previous block root hash"
+			}
+			return v
+		}
+	}
+	if prev.BlockNumber != nil && f.BlockNumber != nil && *f.BlockNumber != *prev.BlockNumber+1 {
+		v.OK, v.Reason = false, fmt.Sprintf("block number %d after %d", *f.BlockNumber, *prev.BlockNumber)
+	}
+	return v
+}
+
+// Break is one chain break: File does not follow PrevFile (Follows).
+// Expected is what PrevFile ends with, Found what File starts from.
 type Break struct {
 	File, PrevFile  string
 	Expected, Found []byte
-	Policy          string
+	// Reason says what does not follow ("previous hash", "block number 9
+	// after 7"); empty for breaks recorded before it was kept.
+	Reason string
+	Policy string
 	// Filled in when read back (Breaks, Resume).
 	ID         int64
 	DetectedAt time.Time
@@ -115,10 +169,22 @@ type Break struct {
 	ResolvedBy string
 }
 
+// Why is the break's reason, "previous hash" when none was kept.
+func (b Break) Why() string {
+	if b.Reason == "" {
+		return "previous hash"
+	}
+	return b.Reason
+}
+
 // Halt says the network's stream is stopped at File until a resume.
 type Halt struct {
 	File, Reason string
 	Since        time.Time
+	// Where File stands, for holding back the files from it on: its
+	// consensus start (ns) and block number, nil when not known (a halt of
+	// an earlier version: its file name says its time).
+	ConsensusStart, BlockNumber *int64
 }
 
 // Store is the state of one network's stream.
@@ -151,13 +217,13 @@ type querier interface {
 }
 
 const fileCols = `name, node, version, consensus_start, consensus_end, count, file_hash, prev_hash,
-	chain_hash, block_number, outcome, reason, index_name, ndjson, parsed_at, announced_at IS NOT NULL`
+	chain_hash, block_number, outcome, reason, index_name, ndjson, parsed_at, announced_at IS NOT NULL, kind, root_hash`
 
 func scanFile(row pgx.Row) (*File, error) {
 	f := &File{}
 	err := row.Scan(&f.Name, &f.Node, &f.Version, &f.ConsensusStart, &f.ConsensusEnd, &f.Count,
 		&f.FileHash, &f.PrevHash, &f.ChainHash, &f.BlockNumber, &f.Outcome, &f.Reason, &f.Index,
-		&f.NDJSON, &f.ParsedAt, &f.Announced)
+		&f.NDJSON, &f.ParsedAt, &f.Announced, &f.Kind, &f.RootHash)
 	if err != nil {
 		return nil, err
 	}
@@ -250,13 +316,17 @@ func Rejudge(f *File, l Link, breaks []Break, fallback string) []Break {
 		return fallback
 	}
 	var out []Break
-	if !l.PrevOK(f) {
-		out = append(out, Break{File: f.Name, PrevFile: l.Prev.Name, Expected: l.Prev.ChainHash,
-			Found: f.PrevHash, Policy: policy(f.Name, l.Prev.Name)})
+	if l.Prev != nil {
+		if v := Follows(l.Prev, f); !v.OK {
+			out = append(out, Break{File: f.Name, PrevFile: l.Prev.Name, Expected: v.Expected,
+				Found: v.Found, Reason: v.Reason, Policy: policy(f.Name, l.Prev.Name)})
+		}
 	}
-	if !l.NextOK(f) {
-		out = append(out, Break{File: l.Next.Name, PrevFile: f.Name, Expected: f.ChainHash,
-			Found: l.Next.PrevHash, Policy: policy(l.Next.Name, f.Name)})
+	if l.Next != nil {
+		if v := Follows(f, l.Next); !v.OK {
+			out = append(out, Break{File: l.Next.Name, PrevFile: f.Name, Expected: v.Expected,
+				Found: v.Found, Reason: v.Reason, Policy: policy(l.Next.Name, f.Name)})
+		}
 	}
 	return out
 }
@@ -284,6 +354,9 @@ func (s *Store) Revive(ctx context.Context, f *File) (Link, error) {
 func (s *Store) record(ctx context.Context, f *File, judge Judge, revive bool) (Link, error) {
 	if f.Outcome != Parsed && f.Outcome != Quarantined {
 		return Link{}, fmt.Errorf("record %s: outcome %q is neither %q nor %q", f.Name, f.Outcome, Parsed, Quarantined)
+	}
+	if f.Kind == "" {
+		f.Kind = KindRecord
 	}
 	if revive && f.Outcome != Parsed {
 		return Link{}, fmt.Errorf("revive %s: outcome %q, want %q", f.Name, f.Outcome, Parsed)
@@ -331,18 +404,19 @@ func (s *Store) record(ctx context.Context, f *File, judge Judge, revive bool) (
 			reason := "re-parsed after quarantine: " + old.Reason
 			if err := s.exec(ctx, tx, `UPDATE parser_files SET node = $3, version = $4, consensus_start = $5,
 				consensus_end = $6, count = $7, file_hash = $8, prev_hash = $9, chain_hash = $10, block_number = $11,
-				outcome = $12, reason = $13, index_name = $14, ndjson = $15, parsed_at = now(), announced_at = NULL
+				outcome = $12, reason = $13, index_name = $14, ndjson = $15, parsed_at = now(), announced_at = NULL,
+				kind = $16, root_hash = $17
 				WHERE network = $1 AND name = $2`,
 				s.network, f.Name, f.Node, f.Version, f.ConsensusStart, f.ConsensusEnd, f.Count,
-				f.FileHash, f.PrevHash, chain, f.BlockNumber, f.Outcome, reason, f.Index, f.NDJSON); err != nil {
+				f.FileHash, f.PrevHash, chain, f.BlockNumber, f.Outcome, reason, f.Index, f.NDJSON, f.Kind, f.RootHash); err != nil {
 				return fmt.Errorf("update: %w", err)
 			}
 		} else if err := s.exec(ctx, tx, `INSERT INTO parser_files (network, name, node, version,
 			consensus_start, consensus_end, count, file_hash, prev_hash, chain_hash, block_number,
-			outcome, reason, index_name, ndjson)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			outcome, reason, index_name, ndjson, kind, root_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			s.network, f.Name, f.Node, f.Version, f.ConsensusStart, f.ConsensusEnd, f.Count,
-			f.FileHash, f.PrevHash, chain, f.BlockNumber, f.Outcome, f.Reason, f.Index, f.NDJSON); err != nil {
+			f.FileHash, f.PrevHash, chain, f.BlockNumber, f.Outcome, f.Reason, f.Index, f.NDJSON, f.Kind, f.RootHash); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
 		// The file is done: it waits for nothing any more.
@@ -400,9 +474,9 @@ func (s *Store) resolve(ctx context.Context, tx pgx.Tx, f *File, link *Link) err
 		SET resolved_at = now(), resolved_by = CASE WHEN file = $2 THEN $3 ELSE $2 END
 		WHERE network = $1 AND resolved_at IS NULL AND (
 			(file = $4 AND prev_file = $3)
-			OR (found = $5 AND file <> $2)
+			OR ((found = $5 OR found = $7) AND file <> $2)
 			OR (file = $2 AND prev_file <> $3 AND $6))
-		RETURNING `+breakCols, s.network, f.Name, link.Prev.Name, nextName, f.ChainHash, link.PrevOK(f))
+		RETURNING `+breakCols, s.network, f.Name, link.Prev.Name, nextName, f.ChainHash, link.PrevOK(f), f.RootHash)
 	if err != nil {
 		return fmt.Errorf("resolve breaks around %s: %w", f.Name, err)
 	}
@@ -420,7 +494,7 @@ func (s *Store) resolve(ctx context.Context, tx pgx.Tx, f *File, link *Link) err
 	err = tx.QueryRow(qctx, `DELETE FROM parser_halts h WHERE network = $1 AND file = ANY($2)
 		AND NOT EXISTS (SELECT 1 FROM parser_chain_breaks b WHERE b.network = h.network AND b.file = h.file
 			AND b.resolved_at IS NULL AND b.accepted_at IS NULL)
-		RETURNING file, reason, since`, s.network, files).Scan(&h.File, &h.Reason, &h.Since)
+		RETURNING file, reason, since, consensus_start, block_number`, s.network, files).Scan(&h.File, &h.Reason, &h.Since, &h.ConsensusStart, &h.BlockNumber)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -563,7 +637,7 @@ func (s *Store) AddBreak(ctx context.Context, b Break) error {
 // insertBreak records a break. A pair seen before (a break accepted,
 // then the same files again) keeps its first row and its acceptance.
 const insertBreak = `INSERT INTO parser_chain_breaks
-	(network, file, prev_file, expected, found, policy) VALUES ($1, $2, $3, $4, $5, $6)
+	(network, file, prev_file, expected, found, policy, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)
 	ON CONFLICT (network, file, prev_file) DO NOTHING`
 
 func (s *Store) breakArgs(b Break) []any {
@@ -574,7 +648,7 @@ func (s *Store) breakArgs(b Break) []any {
 	if p == "" {
 		p = PolicyStop
 	}
-	return []any{s.network, b.File, b.PrevFile, b.Expected, b.Found, p}
+	return []any{s.network, b.File, b.PrevFile, b.Expected, b.Found, p, b.Reason}
 }
 
 // MarkAnnounced records that the parsed event of name went out.
@@ -592,6 +666,13 @@ func (s *Store) MarkAnnounced(ctx context.Context, name string) error {
 	return nil
 }
 
+// Numbered returns the parsed file with block number n, nil if none.
+func (s *Store) Numbered(ctx context.Context, n int64) (*File, error) {
+	return s.one(ctx, s.pool, fmt.Sprintf("file of block %d", n),
+		`SELECT `+fileCols+` FROM parser_files WHERE network = $1 AND outcome = 'parsed' AND block_number = $2
+		 ORDER BY consensus_start DESC, name DESC LIMIT 1`, s.network, n)
+}
+
 // Last returns the latest parsed file by consensus start, nil if none.
 func (s *Store) Last(ctx context.Context) (*File, error) {
 	return s.one(ctx, s.pool, "last parsed file",
@@ -599,14 +680,16 @@ func (s *Store) Last(ctx context.Context) (*File, error) {
 		 ORDER BY consensus_start DESC, name DESC LIMIT 1`, s.network)
 }
 
-// Halt stops the stream at file. A stream already halted keeps its first
-// halt (the file it stopped at and since when).
-func (s *Store) Halt(ctx context.Context, file, reason string) error {
+// Halt stops the stream at f (not recorded: its name, consensus start and
+// block number say where). A stream already halted keeps its first halt
+// (the file it stopped at and since when).
+func (s *Store) Halt(ctx context.Context, f *File, reason string) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, `INSERT INTO parser_halts (network, file, reason) VALUES ($1, $2, $3)
-		ON CONFLICT (network) DO NOTHING`, s.network, file, reason); err != nil {
-		return fmt.Errorf("network %s: halt at %s: %w", s.network, file, err)
+	if _, err := s.pool.Exec(ctx, `INSERT INTO parser_halts (network, file, reason, consensus_start, block_number)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (network) DO NOTHING`, s.network, f.Name, reason, f.ConsensusStart, f.BlockNumber); err != nil {
+		return fmt.Errorf("network %s: halt at %s: %w", s.network, f.Name, err)
 	}
 	return nil
 }
@@ -616,8 +699,8 @@ func (s *Store) Halted(ctx context.Context) (*Halt, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	h := &Halt{}
-	err := s.pool.QueryRow(ctx, `SELECT file, reason, since FROM parser_halts WHERE network = $1`, s.network).
-		Scan(&h.File, &h.Reason, &h.Since)
+	err := s.pool.QueryRow(ctx, `SELECT file, reason, since, consensus_start, block_number FROM parser_halts WHERE network = $1`, s.network).
+		Scan(&h.File, &h.Reason, &h.Since, &h.ConsensusStart, &h.BlockNumber)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -628,7 +711,7 @@ func (s *Store) Halted(ctx context.Context) (*Halt, error) {
 }
 
 const breakCols = `id, file, prev_file, expected, found, policy, detected_at, accepted_at,
-	coalesce(accepted_by, ''), coalesce(resolved_by, '')`
+	coalesce(accepted_by, ''), coalesce(resolved_by, ''), reason`
 
 func scanBreaks(rows pgx.Rows) ([]Break, error) {
 	defer rows.Close()
@@ -636,7 +719,7 @@ func scanBreaks(rows pgx.Rows) ([]Break, error) {
 	for rows.Next() {
 		var b Break
 		if err := rows.Scan(&b.ID, &b.File, &b.PrevFile, &b.Expected, &b.Found, &b.Policy,
-			&b.DetectedAt, &b.AcceptedAt, &b.AcceptedBy, &b.ResolvedBy); err != nil {
+			&b.DetectedAt, &b.AcceptedAt, &b.AcceptedBy, &b.ResolvedBy, &b.Reason); err != nil {
 			return nil, err
 		}
 		out = append(out, b)

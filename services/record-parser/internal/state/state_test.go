@@ -362,10 +362,10 @@ func TestHaltResume(t *testing.T) {
 	if ok, err := s.BreakAccepted(ctx, b.Name); ok || err != nil {
 		t.Fatalf("accepted before resume: %v, %v", ok, err)
 	}
-	if err := s.Halt(ctx, b.Name, "chain break"); err != nil {
+	if err := s.Halt(ctx, &File{Name: b.Name}, "chain break"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Halt(ctx, "later.rcd", "another"); err != nil { // idempotent: the first halt stays
+	if err := s.Halt(ctx, &File{Name: "later.rcd"}, "another"); err != nil { // idempotent: the first halt stays
 		t.Fatal(err)
 	}
 	h, err := s.Halted(ctx)
@@ -556,7 +556,7 @@ func TestLateFileLiftsTheHalt(t *testing.T) {
 		if err := s.AddBreak(ctx, Break{File: "f3", PrevFile: "f1", Expected: f[0].ChainHash, Found: f[2].PrevHash}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Halt(ctx, "f3", "chain broken"); err != nil {
+		if err := s.Halt(ctx, &File{Name: "f3"}, "chain broken"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Waited(ctx, "f4", "f1", time.Hour); err != nil {
@@ -622,7 +622,7 @@ func TestRevive(t *testing.T) {
 		if err := s.AddBreak(ctx, Break{File: "f3", PrevFile: "f1", Expected: f[0].ChainHash, Found: f[2].PrevHash}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Halt(ctx, "f3", "chain broken"); err != nil {
+		if err := s.Halt(ctx, &File{Name: "f3"}, "chain broken"); err != nil {
 			t.Fatal(err)
 		}
 		l, err := s.Revive(ctx, f[1])
