@@ -264,6 +264,19 @@ func TestBlocksRefused(t *testing.T) {
 		if err != nil || !bytes.Contains(reason, []byte("misnamed")) {
 			t.Errorf("quarantine reason %q, %v", reason, err)
 		}
+		// The right block put in its place and taken back: it fits
+		// between its neighbours, the quarantine copy goes.
+		h.write("2026-12-10/"+name2, bs[2].Zstd())
+		out := h.mustRun([]string{"reparse", "2026-12-10/" + name2})
+		if !strings.Contains(out, "2026-12-10/"+name2+": parsed and recorded") {
+			t.Errorf("reparse: %s", out)
+		}
+		if st := h.parsedFiles(); st[name2] != "parsed" {
+			t.Errorf("after reparse: %v", st)
+		}
+		if _, err := os.Stat(filepath.Join(h.out, "_quarantine", "2026-12-10", name2)); !os.IsNotExist(err) {
+			t.Errorf("quarantine copy still there: %v", err)
+		}
 	})
 	t.Run("wrong footer", func(t *testing.T) {
 		h := newHarness(t)
