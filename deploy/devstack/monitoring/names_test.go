@@ -69,6 +69,9 @@ var registryProcessorMetrics = []string{
 	"post_requests_total", "post_retries_total", "post_unconfirmed_total", "post_seconds",
 	"post_concurrency", "stage_seconds", "outstanding", "errors", "last_event_id",
 	"controller_ready", "runs_total", "post_in_flight", "post_error_factor",
+	// Never issued twice, bad source rows, paged runs.
+	"post_held_total", "post_resent_total", "unconfirmed", "future_dated",
+	"runs_paged_total", "source_rows_invalid_total",
 }
 
 // registryProcessorHistograms are the names of registryProcessorMetrics

@@ -5,8 +5,11 @@
 // the same order, result being the credential exchange's thread id;
 // GET /readiness answers 200 when ready and 503 when not. It records every
 // request it was sent, so a test can count duplicates, and it can be slowed
-// down, stalled, made to fail (whole requests or single credentials,
-// reproducibly) or made to answer with the wrong length or shape.
+// down (per request, or per credential as the real controller, which
+// issues a request's credentials one after another), stalled, made to
+// drop the connection after issuing, made to fail (whole requests or
+// single credentials, reproducibly) or made to answer with the wrong
+// length or shape.
 package agentstub
 
 import (
@@ -21,16 +24,29 @@ import (
 
 // Options shape the stub's behaviour.
 type Options struct {
-	Latency         time.Duration // added to every request
-	FailureRate     float64       // share of requests answered 500 (nothing issued)
-	ItemFailureRate float64       // share of credentials answered success:false
+	Latency     time.Duration // added to every request
+	FailureRate float64       // share of requests answered FailureStatus (nothing issued)
+	// FailureStatus is the status of a failed request: 500 when zero. The
+	// real controller answers 503 before it reads the body when it is not
+	// connected to its agent.
+	FailureStatus   int
+	ItemFailureRate float64 // share of credentials answered success:false
 	// StallRate is the share of requests that are processed (their
 	// credentials issued) but answered only after StallFor: a caller whose
 	// timeout is shorter never learns the outcome, as with a controller
 	// that issued and then hung.
 	StallRate float64
 	StallFor  time.Duration // how long a stalled answer waits; 2 s when zero
-	Seed      int64         // fixes the failure pattern: same seed, same requests, same answers
+	// PerCredential is how long issuing one credential takes: the
+	// controller issues a request's credentials one at a time and waits
+	// for each, so a request of n takes n times this. The credentials are
+	// issued even when the caller hangs up before the answer, as the real
+	// controller does.
+	PerCredential time.Duration
+	// DropRate is the share of requests whose credentials are issued and
+	// whose connection is then closed without an answer.
+	DropRate float64
+	Seed     int64 // fixes the failure pattern: same seed, same requests, same answers
 }
 
 // Credential is one credential as posted.
@@ -51,6 +67,7 @@ type Request struct {
 	Seq         int          // arrival order, from 1
 	Status      int          // HTTP status answered
 	Stalled     bool         // the answer was held back by StallFor
+	Dropped     bool         // the connection was closed after issuing, without an answer
 	Answered    bool         // false when the caller hung up before the answer was written
 	Misanswered Misanswer    // the broken answer sent instead of Results, if any
 	Credentials []Credential // as posted
@@ -88,10 +105,50 @@ type Stub struct {
 
 // New returns a stub with opts.
 func New(opts Options) *Stub {
+	return &Stub{opts: withDefaults(opts), rng: rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15))}
+}
+
+func withDefaults(opts Options) Options {
 	if opts.StallRate > 0 && opts.StallFor <= 0 {
 		opts.StallFor = 2 * time.Second
 	}
-	return &Stub{opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15))}
+	if opts.FailureStatus == 0 {
+		opts.FailureStatus = http.StatusInternalServerError
+	}
+	return opts
+}
+
+// SetOptions changes the behaviour for the requests that arrive from now
+// on (a controller that was slow and is fast again); the seed's sequence
+// goes on.
+func (s *Stub) SetOptions(opts Options) {
+	s.mu.Lock()
+	s.opts = withDefaults(opts)
+	s.mu.Unlock()
+}
+
+// Issued is how many times each credential was issued, keyed by its schema
+// and attributes without reason_description (what the event processor
+// hashes), so a test can see a credential issued twice.
+func (s *Stub) Issued() map[string]int {
+	out := map[string]int{}
+	for _, c := range s.Credentials() {
+		out[c.Key()]++
+	}
+	return out
+}
+
+// Key names a credential by its schema and attributes, reason_description
+// left out: the same key is the same credential.
+func (c Credential) Key() string {
+	attrs := make(map[string]any, len(c.Attributes))
+	for k, v := range c.Attributes {
+		if k != "reason_description" {
+			attrs[k] = v
+		}
+	}
+	b, _ := json.Marshal(attrs) // sorted keys: the same text for the same attributes
+	return c.Schema + " " + string(b)
 }
 
 // Start serves on addr and returns the URL and a stop function.
@@ -185,11 +242,14 @@ func (s *Stub) Handler() http.Handler {
 }
 
 func (s *Stub) issue(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Latency > 0 {
+	s.mu.Lock()
+	opts := s.opts
+	s.mu.Unlock()
+	if opts.Latency > 0 {
 		// A caller that gives up (timeout, shutdown) should not keep
 		// the stub busy, as a real agent would notice the closed socket.
 		select {
-		case <-time.After(s.opts.Latency):
+		case <-time.After(opts.Latency):
 		case <-r.Context().Done():
 			return
 		}
@@ -202,11 +262,11 @@ func (s *Stub) issue(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.reqs++
 	rec := Request{Seq: s.reqs, Status: http.StatusOK, Credentials: creds}
-	if s.opts.FailureRate > 0 && s.rng.Float64() < s.opts.FailureRate {
-		rec.Status, rec.Answered = http.StatusInternalServerError, true
+	if opts.FailureRate > 0 && s.rng.Float64() < opts.FailureRate {
+		rec.Status, rec.Answered = opts.FailureStatus, true
 		s.log = append(s.log, rec)
 		s.mu.Unlock()
-		http.Error(w, "injected failure", http.StatusInternalServerError)
+		http.Error(w, "injected failure", opts.FailureStatus)
 		return
 	}
 	if len(s.misanswers) > 0 {
@@ -217,30 +277,43 @@ func (s *Stub) issue(w http.ResponseWriter, r *http.Request) {
 		writeMisanswer(w, rec.Misanswered, len(creds))
 		return
 	}
-	results := make([]Result, len(creds))
-	for i, c := range creds {
-		if c.Schema == "" || c.Version == "" {
-			results[i] = Result{Success: false, Result: "schema and version are required"}
-			continue
-		}
-		if s.opts.ItemFailureRate > 0 && s.rng.Float64() < s.opts.ItemFailureRate {
-			results[i] = Result{Success: false, Result: threadID(0) + "::injected credential failure"}
-			continue
-		}
-		s.seq++
-		s.got = append(s.got, c)
-		results[i] = Result{Success: true, Result: threadID(s.seq)}
-	}
-	rec.Results = results
-	rec.Stalled = s.opts.StallRate > 0 && s.rng.Float64() < s.opts.StallRate
+	rec.Stalled = opts.StallRate > 0 && s.rng.Float64() < opts.StallRate
+	rec.Dropped = opts.DropRate > 0 && s.rng.Float64() < opts.DropRate
+	rec.Results = make([]Result, len(creds))
 	idx := len(s.log)
 	s.log = append(s.log, rec)
 	s.mu.Unlock()
 
-	answered := true
-	if rec.Stalled {
+	// One credential after another, each recorded as it is issued.
+	for i, c := range creds {
+		if opts.PerCredential > 0 {
+			time.Sleep(opts.PerCredential)
+		}
+		s.mu.Lock()
+		switch {
+		case c.Schema == "" || c.Version == "":
+			s.log[idx].Results[i] = Result{Success: false, Result: "schema and version are required"}
+		case opts.ItemFailureRate > 0 && s.rng.Float64() < opts.ItemFailureRate:
+			s.log[idx].Results[i] = Result{Success: false, Result: threadID(0) + "::injected credential failure"}
+		default:
+			s.seq++
+			s.got = append(s.got, c)
+			s.log[idx].Results[i] = Result{Success: true, Result: threadID(s.seq)}
+		}
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	results := append([]Result(nil), s.log[idx].Results...)
+	s.mu.Unlock()
+
+	if rec.Dropped {
+		hangUp(w)
+		return
+	}
+	answered := r.Context().Err() == nil
+	if answered && rec.Stalled {
 		select {
-		case <-time.After(s.opts.StallFor):
+		case <-time.After(opts.StallFor):
 		case <-r.Context().Done():
 			answered = false
 		}
@@ -252,6 +325,18 @@ func (s *Stub) issue(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.log[idx].Answered = answered
 	s.mu.Unlock()
+}
+
+// hangUp closes the connection without writing a response.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	// No hijacking (HTTP/2): abort the handler, which resets the stream.
+	panic(http.ErrAbortHandler)
 }
 
 func writeMisanswer(w http.ResponseWriter, kind Misanswer, n int) {

@@ -176,3 +176,60 @@ func TestStart(t *testing.T) {
 		t.Fatalf("post = %d %+v", code, res)
 	}
 }
+
+// Slow mode: each credential takes its time, one after another; a caller
+// that gives up before the answer still gets every credential issued (as
+// the real controller goes on), and the request is recorded unanswered.
+func TestPerCredentialSlowModeIssuesAfterTheCallerLeft(t *testing.T) {
+	s := testkit.Agent(t, agentstub.Options{PerCredential: 100 * time.Millisecond})
+	body, _ := json.Marshal([]agentstub.Credential{cred("A1"), cred("A2"), cred("A3")})
+	client := &http.Client{Timeout: 150 * time.Millisecond}
+	start := time.Now()
+	if _, err := client.Post(s.URL+"/issue-credential", "application/json", bytes.NewReader(body)); err == nil {
+		t.Fatal("a request of 3 credentials at 100 ms each answered within 150 ms")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.Credentials()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(s.Credentials()); n != 3 || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("%d credentials issued after %v, want 3 after at least 300 ms", n, time.Since(start))
+	}
+	time.Sleep(50 * time.Millisecond)
+	log := s.Log()
+	if len(log) != 1 || log[0].Answered || log[0].Status != 200 {
+		t.Fatalf("log %+v", log)
+	}
+	for k, n := range s.Issued() {
+		if n != 1 {
+			t.Errorf("issued %d times: %s", n, k)
+		}
+	}
+	// Fast again: the next request is answered at once.
+	s.SetOptions(agentstub.Options{})
+	if code, res := post(t, s.URL, []agentstub.Credential{cred("A4")}); code != 200 || !res[0].Success {
+		t.Fatalf("post = %d %+v", code, res)
+	}
+}
+
+// Drop mode: the credentials are issued and the connection closes without
+// an answer; a failure status other than 500 is answered as set.
+func TestDropAfterIssuingAndFailureStatus(t *testing.T) {
+	s := testkit.Agent(t, agentstub.Options{DropRate: 1})
+	body, _ := json.Marshal([]agentstub.Credential{cred("D1"), cred("D2")})
+	resp, err := http.Post(s.URL+"/issue-credential", "application/json", bytes.NewReader(body))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("dropped request answered %d", resp.StatusCode)
+	}
+	if n := len(s.Credentials()); n != 2 {
+		t.Fatalf("%d credentials issued before the drop, want 2", n)
+	}
+	if log := s.Log(); len(log) != 1 || !log[0].Dropped || log[0].Answered {
+		t.Fatalf("log %+v", log)
+	}
+	f := testkit.Agent(t, agentstub.Options{FailureRate: 1, FailureStatus: 503})
+	if code, _ := post(t, f.URL, []agentstub.Credential{cred("D3")}); code != 503 || len(f.Credentials()) != 0 {
+		t.Fatalf("failure answered %d, issued %d", code, len(f.Credentials()))
+	}
+}

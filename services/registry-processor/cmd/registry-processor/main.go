@@ -4,7 +4,7 @@
 // into the original's event-processor database and posts them to the
 // issuer controller. It is a drop-in for the original Python pipeline on
 // the same database. Verbs: run (the default), migrate, initial-load,
-// post, status, requeue, testdata generate.
+// post, status, requeue, verify, testdata generate.
 package main
 
 import (
@@ -33,6 +33,8 @@ func main() {
 		statusMain(args)
 	case "requeue":
 		requeueMain(args)
+	case "verify":
+		verifyMain(args)
 	case "testdata":
 		testdataMain(args)
 	default:
@@ -51,10 +53,17 @@ Verbs:
   registry-processor migrate            create or accept the event-processor tables, then exit
   registry-processor initial-load       queue every corporation of SOURCE_DB (a fresh database only)
                                         and generate their credentials
-  registry-processor post               post what is waiting in credential_log, then exit
-  registry-processor status [--json]    per table: processed, outstanding, errors, recent errors
+  registry-processor post [--unconfirmed]
+                                        post what is waiting in credential_log, then exit; with
+                                        --unconfirmed also send again what was sent and never answered
+  registry-processor status [--json]    per table: processed, outstanding, errors, recent errors;
+                                        held credentials and rows, the lag behind the source (reads only)
   registry-processor requeue --failed [--corp N]
                                         queue failed corps again and reset failed credentials
+  registry-processor requeue --corp N   queue corp N again with its whole history, whatever it came to
+  registry-processor verify --corp N[,N…] | --from A [--to B] | --all
+                                        regenerate from SOURCE_DB and compare with credential_log: a diff,
+                                        nothing changed; exit 1 when anything differs
   registry-processor testdata generate --corps N --seed S [--events N]
                                         fill SOURCE_DB with realistic COLIN data (a test database!)
 `)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -95,28 +96,70 @@ func TestInitialLoadThenRun(t *testing.T) {
 	}
 }
 
-// A flaky controller (10% 500s, random 2 s stalls): everything
-// eventually posts, and what it confirmed is never posted again.
-func TestFlakyControllerEverythingPosts(t *testing.T) {
-	h := newHarness(t, agentstub.Options{FailureRate: 0.1, StallRate: 0.05, StallFor: 2 * time.Second, Seed: 3})
+// A flaky controller (10% refused unread with 503, 5% stalled past
+// POST_TIMEOUT after issuing): the refused requests are sent again and
+// everything else posts; the stalled ones are held as unconfirmed, never
+// sent again by a plain `post`, so the controller has every credential
+// once. `post --unconfirmed` sends the held ones once more.
+func TestFlakyControllerNothingTwiceUntilTold(t *testing.T) {
+	h := newHarness(t, agentstub.Options{FailureRate: 0.1, FailureStatus: 503, StallRate: 0.05, StallFor: 2 * time.Second, Seed: 3})
 	h.generate(150, 0, 11)
 	h.mustRun([]string{"initial-load"})
-	for i := 0; i < 10 && h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND coalesce(credential_json->>'expiry_date', '') = ''") > 0; i++ {
+	const waiting = "SELECT count(*) FROM credential_log c WHERE process_date IS NULL AND NOT EXISTS (SELECT 1 FROM rp_claims h WHERE h.record_id = c.record_id) AND coalesce(credential_json->>'expiry_date', '') = ''"
+	for i := 0; i < 10 && h.count(waiting) > 0; i++ {
 		h.run(binary, []string{"post"}, "POST_TIMEOUT=1")
 	}
-	if n := h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND coalesce(credential_json->>'expiry_date', '') = ''"); n != 0 {
+	if n := h.count(waiting); n != 0 {
 		t.Errorf("%d credentials still waiting after ten posting runs", n)
 	}
 	if n := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'N'"); n != 0 {
-		t.Errorf("%d credentials failed for good; the controller's failures are all transient", n)
+		t.Errorf("%d credentials failed for good; the controller's refusals are all transient", n)
 	}
+	held := h.count(heldSQL)
+	stalled := 0
+	for _, req := range h.agent.Log() {
+		if req.Stalled {
+			stalled += len(req.Credentials)
+		}
+	}
+	if held == 0 || held != stalled {
+		t.Fatalf("%d credentials held, the stub stalled %d", held, stalled)
+	}
+	time.Sleep(2500 * time.Millisecond) // the stalls' answers are gone by now
 	posted := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'Y'")
-	if posted == 0 {
-		t.Fatal("nothing posted")
-	}
 	got := h.received()
-	if len(got) != posted {
-		t.Errorf("controller got %d distinct credentials, %d rows are Y", len(got), posted)
+	if len(got) != posted+held {
+		t.Errorf("controller got %d distinct credentials, %d rows are Y and %d held", len(got), posted, held)
+	}
+	for k, n := range got {
+		if n != 1 {
+			t.Errorf("issued %d times before post --unconfirmed: %s", n, k)
+		}
+	}
+	if out := h.mustRun([]string{"status"}); !strings.Contains(out, fmt.Sprintf("Held: %d credentials unconfirmed", held)) {
+		t.Errorf("status does not show the %d held:\n%s", held, out)
+	}
+
+	h.agent.SetOptions(agentstub.Options{})
+	h.mustRun([]string{"post", "--unconfirmed"})
+	if n := h.count("SELECT count(*) FROM credential_log WHERE process_date IS NULL AND coalesce(credential_json->>'expiry_date', '') = ''"); n != 0 {
+		t.Errorf("%d credentials left after post --unconfirmed", n)
+	}
+	twice := 0
+	for k, n := range h.received() {
+		switch n {
+		case 1:
+		case 2:
+			twice++
+		default:
+			t.Errorf("issued %d times: %s", n, k)
+		}
+	}
+	if twice != held {
+		t.Errorf("%d credentials issued twice, want the %d held and sent again", twice, held)
+	}
+	if n := h.count("SELECT count(*) FROM rp_runs WHERE verb = 'post' AND note = $1", fmt.Sprintf("--unconfirmed: %d sent again", held)); n != 1 {
+		t.Errorf("rp_runs does not record post --unconfirmed sending %d again", held)
 	}
 }
 

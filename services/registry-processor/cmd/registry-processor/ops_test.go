@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"tributary.dev/libs/testkit"
 	"tributary.dev/libs/testkit/agentstub"
 )
@@ -133,4 +135,62 @@ func TestRequeueFailedAndStatusJSON(t *testing.T) {
 	if code, out := h.run(binary, []string{"requeue"}); code == 0 || !strings.Contains(out, "--failed") {
 		t.Errorf("requeue without --failed: exit %d\n%s", code, out)
 	}
+}
+
+// roleDSN creates a login role on the target's server with the grants
+// given (run as SQL with %[1]s the role) and returns a DSN for it.
+func (h *harness) roleDSN(name, grants string) string {
+	h.t.Helper()
+	cfg, err := pgx.ParseConfig(h.target)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	role := fmt.Sprintf("rp_%s_%d", name, time.Now().UnixNano()%1_000_000_000)
+	h.query(func(c *pgx.Conn) error {
+		_, err := c.Exec(context.Background(), fmt.Sprintf(`CREATE ROLE %[1]s LOGIN PASSWORD 'pw'; `+grants, role))
+		return err
+	})
+	h.t.Cleanup(func() {
+		h.query(func(c *pgx.Conn) error {
+			_, err := c.Exec(context.Background(), fmt.Sprintf(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM %[1]s;
+				REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM %[1]s; REVOKE ALL ON SCHEMA public FROM %[1]s;
+				REVOKE ALL ON DATABASE %[2]s FROM %[1]s; DROP ROLE %[1]s`, role, cfg.Database))
+			return err
+		})
+	})
+	return fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=pw sslmode=disable", cfg.Host, cfg.Port, cfg.Database, role)
+}
+
+// status works under a read-only role and requeue under one that may
+// change rows but not the schema: neither migrates.
+func TestStatusAndRequeueDoNotMigrate(t *testing.T) {
+	h := newHarness(t, agentstub.Options{ItemFailureRate: 0.5, Seed: 6})
+	h.generate(20, 0, 14)
+	h.mustRun([]string{"initial-load"})
+	h.mustRun([]string{"post"})
+	failed := h.count("SELECT count(*) FROM credential_log WHERE process_success = 'N'")
+	if failed == 0 {
+		t.Fatal("nothing failed; the test needs failures to requeue")
+	}
+	ro := h.roleDSN("ro", `GRANT CONNECT ON DATABASE `+h.dbName()+` TO %[1]s; GRANT USAGE ON SCHEMA public TO %[1]s;
+		GRANT SELECT ON ALL TABLES IN SCHEMA public TO %[1]s`)
+	out := h.mustRun([]string{"status"}, "TARGET="+ro)
+	if !strings.Contains(out, fmt.Sprintf("credential_log Process Errors: %d", failed)) {
+		t.Errorf("status under a read-only role:\n%s", out)
+	}
+	rw := h.roleDSN("rw", `GRANT CONNECT ON DATABASE `+h.dbName()+` TO %[1]s; GRANT USAGE ON SCHEMA public TO %[1]s;
+		GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO %[1]s; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %[1]s`)
+	out = h.mustRun([]string{"requeue", "--failed"}, "TARGET="+rw)
+	if !strings.Contains(out, fmt.Sprintf("%d credentials", failed)) {
+		t.Errorf("requeue under a role that cannot alter the schema: %s", out)
+	}
+	h.mustRun([]string{"requeue", "--corp", "0000001"}, "TARGET="+rw)
+}
+
+func (h *harness) dbName() string {
+	cfg, err := pgx.ParseConfig(h.target)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return cfg.Database
 }

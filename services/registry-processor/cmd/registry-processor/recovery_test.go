@@ -7,10 +7,12 @@ import (
 )
 
 // kill -9 at each stage — queue written, a batch of corps committed, a
-// batch marked sent but not posted, a batch answered but the answer not
-// recorded — then a restart: the same credentials as a run that was never
-// interrupted, every one posted, none posted twice except the batch whose
-// answer was lost with the process.
+// page claimed, a batch about to be sent, a batch answered but the answer
+// not recorded — then a restart: the same credentials as a run that was
+// never interrupted. What the dead process had claimed is held as
+// unconfirmed (it may have been sent), so a plain restart sends none of it
+// again; `post --unconfirmed` does, and only the batches whose answer was
+// lost with the process reach the controller twice.
 func TestKillNineAtEachStageThenRestart(t *testing.T) {
 	const corps, events, seed = 200, 30, 21
 	// The uninterrupted run.
@@ -30,7 +32,8 @@ func TestKillNineAtEachStageThenRestart(t *testing.T) {
 		lostAnswer bool
 	}{
 		{"after-commit", []string{"initial-load"}, false},
-		{"after-sent", []string{"post"}, false},
+		{"after-claim", []string{"post"}, false},
+		{"before-send", []string{"post"}, false},
 		{"after-answer", []string{"post"}, true},
 		{"after-queue", nil, false},
 	} {
@@ -52,6 +55,10 @@ func TestKillNineAtEachStageThenRestart(t *testing.T) {
 				h.mustRun(tc.verb)
 				if tc.verb[0] == "initial-load" {
 					h.mustRun([]string{"post"})
+				} else if held := h.count(heldSQL); held == 0 {
+					t.Errorf("nothing held as unconfirmed after a kill at %s", tc.point)
+				} else {
+					h.mustRun([]string{"post", "--unconfirmed"})
 				}
 				h.generate(0, events, seed+1)
 				h.mustRun(nil)

@@ -58,7 +58,7 @@ func (s *Source) MaxEventBefore(ctx context.Context, now time.Time) (id int64, t
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	e := model.Event{}
-	var filingTyp *string
+	var filingTyp, corp *string
 	err = s.pool.QueryRow(ctx, `
 SELECT e.event_id, e.corp_num, e.event_typ_cd, e.event_timestmp, e.trigger_dts,
        f.filing_typ_cd, f.effective_dt, c.effective_dt
@@ -67,7 +67,7 @@ SELECT e.event_id, e.corp_num, e.event_typ_cd, e.event_timestmp, e.trigger_dts,
   LEFT JOIN bc_registries.conv_event c ON c.event_id = e.event_id AND e.event_typ_cd LIKE 'CONV%'
  WHERE e.event_timestmp <= $1::timestamp
  ORDER BY e.event_timestmp DESC, e.event_id DESC
- LIMIT 1`, now).Scan(&e.ID, &e.Corp, &e.TypeCd, &e.Timestamp, &e.Trigger, &filingTyp, &e.FilingEffective, &e.ConvEffective)
+ LIMIT 1`, now).Scan(&e.ID, &corp, &e.TypeCd, &e.Timestamp, &e.Trigger, &filingTyp, &e.FilingEffective, &e.ConvEffective)
 	if err == pgx.ErrNoRows {
 		return 0, time.Time{}, time.Time{}, nil
 	}
@@ -77,26 +77,33 @@ SELECT e.event_id, e.corp_num, e.event_typ_cd, e.event_timestmp, e.trigger_dts,
 	return e.ID, e.Timestamp, Effective(&e, ""), nil
 }
 
+// Touched is what the events since a mark touch.
+type Touched struct {
+	Corps  []string // the candidate corps, deduplicated and sorted bytewise
+	Events int      // events past the mark (after its timestamp, or at it with a larger id)
+	// Invalid names the events in the window that cannot be queued: no
+	// corp number at all (NULL). The original would have failed the whole
+	// run on them; they are reported and left out.
+	Invalid []string
+}
+
 // CorpsSince returns the candidate corps for the events with
-// since <= event_timestmp <= until (until zero: no upper bound), as the
+// event_timestmp at or after sinceDate (the high-water mark's date; its
+// event id, sinceID, only tells the new events from those seen), with no upper bound, as the
 // original's get_unprocessed_corps: the events' corp_num, the corp_state
 // rows that start or end with one of those events, and the corps linked
 // to either of those by an FBO corp_party row in either direction (one
 // step, not transitively). No event or filing type filter; blank corp
-// numbers are skipped; the result is deduplicated and sorted bytewise.
-func (s *Source) CorpsSince(ctx context.Context, since, until time.Time) ([]string, error) {
+// numbers are skipped.
+func (s *Source) CorpsSince(ctx context.Context, sinceDate time.Time, sinceID int64) (Touched, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	var upper *time.Time
-	if !until.IsZero() {
-		upper = &until
-	}
+	b := &pgx.Batch{}
 	// MATERIALIZED: the event window is scanned once and joined three
 	// ways; the corp_state and corp_party lookups use their indexes.
-	rows, err := s.pool.Query(ctx, `
+	b.Queue(`
 WITH ev AS MATERIALIZED (
-    SELECT event_id, corp_num FROM bc_registries.event
-     WHERE event_timestmp >= $1::timestamp AND ($2::timestamp IS NULL OR event_timestmp <= $2::timestamp)
+    SELECT event_id, corp_num FROM bc_registries.event WHERE event_timestmp >= $1::timestamp
 ), base AS MATERIALIZED (
     SELECT corp_num FROM ev
     UNION
@@ -110,16 +117,33 @@ SELECT p.corp_num FROM bc_registries.corp_party p JOIN base b ON p.bus_company_n
  WHERE p.party_typ_cd = 'FBO' AND btrim(b.corp_num) <> '' AND btrim(p.corp_num) <> ''
 UNION
 SELECT p.bus_company_num FROM bc_registries.corp_party p JOIN base b ON p.corp_num = b.corp_num
- WHERE p.party_typ_cd = 'FBO' AND btrim(b.corp_num) <> '' AND btrim(p.bus_company_num) <> ''`, since, upper)
+ WHERE p.party_typ_cd = 'FBO' AND btrim(b.corp_num) <> '' AND btrim(p.bus_company_num) <> ''`, sinceDate)
+	b.Queue(`
+SELECT count(*) FILTER (WHERE event_timestmp > $1::timestamp OR event_id > $2),
+       coalesce(array_agg(event_id ORDER BY event_id) FILTER (WHERE corp_num IS NULL), '{}')
+  FROM bc_registries.event WHERE event_timestmp >= $1::timestamp`, sinceDate, sinceID)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	what := sinceDate.Format(time.DateTime)
+	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("find corps with COLIN events since %s: %w", since.Format(time.DateTime), err)
+		return Touched{}, fmt.Errorf("find corps with COLIN events since %s: %w", what, err)
 	}
 	corps, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("read corps with COLIN events since %s: %w", since.Format(time.DateTime), err)
+		return Touched{}, fmt.Errorf("read corps with COLIN events since %s: %w", what, err)
+	}
+	var t Touched
+	var nulls []int64
+	if err := br.QueryRow().Scan(&t.Events, &nulls); err != nil {
+		return Touched{}, fmt.Errorf("count COLIN events since %s: %w", what, err)
+	}
+	for _, id := range nulls {
+		t.Invalid = append(t.Invalid, fmt.Sprintf("event.corp_num is NULL (event_id %d): the event names no corp", id))
 	}
 	sort.Strings(corps)
-	return corps, nil
+	t.Corps = corps
+	return t, nil
 }
 
 // AllCorps returns up to limit corporation.corp_num values after `after`
@@ -127,16 +151,21 @@ SELECT p.bus_company_num FROM bc_registries.corp_party p JOIN base b ON p.corp_n
 // paging by the last value returned visits every corp once (the initial
 // load). Blank corp numbers are skipped.
 func (s *Source) AllCorps(ctx context.Context, after string, limit int) ([]string, error) {
+	return s.CorpsBetween(ctx, after, "", limit)
+}
+
+// CorpsBetween is AllCorps up to and including to ("" for no bound): a
+// range for `verify`. Comparison and order are in the column's collation,
+// so the primary key index serves both and the paging is consistent;
+// blank numbers are filtered on every page, so they never move the cursor.
+func (s *Source) CorpsBetween(ctx context.Context, after, to string, limit int) ([]string, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	// Comparison and order in the same (column) collation, so the
-	// primary key index serves both and the paging is consistent. Blank
-	// numbers are filtered on every page, so they never move the cursor.
 	rows, err := s.pool.Query(ctx, `
 SELECT corp_num FROM bc_registries.corporation
- WHERE corp_num > $1 AND btrim(corp_num) <> ''
+ WHERE corp_num > $1 AND ($3 = '' OR corp_num <= $3) AND btrim(corp_num) <> ''
  ORDER BY corp_num
- LIMIT $2`, after, limit)
+ LIMIT $2`, after, limit, to)
 	if err != nil {
 		return nil, fmt.Errorf("page COLIN corporations after %q: %w", after, err)
 	}

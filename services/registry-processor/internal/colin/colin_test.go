@@ -87,7 +87,7 @@ INSERT INTO bc_registries.event (event_id, corp_num, event_typ_cd, event_timestm
  -- an event of a blank corp: skipped, but its corp_state corp counts
  (4, '  ',      'FILE',  '2024-03-01 00:00:00'),
  (5, '',        'FILE',  '2024-03-02 00:00:00'),
- -- after until: not a candidate
+ -- long after: a candidate all the same (no upper bound)
  (6, 'LATE001', 'FILE',  '2024-12-01 00:00:00');
 INSERT INTO bc_registries.corp_state (corp_num, start_event_id, end_event_id, state_typ_cd) VALUES
  -- source 2: another corp's state starts or ends with a window event
@@ -103,23 +103,43 @@ INSERT INTO bc_registries.corp_party (corp_party_id, corp_num, party_typ_cd, sta
  (5, 'EVT0001', 'FBO', 1, NULL),
  (6, 'FM00004', 'FBO', 1, 'STA0001');`)
 	ctx := tctx(t)
-	got, err := s.CorpsSince(ctx, at("2024-01-01 00:00:00"), at("2024-06-01 00:00:00"))
+	// As the original: events at or after the mark's date, with no upper
+	// bound (LATE001's event of December counts).
+	got, err := s.CorpsSince(ctx, at("2024-01-01 00:00:00"), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// FM00003 is two steps away (via FM00001) and not picked; DIR rows
 	// don't count; OLD0001/STA0003 only have events before the mark.
-	want := []string{"EVT0001", "FM00001", "FM00004", "OWN0001", "STA0001", "STA0002"}
-	if !slices.Equal(got, want) {
-		t.Errorf("CorpsSince = %v, want %v", got, want)
+	want := []string{"EVT0001", "FM00001", "FM00004", "LATE001", "OWN0001", "STA0001", "STA0002"}
+	if !slices.Equal(got.Corps, want) {
+		t.Errorf("CorpsSince = %v, want %v", got.Corps, want)
 	}
-	got, err = s.CorpsSince(ctx, at("2024-01-01 00:00:00"), time.Time{})
+	// Events past the mark (event 2 at its date): 3, 4, 5 and 6.
+	if got.Events != 4 || len(got.Invalid) != 0 {
+		t.Errorf("events %d, invalid %v; want 4 and none", got.Events, got.Invalid)
+	}
+	got, err = s.CorpsSince(ctx, at("2024-01-01 00:00:00"), 1)
+	if err != nil || got.Events != 5 {
+		t.Errorf("from event 1 at the same date: %d events, %v; want 5", got.Events, err)
+	}
+}
+
+// An event whose corp_num is NULL (a copy without the constraint) queues
+// nothing and is named; the rest of the window is found as usual.
+func TestCorpsSinceNullCorp(t *testing.T) {
+	s, _ := source(t, `
+ALTER TABLE bc_registries.event ALTER COLUMN corp_num DROP NOT NULL;
+INSERT INTO bc_registries.event (event_id, corp_num, event_typ_cd, event_timestmp) VALUES
+ (7, NULL, 'FILE', '2024-01-02 00:00:00'), (8, 'A000001', 'FILE', '2024-01-03 00:00:00');
+INSERT INTO bc_registries.corp_state (corp_num, start_event_id, state_typ_cd) VALUES ('S000001', 7, 'ACT');`)
+	got, err := s.CorpsSince(tctx(t), at("2024-01-01 00:00:00"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = []string{"EVT0001", "FM00001", "FM00004", "LATE001", "OWN0001", "STA0001", "STA0002"}
-	if !slices.Equal(got, want) {
-		t.Errorf("CorpsSince without until = %v, want %v", got, want)
+	if !slices.Equal(got.Corps, []string{"A000001", "S000001"}) || got.Events != 2 ||
+		!slices.Equal(got.Invalid, []string{"event.corp_num is NULL (event_id 7): the event names no corp"}) {
+		t.Errorf("got %+v", got)
 	}
 }
 
@@ -142,12 +162,12 @@ INSERT INTO bc_registries.corp_party (corp_party_id, corp_num, party_typ_cd, sta
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := source(t, tc.sql)
-			got, err := s.CorpsSince(tctx(t), at("2024-01-01 00:00:00"), at("2024-02-01 00:00:00"))
+			got, err := s.CorpsSince(tctx(t), at("2024-01-01 00:00:00"), 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("CorpsSince = %v, want %v", got, tc.want)
+			if !slices.Equal(got.Corps, tc.want) {
+				t.Errorf("CorpsSince = %v, want %v", got.Corps, tc.want)
 			}
 		})
 	}
@@ -191,6 +211,8 @@ func TestLoadMapsEveryField(t *testing.T) {
 INSERT INTO bc_registries.corp_type VALUES ('SP', 'Y', 'FIRM', 'SOLE PROP', 'Sole Proprietorship'),
                                          ('BC', 'Y', 'BC', 'BC COMPANY', 'BC Company');
 INSERT INTO bc_registries.corp_op_state VALUES ('ACT', 'ACT', 'Active', 'Active'), ('D1F', 'HIS', 'Dissolved', 'Dissolved');
+INSERT INTO bc_registries.event_type VALUES ('CONVL', 'CONV', 'Conversion', 'Conversion'), ('FILE', 'FILE', 'Filing', 'Filing'),
+                                          ('ADMIN', 'ADMIN', 'Admin', 'Administrative');
 INSERT INTO bc_registries.corporation VALUES
  ('FM00001', 'SP', '2001-02-03 04:05:06', '2010-01-01 00:00:00', '123456789', '123456789BC0001', 'a@b.c', NULL),
  ('0000009', 'BC', '1999-09-09 09:09:09', NULL, NULL, NULL, NULL, NULL);
@@ -243,7 +265,8 @@ INSERT INTO bc_registries.corp_party (corp_party_id, corp_num, party_typ_cd, sta
 	firm := &model.Corp{
 		Num: "FM00001", TypeCd: "SP", Class: "FIRM",
 		RecognitionDts: ptr(at("2001-02-03 04:05:06")), LastARFiled: ptr(at("2010-01-01 00:00:00")),
-		BN9: ptr("123456789"), BN15: ptr("123456789BC0001"),
+		BN9: ptr("123456789"), BN15: ptr("123456789BC0001"), AdminEmail: ptr("a@b.c"),
+		TypeColinInd: ptr("Y"), TypeShortDesc: ptr("SOLE PROP"), TypeFullDesc: ptr("Sole Proprietorship"),
 		Names: []model.Name{
 			{TypeCd: "CO", Seq: 0, Start: 100, End: ptr[int64](101), Name: ptr("OLD NAME")},
 			{TypeCd: "CO", Seq: 1, Start: 101, Name: ptr("NEW NAME É")},
@@ -272,6 +295,7 @@ INSERT INTO bc_registries.corp_party (corp_party_id, corp_num, party_typ_cd, sta
 	// for its own type (BC: no trigger rule), plus its own event.
 	owner := &model.Corp{
 		Num: "0000009", TypeCd: "BC", Class: "BC", RecognitionDts: ptr(at("1999-09-09 09:09:09")),
+		TypeColinInd: ptr("Y"), TypeShortDesc: ptr("BC COMPANY"), TypeFullDesc: ptr("BC Company"),
 		Parties: []model.Party{party},
 		Events: map[int64]*model.Event{
 			101: ev(101, "FM00001", "FILE", "2005-01-01 10:00:00", ptr(at("2004-12-31 00:00:00")), "FRREG", ptr(at("2004-12-15 00:00:00")), nil, "2004-12-15 00:00:00", "2004-12-15 00:00:00"),

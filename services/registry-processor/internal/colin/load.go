@@ -21,12 +21,13 @@ import (
 // effective dates itself.
 const (
 	qCorps = `
-SELECT c.corp_num, c.corp_typ_cd, t.corp_class, c.recognition_dts, c.last_ar_filed_dt, c.bn_9, c.bn_15
+SELECT c.corp_num, c.corp_typ_cd, t.corp_class, c.recognition_dts, c.last_ar_filed_dt, c.bn_9, c.bn_15,
+       c.admin_email, c.last_ledger_dt, t.colin_ind, t.short_desc, t.full_desc
   FROM bc_registries.corporation c
   LEFT JOIN bc_registries.corp_type t ON t.corp_typ_cd = c.corp_typ_cd
  WHERE c.corp_num = ANY($1)`
 	qNames = `
-SELECT corp_num, corp_name_typ_cd, corp_name_seq_num, start_event_id, end_event_id, corp_nme
+SELECT corp_num, corp_name_typ_cd, corp_name_seq_num, start_event_id, end_event_id, corp_nme, srch_nme, dd_corp_num
   FROM bc_registries.corp_name
  WHERE corp_num = ANY($1) AND corp_name_typ_cd IN ('CO', 'NB', 'AS')
  ORDER BY corp_name_seq_num`
@@ -64,6 +65,9 @@ SELECT p.corp_party_id, p.corp_num, p.bus_company_num, p.party_typ_cd, p.start_e
 	// Every event the rows name (by id) and the corps' own events, with
 	// the filing of FILE events and the conv_event of CONV* events, the
 	// only cases in which the original looks them up.
+	// The original joined event_type (an unknown type made the event
+	// vanish and the corp fail) and filing_type: t and ft say whether the
+	// codes are known.
 	qEvents = `
 WITH ids AS (
     SELECT unnest($1::integer[]) AS event_id
@@ -71,9 +75,10 @@ WITH ids AS (
     SELECT event_id FROM bc_registries.event WHERE corp_num = ANY($2)
 )
 SELECT e.event_id, e.corp_num, e.event_typ_cd, e.event_timestmp, e.trigger_dts,
-       f.filing_typ_cd, f.effective_dt, c.effective_dt
+       f.filing_typ_cd, f.effective_dt, c.effective_dt, t.event_typ_cd IS NOT NULL, f.event_id IS NOT NULL
   FROM ids
   JOIN bc_registries.event e ON e.event_id = ids.event_id
+  LEFT JOIN bc_registries.event_type t ON t.event_typ_cd = e.event_typ_cd
   LEFT JOIN bc_registries.filing f ON f.event_id = e.event_id AND e.event_typ_cd = 'FILE'
   LEFT JOIN bc_registries.conv_event c ON c.event_id = e.event_id AND e.event_typ_cd LIKE 'CONV%'`
 )
@@ -122,10 +127,12 @@ func (s *Source) loadRows(ctx context.Context, corpNums []string, out map[string
 	// corporation first: the other rows attach to corps that exist.
 	if err := each(br, func(r pgx.Rows) error {
 		c := &model.Corp{}
-		var class *string
-		if err := r.Scan(&c.Num, &c.TypeCd, &class, &c.RecognitionDts, &c.LastARFiled, &c.BN9, &c.BN15); err != nil {
+		var class, typ *string
+		if err := r.Scan(&c.Num, &typ, &class, &c.RecognitionDts, &c.LastARFiled, &c.BN9, &c.BN15,
+			&c.AdminEmail, &c.LastLedgerDt, &c.TypeColinInd, &c.TypeShortDesc, &c.TypeFullDesc); err != nil {
 			return err
 		}
+		c.TypeCd = need(c, typ, "corporation.corp_typ_cd", "corp_num "+c.Num)
 		if class != nil {
 			c.Class = *class
 		}
@@ -139,10 +146,13 @@ func (s *Source) loadRows(ctx context.Context, corpNums []string, out map[string
 	if err := each(br, func(r pgx.Rows) error {
 		var corp string
 		var n model.Name
-		if err := r.Scan(&corp, &n.TypeCd, &n.Seq, &n.Start, &n.End, &n.Name); err != nil {
+		var seq, start *int64
+		if err := r.Scan(&corp, &n.TypeCd, &seq, &start, &n.End, &n.Name, &n.Srch, &n.DDCorp); err != nil {
 			return err
 		}
 		if c := out[corp]; c != nil {
+			n.Seq = int(needInt(c, seq, "corp_name.corp_name_seq_num", "corp_name_typ_cd "+n.TypeCd))
+			n.Start = needInt(c, start, "corp_name.start_event_id", fmt.Sprintf("corp_name_seq_num %d", n.Seq))
 			c.Names = append(c.Names, n)
 		}
 		return nil
@@ -153,14 +163,17 @@ func (s *Source) loadRows(ctx context.Context, corpNums []string, out map[string
 	if err := each(br, func(r pgx.Rows) error {
 		var corp string
 		var st model.State
-		var op *string
-		if err := r.Scan(&corp, &st.Start, &st.End, &st.StateTypCd, &op); err != nil {
+		var op, typ *string
+		var start *int64
+		if err := r.Scan(&corp, &start, &st.End, &typ, &op); err != nil {
 			return err
 		}
 		if op != nil {
 			st.OpState = *op
 		}
 		if c := out[corp]; c != nil {
+			st.Start = needInt(c, start, "corp_state.start_event_id", "")
+			st.StateTypCd = need(c, typ, "corp_state.state_typ_cd", fmt.Sprintf("start_event_id %d", st.Start))
 			c.States = append(c.States, st)
 		}
 		return nil
@@ -171,10 +184,14 @@ func (s *Source) loadRows(ctx context.Context, corpNums []string, out map[string
 	if err := each(br, func(r pgx.Rows) error {
 		var corp string
 		var j model.Jurisdiction
-		if err := r.Scan(&corp, &j.Start, &j.End, &j.CanJurTypCd, &j.OthrJurisDesc, &j.HomeRecognDt, &j.HomeJurisNum, &j.HomeCompanyNme); err != nil {
+		var start *int64
+		var typ *string
+		if err := r.Scan(&corp, &start, &j.End, &typ, &j.OthrJurisDesc, &j.HomeRecognDt, &j.HomeJurisNum, &j.HomeCompanyNme); err != nil {
 			return err
 		}
 		if c := out[corp]; c != nil {
+			j.Start = needInt(c, start, "jurisdiction.start_event_id", "")
+			j.CanJurTypCd = need(c, typ, "jurisdiction.can_jur_typ_cd", fmt.Sprintf("start_event_id %d", j.Start))
 			c.Jurisdictions = append(c.Jurisdictions, j)
 		}
 		return nil
@@ -186,8 +203,8 @@ func (s *Source) loadRows(ctx context.Context, corpNums []string, out map[string
 		var corp string
 		var o model.Office
 		var m, d model.Address
-		var mID, dID *int64
-		if err := r.Scan(&corp, &o.TypeCd, &o.Start, &o.End, &o.MailingAddrID, &o.DeliveryAddrID,
+		var mID, dID, start *int64
+		if err := r.Scan(&corp, &o.TypeCd, &start, &o.End, &o.MailingAddrID, &o.DeliveryAddrID,
 			&mID, &m.Province, &m.CountryTypCd, &m.PostalCd, &m.Line1, &m.Line2, &m.Line3, &m.City, &m.AddressDesc,
 			&dID, &d.Province, &d.CountryTypCd, &d.PostalCd, &d.Line1, &d.Line2, &d.Line3, &d.City, &d.AddressDesc); err != nil {
 			return err
@@ -203,6 +220,7 @@ func (s *Source) loadRows(ctx context.Context, corpNums []string, out map[string
 			o.Delivery = &d
 		}
 		if c := out[corp]; c != nil {
+			o.Start = needInt(c, start, "office.start_event_id", "office_typ_cd "+o.TypeCd)
 			c.Offices = append(c.Offices, o)
 		}
 		return nil
@@ -212,9 +230,10 @@ func (s *Source) loadRows(ctx context.Context, corpNums []string, out map[string
 
 	if err := each(br, func(r pgx.Rows) error {
 		var p model.Party
-		var firmNum, firmType *string
+		var firmNum, firmType, num *string
 		var firmRecognised *time.Time
-		if err := r.Scan(&p.ID, &p.CorpNum, &p.BusCompanyNum, &p.PartyTypCd, &p.Start, &p.End, &p.BusinessNme, &p.AppointmentDt, &p.CessationDt,
+		var start *int64
+		if err := r.Scan(&p.ID, &num, &p.BusCompanyNum, &p.PartyTypCd, &start, &p.End, &p.BusinessNme, &p.AppointmentDt, &p.CessationDt,
 			&firmNum, &firmType, &firmRecognised); err != nil {
 			return err
 		}
@@ -222,13 +241,18 @@ func (s *Source) loadRows(ctx context.Context, corpNums []string, out map[string
 			p.Other = &model.CorpRef{Num: *firmNum, TypeCd: deref(firmType), RecognitionDts: firmRecognised}
 		}
 		// A row links two corps; each loaded side gets it once (a firm
-		// owning itself would otherwise get it twice).
-		if c := out[p.CorpNum]; c != nil {
-			c.Parties = append(c.Parties, p)
-		}
-		if p.BusCompanyNum != nil && *p.BusCompanyNum != p.CorpNum {
-			if c := out[*p.BusCompanyNum]; c != nil {
-				c.Parties = append(c.Parties, p)
+		// owning itself would otherwise get it twice), and each learns of
+		// its columns that cannot be used.
+		where := fmt.Sprintf("corp_party_id %d", p.ID)
+		for i, side := range []*string{num, p.BusCompanyNum} {
+			if side == nil || (i == 1 && num != nil && *side == *num) {
+				continue
+			}
+			if c := out[*side]; c != nil {
+				q := p
+				q.CorpNum = need(c, num, "corp_party.corp_num", where)
+				q.Start = needInt(c, start, "corp_party.start_event_id", where)
+				c.Parties = append(c.Parties, q)
 			}
 		}
 		return nil
@@ -311,10 +335,17 @@ func (s *Source) loadEvents(ctx context.Context, corpNums []string, out map[stri
 	own := make(map[string][]*model.Event, len(out))
 	for rows.Next() {
 		e := &model.Event{}
-		var filingTyp *string
-		if err := rows.Scan(&e.ID, &e.Corp, &e.TypeCd, &e.Timestamp, &e.Trigger, &filingTyp, &e.FilingEffective, &e.ConvEffective); err != nil {
+		var filingTyp, corp, typ *string
+		var ts *time.Time
+		var knownType, hasFiling bool
+		if err := rows.Scan(&e.ID, &corp, &typ, &ts, &e.Trigger, &filingTyp, &e.FilingEffective, &e.ConvEffective, &knownType, &hasFiling); err != nil {
 			rows.Close()
 			return fmt.Errorf("load events of %s: %w", batchName(corpNums), err)
+		}
+		e.Problem = eventProblem(e.ID, corp, typ, ts, knownType, hasFiling, filingTyp)
+		e.Corp, e.TypeCd = deref(corp), deref(typ)
+		if ts != nil {
+			e.Timestamp = *ts
 		}
 		if filingTyp != nil {
 			e.FilingTypeCd = *filingTyp
@@ -354,6 +385,49 @@ func (s *Source) loadEvents(ctx context.Context, corpNums []string, out map[stri
 		})
 	}
 	return nil
+}
+
+// eventProblem names what makes an event unusable, or "".
+func eventProblem(id int64, corp, typ *string, ts *time.Time, knownType, hasFiling bool, filingTyp *string) string {
+	switch {
+	case corp == nil:
+		return fmt.Sprintf("event.corp_num is NULL (event_id %d)", id)
+	case typ == nil:
+		return fmt.Sprintf("event.event_typ_cd is NULL (event_id %d)", id)
+	case ts == nil:
+		return fmt.Sprintf("event.event_timestmp is NULL (event_id %d)", id)
+	case !knownType:
+		return fmt.Sprintf("event.event_typ_cd %q is not in event_type (event_id %d)", *typ, id)
+	case hasFiling && filingTyp == nil:
+		return fmt.Sprintf("filing.filing_typ_cd is NULL (event_id %d)", id)
+	}
+	return ""
+}
+
+// need is a column that must have a value: NULL becomes a problem of the
+// corp ("table.column is NULL (where)") and "".
+func need(c *model.Corp, v *string, column, where string) string {
+	if v == nil {
+		c.Problems = append(c.Problems, nullMsg(column, where, c.Num))
+		return ""
+	}
+	return *v
+}
+
+// needInt is need for an integer column.
+func needInt(c *model.Corp, v *int64, column, where string) int64 {
+	if v == nil {
+		c.Problems = append(c.Problems, nullMsg(column, where, c.Num))
+		return 0
+	}
+	return *v
+}
+
+func nullMsg(column, where, corp string) string {
+	if where == "" {
+		return fmt.Sprintf("%s is NULL (corp_num %s)", column, corp)
+	}
+	return fmt.Sprintf("%s is NULL (corp_num %s, %s)", column, corp, where)
 }
 
 func deref(s *string) string {

@@ -19,6 +19,7 @@ import (
 
 	"tributary.dev/services/registry-processor/internal/creds/pyjson"
 	"tributary.dev/services/registry-processor/internal/model"
+	"tributary.dev/services/registry-processor/internal/pacific"
 )
 
 // Credential type codes (credential_log.credential_type_cd).
@@ -69,6 +70,10 @@ type Result struct {
 	Skip      string       // non-empty: out of scope, queue row 'S' with this message
 	Withdrawn bool         // HWT: no credentials; history row process_msg "Withdrawn"
 	Requeue   *Window      // future-dated events: queue again with this window
+	Release   time.Time    // the requeued row is due at the first future event's effective date
+	// CorpJSON is corp_history_log.corp_json as the original wrote it,
+	// for a corp in scope whose history loaded ("" otherwise).
+	CorpJSON string
 	// Held is non-empty when a problem on this corp (broken link, bad
 	// data) held all its credentials back: the queue row gets 'N' with
 	// this message, as the original's exception text put it there.
@@ -112,8 +117,9 @@ func Hash(json string) string { return pyjson.Hash(json) }
 
 // Generate builds the credentials for one queue row: c is the corp as
 // loaded, w the row's window, now the naive Pacific "current_date" of the
-// load (events effective after it are future events).
-func Generate(c *model.Corp, w Window, now time.Time) (res Result) {
+// load (events effective after it are future events), dates the tz rules
+// the original's pytz printed dates with.
+func Generate(c *model.Corp, w Window, now time.Time, dates pacific.Rules) (res Result) {
 	if c == nil || c.Num == "" {
 		// No corporation row: the original's corp_typ_cd is '' and the
 		// scope check skips it.
@@ -129,11 +135,21 @@ func Generate(c *model.Corp, w Window, now time.Time) (res Result) {
 			res = Result{CorpState: res.CorpState, Held: clip(fmt.Sprintf("corp %s: generating credentials: %v", c.Num, r))}
 		}
 	}()
+	if len(c.Problems) > 0 {
+		// A source row that cannot be used (a NULL where a value must
+		// be): the corp is held back naming it; its batch goes on.
+		more := ""
+		if len(c.Problems) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(c.Problems)-1)
+		}
+		return Result{CorpState: "N/A", Held: clip(fmt.Sprintf("corp %s: source row unusable: %s%s", c.Num, c.Problems[0], more))}
+	}
 	g, err := load(c, now)
 	if err != nil {
 		return Result{CorpState: "N/A", Held: clip(fmt.Sprintf("corp %s: loading history: %v", c.Num, err))}
 	}
 	res.CorpState = "N/A"
+	res.CorpJSON = g.corpJSON(dates)
 	active := g.activeState()
 	if active != nil {
 		res.CorpState = active.opState
@@ -144,7 +160,7 @@ func Generate(c *model.Corp, w Window, now time.Time) (res Result) {
 		return res
 	}
 	if len(future) > 0 {
-		res.Requeue = requeueWindow(future)
+		res.Requeue, res.Release = requeueWindow(future)
 	}
 	if len(past) == 0 {
 		return res
@@ -165,7 +181,7 @@ func Generate(c *model.Corp, w Window, now time.Time) (res Result) {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("corp %s: %s credential %s has no effective date; not stored", c.Num, rc.typ, rc.id))
 			continue
 		}
-		res.Creds = append(res.Creds, rc.finish())
+		res.Creds = append(res.Creds, rc.finish(dates))
 	}
 	return res
 }

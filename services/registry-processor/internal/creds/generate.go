@@ -60,15 +60,15 @@ func (v val) less(o val) (bool, error) {
 	case v.k == kStr && o.k == kStr:
 		return v.s < o.s, nil
 	}
-	return false, fmt.Errorf("cannot compare effective dates %v and %v", v.text(), o.text())
+	return false, fmt.Errorf("cannot compare effective dates %v and %v", v.text(pacific.Pre2024b), o.text(pacific.Pre2024b))
 }
 
-func (v val) text() *string {
+func (v val) text(dates pacific.Rules) *string {
 	switch v.k {
 	case kNull:
 		return nil
 	case kTime:
-		s := pacific.ISO(v.t)
+		s := dates.ISO(v.t)
 		return &s
 	}
 	return &v.s
@@ -95,11 +95,11 @@ type rawCred struct {
 	attrs                   map[string]val
 }
 
-func (rc *rawCred) finish() Credential {
+func (rc *rawCred) finish(dates pacific.Rules) Credential {
 	texts := make(map[string]*string, len(rc.attrs))
 	attrs := make(map[string]string, len(rc.attrs))
 	for k, v := range rc.attrs {
-		t := v.text()
+		t := v.text(dates)
 		texts[k] = t
 		if t != nil {
 			attrs[k] = *t

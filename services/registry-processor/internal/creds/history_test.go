@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tributary.dev/services/registry-processor/internal/model"
+	"tributary.dev/services/registry-processor/internal/pacific"
 )
 
 // historyCorp has a life of five events: incorporation, a name change, an
@@ -83,7 +84,7 @@ func TestHistoryAtOnceEqualsWindowByWindow(t *testing.T) {
 	full := historyCorp()
 	order := []int64{1, 2, 3, 5, 4} // by timestamp
 	lastEv := full.Events[4]
-	whole := Generate(full, Window{LastEventID: 4, LastEventDate: lastEv.Timestamp, PrevEventDate: at(1, 1, 1, 0, 0)}, now)
+	whole := Generate(full, Window{LastEventID: 4, LastEventDate: lastEv.Timestamp, PrevEventDate: at(1, 1, 1, 0, 0)}, now, pacific.Tz2024b)
 	mustOK(t, whole)
 	// 4 REGs (states, names and jurisdictions date them; the party's
 	// event does not), ADDR, REL, BNC.
@@ -97,7 +98,7 @@ func TestHistoryAtOnceEqualsWindowByWindow(t *testing.T) {
 	for _, id := range order {
 		e := full.Events[id]
 		w := Window{PrevEventID: prev.PrevEventID, PrevEventDate: prev.PrevEventDate, LastEventID: id, LastEventDate: e.Timestamp}
-		r := Generate(asOf(full, e.Timestamp), w, e.Timestamp.Add(time.Hour))
+		r := Generate(asOf(full, e.Timestamp), w, e.Timestamp.Add(time.Hour), pacific.Tz2024b)
 		mustOK(t, r)
 		for _, c := range r.Creds {
 			if !seen[c.Hash] { // the unique index on credential_hash
@@ -304,7 +305,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := base()
 			tc.mod(b)
-			tc.check(t, Generate(b.c, all, now))
+			tc.check(t, Generate(b.c, all, now, pacific.Tz2024b))
 		})
 	}
 }
@@ -402,8 +403,8 @@ func TestRandomCorpsNeverPanic(t *testing.T) {
 			c.Parties = append(c.Parties, model.Party{ID: int64(p), CorpNum: num, PartyTypCd: []string{"FBO", "DIR"}[rng.IntN(2)], Start: ref(), End: optRef(), Other: other})
 		}
 		w := Window{PrevEventDate: at(1+rng.IntN(2030), 1, 1, 0, 0), LastEventDate: date()}
-		r1 := Generate(c, w, now)
-		r2 := Generate(c, w, now)
+		r1 := Generate(c, w, now, pacific.Tz2024b)
+		r2 := Generate(c, w, now, pacific.Tz2024b)
 		if strings.Contains(r1.Held, "runtime error") || strings.Contains(r1.Held, "internal") {
 			t.Fatalf("corp %d: panic turned into Held: %s", i, r1.Held)
 		}
@@ -438,7 +439,7 @@ func BenchmarkGenerate(b *testing.B) {
 	c := historyCorp()
 	w := Window{PrevEventDate: at(1, 1, 1, 0, 0), LastEventID: 4, LastEventDate: now}
 	for b.Loop() {
-		if r := Generate(c, w, now); len(r.Creds) != 7 {
+		if r := Generate(c, w, now, pacific.Tz2024b); len(r.Creds) != 7 {
 			b.Fatal(types(r.Creds))
 		}
 	}

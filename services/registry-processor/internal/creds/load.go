@@ -39,6 +39,7 @@ type rec struct {
 	effEnd   time.Time
 
 	name      *string // corp_nme
+	nameRow   *model.Name
 	stateTyp  string
 	opState   string
 	eventDate time.Time // corp_state: the start event's own effective date
@@ -57,6 +58,8 @@ type corpInfo struct {
 	jurs    []*rec // sorted
 	offices []*rec // RG, HD, FO in the order given
 	parties []*rec // FBO rows, sorted by (effective start, start event id)
+	// partiesInOrder are the same rows as loaded, for corp_json.
+	partiesInOrder []*rec
 }
 
 // firmTypes use event.trigger_dts as the effective date of their state
@@ -82,6 +85,9 @@ func (g *corpInfo) event(id int64, corpType, what string) (*event, error) {
 	e := g.c.Events[id]
 	if e == nil {
 		return nil, fmt.Errorf("%s refers to event %d, which is not in the source", what, id)
+	}
+	if e.Problem != "" {
+		return nil, fmt.Errorf("%s: %s", what, e.Problem)
 	}
 	filing := ""
 	if e.TypeCd == "FILE" {
@@ -178,7 +184,7 @@ func (g *corpInfo) loadNames(types map[string]bool) ([]*rec, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.name = n.Name
+		r.name, r.nameRow = n.Name, n
 		if r.effStart.After(r.effEnd) && r.start.isConversion() && recog != nil {
 			r.start.eff, r.effStart = *recog, *recog
 		}
@@ -263,6 +269,7 @@ func (g *corpInfo) loadParties() ([]*rec, error) {
 		r.party = p
 		out = append(out, r)
 	}
+	g.partiesInOrder = slices.Clone(out)
 	slices.SortStableFunc(out, func(a, b *rec) int { return cmpInt(a.startID, b.startID) })
 	slices.SortStableFunc(out, func(a, b *rec) int { return a.effStart.Compare(b.effStart) })
 	return out, nil
@@ -332,11 +339,13 @@ func (g *corpInfo) pastAndFuture() (past, future []*event) {
 
 // requeueWindow is the queue row the original added for future events:
 // from the first (by effective date, then id) with its timestamp, to the
-// last with its effective date.
-func requeueWindow(future []*event) *Window {
+// last with its effective date; and when it is due: the first one's
+// effective date, so a change effective then is issued then, however far
+// off the last one is.
+func requeueWindow(future []*event) (*Window, time.Time) {
 	f := slices.Clone(future)
 	slices.SortStableFunc(f, func(a, b *event) int { return cmpInt(a.id, b.id) })
 	slices.SortStableFunc(f, func(a, b *event) int { return a.eff.Compare(b.eff) })
 	first, last := f[0], f[len(f)-1]
-	return &Window{PrevEventID: first.id, PrevEventDate: first.ts, LastEventID: last.id, LastEventDate: last.eff}
+	return &Window{PrevEventID: first.id, PrevEventDate: first.ts, LastEventID: last.id, LastEventDate: last.eff}, first.eff
 }

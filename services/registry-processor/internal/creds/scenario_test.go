@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"tributary.dev/services/registry-processor/internal/model"
+	"tributary.dev/services/registry-processor/internal/pacific"
 )
 
 // Expected values in these tests are derived by hand from the original's
@@ -21,7 +22,7 @@ func TestBasicBCCorp(t *testing.T) {
 		state(100, nil, "ACT", "ACT").
 		office("RG", 100, nil, addr(1, "123 MAIN ST", "VANCOUVER", "BC", "V6B1A1", "CA")).
 		bn("123456789 ").c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if r.CorpState != "ACT" || types(r.Creds) != "REG,ADDR,BNC" || r.Requeue != nil {
 		t.Fatalf("state %s creds %s requeue %v", r.CorpState, types(r.Creds), r.Requeue)
@@ -60,7 +61,7 @@ func TestFirmDissolution(t *testing.T) {
 		state(1, ptr[int64](2), "ACT", "ACT").
 		state(2, nil, "HDF", "HIS").
 		office("FO", 1, nil, &model.Address{ID: 9, Line1: ptr("100 RIVER RD"), City: ptr("DELTA"), Province: ptr("BC"), PostalCd: ptr("V4K1A1"), CountryTypCd: ptr("CA")}).c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if r.CorpState != "HIS" || types(r.Creds) != "REG,REG,ADDR" {
 		t.Fatalf("state %s creds %s", r.CorpState, types(r.Creds))
@@ -115,7 +116,7 @@ func TestExtraProvincialJurisdictions(t *testing.T) {
 			if tc.jurCd != "" {
 				b.jur(1, nil, tc.jurCd, tc.desc)
 			}
-			r := Generate(b.c, all, now)
+			r := Generate(b.c, all, now, pacific.Tz2024b)
 			mustOK(t, r)
 			if types(r.Creds) != "REG" {
 				t.Fatalf("creds %s", types(r.Creds))
@@ -140,7 +141,7 @@ func TestAssumedName(t *testing.T) {
 		name("AS", 2, 2, nil, "ASSUMED NAME LTD").
 		state(1, nil, "ACT", "ACT").
 		jur(1, nil, "ON", nil).c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if types(r.Creds) != "REG,REG" {
 		t.Fatalf("creds %s", types(r.Creds))
@@ -191,7 +192,7 @@ func TestSingleDBA(t *testing.T) {
 	c := dbaOwner().
 		ev(5, "FILE", at(2012, 3, 4, 11, 0), filing("FRREG", nil)). // PST → 19:00Z
 		fbo(10, firm, 5, nil).c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if types(r.Creds) != "REG,REL" {
 		t.Fatalf("creds %s", types(r.Creds))
@@ -221,7 +222,7 @@ func TestMultipleDBA(t *testing.T) {
 		fbo(23, bc, 14, nil).
 		fbo(24, d, 15, ptr[int64](16)).
 		fbo(25, d, 16, nil).c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if types(r.Creds) != "REG,REL,REL,REL,REL" {
 		t.Fatalf("creds %s", types(r.Creds))
@@ -235,7 +236,7 @@ func TestMultipleDBA(t *testing.T) {
 	// A window that holds only the 2016 dissolution re-issues just that
 	// firm's row (its end is in the window) and no REG.
 	w := Window{PrevEventID: 13, PrevEventDate: at(2016, 8, 8, 10, 0), LastEventID: 13, LastEventDate: at(2016, 8, 8, 10, 0)}
-	r = Generate(c, w, now)
+	r = Generate(c, w, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if types(r.Creds) != "REL" || r.Creds[0].Attrs["associated_registration_id"] != "FM2000002" {
 		t.Fatalf("windowed creds %s", types(r.Creds))
@@ -250,7 +251,7 @@ func TestEmptyDates(t *testing.T) {
 		ev(1, "CONVL", at(2004, 3, 26, 20, 0)). // PST → 2004-03-27 04:00Z
 		name("CO", 1, 1, nil, "CONVERTED LTD.").
 		state(1, nil, "ACT", "ACT").c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if types(r.Creds) != "REG" {
 		t.Fatalf("creds %s", types(r.Creds))
@@ -272,7 +273,7 @@ func TestConversionDates(t *testing.T) {
 		name("CO", 1, 1, ptr[int64](2), "OLD NAME LTD.").
 		name("CO", 2, 2, nil, "NEW NAME LTD.").
 		state(1, nil, "ACT", "ACT").c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if types(r.Creds) != "REG,REG" {
 		t.Fatalf("creds %s", types(r.Creds))
@@ -297,7 +298,7 @@ func TestConversionEventSkipped(t *testing.T) {
 		name("CO", 1, 1, nil, "GONE LTD.").
 		state(1, ptr[int64](2), "ACT", "ACT").
 		state(2, nil, "HDS", "HIS").c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if r.CorpState != "HIS" || types(r.Creds) != "REG" {
 		t.Fatalf("state %s creds %s", r.CorpState, types(r.Creds))
@@ -320,7 +321,7 @@ func TestFutureDatedEvent(t *testing.T) {
 		name("CO", 1, 1, ptr[int64](2), "FIRST NAME LTD.").
 		name("CO", 2, 2, nil, "LATER NAME LTD.").
 		state(1, nil, "ACT", "ACT").c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if types(r.Creds) != "REG" {
 		t.Fatalf("creds %s", types(r.Creds))
@@ -335,7 +336,7 @@ func TestFutureDatedEvent(t *testing.T) {
 		t.Fatalf("requeue %+v, want %+v", r.Requeue, want)
 	}
 	// Once the date has passed, the queued window issues the new name.
-	r = Generate(c, want, at(2026, 7, 2, 0, 0))
+	r = Generate(c, want, at(2026, 7, 2, 0, 0), pacific.Tz2024b)
 	mustOK(t, r)
 	if r.Requeue != nil || types(r.Creds) != "REG" || r.Creds[0].Attrs["entity_name"] != "LATER NAME LTD." ||
 		r.Creds[0].Attrs["effective_date"] != "2026-07-01T07:00:00+00:00" {
@@ -352,7 +353,7 @@ func TestNoticeOfAlteration(t *testing.T) {
 		name("CO", 1, 1, ptr[int64](2), "BEFORE LTD.").
 		name("CO", 2, 2, nil, "AFTER LTD.").
 		state(1, nil, "ACT", "ACT").c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	mustOK(t, r)
 	if types(r.Creds) != "REG,REG" {
 		t.Fatalf("creds %s", types(r.Creds))
@@ -370,15 +371,15 @@ func TestWithdrawnAndSkipped(t *testing.T) {
 		name("CO", 1, 1, nil, "WITHDRAWN INC.").
 		state(1, ptr[int64](2), "ACT", "ACT").
 		state(2, nil, "HWT", "HIS").bn("111111111").c
-	r := Generate(c, all, now)
+	r := Generate(c, all, now, pacific.Tz2024b)
 	if !r.Withdrawn || len(r.Creds) != 0 || r.CorpState != "HIS" || r.Held != "" || r.Requeue != nil {
 		t.Errorf("withdrawn: %+v", r)
 	}
 	c.TypeCd = "FI"
-	if r := Generate(c, all, now); r.Skip != "FI: Skipped, not in scope" || len(r.Creds) != 0 {
+	if r := Generate(c, all, now, pacific.Tz2024b); r.Skip != "FI: Skipped, not in scope" || len(r.Creds) != 0 {
 		t.Errorf("skip: %+v", r)
 	}
-	if r := Generate(nil, all, now); r.Skip != ": Skipped, not in scope" {
+	if r := Generate(nil, all, now, pacific.Tz2024b); r.Skip != ": Skipped, not in scope" {
 		t.Errorf("nil corp: %+v", r)
 	}
 	for _, typ := range []string{"BC", "ULC", "CC", "BEN", "A", "SP", "GP", "XP", "S", "QA"} {

@@ -43,8 +43,12 @@ type Outcome struct {
 	Requeue *Requeue
 }
 
-// Requeue is the window of a new queue row for future-dated events.
-type Requeue struct{ Prev, Last Mark }
+// Requeue is the window of a new queue row for future-dated events, and
+// when it is due: the first of them (naive Pacific).
+type Requeue struct {
+	Prev, Last Mark
+	Release    time.Time
+}
 
 // Commit writes a batch of outcomes in one transaction — history rows,
 // credentials, the queue rows' results and requeues — so a crash leaves
@@ -68,7 +72,7 @@ func (d *DB) Commit(ctx context.Context, outcomes []Outcome) (int, error) {
 		default:
 			return 0, fmt.Errorf("commit outcomes: corp %s (queue row %d): process_success %q is not Y, N or S", o.Row.Corp, o.Row.RecordID, o.Success)
 		}
-		prev, last := EventJSON(o.Row.Prev), EventJSON(o.Row.Last)
+		prev, last := EventJSON(o.Row.Prev, d.dates), EventJSON(o.Row.Last, d.dates)
 		state := o.CorpState
 		if state == "" {
 			state = "N/A"
@@ -103,6 +107,11 @@ func (d *DB) Commit(ctx context.Context, outcomes []Outcome) (int, error) {
 	}
 	inserted := 0
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		// The queue rows are found by their keys, one index probe each,
+		// however long the queue: never a scan of it per batch.
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`); err != nil {
+			return fmt.Errorf("commit outcomes: %w", err)
+		}
 		if len(h.corp) > 0 {
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO corp_history_log (system_type_cd, corp_num, corp_state, prev_event, last_event, corp_json,
@@ -152,11 +161,11 @@ func (d *DB) Commit(ctx context.Context, outcomes []Outcome) (int, error) {
 		if len(r.corp) > 0 {
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO event_by_corp_filing (system_type_cd, corp_num, prev_event_id, prev_event_date,
-				                                  last_event_id, last_event_date, entry_date)
-				SELECT $1, u.corp, u.pid, u.pdate, u.lid, u.ldate, `+nowLocal+`
-				FROM unnest($2::text[], $3::bigint[], $4::timestamp[], $5::bigint[], $6::timestamp[])
-				     WITH ORDINALITY AS u(corp, pid, pdate, lid, ldate, ord)
-				ORDER BY u.ord`, model.System, r.corp, r.pid, r.pdate, r.lid, r.ldate); err != nil {
+				                                  last_event_id, last_event_date, entry_date, rp_release_date)
+				SELECT $1, u.corp, u.pid, u.pdate, u.lid, u.ldate, `+nowLocal+`, u.release
+				FROM unnest($2::text[], $3::bigint[], $4::timestamp[], $5::bigint[], $6::timestamp[], $7::timestamp[])
+				     WITH ORDINALITY AS u(corp, pid, pdate, lid, ldate, release, ord)
+				ORDER BY u.ord`, model.System, r.corp, r.pid, r.pdate, r.lid, r.ldate, r.release); err != nil {
 				return fmt.Errorf("requeue %d corps for future events (corps %s…): %w", len(r.corp), r.corp[0], err)
 			}
 		}
@@ -200,13 +209,14 @@ func (q *queueCols) add(id int64, ok string, msg *string) {
 }
 
 type requeueCols struct {
-	corp         []string
-	pid, lid     []int64
-	pdate, ldate []time.Time
+	corp                  []string
+	pid, lid              []int64
+	pdate, ldate, release []time.Time
 }
 
 func (r *requeueCols) add(corp string, w Requeue) {
 	r.corp = append(r.corp, corp)
+	r.release = append(r.release, w.Release)
 	r.pid, r.pdate = append(r.pid, w.Prev.EventID), append(r.pdate, w.Prev.EventDate)
 	r.lid, r.ldate = append(r.lid, w.Last.EventID), append(r.ldate, w.Last.EventDate)
 }

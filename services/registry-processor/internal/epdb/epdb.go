@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"tributary.dev/services/registry-processor/internal/model"
+	"tributary.dev/services/registry-processor/internal/pacific"
 )
 
 // nowLocal is the original's datetime.now() for entry_date and
@@ -27,15 +28,25 @@ const nowLocal = `(now() AT TIME ZONE 'America/Vancouver')`
 type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	dates   pacific.Rules
 }
 
 // New wraps pool; timeout bounds each call (a statement, or a whole
-// transaction for the batch writes).
+// transaction for the batch writes). Dates print as pytz before 2024.2
+// did until WithDates says otherwise.
 func New(pool *pgxpool.Pool, timeout time.Duration) *DB {
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
 	return &DB{pool: pool, timeout: timeout}
+}
+
+// WithDates is the DB writing the event JSON of its rows with the given
+// tz rules (PYTZ_TZDATA).
+func (d *DB) WithDates(r pacific.Rules) *DB {
+	c := *d
+	c.dates = r
+	return &c
 }
 
 // Pool is the pool the DB runs on.
@@ -89,6 +100,18 @@ func (d *DB) Enqueue(ctx context.Context, corps []string, prev, last Mark) error
 	return d.queue(ctx, corps, prev, last, false)
 }
 
+// MoveMark adds a last_event row: the high-water mark of an initial load,
+// written once every corp is queued.
+func (d *DB) MoveMark(ctx context.Context, m Mark) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	if _, err := d.pool.Exec(ctx, `INSERT INTO last_event (system_type_cd, event_id, event_date, entry_date) VALUES ($1, $2, $3, `+nowLocal+`)`,
+		model.System, m.EventID, m.EventDate); err != nil {
+		return fmt.Errorf("record high-water mark event %d at %s: %w", m.EventID, m.EventDate.Format(time.DateTime), err)
+	}
+	return nil
+}
+
 func (d *DB) queue(ctx context.Context, corps []string, prev, last Mark, mark bool) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
@@ -134,9 +157,10 @@ func (d *DB) Pending(ctx context.Context, limit int) ([]QueueRow, error) {
 }
 
 // Due is Pending without the rows a corp's future-dated events queued
-// again (their last event date, an effective date, is still ahead of
-// now, naive Pacific): processing one before its day only queues it
-// again, and within one run that would never end.
+// again whose release date (the first of those events' effective dates)
+// is still ahead of now, naive Pacific: processing one before its day only
+// queues it again, and within one run that would never end. Rows without
+// a release date (queued by events, or by the original) are due now.
 // after is the last record id the caller already holds (0: none), so the
 // next batch can be read while the one before is still being committed.
 func (d *DB) Due(ctx context.Context, after int64, limit int, now time.Time) ([]QueueRow, error) {
@@ -146,10 +170,34 @@ func (d *DB) Due(ctx context.Context, after int64, limit int, now time.Time) ([]
 func (d *DB) pending(ctx context.Context, after int64, limit int, due time.Time) ([]QueueRow, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	rows, err := d.pool.Query(ctx, `
+	var out []QueueRow
+	err := d.ordered(ctx, func(q pgx.Tx) error {
+		var err error
+		out, err = d.pendingRows(ctx, q, after, limit, due)
+		return err
+	})
+	return out, err
+}
+
+// ordered runs fn in a transaction whose plans read a partial index in
+// its order and stop at the LIMIT: a page of the queue must cost the same
+// at the end of a backlog of millions as at its start. Without it a table
+// whose statistics lag behind a bulk load (or a planner that guesses few
+// pending rows) reads every pending row and sorts them, once per page.
+func (d *DB) ordered(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off`); err != nil {
+			return fmt.Errorf("plan a page in record order: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+func (d *DB) pendingRows(ctx context.Context, tx pgx.Tx, after int64, limit int, due time.Time) ([]QueueRow, error) {
+	rows, err := tx.Query(ctx, `
 		SELECT record_id, corp_num, prev_event_id, prev_event_date, last_event_id, last_event_date
 		FROM event_by_corp_filing
-		WHERE process_date IS NULL AND system_type_cd = $1 AND last_event_date <= $3 AND record_id > $4
+		WHERE process_date IS NULL AND system_type_cd = $1 AND (rp_release_date IS NULL OR rp_release_date <= $3) AND record_id > $4
 		ORDER BY record_id LIMIT $2`, model.System, limit, due, after)
 	if err != nil {
 		return nil, fmt.Errorf("read pending queue rows: %w", err)

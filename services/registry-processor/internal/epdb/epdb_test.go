@@ -11,6 +11,7 @@ import (
 
 	"tributary.dev/libs/testkit/svc"
 	"tributary.dev/services/registry-processor/internal/epdb"
+	"tributary.dev/services/registry-processor/internal/pacific"
 	"tributary.dev/services/registry-processor/migrations"
 )
 
@@ -113,17 +114,21 @@ func TestEventJSON(t *testing.T) {
 		// spring-forward gap and fall-back overlap read as standard time
 		{epdb.Mark{EventID: 1, EventDate: day(2021, 3, 14, 2, 45)}, `{"event_date": "2021-03-14T10:45:00+00:00", "event_id": 1}`},
 		{epdb.Mark{EventID: 1, EventDate: day(2021, 11, 7, 1, 30)}, `{"event_date": "2021-11-07T09:30:00+00:00", "event_id": 1}`},
-		// Before 1901-12-13 pytz 2024.2 (the original's) applies local
-		// mean time, -7:53; year 1 clamps to MIN_START_DATE, which prints
+		// PST8PDT before tzdata 2024b (the original's pytz of 2022) is
+		// -8 before 1918; year 1 clamps to MIN_START_DATE, which prints
 		// the same.
-		{epdb.Mark{EventID: 0, EventDate: day(2, 1, 1, 0, 0)}, `{"event_date": "0002-01-01T07:53:00+00:00", "event_id": 0}`},
-		{epdb.Mark{EventID: 0, EventDate: day(1, 1, 1, 0, 0)}, `{"event_date": "0002-01-01T07:53:00+00:00", "event_id": 0}`},
+		{epdb.Mark{EventID: 0, EventDate: day(2, 1, 1, 0, 0)}, `{"event_date": "0002-01-01T08:00:00+00:00", "event_id": 0}`},
+		{epdb.Mark{EventID: 0, EventDate: day(1, 1, 1, 0, 0)}, `{"event_date": "0002-01-01T08:00:00+00:00", "event_id": 0}`},
 		{epdb.Mark{EventID: 5, EventDate: time.Date(2020, 1, 2, 3, 4, 5, 123456000, time.UTC)}, `{"event_date": "2020-01-02T11:04:05.123456+00:00", "event_id": 5}`},
 	}
 	for _, c := range cases {
-		if got := epdb.EventJSON(c.m); got != c.want {
+		if got := epdb.EventJSON(c.m, pacific.Pre2024b); got != c.want {
 			t.Errorf("EventJSON(%v) = %s, want %s", c.m, got, c.want)
 		}
+	}
+	// pytz 2024.2's PST8PDT is local mean time before 1901-12-13: -7:53.
+	if got := epdb.EventJSON(epdb.Mark{EventDate: day(1, 1, 1, 0, 0)}, pacific.Tz2024b); got != `{"event_date": "0002-01-01T07:53:00+00:00", "event_id": 0}` {
+		t.Errorf("EventJSON with 2024b = %s", got)
 	}
 }
 
@@ -153,7 +158,7 @@ func TestCommitPostAndStatus(t *testing.T) {
 				cred("REL", "BCA1", "h3", "2999-01-01T08:00:00+00:00", false), // expires in the future: waits
 				cred("BNC", "BCA1", "h4", "2001-01-01T08:00:00+00:00", false),
 			},
-			Requeue: &epdb.Requeue{Prev: future, Last: future}},
+			Requeue: &epdb.Requeue{Prev: future, Last: future, Release: day(2098, 6, 1, 0, 0)}},
 		{Row: q[1], Success: "N", Msg: long},
 		{Row: q[2], Success: "S", Msg: "XX: Skipped, not in scope"},
 		{Row: q[3], Success: "Y", Msg: "SP", CorpState: "HIS", CorpJSON: []byte(`{"corp_num": "D4"}`), HistoryMsg: "Withdrawn",
@@ -179,8 +184,8 @@ func TestCommitPostAndStatus(t *testing.T) {
 	same(t, "history rows", query(t, ctx, pool, `SELECT corp_num || ' ' || corp_state || ' ' || process_success || ' ' ||
 		coalesce(process_msg, '-') || ' ' || prev_event::text || ' ' || last_event::text || ' ' || corp_json::text
 		FROM corp_history_log ORDER BY record_id`), []string{
-		`A1 ACT Y - {"event_date": "0002-01-01T07:53:00+00:00", "event_id": 0} {"event_date": "2004-03-26T20:36:00+00:00", "event_id": 10} {"corp_num": "A1"}`,
-		`D4 HIS Y Withdrawn {"event_date": "0002-01-01T07:53:00+00:00", "event_id": 0} {"event_date": "2004-03-26T20:36:00+00:00", "event_id": 10} {"corp_num": "D4"}`,
+		`A1 ACT Y - {"event_date": "0002-01-01T08:00:00+00:00", "event_id": 0} {"event_date": "2004-03-26T20:36:00+00:00", "event_id": 10} {"corp_num": "A1"}`,
+		`D4 HIS Y Withdrawn {"event_date": "0002-01-01T08:00:00+00:00", "event_id": 0} {"event_date": "2004-03-26T20:36:00+00:00", "event_id": 10} {"corp_num": "D4"}`,
 	})
 	same(t, "credential rows", query(t, ctx, pool, `SELECT record_id || ' ' || corp_num || ' ' || corp_state || ' ' ||
 		credential_type_cd || ' ' || credential_id || ' ' || credential_hash || ' ' || coalesce(process_success, '-') || ' ' ||
@@ -199,43 +204,75 @@ func TestCommitPostAndStatus(t *testing.T) {
 	same(t, "nothing of the refused batch", query(t, ctx, pool, `SELECT count(*)::text FROM credential_log WHERE credential_hash = 'h9'`), []string{"0"})
 
 	now := time.Now()
-	rows, err := db.Postable(ctx, 0, 100, now)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids := func(rs []epdb.CredRow) (out []int64) {
 		for _, r := range rs {
 			out = append(out, r.RecordID)
 		}
 		return out
 	}
-	same(t, "postable (held ADDR and future expiry excluded)", ids(rows), []int64{1, 4, 6})
-	same(t, "postable row", rows[0], epdb.CredRow{RecordID: 1, Corp: "A1", TypeCd: "REG", Schema: "registration.registries.ca",
-		Version: "1.0.42", JSON: `{"expiry_date": "", "registration_id": "BCA1"}`, Reason: "Filing:ICORP"})
-	rows, _ = db.Postable(ctx, 1, 1, now)
-	same(t, "postable after 1, limit 1", ids(rows), []int64{4})
-
-	if err := db.MarkSent(ctx, []int64{1, 4}, "batch-1"); err != nil {
-		t.Fatal(err)
-	}
-	un, err := db.Unconfirmed(ctx)
+	// A claim takes the postable rows (held ADDR and future expiry
+	// excluded), in order, and nobody else gets them.
+	rows, err := db.Claim(ctx, "c1", 0, 1, now, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "unconfirmed after send", un, []int64{1, 4})
-	rows, _ = db.Postable(ctx, 0, 100, now)
-	if !rows[0].Sent || rows[2].Sent {
-		t.Errorf("Sent flags %v %v, want true for the sent row 1 and false for 6", rows[0].Sent, rows[2].Sent)
+	reason := "Filing:ICORP"
+	same(t, "claimed row", rows, []epdb.CredRow{{RecordID: 1, Corp: "A1", TypeCd: "REG", Schema: "registration.registries.ca",
+		Version: "1.0.42", JSON: `{"expiry_date": "", "registration_id": "BCA1"}`, Reason: &reason}})
+	rows, _ = db.Claim(ctx, "c2", 0, 100, now, time.Time{})
+	same(t, "second claim: the rest", ids(rows), []int64{4, 6})
+	rows, _ = db.Claim(ctx, "c3", 0, 100, now, time.Time{})
+	same(t, "third claim: nothing left", len(rows), 0)
+
+	// An answer counts only under its claim.
+	n, err := db.MarkPosted(ctx, []epdb.Posted{{RecordID: 1, Claim: "c1", Success: true, Result: "thread-1"},
+		{RecordID: 4, Claim: "c2", Success: false, Result: long}, {RecordID: 6, Claim: "c1", Success: true, Result: "stray"}})
+	if err != nil || n != 2 {
+		t.Fatalf("MarkPosted wrote %d, %v; want 2 (row 6 is c2's)", n, err)
 	}
-	if err := db.MarkPosted(ctx, []epdb.Posted{{RecordID: 1, Success: true, Result: "thread-1"}, {RecordID: 4, Success: false, Result: long}}); err != nil {
-		t.Fatal(err)
-	}
-	un, _ = db.Unconfirmed(ctx)
-	same(t, "unconfirmed after answers", len(un), 0)
 	same(t, "answers", query(t, ctx, pool, `SELECT record_id || ' ' || process_success || ' ' || process_msg
 		FROM credential_log WHERE record_id IN (1, 4) ORDER BY record_id`), []string{"1 Y thread-1", "4 N " + cutWant})
-	rows, _ = db.Postable(ctx, 0, 100, now)
-	same(t, "postable after answers", ids(rows), []int64{6})
+	// Row 6: sent and never answered; held, and not claimed again unless
+	// unconfirmed rows are asked for.
+	if n, err := db.MarkUnconfirmed(ctx, "c2", []int64{6}); err != nil || n != 1 {
+		t.Fatalf("MarkUnconfirmed: %d, %v", n, err)
+	}
+	un, _ := db.Unconfirmed(ctx)
+	same(t, "unconfirmed", un, []int64{6})
+	rows, _ = db.Claim(ctx, "c4", 0, 100, now, time.Time{})
+	same(t, "no claim of a held row", len(rows), 0)
+	rows, _ = db.Claim(ctx, "c5", 0, 100, now, now.Add(-time.Hour))
+	same(t, "held since after the cutoff: not yet", len(rows), 0)
+	rows, _ = db.Claim(ctx, "c6", 0, 100, now, now.Add(time.Hour))
+	if len(rows) != 1 || rows[0].RecordID != 6 || !rows[0].Resend {
+		t.Fatalf("resend claim: %+v", rows)
+	}
+	// Given back unsent, it stays held; a fresh row given back is postable.
+	if n, err := db.Release(ctx, "c6", []int64{6}, []bool{true}); err != nil || n != 1 {
+		t.Fatalf("Release: %d, %v", n, err)
+	}
+	un, _ = db.Unconfirmed(ctx)
+	same(t, "still unconfirmed after release", un, []int64{6})
+	// A claim left by a process that died is held as unconfirmed.
+	rows, _ = db.Claim(ctx, "c7", 0, 100, now, now.Add(time.Hour))
+	same(t, "claimed again", ids(rows), []int64{6})
+	if n, err := db.HoldOrphans(ctx); err != nil || n != 1 {
+		t.Fatalf("HoldOrphans: %d, %v", n, err)
+	}
+	// The answer to an orphaned request still counts when it arrives.
+	if n, err := db.MarkPosted(ctx, []epdb.Posted{{RecordID: 6, Claim: "c7", Success: true, Result: "thread-6"}}); err != nil || n != 1 {
+		t.Fatalf("late answer: %d, %v", n, err)
+	}
+	un, _ = db.Unconfirmed(ctx)
+	same(t, "unconfirmed after the late answer", len(un), 0)
+	if _, err := pool.Exec(ctx, `UPDATE credential_log SET process_date = NULL, process_success = NULL, process_msg = NULL
+		WHERE record_id = 6; DELETE FROM rp_claims WHERE record_id = 6`); err != nil {
+		t.Fatal(err)
+	}
+	h, err := db.Held(ctx, day(2030, 1, 1, 0, 0))
+	if err != nil || h.Unconfirmed != 0 || h.Future != 1 || !h.NextRelease.Equal(day(2098, 6, 1, 0, 0)) {
+		t.Errorf("held: %+v, %v; want one future row released 2098-06-01", h, err)
+	}
 
 	// Status, counted by hand from the rows above:
 	//   queue: 4 processed (A1 Y, B2 N, C3 S, D4 Y), 1 outstanding (A1 requeue), 1 error (B2)
@@ -266,7 +303,7 @@ func TestCommitPostAndStatus(t *testing.T) {
 		{"corp_history_log", 2, 0, 0, 0},
 		{"credential_log", 2, 2, 1, 1},
 	})
-	if st[0].Recent[0]["corp_num"] != "B2" || st[0].Recent[0]["process_msg"] != cutWant {
+	if st[0].Recent[0].Corp != "B2" || st[0].Recent[0].Message != cutWant || st[0].Recent[0].Table != "event_by_corp_filing" {
 		t.Errorf("recent queue error = %v, want B2's row", st[0].Recent[0])
 	}
 	ok, failed, err := db.PostedSince(ctx, 5*time.Minute)
@@ -278,16 +315,16 @@ func TestCommitPostAndStatus(t *testing.T) {
 	}
 
 	// requeue --failed: B2's queue row pending again, credential 4 postable again.
-	nq, nc, err := db.Requeue(ctx, true, "")
+	nq, nc, err := db.RequeueFailed(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if nq != 1 || nc != 1 {
 		t.Errorf("requeue --failed reset %d queue rows and %d credentials, want 1 and 1", nq, nc)
 	}
-	rows, _ = db.Postable(ctx, 0, 100, now)
+	rows, _ = db.Claim(ctx, "c8", 0, 100, now, time.Time{})
 	same(t, "postable after requeue", ids(rows), []int64{4, 6})
-	if rows[0].Sent {
+	if rows[0].Resend {
 		t.Error("a requeued credential still counts as sent")
 	}
 	p, _ := db.Pending(ctx, 10)
@@ -296,13 +333,18 @@ func TestCommitPostAndStatus(t *testing.T) {
 		pc = append(pc, r.Corp)
 	}
 	same(t, "pending after requeue", pc, []string{"B2", "A1"})
-	// requeue --corp D4 (not only failures): its processed row is pending again.
-	nq, _, err = db.Requeue(ctx, false, "D4")
-	if err != nil || nq != 1 {
-		t.Errorf("requeue --corp D4: %d rows, %v; want 1", nq, err)
+	// requeue --corp, for any corp: a new queue row with its whole
+	// history as the window, even for a corp never queued.
+	for _, corp := range []string{"D4", "Z9"} {
+		if _, err := db.RequeueCorp(ctx, corp); err != nil {
+			t.Errorf("requeue --corp %s: %v", corp, err)
+		}
 	}
-	if _, _, err := db.Requeue(ctx, false, ""); err == nil {
-		t.Error("requeue of every corp without --failed was accepted")
+	same(t, "queued again", query(t, ctx, pool, `SELECT corp_num || ' ' || prev_event_id || ' ' || prev_event_date || ' ' || last_event_id
+		FROM event_by_corp_filing WHERE process_date IS NULL AND corp_num IN ('D4', 'Z9') ORDER BY record_id`),
+		[]string{"D4 0 0001-01-01 00:00:00 10", "Z9 0 0001-01-01 00:00:00 10"})
+	if _, err := db.RequeueCorp(ctx, " "); err == nil {
+		t.Error("requeue of a blank corp was accepted")
 	}
 	if err := db.Check(ctx); err != nil {
 		t.Error(err)

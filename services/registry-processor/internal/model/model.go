@@ -40,6 +40,10 @@ type Event struct {
 	// firm trigger_dts rule): the original resolves the events of names,
 	// jurisdictions and offices this way, and the high-water mark's date.
 	EffectiveUntyped time.Time
+	// Problem names what makes the event unusable (a NULL where a value
+	// must be, an event type not in event_type): a corp whose rows name it
+	// is held back with this message. "" when it is fine.
+	Problem string
 }
 
 // IsConversion says the event happened on the data-conversion day.
@@ -58,6 +62,11 @@ type Corp struct {
 	LastARFiled    *time.Time
 	BN9            *string
 	BN15           *string
+	AdminEmail     *string
+	LastLedgerDt   *time.Time
+	// TypeColinInd, TypeShortDesc and TypeFullDesc are the corp_type
+	// row's other columns (nil when there is none), for corp_json.
+	TypeColinInd, TypeShortDesc, TypeFullDesc *string
 
 	Names         []Name
 	States        []State
@@ -70,6 +79,11 @@ type Corp struct {
 	// Events holds every event the rows above start or end with, and the
 	// corp's own events, by id.
 	Events map[int64]*Event
+
+	// Problems name the corp's own rows that cannot be used, each as
+	// "table.column is NULL (…)": the corp is held back (N) with the
+	// first of them, and the rest of its batch goes on.
+	Problems []string
 }
 
 // Name is a corp_name row: CO and NB legal names, AS assumed names.
@@ -79,6 +93,8 @@ type Name struct {
 	Start  int64
 	End    *int64 // nil: current
 	Name   *string
+	Srch   *string // srch_nme
+	DDCorp *string // dd_corp_num
 }
 
 // State is a corp_state row with its op state (ACT/HIS) from corp_op_state.

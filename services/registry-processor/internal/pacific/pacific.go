@@ -3,15 +3,25 @@
 // (timezone "PST8PDT", localize with its default is_dst=False), converted
 // to UTC and printed by datetime.isoformat with "+00:00".
 //
-// Which tz data: the original pins pytz 2024.2, built from tzdata 2024b, in
-// which PST8PDT is a link to America/Los_Angeles. pytz reads only the
-// 32-bit (version 1) part of its zone files, so its table for that zone
-// starts with local mean time (-7:52:58, rounded by pytz to -7:53) until
-// the earliest 32-bit instant, 1901-12-13 20:45:52 UTC, and ends with the
-// last transition that fits, 2037-11-01 09:00 UTC, after which it is PST
-// for ever (no DST from 2038 on). This package reproduces that table from
-// Go's embedded America/Los_Angeles, pytz's rounding, and its choice for
-// wall times that occur twice or not at all.
+// Which tz data decides the output, and the original left pytz unpinned,
+// so it depends on the image it ran in. Two sets of Rules:
+//
+//   - Pre2024b: every pytz before 2024.2 (tzdata before 2024b), what the
+//     deployment of 2022 ran. PST8PDT was a zone of its own on the US
+//     rules: -08:00 before 1918 (so MIN_START_DATE prints
+//     0002-01-01T08:00:00+00:00), the US daylight time of 1918-1919 and
+//     the war, none from 1946 to 1966, and the US rules from 1967.
+//   - Tz2024b: pytz 2024.2 and later, where PST8PDT is a link to
+//     America/Los_Angeles: local mean time (-7:52:58, rounded by pytz to
+//     -7:53) before 1901-12-13 20:45:52 UTC, California's daylight time
+//     of 1948-1966.
+//
+// Both share pytz's limits: it reads only the 32-bit (version 1) part of
+// the zone files, whose table ends with the last transition that fits,
+// 2037-11-01 09:00 UTC, after which it is PST for ever. This package
+// rebuilds both tables from Go's embedded America/Los_Angeles (which
+// follows the US rules outside 1946-1966), pytz's rounding, and its choice
+// for wall times that occur twice or not at all.
 package pacific
 
 import (
@@ -46,12 +56,41 @@ var (
 	// OverflowError and the encoder writes a clamp instead.
 	lowest  = time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC)
 	highest = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-
-	// MinStartISO and MaxEndISO are the encoder's clamps:
-	// MIN_START_DATE_TZ and MAX_END_DATE_TZ in UTC.
-	MinStartISO = convert(MinStart)
-	MaxEndISO   = convert(MaxEnd)
 )
+
+// Rules are the tz data of the original's pytz.
+type Rules int
+
+const (
+	// Pre2024b is pytz before 2024.2: PST8PDT on the US rules.
+	Pre2024b Rules = iota
+	// Tz2024b is pytz 2024.2 and later: PST8PDT is America/Los_Angeles.
+	Tz2024b
+)
+
+// ParseRules reads PYTZ_TZDATA: "pre-2024b" or "2024b".
+func ParseRules(s string) (Rules, error) {
+	switch s {
+	case "pre-2024b":
+		return Pre2024b, nil
+	case "2024b":
+		return Tz2024b, nil
+	}
+	return 0, fmt.Errorf("%q: want pre-2024b (pytz before 2024.2) or 2024b (pytz 2024.2 and later)", s)
+}
+
+func (r Rules) String() string {
+	if r == Tz2024b {
+		return "2024b"
+	}
+	return "pre-2024b"
+}
+
+// MinStartISO is the encoder's low clamp, MIN_START_DATE_TZ in UTC.
+func (r Rules) MinStartISO() string { return r.convert(MinStart) }
+
+// MaxEndISO is the encoder's high clamp, MAX_END_DATE_TZ in UTC.
+func (r Rules) MaxEndISO() string { return r.convert(MaxEnd) }
 
 // ISO is CustomJsonEncoder.default for a naive Pacific datetime. Only the
 // wall clock of t counts (its location is ignored). Values pytz cannot
@@ -59,19 +98,19 @@ var (
 // when the year is ≤ 2 and MaxEndISO when it is ≥ 9998, as the encoder's
 // exception handler does. Sub-microsecond digits are dropped: Python and
 // PostgreSQL keep microseconds.
-func ISO(t time.Time) string {
+func (r Rules) ISO(t time.Time) string {
 	w := wall(t)
 	if w.Before(lowest) {
-		return MinStartISO
+		return r.MinStartISO()
 	}
 	if !w.Before(highest) {
-		return MaxEndISO
+		return r.MaxEndISO()
 	}
-	return convert(w)
+	return r.convert(w)
 }
 
-func convert(w time.Time) string {
-	u := w.Add(-time.Duration(offset(w)) * time.Second)
+func (r Rules) convert(w time.Time) string {
+	u := w.Add(-time.Duration(r.offset(w)) * time.Second)
 	s := u.Format("2006-01-02T15:04:05")
 	if us := u.Nanosecond() / 1000; us != 0 {
 		s += fmt.Sprintf(".%06d", us)
@@ -80,9 +119,9 @@ func convert(w time.Time) string {
 }
 
 // UTC is the instant ISO prints, for callers that compare instants.
-func UTC(t time.Time) time.Time {
+func (r Rules) UTC(t time.Time) time.Time {
 	w := wall(t)
-	return w.Add(-time.Duration(offset(w)) * time.Second)
+	return w.Add(-time.Duration(r.offset(w)) * time.Second)
 }
 
 func wall(t time.Time) time.Time {
@@ -97,18 +136,31 @@ type zinfo struct {
 }
 
 var (
-	pytzFirst = time.Unix(-1<<31, 0).UTC()                   // 1901-12-13 20:45:52
+	pytzFirst = time.Unix(-1<<31, 0).UTC()                   // 1901-12-13 20:45:52, 2024b's first entry
 	pytzLast  = time.Date(2037, 11, 1, 9, 0, 0, 0, time.UTC) // last v1 transition
+	pst       = zinfo{off: -8 * 3600}
+
+	// The US rules and America/Los_Angeles differ only here: the US had
+	// no daylight time from the end of the war (1945-09-30) until 1967,
+	// California had its own from 1948 to 1966. Neither had a transition
+	// between 1945-09-30 and 1948-03-14, nor in 1967 before April.
+	usQuietFrom = time.Date(1946, 1, 1, 0, 0, 0, 0, time.UTC)
+	usQuietTo   = time.Date(1967, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Before 1918 the US had no daylight time; America/Los_Angeles was
+	// PST from 1883 (and LMT before, which the old PST8PDT never had).
+	usFirst = time.Date(1918, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 // at is the zone in force at an instant given as a UTC wall clock, by
-// pytz's table.
-func at(instant time.Time) zinfo {
-	if instant.Before(pytzFirst) {
+// pytz's table for the rules.
+func (r Rules) at(instant time.Time) zinfo {
+	switch {
+	case !instant.Before(pytzLast):
+		return pst
+	case r == Tz2024b && instant.Before(pytzFirst):
 		return zinfo{off: roundMinute(-(7*3600 + 52*60 + 58))}
-	}
-	if !instant.Before(pytzLast) {
-		return zinfo{off: -8 * 3600}
+	case r == Pre2024b && (instant.Before(usFirst) || (!instant.Before(usQuietFrom) && instant.Before(usQuietTo))):
+		return pst
 	}
 	lt := instant.In(la)
 	_, off := lt.Zone()
@@ -131,11 +183,11 @@ func roundMinute(off int) int {
 // spring-forward gap): the zone of six hours earlier, i.e. standard time.
 // Two fits (the fall-back hour): the non-DST one, else the one with the
 // later UTC instant.
-func offset(w time.Time) int {
+func (r Rules) offset(w time.Time) int {
 	var fits []zinfo
 	for _, d := range []time.Duration{-24 * time.Hour, 24 * time.Hour} {
-		c := at(w.Add(d))
-		if at(w.Add(-time.Duration(c.off)*time.Second)).off != c.off {
+		c := r.at(w.Add(d))
+		if r.at(w.Add(-time.Duration(c.off)*time.Second)).off != c.off {
 			continue
 		}
 		dup := false
@@ -148,7 +200,7 @@ func offset(w time.Time) int {
 	}
 	switch len(fits) {
 	case 0:
-		return offset(w.Add(-6 * time.Hour))
+		return r.offset(w.Add(-6 * time.Hour))
 	case 1:
 		return fits[0].off
 	}
@@ -171,6 +223,29 @@ func offset(w time.Time) int {
 		}
 	}
 	return best.off
+}
+
+// Evidence says which rules wrote a date string of the encoder, when it
+// tells: the low clamp, or a local midnight before 1901-12-13 (which
+// Pre2024b prints at 08:00 UTC and Tz2024b at 07:53). ok is false for
+// every other string.
+func Evidence(iso string) (r Rules, ok bool) {
+	switch iso {
+	case Pre2024b.MinStartISO():
+		return Pre2024b, true
+	case Tz2024b.MinStartISO():
+		return Tz2024b, true
+	}
+	if len(iso) != len("1900-01-01T08:00:00+00:00") || iso[10] != 'T' || iso[19:] != "+00:00" || iso[:10] >= "1901-12-13" {
+		return 0, false
+	}
+	switch iso[11:19] {
+	case "08:00:00":
+		return Pre2024b, true
+	case "07:53:00":
+		return Tz2024b, true
+	}
+	return 0, false
 }
 
 // Now is the registry's wall clock now: naive Pacific time, the way COLIN

@@ -10,8 +10,10 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 
 	"tributary.dev/libs/faults"
 	"tributary.dev/libs/natsbus"
+	"tributary.dev/libs/runner"
 	"tributary.dev/services/registry-processor/internal/colin"
 	"tributary.dev/services/registry-processor/internal/creds"
 	"tributary.dev/services/registry-processor/internal/epdb"
@@ -48,6 +51,11 @@ type Config struct {
 	Now func() time.Time
 	// Progress, when set, is told how far a long stage is.
 	Progress func(stage string, done, total int)
+	// Dates are the tz rules dates print with (PYTZ_TZDATA).
+	Dates pacific.Rules
+	// PageAbove is how many touched corps make a run one to page about
+	// (CORPS_TOUCHED_PAGE); the run still goes on. 0: 100,000.
+	PageAbove int
 }
 
 // Pipeline runs the stages.
@@ -72,6 +80,9 @@ func New(cfg Config, src *colin.Source, db *epdb.DB, post *poster.Poster, bus Pu
 	if cfg.Now == nil {
 		cfg.Now = pacific.Now
 	}
+	if cfg.PageAbove <= 0 {
+		cfg.PageAbove = 100_000
+	}
 	return &Pipeline{cfg: cfg, src: src, db: db, post: post, bus: bus, log: log, m: m, host: natsbus.Host()}
 }
 
@@ -91,46 +102,80 @@ func (p *Pipeline) progress(stage string, done, total int) {
 type Found struct {
 	From, To epdb.Mark
 	Corps    int
+	Events   int  // source events past the high-water mark
+	Paged    bool // more corps than Config.PageAbove: someone should look
 }
 
 // FindEvents queues every corp touched by an event since the high-water
-// mark, up to the latest event at or before now, and moves the mark.
+// mark and moves the mark to the latest event at or before now, as the
+// original's find-unprocessed-events: the same candidates (events at or
+// after the mark's date, with no upper bound, the corp_state rows they
+// start or end, FBO links either way), the same windows, the same sanity
+// checks. More corps than Config.PageAbove is a warning and a run to page
+// about, as the original's "cRaZy MaX" message was, not a stop.
 func (p *Pipeline) FindEvents(ctx context.Context) (Found, error) {
 	defer p.m.stage("find", time.Now())
 	hw, err := p.db.HighWater(ctx)
 	if err != nil {
 		return Found{}, err
 	}
+	p.m.LastEvent.Set(float64(hw.EventID))
 	if hw.EventID == 0 {
 		return Found{From: hw, To: hw}, fmt.Errorf("the high-water mark is event 0: run `registry-processor initial-load` first (the original refuses to find events from 0 too)")
 	}
 	now := p.cfg.Now()
+	if err := reasonable("previous event date (the high-water mark in last_event)", hw.EventDate, now); err != nil {
+		return Found{From: hw, To: hw}, err
+	}
 	id, ts, _, err := p.src.MaxEventBefore(ctx, now)
 	if err != nil {
-		return Found{}, err
+		return Found{From: hw, To: hw}, err
+	}
+	if id == 0 {
+		return Found{From: hw, To: hw}, fmt.Errorf("no source event at or before %s: the source's event table is empty or its clock is ahead (the original refuses a max event id of 0)", now.Format(time.DateTime))
+	}
+	if err := reasonable("latest source event date", ts, now); err != nil {
+		return Found{From: hw, To: hw}, err
 	}
 	last := epdb.Mark{EventID: id, EventDate: ts}
 	if id <= hw.EventID && !ts.After(hw.EventDate) {
 		return Found{From: hw, To: hw}, nil
 	}
-	corps, err := p.src.CorpsSince(ctx, hw.EventDate, ts)
+	touched, err := p.src.CorpsSince(ctx, hw.EventDate, hw.EventID)
 	if err != nil {
-		return Found{}, err
+		return Found{From: hw, To: hw}, err
 	}
-	if len(corps) > 100_000 {
-		return Found{}, fmt.Errorf("%d corps touched since event %d: more than 100,000 (the original's limit; use initial-load for a full reload)", len(corps), hw.EventID)
+	for _, bad := range touched.Invalid {
+		p.log.Warn("a source event is not usable and was not queued", zap.String("problem", bad))
+		p.m.Invalid.WithLabelValues("event").Inc()
 	}
-	if len(corps) > 10_000 {
-		p.log.Warn("many corps touched since the last run", zap.Int("corps", len(corps)), zap.Int64("since_event", hw.EventID))
+	found := Found{From: hw, To: last, Corps: len(touched.Corps), Events: touched.Events}
+	switch {
+	case len(touched.Corps) > p.cfg.PageAbove:
+		found.Paged = true
+		p.m.Paged.Inc()
+		p.log.Error("more corps touched since the last run than expected: queued all the same; page someone to look (a reload in the source?)",
+			zap.Int("corps", len(touched.Corps)), zap.Int("page_above", p.cfg.PageAbove), zap.Int64("since_event", hw.EventID))
+	case len(touched.Corps) > 10_000:
+		p.log.Warn("many corps touched since the last run", zap.Int("corps", len(touched.Corps)), zap.Int64("since_event", hw.EventID))
 	}
-	if err := p.db.Queue(ctx, corps, hw, last); err != nil {
-		return Found{}, err
+	if err := p.db.Queue(ctx, touched.Corps, hw, last); err != nil {
+		return Found{From: hw, To: hw}, err
 	}
 	faults.Point("after-queue")
-	p.m.EventsFound.WithLabelValues().Add(float64(id - hw.EventID))
-	p.m.CorpsQueued.Add(float64(len(corps)))
+	p.m.EventsFound.WithLabelValues().Add(float64(touched.Events))
+	p.m.CorpsQueued.Add(float64(len(touched.Corps)))
 	p.m.LastEvent.Set(float64(id))
-	return Found{From: hw, To: last, Corps: len(corps)}, nil
+	return found, nil
+}
+
+// reasonable is the original's sanity check on a date: within ten years
+// of now.
+func reasonable(what string, d, now time.Time) error {
+	if d.Year() < now.Year()-10 || d.Year() > now.Year()+10 {
+		return fmt.Errorf("%s %s is unreasonable: more than ten years from now (the original refuses it too)", what, d.Format(time.DateTime))
+	}
+	return nil
 }
 
 // InitialLoad queues every corporation of the source, from event 0 to
@@ -149,17 +194,23 @@ func (p *Pipeline) InitialLoad(ctx context.Context) (Found, error) {
 			zap.Int64("high_water_event", hw.EventID))
 		return Found{From: hw, To: hw}, nil
 	}
-	// LAST is the latest event at or before now with its event_timestmp.
-	// The original wrote the event's effective date there; a future-dated
-	// filing then put the high-water date in the future, and the next
-	// runs, which look for events with event_timestmp at or after it,
-	// skipped every event until that day.
-	id, ts, _, err := p.src.MaxEventBefore(ctx, p.cfg.Now())
+	// As the original's initial load: every corp with PREV (0,
+	// 0001-01-01) and LAST the latest event with its effective date; the
+	// high-water mark that event with its event_timestmp. One difference:
+	// the original took the latest event of all, and an event stamped in
+	// the future (a future-dated filing) put the mark in the future, so
+	// the following runs, which look for events at or after it, skipped
+	// every event until that day. Ours is the latest at or before now.
+	id, ts, effective, err := p.src.MaxEventBefore(ctx, p.cfg.Now())
 	if err != nil {
 		return Found{}, err
 	}
-	prev := epdb.Mark{EventID: 0, EventDate: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
-	last := epdb.Mark{EventID: id, EventDate: ts}
+	if id == 0 {
+		return Found{}, fmt.Errorf("initial-load: no source event at or before now: the source's event table is empty")
+	}
+	prev := epdb.Mark{EventID: 0, EventDate: epdb.MinEventDate}
+	last := epdb.Mark{EventID: id, EventDate: effective}
+	mark := epdb.Mark{EventID: id, EventDate: ts}
 	const page = 20_000
 	total := 0
 	after := ""
@@ -184,11 +235,11 @@ func (p *Pipeline) InitialLoad(ctx context.Context) (Found, error) {
 		p.progress("initial-load: queue", total, 0)
 		p.beat()
 	}
-	if err := p.db.Queue(ctx, nil, prev, last); err != nil {
+	if err := p.db.MoveMark(ctx, mark); err != nil {
 		return Found{}, err
 	}
 	p.m.LastEvent.Set(float64(id))
-	return Found{From: prev, To: last, Corps: total}, nil
+	return Found{From: prev, To: mark, Corps: total}, nil
 }
 
 // Processed is what ProcessQueue did.
@@ -207,7 +258,21 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		corps map[string]*model.Corp
 		err   error
 	}
+	var loadTime, genTime, commitTime, waitTime time.Duration
+	var loadMu sync.Mutex
+	start := time.Now()
+	defer func() {
+		p.log.Info("processing done", zap.Int("corps", res.Corps), zap.Int("credentials", res.Credentials),
+			zap.Duration("took", time.Since(start)), zap.Duration("loading", loadTime), zap.Duration("generating", genTime),
+			zap.Duration("committing", commitTime), zap.Duration("waiting_for_loads", waitTime))
+	}()
 	fetch := func(after int64) loaded {
+		t0 := time.Now()
+		defer func() {
+			loadMu.Lock()
+			loadTime += time.Since(t0)
+			loadMu.Unlock()
+		}()
 		rows, err := p.db.Due(ctx, after, p.cfg.BatchSize, p.cfg.Now())
 		if err != nil || len(rows) == 0 {
 			return loaded{err: err}
@@ -223,18 +288,28 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 		corps, err := p.src.Load(ctx, nums)
 		return loaded{rows: rows, corps: corps, err: err}
 	}
-	cur := fetch(0)
-	for cur.err == nil && len(cur.rows) > 0 {
-		next := make(chan loaded, 1)
-		go func(after int64) { next <- fetch(after) }(cur.rows[len(cur.rows)-1].RecordID)
-		outcomes := p.generate(cur.rows, cur.corps)
-		inserted, err := p.db.Commit(ctx, outcomes)
-		if err != nil {
-			<-next
-			return res, err
+	// Three stages overlap: the next batch loads while this one is
+	// generated and the one before commits. Commits stay one at a time,
+	// in queue order, so record ids keep the generation order.
+	type committed struct {
+		outcomes []epdb.Outcome
+		inserted int
+		took     time.Duration
+		err      error
+	}
+	var pending chan committed
+	settle := func() error {
+		if pending == nil {
+			return nil
+		}
+		c := <-pending
+		pending = nil
+		commitTime += c.took
+		if c.err != nil {
+			return c.err
 		}
 		faults.Point("after-commit")
-		for _, o := range outcomes {
+		for _, o := range c.outcomes {
 			res.Corps++
 			switch o.Success {
 			case "S":
@@ -243,17 +318,56 @@ func (p *Pipeline) ProcessQueue(ctx context.Context) (Processed, error) {
 				res.Failed++
 			}
 			p.m.Corps.WithLabelValues(o.Success).Inc()
-			for _, c := range o.Creds {
-				p.m.Generated.WithLabelValues(c.TypeCd).Inc()
+			for _, cr := range o.Creds {
+				p.m.Generated.WithLabelValues(cr.TypeCd).Inc()
 			}
 		}
-		res.Credentials += inserted
-		p.m.Duplicates.Add(float64(countCreds(outcomes) - inserted))
+		res.Credentials += c.inserted
+		p.m.Duplicates.Add(float64(countCreds(c.outcomes) - c.inserted))
 		p.progress("process", res.Corps, 0)
 		p.beat()
+		return nil
+	}
+	cur := fetch(0)
+	for cur.err == nil && len(cur.rows) > 0 {
+		if runner.Stopping(ctx) {
+			// The batch in hand is not started; it stays queued.
+			p.log.Info("processing stops: shutting down", zap.Int("corps_processed", res.Corps))
+			break
+		}
+		next := make(chan loaded, 1)
+		go func(after int64) { next <- fetch(after) }(cur.rows[len(cur.rows)-1].RecordID)
+		t0 := time.Now()
+		outcomes := p.generate(cur.rows, cur.corps)
+		genTime += time.Since(t0)
+		if err := settle(); err != nil {
+			<-next
+			return res, err
+		}
+		ch := make(chan committed, 1)
+		go func() {
+			t := time.Now()
+			n, err := p.db.Commit(ctx, outcomes)
+			ch <- committed{outcomes, n, time.Since(t), err}
+		}()
+		pending = ch
+		t2 := time.Now()
 		cur = <-next
+		waitTime += time.Since(t2)
+	}
+	if err := settle(); err != nil {
+		return res, err
 	}
 	return res, cur.err
+}
+
+// tableOf is the table a problem names ("corp_name.start_event_id is
+// NULL …" → corp_name).
+func tableOf(problem string) string {
+	if i := strings.IndexAny(problem, ". "); i > 0 {
+		return problem[:i]
+	}
+	return "unknown"
 }
 
 func countCreds(outcomes []epdb.Outcome) int {
@@ -285,7 +399,10 @@ func (p *Pipeline) generateRange(rows []epdb.QueueRow, corps map[string]*model.C
 		o := epdb.Outcome{Row: r}
 		c := corps[r.Corp]
 		if c == nil {
-			o.Success, o.Msg = "N", fmt.Sprintf("corp %s: not in the source database", r.Corp)
+			// No corporation row: the original's corp_typ_cd is '' and
+			// its scope check skips the corp, with no history row.
+			res := creds.Generate(nil, creds.Window{}, now, p.cfg.Dates)
+			o.Success, o.Msg, o.CorpState = "S", res.Skip, res.CorpState
 			out[i] = o
 			continue
 		}
@@ -299,16 +416,22 @@ func (p *Pipeline) generateRange(rows []epdb.QueueRow, corps map[string]*model.C
 		default:
 			o.Success, o.Msg = "Y", c.TypeCd
 		}
-		if o.Success != "S" {
-			o.CorpJSON, _ = json.Marshal(c)
+		// The original wrote the history row unless the corp's only news
+		// was future-dated (no credentials, a requeue).
+		if res.CorpJSON != "" && (len(res.Creds) > 0 || res.Requeue == nil) {
+			o.CorpJSON = []byte(res.CorpJSON)
+		}
+		for _, pr := range c.Problems {
+			p.m.Invalid.WithLabelValues(tableOf(pr)).Inc()
 		}
 		if res.Withdrawn {
 			o.HistoryMsg = "Withdrawn"
 		}
 		if res.Requeue != nil {
 			o.Requeue = &epdb.Requeue{
-				Prev: epdb.Mark{EventID: res.Requeue.PrevEventID, EventDate: res.Requeue.PrevEventDate},
-				Last: epdb.Mark{EventID: res.Requeue.LastEventID, EventDate: res.Requeue.LastEventDate},
+				Prev:    epdb.Mark{EventID: res.Requeue.PrevEventID, EventDate: res.Requeue.PrevEventDate},
+				Last:    epdb.Mark{EventID: res.Requeue.LastEventID, EventDate: res.Requeue.LastEventDate},
+				Release: res.Release,
 			}
 		}
 		if o.Success == "Y" {
@@ -332,7 +455,7 @@ func (p *Pipeline) generateOne(c *model.Corp, r epdb.QueueRow, now time.Time) (r
 	return creds.Generate(c, creds.Window{
 		PrevEventID: r.Prev.EventID, PrevEventDate: r.Prev.EventDate,
 		LastEventID: r.Last.EventID, LastEventDate: r.Last.EventDate,
-	}, now)
+	}, now, p.cfg.Dates)
 }
 
 // Post posts what is postable.
@@ -350,30 +473,45 @@ func (p *Pipeline) Post(ctx context.Context) (poster.Stats, error) {
 	})
 }
 
-// Run is one run of the service: find, process, post, announce.
+// Run is one run of the service: find, process, post, announce. A stage
+// that fails does not keep the next from running: what is queued is
+// still processed and what is postable still posted, and the run is
+// recorded in rp_runs with every error. Asked to stop, it starts no
+// further stage.
 func (p *Pipeline) Run(ctx context.Context) error {
-	start := time.Now()
-	found, err := p.FindEvents(ctx)
-	if err != nil {
-		p.m.Runs.WithLabelValues("failed").Inc()
-		return err
+	rec := p.Begin(ctx, "run")
+	found, ferr := p.FindEvents(ctx)
+	if ferr != nil {
+		p.log.Error("finding events failed; queued corps are still processed and credentials posted", zap.Error(ferr))
 	}
-	proc, err := p.ProcessQueue(ctx)
-	if err != nil {
-		p.m.Runs.WithLabelValues("failed").Inc()
-		return err
+	var proc Processed
+	var perr error
+	if !runner.Stopping(ctx) {
+		proc, perr = p.ProcessQueue(ctx)
+		if perr != nil {
+			p.log.Error("processing the queue failed; what is postable is still posted", zap.Error(perr))
+		}
 	}
 	if found.To.EventID > found.From.EventID || proc.Corps > 0 {
 		p.publish(ctx, SubjectProcessed, fmt.Sprintf("processed/%d-%d", found.From.EventID, found.To.EventID), map[string]any{
 			"system": model.System, "from_event": found.From.EventID, "to_event": found.To.EventID,
 			"corps": proc.Corps, "credentials": proc.Credentials})
 	}
-	st, err := p.Post(ctx)
+	var st poster.Stats
+	var serr error
+	if !runner.Stopping(ctx) {
+		st, serr = p.Post(ctx)
+	}
+	err := errors.Join(ferr, perr, serr)
+	note := ""
+	if found.Paged {
+		note = fmt.Sprintf("paged: %d corps touched, more than %d", found.Corps, p.cfg.PageAbove)
+	}
 	p.log.Info("run done", zap.Int64("from_event", found.From.EventID), zap.Int64("to_event", found.To.EventID),
-		zap.Int("corps_queued", found.Corps), zap.Int("corps_processed", proc.Corps), zap.Int("credentials", proc.Credentials),
-		zap.Int("posted", st.Success), zap.Int("post_failed", st.Failed), zap.Duration("took", time.Since(start)))
-	p.recordRun(ctx, "run", start, proc.Corps, proc.Credentials, st, err)
-	p.RefreshGauges(ctx)
+		zap.Int("events", found.Events), zap.Int("corps_queued", found.Corps), zap.Int("corps_processed", proc.Corps), zap.Int("credentials", proc.Credentials),
+		zap.Int("posted", st.Success), zap.Int("post_failed", st.Failed), zap.Int("unconfirmed", st.Unconfirmed+st.Orphaned), zap.Duration("took", time.Since(rec.Started)))
+	rec.End(ctx, proc.Corps, proc.Credentials, st, note, err)
+	p.RefreshGauges(context.WithoutCancel(ctx))
 	if err != nil {
 		p.m.Runs.WithLabelValues("failed").Inc()
 		return err
@@ -382,8 +520,37 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-// RefreshGauges sets the outstanding and error gauges from the same
-// counts `status` prints.
+// Begin records the start of a run of verb in rp_runs (a failure to
+// record is logged, never fatal); End records how it went.
+func (p *Pipeline) Begin(ctx context.Context, verb string) *Record {
+	r := &Record{p: p, Run: epdb.Run{Verb: verb, Started: time.Now()}}
+	if err := p.db.RecordRun(context.WithoutCancel(ctx), &r.Run); err != nil {
+		p.log.Warn("run not recorded", zap.String("verb", verb), zap.Error(err))
+	}
+	return r
+}
+
+// Record is a run being recorded.
+type Record struct {
+	p *Pipeline
+	epdb.Run
+}
+
+// End records the run's outcome: the corps and credentials it processed
+// and posted, a note (a paged run), and its error.
+func (r *Record) End(ctx context.Context, corps, generated int, st poster.Stats, note string, err error) {
+	r.Finished, r.Corps, r.Generated = time.Now(), int64(corps), int64(generated)
+	r.Posted, r.Failed, r.Unconfirmed = int64(st.Success), int64(st.Failed), int64(st.Unconfirmed+st.Orphaned)
+	r.Note = note
+	r.Err = errText(err)
+	if rerr := r.p.db.RecordRun(context.WithoutCancel(ctx), &r.Run); rerr != nil {
+		r.p.log.Warn("run not recorded", zap.String("verb", r.Verb), zap.Error(rerr))
+	}
+}
+
+// RefreshGauges sets the outstanding, error and held gauges from the
+// same counts `status` prints, and the high-water mark from last_event
+// (so a restarted process shows it before its first run).
 func (p *Pipeline) RefreshGauges(ctx context.Context) {
 	counts, err := p.db.Status(ctx, time.Now())
 	if err != nil {
@@ -394,15 +561,14 @@ func (p *Pipeline) RefreshGauges(ctx context.Context) {
 		p.m.Outstanding.WithLabelValues(c.Table).Set(float64(c.Outstanding))
 		p.m.Errors.WithLabelValues(c.Table).Set(float64(c.Errors))
 	}
-}
-
-// recordRun keeps the run for the status page's last runs; a failure to
-// record it is logged, not fatal.
-func (p *Pipeline) recordRun(ctx context.Context, verb string, start time.Time, corps, generated int, st poster.Stats, err error) {
-	r := &epdb.Run{Verb: verb, Started: start, Finished: time.Now(), Corps: int64(corps), Generated: int64(generated),
-		Posted: int64(st.Success), Failed: int64(st.Failed), Err: errText(err)}
-	if rerr := p.db.RecordRun(context.WithoutCancel(ctx), r); rerr != nil {
-		p.log.Warn("run not recorded", zap.Error(rerr))
+	if h, err := p.db.Held(ctx, p.cfg.Now()); err == nil {
+		p.m.Unconfirmed.Set(float64(h.Unconfirmed))
+		p.m.FutureDated.Set(float64(h.Future))
+	} else {
+		p.log.Warn("held counts not read", zap.Error(err))
+	}
+	if hw, err := p.db.HighWater(ctx); err == nil {
+		p.m.LastEvent.Set(float64(hw.EventID))
 	}
 }
 

@@ -11,29 +11,38 @@ import (
 // PostStore is the poster's view of credential_log.
 type PostStore struct{ DB *epdb.DB }
 
-// Postable implements poster.Store.
-func (s PostStore) Postable(ctx context.Context, after int64, limit int, now time.Time) ([]poster.Row, error) {
-	rows, err := s.DB.Postable(ctx, after, limit, now)
+// Claim implements poster.Store.
+func (s PostStore) Claim(ctx context.Context, claim string, after int64, limit int, now, resendBefore time.Time) ([]poster.Row, error) {
+	rows, err := s.DB.Claim(ctx, claim, after, limit, now, resendBefore)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]poster.Row, len(rows))
 	for i, r := range rows {
-		out[i] = poster.Row{RecordID: r.RecordID, Corp: r.Corp, Schema: r.Schema, Version: r.Version, JSON: r.JSON, Reason: r.Reason}
+		out[i] = poster.Row{RecordID: r.RecordID, Corp: r.Corp, Schema: r.Schema, Version: r.Version, JSON: r.JSON,
+			Reason: r.Reason, Resend: r.Resend, Claim: claim}
 	}
 	return out, nil
 }
 
-// MarkSent implements poster.Store.
-func (s PostStore) MarkSent(ctx context.Context, ids []int64, batch string) error {
-	return s.DB.MarkSent(ctx, ids, batch)
-}
+// HoldOrphans implements poster.Store.
+func (s PostStore) HoldOrphans(ctx context.Context) (int, error) { return s.DB.HoldOrphans(ctx) }
 
 // MarkPosted implements poster.Store.
-func (s PostStore) MarkPosted(ctx context.Context, results []poster.Result) error {
+func (s PostStore) MarkPosted(ctx context.Context, results []poster.Result) (int, error) {
 	out := make([]epdb.Posted, len(results))
 	for i, r := range results {
-		out[i] = epdb.Posted{RecordID: r.RecordID, Success: r.Success, Result: r.Result}
+		out[i] = epdb.Posted{RecordID: r.RecordID, Claim: r.Claim, Success: r.Success, Result: r.Result}
 	}
 	return s.DB.MarkPosted(ctx, out)
+}
+
+// MarkUnconfirmed implements poster.Store.
+func (s PostStore) MarkUnconfirmed(ctx context.Context, claim string, ids []int64) (int, error) {
+	return s.DB.MarkUnconfirmed(ctx, claim, ids)
+}
+
+// Release implements poster.Store.
+func (s PostStore) Release(ctx context.Context, claim string, ids []int64, resend []bool) (int, error) {
+	return s.DB.Release(ctx, claim, ids, resend)
 }

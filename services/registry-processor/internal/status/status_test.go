@@ -49,7 +49,10 @@ func fill(t *testing.T) *epdb.DB {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.MarkPosted(ctx, []epdb.Posted{{RecordID: 1, Success: true, Result: "thread-1"}, {RecordID: 2, Result: "rejected"}}); err != nil {
+	if _, err := db.Claim(ctx, "c", 0, 2, time.Now(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MarkPosted(ctx, []epdb.Posted{{RecordID: 1, Claim: "c", Success: true, Result: "thread-1"}, {RecordID: 2, Claim: "c", Result: "rejected"}}); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now().Add(-time.Hour)
@@ -61,17 +64,18 @@ func fill(t *testing.T) *epdb.DB {
 
 func TestText(t *testing.T) {
 	db := fill(t)
-	counts, err := db.Status(context.Background(), time.Now())
+	snap, err := status.Take(context.Background(), db, status.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := status.Text(&b, counts, nil); err != nil {
+	if err := status.Text(&b, snap); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(b.String(), "\n")
 	// The original's print(): fields joined by one space, the second
-	// line's ':       ' plus print's separator giving eight spaces.
+	// line's ':       ' plus print's separator giving eight spaces. An
+	// error row is its corp, record, time and message, not the whole row.
 	want := []string{
 		"BC_REG : Table: event_by_corp_filing Processed: 3 Outstanding: 0",
 		"BC_REG :        event_by_corp_filing Process Errors: 1",
@@ -82,9 +86,8 @@ func TestText(t *testing.T) {
 			t.Errorf("line %d = %q, want %q", i, lines[i], w)
 		}
 	}
-	var recent []map[string]any
-	if err := json.Unmarshal([]byte(lines[3]), &recent); err != nil || len(recent) != 1 || recent[0]["corp_num"] != "FM1" || recent[0]["process_msg"] != "boom" {
-		t.Errorf("recent errors line %q (%v): want FM1's row with boom", lines[3], err)
+	if !regexp.MustCompile(`^         \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  corp FM1  record 2  boom$`).MatchString(lines[3]) {
+		t.Errorf("recent errors line %q: want FM1's row with boom", lines[3])
 	}
 	want2 := []string{
 		"BC_REG : Table: corp_history_log Processed: 1 Outstanding: 0",
@@ -98,6 +101,28 @@ func TestText(t *testing.T) {
 			t.Errorf("line %d = %q, want %q", 4+i, lines[4+i], w)
 		}
 	}
+	if !strings.HasSuffix(lines[9], "corp 0641655 REG  record 2  rejected") || strings.Contains(b.String(), "expiry_date") {
+		t.Errorf("credential error line %q (no credential JSON in the status)", lines[9])
+	}
+	if lines[10] != "Held: 0 credentials unconfirmed (sent, never answered: `post --unconfirmed` sends them again); 0 queue rows waiting for a future effective date" {
+		t.Errorf("held line %q", lines[10])
+	}
+}
+
+// The cache runs one set of queries per interval, however many ask.
+func TestCacheRefreshesAtMostEveryInterval(t *testing.T) {
+	db := fill(t)
+	probes := 0
+	c := status.NewCache(db, status.Options{Every: time.Hour, Probes: status.Probes{Ready: func(context.Context) error { probes++; return nil }}})
+	for range 20 {
+		s, err := c.Get(context.Background())
+		if err != nil || s.Stages[2].Outstanding != 1 || s.Controller == nil || !s.Controller.Ready {
+			t.Fatalf("%+v %v", s, err)
+		}
+	}
+	if probes != 1 {
+		t.Errorf("%d refreshes for 20 visits within the interval, want 1", probes)
+	}
 }
 
 const chromiumHowTo = "the status page test needs headless Chromium: apt-get install chromium (or make apt-tools as root)"
@@ -110,7 +135,13 @@ func TestPageInBrowser(t *testing.T) {
 		t.Fatalf("%s: %v", chromiumHowTo, err)
 	}
 	db := fill(t)
-	srv := httptest.NewServer(status.Handler(db, status.Options{}))
+	srv := httptest.NewServer(status.Handler(status.NewCache(db, status.Options{Probes: status.Probes{
+		Newest: func(context.Context) (int64, time.Time, error) {
+			return 25, time.Date(2024, 5, 1, 12, 30, 0, 0, time.UTC), nil
+		},
+		Ready: func(context.Context) error { return nil },
+		Lock:  func() string { return "holding" },
+	}})))
 	defer srv.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -137,13 +168,16 @@ func TestPageInBrowser(t *testing.T) {
 		"credential_log-processed": "2", "credential_log-outstanding": "1", "credential_log-errors": "1",
 		// 2 answers in the 5-minute window: 0.4 per minute
 		"posted": "1", "post-failed": "1", "post-rate": "0.4",
+		// the mark is event 10 at 12:00, the newest 25 at 12:30
+		"unconfirmed": "0", "future-dated": "0", "newest-event": "25", "high-water": "10", "lag": "30m0s",
+		"controller": "ready", "lock": "holding",
 	}
 	for id, w := range want {
 		if got := cell(id); got != w {
 			t.Errorf("%s = %q, want %q", id, got, w)
 		}
 	}
-	if !regexp.MustCompile(`<tr class="run"><td>post</td><td>[^<]+</td><td>1m30s</td><td>0</td><td>0</td><td>1</td><td>1</td>`).Match(dom) {
+	if !regexp.MustCompile(`<tr class="run"><td>post</td><td>[^<]+</td><td>1m30s</td><td>0</td><td>0</td><td>1</td><td>1</td><td>0</td>`).Match(dom) {
 		t.Errorf("last runs table lacks the post run:\n%s", dom)
 	}
 	if !strings.Contains(string(dom), `http-equiv="refresh"`) {
@@ -160,7 +194,8 @@ func TestPageInBrowser(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Stages) != 3 || s.Stages[2].Processed != 2 || s.Stages[2].Outstanding != 1 || s.Stages[0].Errors != 1 || len(s.Runs) != 1 {
+	if len(s.Stages) != 3 || s.Stages[2].Processed != 2 || s.Stages[2].Outstanding != 1 || s.Stages[0].Errors != 1 || len(s.Runs) != 1 ||
+		s.Source == nil || s.Source.Seconds != 1800 || s.Stages[0].RecentErrors[0].Corp != "FM1" {
 		t.Errorf("status.json = %+v", s)
 	}
 }

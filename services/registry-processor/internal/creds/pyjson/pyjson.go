@@ -67,6 +67,20 @@ func dumps[V any](attrs map[string]V, get func(V) (string, bool)) string {
 // yields) so the output is still valid JSON.
 func writeString(b *strings.Builder, s string) {
 	b.WriteByte('"')
+	// The common case, printable ASCII with nothing to escape, in one
+	// write.
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
 	for _, r := range s {
 		switch {
 		case r == '"':
@@ -114,3 +128,6 @@ func Hash(json string) string {
 	sum := sha256.Sum256([]byte(json))
 	return hex.EncodeToString(sum[:])
 }
+
+// Quote writes s as Python's json.dumps writes a string (ensure_ascii).
+func Quote(b *strings.Builder, s string) { writeString(b, s) }
