@@ -38,15 +38,14 @@ func (h *harness) putBlockAs(number uint64, at time.Time, name string, data []by
 	rel := at.UTC().Format(time.DateOnly) + "/" + name
 	h.write(rel, data)
 	sum := sha512.Sum384(data)
-	e := map[string]any{"v": 1, "host": "test", "utcts": natsbus.UTCTS(time.Now()), "node": "3",
-		"bucket": "hedera-test-recent-block-streams", "object": "testnet/block/" + blockstream.ObjectPath(number, blockstream.Zstd),
+	// As the record-downloader announces a block: on the block subject, no
+	// node, the source it came from and how it was taken.
+	e := map[string]any{"v": 1, "host": "test", "utcts": natsbus.UTCTS(time.Now()),
+		"source": "gs://hedera-test-recent-block-streams", "verification": "chained",
 		"path": rel, "kind": "block", "size": len(data), "sha384": hex.EncodeToString(sum[:]),
-		"consensus_start": at.UTC().Format("2006-01-02T15:04:05.000000000Z"), "file_hash": root, "block_number": number,
-		// As the downloader announces a block it took from one bucket:
-		// the next block's footer named its root hash.
-		"source": "gs://hedera-test-recent-block-streams", "verification": "chained"}
+		"consensus_start": at.UTC().Format("2006-01-02T15:04:05.000000000Z"), "file_hash": root, "block_number": number}
 	payload, _ := json.Marshal(e)
-	subject := intake.SubjectPrefix + "3"
+	subject := intake.SubjectPrefix + intake.BlockToken
 	testkit.CheckEvent(h.t, subject, payload)
 	if _, err := h.js.Publish(h.ctx, subject, payload, jetstream.WithMsgID("hedera-test/"+rel)); err != nil {
 		h.t.Fatal(err)
@@ -264,6 +263,19 @@ func TestBlocksRefused(t *testing.T) {
 		reason, err := os.ReadFile(filepath.Join(h.out, "_quarantine", "2026-12-10", name2+".reason"))
 		if err != nil || !bytes.Contains(reason, []byte("misnamed")) {
 			t.Errorf("quarantine reason %q, %v", reason, err)
+		}
+		// The right block put in its place and taken back: it fits
+		// between its neighbours, the quarantine copy goes.
+		h.write("2026-12-10/"+name2, bs[2].Zstd())
+		out := h.mustRun([]string{"reparse", "2026-12-10/" + name2})
+		if !strings.Contains(out, "2026-12-10/"+name2+": parsed and recorded") {
+			t.Errorf("reparse: %s", out)
+		}
+		if st := h.parsedFiles(); st[name2] != "parsed" {
+			t.Errorf("after reparse: %v", st)
+		}
+		if _, err := os.Stat(filepath.Join(h.out, "_quarantine", "2026-12-10", name2)); !os.IsNotExist(err) {
+			t.Errorf("quarantine copy still there: %v", err)
 		}
 	})
 	t.Run("wrong footer", func(t *testing.T) {

@@ -19,11 +19,11 @@ import (
 type Config struct {
 	config.Common
 	setup.SQL
-	RecordDir      string           `envconfig:"RECORD_DIR" required:"true" desc:"the record-downloader's DEST_DIR (read only): record files under <YYYY-MM-DD>/, sidecars under <YYYY-MM-DD>/sidecar/"`
-	OutputDir      string           `envconfig:"OUTPUT_DIR" desc:"NDJSON output: one <OUTPUT_DIR>/<YYYY-MM-DD>/<file>.ndjson per record file, a document per line; empty: NDJSON off"`
+	RecordDir      string           `envconfig:"RECORD_DIR" required:"true" desc:"the record-downloader's DEST_DIR (read only): record files and blocks (<19-digit number>.blk.zstd) under <YYYY-MM-DD>/, sidecars under <YYYY-MM-DD>/sidecar/"`
+	OutputDir      string           `envconfig:"OUTPUT_DIR" desc:"NDJSON output: one <OUTPUT_DIR>/<YYYY-MM-DD>/<file>.ndjson per record file or block, a document per line, and its block document in <OUTPUT_DIR>/_blocks/<YYYY-MM-DD>/<file>.ndjson; empty: NDJSON off"`
 	DeadLetterDir  string           `envconfig:"DEADLETTER_DIR" desc:"documents Elasticsearch refused for good, one NDJSON file per record file with the reason (default OUTPUT_DIR/_deadletter)"`
-	QuarantineDir  string           `envconfig:"QUARANTINE_DIR" desc:"copies of record files refused (truncated, corrupt, unknown version, hash mismatch) with a .reason file (default OUTPUT_DIR/_quarantine)"`
-	ESURLs         string           `envconfig:"ELASTICSEARCH_URL" desc:"Elasticsearch 8, comma-separated URLs; empty: Elasticsearch off. Daily indices hedera-transactions-YYYY.MM.DD from the template installed at start"`
+	QuarantineDir  string           `envconfig:"QUARANTINE_DIR" desc:"copies of record files and blocks refused (truncated, corrupt, unknown version, hash mismatch, misnamed) with a .reason file (default OUTPUT_DIR/_quarantine)"`
+	ESURLs         string           `envconfig:"ELASTICSEARCH_URL" desc:"Elasticsearch 8, comma-separated URLs; empty: Elasticsearch off. Daily indices hedera-transactions-YYYY.MM.DD and hedera-blocks-YYYY.MM.DD from the templates installed at start"`
 	ESUser         string           `envconfig:"ELASTICSEARCH_USERNAME" desc:"Elasticsearch basic-auth user"`
 	ESPassword     config.Secret    `envconfig:"ELASTICSEARCH_PASSWORD" desc:"Elasticsearch basic-auth password"`
 	ESAPIKey       config.Secret    `envconfig:"ELASTICSEARCH_API_KEY" desc:"Elasticsearch API key (instead of user and password)"`

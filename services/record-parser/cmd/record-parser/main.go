@@ -18,7 +18,7 @@ import (
 	"tributary.dev/libs/setup"
 )
 
-const summary = "decodes Hedera record files (v2/v5/v6, sidecars), verifies hashes and the chain, writes every transaction to NDJSON and Elasticsearch, announces on NATS"
+const summary = "decodes Hedera record files (v2/v5/v6, sidecars) and blocks (HIP-1056, wrapped record blocks), verifies hashes and the chain, writes every transaction and a block document to NDJSON and Elasticsearch, announces on NATS"
 
 func main() {
 	if len(os.Args) > 1 {

@@ -76,8 +76,7 @@ type walker struct {
 	i     int
 	txs   []tx
 
-	batch      []byte // the atomic batch body whose inner transactions come next
-	batchTaken bool   // whether one inner transaction of it was read
+	batch []byte // the atomic batch body whose inner transactions come next
 }
 
 func (w *walker) fail(format string, args ...any) error {

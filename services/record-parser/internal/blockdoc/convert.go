@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"tributary.dev/libs/blockstream"
+	"tributary.dev/libs/hederapb"
 	"tributary.dev/libs/recordstream"
 )
 
@@ -51,11 +52,13 @@ type Converter struct {
 	result  []byte // one record's contract result
 	sha     hash.Hash
 	outs    [8][]byte // a transaction's last output of each kind
+	// sidecars are the contract sidecar records of the last Convert.
+	sidecars map[int64][]*hederapb.TransactionSidecarRecord
 }
 
 // NewConverter returns a Converter.
 func NewConverter() *Converter {
-	return &Converter{sha: sha512.New384(), unitOf: map[int]int{}}
+	return &Converter{sha: sha512.New384(), unitOf: map[int]int{}, sidecars: map[int64][]*hederapb.TransactionSidecarRecord{}}
 }
 
 // Convert walks b (a block, not a wrapped record block) and appends its
@@ -67,6 +70,7 @@ func (c *Converter) Convert(b *blockstream.Block, dst []recordstream.Item) ([]re
 		return dst, Summary{}, fmt.Errorf("block %d is a wrapped record block: read its record file instead", b.Number())
 	}
 	c.w = walker{items: b.Items, txs: c.w.txs[:0]}
+	clear(c.sidecars)
 	if err := c.w.walk(); err != nil {
 		return dst, Summary{}, err
 	}
@@ -95,7 +99,7 @@ func (c *Converter) Convert(b *blockstream.Block, dst []recordstream.Item) ([]re
 		spans[i].recFrom = len(c.arena)
 		var gas uint64
 		var err error
-		if c.arena, gas, err = c.record(c.arena, b, t); err != nil {
+		if c.arena, gas, err = c.record(c.arena, b, i); err != nil {
 			return dst, Summary{}, fmt.Errorf("transaction at %s: %w", nsString(t.consensusNs), err)
 		}
 		if !t.hasParent {
@@ -270,9 +274,10 @@ var resultToRecord = [...]protowire.Number{
 	12: 13, // assessed_custom_fees
 }
 
-// record appends t's TransactionRecord and returns the gas its EVM result
-// used.
-func (c *Converter) record(dst []byte, b *blockstream.Block, t *tx) ([]byte, uint64, error) {
+// record appends transaction i's TransactionRecord (and its sidecar
+// records to c.sidecars) and returns the gas its EVM result used.
+func (c *Converter) record(dst []byte, b *blockstream.Block, i int) ([]byte, uint64, error) {
+	t := &c.w.txs[i]
 	c.outs = [8][]byte{}
 	for i := t.outFrom; i < t.outTo; i++ {
 		f, _, err := nextField(b.Items[i].Payload)
@@ -295,6 +300,9 @@ func (c *Converter) record(dst []byte, b *blockstream.Block, t *tx) ([]byte, uin
 	if result != nil {
 		resultMsg, contract, gas, err = c.contractResult(b, t, result)
 		if err != nil {
+			return dst, 0, err
+		}
+		if err := c.evmSidecars(b, i, contract); err != nil {
 			return dst, 0, err
 		}
 		if t.typeNum == typeEthereum && gas == 0 {

@@ -156,8 +156,10 @@ func TestFixtureBlocks(t *testing.T) {
 			hashed := pr.signed
 			want := &hederapb.Transaction{SignedTransactionBytes: pr.signed}
 			if legacy := protowire.AppendVarint(protowire.AppendTag(nil, 3, protowire.VarintType), 1); bytes.Contains(st.ProtoReflect().GetUnknown(), legacy) {
+				//lint:ignore SA1019 the legacy hash is taken over this deprecated form
 				want = &hederapb.Transaction{SigMap: st.SigMap, BodyBytes: st.BodyBytes}
 				if st.SigMap == nil {
+					//lint:ignore SA1019 the legacy hash is taken over this deprecated form
 					want.SigMap = &hederapb.SignatureMap{}
 				}
 				if hashed, err = proto.Marshal(want); err != nil {

@@ -28,29 +28,46 @@ var keccakRotations = [25]int{
 	18, 2, 61, 56, 14,
 }
 
+// keccakPi is, for lane x+5y, where rho and pi move it: y+5((2x+3y)%5).
+var keccakPi = func() (p [25]int) {
+	for x := range 5 {
+		for y := range 5 {
+			p[x+5*y] = y + 5*((2*x+3*y)%5)
+		}
+	}
+	return p
+}()
+
 func keccakF(a *[25]uint64) {
 	var b [25]uint64
-	var c, d [5]uint64
 	for round := range 24 {
-		for x := range 5 {
-			c[x] = a[x] ^ a[x+5] ^ a[x+10] ^ a[x+15] ^ a[x+20]
+		// theta
+		c0 := a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20]
+		c1 := a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21]
+		c2 := a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22]
+		c3 := a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23]
+		c4 := a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24]
+		d := [5]uint64{
+			c4 ^ bits.RotateLeft64(c1, 1),
+			c0 ^ bits.RotateLeft64(c2, 1),
+			c1 ^ bits.RotateLeft64(c3, 1),
+			c2 ^ bits.RotateLeft64(c4, 1),
+			c3 ^ bits.RotateLeft64(c0, 1),
 		}
-		for x := range 5 {
-			d[x] = c[(x+4)%5] ^ bits.RotateLeft64(c[(x+1)%5], 1)
-		}
+		// theta, rho and pi
 		for i := range 25 {
-			a[i] ^= d[i%5]
+			b[keccakPi[i]] = bits.RotateLeft64(a[i]^d[i%5], keccakRotations[i])
 		}
-		for x := range 5 {
-			for y := range 5 {
-				b[y+5*((2*x+3*y)%5)] = bits.RotateLeft64(a[x+5*y], keccakRotations[x+5*y])
-			}
+		// chi, row by row
+		for y := 0; y < 25; y += 5 {
+			b0, b1, b2, b3, b4 := b[y], b[y+1], b[y+2], b[y+3], b[y+4]
+			a[y] = b0 ^ (^b1 & b2)
+			a[y+1] = b1 ^ (^b2 & b3)
+			a[y+2] = b2 ^ (^b3 & b4)
+			a[y+3] = b3 ^ (^b4 & b0)
+			a[y+4] = b4 ^ (^b0 & b1)
 		}
-		for y := range 5 {
-			for x := range 5 {
-				a[x+5*y] = b[x+5*y] ^ (^b[(x+1)%5+5*y] & b[(x+2)%5+5*y])
-			}
-		}
+		// iota
 		a[0] ^= keccakRounds[round]
 	}
 }

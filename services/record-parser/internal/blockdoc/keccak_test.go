@@ -58,6 +58,7 @@ func TestEthereumHashesAndBloomsOfRealRecords(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			//lint:ignore SA1019 the 2022 records hold this form
 			bodyBytes := txn.GetBodyBytes()
 			if len(txn.GetSignedTransactionBytes()) > 0 {
 				if err := proto.Unmarshal(txn.GetSignedTransactionBytes(), &st); err != nil {

@@ -235,3 +235,69 @@ func TestOutOfPlace(t *testing.T) {
 		t.Fatalf("error %v; want one naming item 5, the stray result", err)
 	}
 }
+
+// A contract create's sidecars come from the block as the mirror node
+// rebuilds them: the contract actions of its EVM trace data, and its
+// bytecode from its unit's state changes with the initcode its trace
+// data gives as bookends around the runtime bytecode; the record holds
+// the EVM result's contract, gas and result.
+func TestContractCreateSidecars(t *testing.T) {
+	b := newBlock(t)
+	contract := &hederapb.ContractID{ShardNum: 0, RealmNum: 0, Contract: &hederapb.ContractID_ContractNum{ContractNum: 1234}}
+	b.transaction(b.signed(body(1000, 1, func(tb *hederapb.TransactionBody) {
+		tb.Data = &hederapb.TransactionBody_ContractCreateInstance{ContractCreateInstance: &hederapb.ContractCreateTransactionBody{}}
+	}), nil))
+	b.result(10, 0, hederapb.ResponseCodeEnum_SUCCESS)
+	// CreateContractOutput {evm_transaction_result = 1: EvmTransactionResult
+	// {contract_id = 2, result_data = 3, gas_used = 5}}.
+	var evm []byte
+	evm = protowire.AppendBytes(protowire.AppendTag(evm, 2, protowire.BytesType), mustMarshal(t, contract))
+	evm = protowire.AppendBytes(protowire.AppendTag(evm, 3, protowire.BytesType), []byte{0xca, 0xfe})
+	evm = protowire.AppendVarint(protowire.AppendTag(evm, 5, protowire.VarintType), 21_000)
+	b.add(&hederapb.BlockItem{Item: &hederapb.BlockItem_TransactionOutput{TransactionOutput: &hederapb.TransactionOutput{
+		Transaction: &hederapb.TransactionOutput_ContractCreate{ContractCreate: &hederapb.CreateContractOutput{EvmTransactionResult: evm}}}}})
+	// TraceData.evm_trace_data = 1: EVMTraceData {executed_initcode = 1
+	// {initcode_bookends = 2 {deploy = 1, metadata = 2}}, contract_actions = 2}.
+	action := mustMarshal(t, &hederapb.ContractAction{Gas: 99, CallDepth: 1})
+	var bookends []byte
+	bookends = protowire.AppendBytes(protowire.AppendTag(bookends, 1, protowire.BytesType), []byte{0xde})
+	bookends = protowire.AppendBytes(protowire.AppendTag(bookends, 2, protowire.BytesType), []byte{0xad})
+	initcode := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), bookends)
+	var evmTrace []byte
+	evmTrace = protowire.AppendBytes(protowire.AppendTag(evmTrace, 1, protowire.BytesType), initcode)
+	evmTrace = protowire.AppendBytes(protowire.AppendTag(evmTrace, 2, protowire.BytesType), action)
+	b.add(&hederapb.BlockItem{Item: &hederapb.BlockItem_TraceData{TraceData: &hederapb.TraceData{Data: &hederapb.TraceData_EvmTraceData{EvmTraceData: evmTrace}}}})
+	// The bytecode state change: Bytecode {code = 1}.
+	code := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{0x60, 0x80})
+	b.add(&hederapb.BlockItem{Item: &hederapb.BlockItem_StateChanges{StateChanges: &hederapb.StateChanges{ConsensusTimestamp: ts(10),
+		StateChanges: []*hederapb.StateChange{{StateId: stateBytecode, ChangeOperation: &hederapb.StateChange_MapUpdate{MapUpdate: &hederapb.MapUpdateChange{
+			Key:   &hederapb.MapChangeKey{KeyChoice: &hederapb.MapChangeKey_ContractIdKey{ContractIdKey: contract}},
+			Value: &hederapb.MapChangeValue{ValueChoice: &hederapb.MapChangeValue_BytecodeValue{BytecodeValue: code}},
+		}}}}}}})
+	blk := b.build()
+	c := NewConverter()
+	items, sum, err := c.Convert(blk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec hederapb.TransactionRecord
+	if err := proto.Unmarshal(items[0].Record, &rec); err != nil {
+		t.Fatal(err)
+	}
+	res := rec.GetContractCreateResult()
+	if res.GetContractID().GetContractNum() != 1234 || res.GetGasUsed() != 21_000 || string(res.GetContractCallResult()) != "\xca\xfe" ||
+		rec.GetReceipt().GetContractID().GetContractNum() != 1234 || sum.GasUsed != 21_000 {
+		t.Fatalf("record %v, gas %d", &rec, sum.GasUsed)
+	}
+	side := c.Sidecars()[items[0].ConsensusNs]
+	if len(side) != 2 {
+		t.Fatalf("%d sidecar records, want actions and bytecode", len(side))
+	}
+	if a := side[0].GetActions().GetContractActions(); len(a) != 1 || a[0].GetGas() != 99 {
+		t.Errorf("actions %v", side[0])
+	}
+	bc := side[1].GetBytecode()
+	if bc.GetContractId().GetContractNum() != 1234 || string(bc.GetRuntimeBytecode()) != "\x60\x80" || string(bc.GetInitcode()) != "\xde\x60\x80\xad" {
+		t.Errorf("bytecode %v", bc)
+	}
+}

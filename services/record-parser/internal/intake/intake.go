@@ -22,6 +22,10 @@ import (
 // SubjectPrefix is the downloader's subject, followed by the node number.
 const SubjectPrefix = "hedera.records.downloaded."
 
+// BlockToken is the last subject token of block events, in place of a node
+// number: blocks are the network's, not one node's.
+const BlockToken = "block"
+
 // Event is what the parser reads of a downloaded event
 // (proto/events/hedera.records.downloaded.schema.json).
 type Event struct {
@@ -87,14 +91,24 @@ func ParseEvent(subject string, data []byte) (job Job, ok bool, err error) {
 	default:
 		return Job{}, false, fmt.Errorf("message on %s: kind %q is not record, block, signature or sidecar", subject, e.Kind)
 	}
-	if !isNumber(e.Node) || subject != SubjectPrefix+e.Node {
-		return Job{}, false, fmt.Errorf("message on %s: node %q does not match the subject", subject, e.Node)
+	// A record file is announced on its node's subject; a block on
+	// hedera.records.downloaded.block with no node (whichever source served
+	// it), and it is parsed and announced under that token.
+	node := e.Node
+	switch {
+	case e.Kind == "block":
+		if subject != SubjectPrefix+BlockToken || node != "" {
+			return Job{}, false, fmt.Errorf("message on %s: a block is announced on %s%s without a node (node %q)", subject, SubjectPrefix, BlockToken, node)
+		}
+		node = BlockToken
+	case !isNumber(node) || subject != SubjectPrefix+node:
+		return Job{}, false, fmt.Errorf("message on %s: node %q does not match the subject", subject, node)
 	}
 	day, name, found := strings.Cut(e.Path, "/")
 	if !found {
 		return Job{}, false, fmt.Errorf("message on %s: path %q is not <YYYY-MM-DD>/<record file>", subject, e.Path)
 	}
-	job, err = NewJob(day, name, e.Node)
+	job, err = NewJob(day, name, node)
 	if err != nil {
 		return Job{}, false, fmt.Errorf("message on %s: %w", subject, err)
 	}

@@ -75,10 +75,12 @@ func TestParseEvent(t *testing.T) {
 // its time; a block under kind record, or a record file under kind block,
 // is refused.
 func TestParseBlockEvent(t *testing.T) {
-	const subject = "hedera.records.downloaded.3"
+	// The record-downloader announces blocks on this subject, with no node
+	// (proto/events/hedera.records.downloaded.schema.json).
+	const subject = "hedera.records.downloaded.block"
 	block := func(fields map[string]any) []byte {
 		f := map[string]any{"kind": "block", "path": "2026-12-09/0000000000091500000.blk.zstd", "block_number": 91500000,
-			"consensus_start": "2026-12-09T00:00:01.5Z"}
+			"consensus_start": "2026-12-09T00:00:01.5Z", "node": nil}
 		for k, v := range fields {
 			f[k] = v
 		}
@@ -87,6 +89,12 @@ func TestParseBlockEvent(t *testing.T) {
 	job, ok, err := ParseEvent(subject, block(nil))
 	if err != nil || !ok {
 		t.Fatalf("a good block event: ok %v, %v", ok, err)
+	}
+	if _, ok, err := ParseEvent("hedera.records.downloaded.3", block(nil)); err == nil || ok {
+		t.Errorf("a block on a node's subject: ok %v, error %v; want refused", ok, err)
+	}
+	if job.Node != BlockToken {
+		t.Errorf("a block's job is under %q, want %q", job.Node, BlockToken)
 	}
 	if !job.Block || job.Number != 91500000 || job.Day != "2026-12-09" || job.Stem() != "0000000000091500000" ||
 		!job.Start.Equal(time.Date(2026, 12, 9, 0, 0, 1, 5e8, time.UTC)) || job.FileHash != strings.Repeat("ab", 48) {
@@ -103,6 +111,7 @@ func TestParseBlockEvent(t *testing.T) {
 		"time not RFC 3339":   {"consensus_start": "yesterday"},
 		"other extension":     {"path": "2026-12-09/0000000000091500000.blk.xz"},
 		"traversal in number": {"path": "2026-12-09/../000000000091500000.blk"},
+		"a node named":        {"node": "3"},
 	} {
 		if _, ok, err := ParseEvent(subject, block(fields)); err == nil || ok || !strings.Contains(err.Error(), subject) {
 			t.Errorf("%s: ok %v, error %v; want an error naming %s", name, ok, err, subject)

@@ -118,7 +118,7 @@ func (p *Parser) decodeBlock(job intake.Job) (*decoded, []byte, error) {
 			zap.String("file", job.Rel()), zap.Int64("block", number))
 	}
 	src := txdoc.Source{File: job.Name, BlockNumber: number, HasBlock: true}
-	p.encode(d, src, w.items, nil, len(data))
+	p.encode(d, src, w.items, w.conv.Sidecars(), len(data))
 	p.m.Parse.Observe(time.Since(start).Seconds())
 	return d, data, nil
 }
