@@ -3,16 +3,7 @@ package blocknode
 import (
 	"fmt"
 
-	"google.golang.org/protobuf/encoding/protowire"
-)
-
-// Wire numbers the client looks into; the rest of a block is the
-// verifier's business. Public hapi `block/stream/block.proto`,
-// `block_item.proto`, `output/block_header.proto`.
-const (
-	blockItemsField = 1 // Block.items
-	itemBlockHeader = 1 // BlockItem.block_header
-	headerNumber    = 3 // BlockHeader.number
+	"tributary.dev/libs/blockstream"
 )
 
 // assembler joins the item sets of one subscription into blocks: a block
@@ -46,14 +37,14 @@ func (a *assembler) add(items [][]byte) error {
 	if len(items) == 0 {
 		return nil // carries nothing; the block node protocol forbids it, the mirror node ignores it
 	}
-	isHeader := isBlockHeader(items[0])
+	isHeader := blockstream.IsHeaderItem(items[0])
 	switch {
 	case !a.open && !isHeader:
 		return &protocolError{fmt.Sprintf("item set for block %d does not start with a block header", a.next)}
 	case a.open && isHeader:
 		return &protocolError{fmt.Sprintf("a new block header while block %d is still open", a.number)}
 	case isHeader:
-		n, err := headerBlockNumber(items[0])
+		n, err := blockstream.HeaderItemNumber(items[0])
 		if err != nil {
 			return &protocolError{fmt.Sprintf("block %d: %v", a.next, err)}
 		}
@@ -64,7 +55,7 @@ func (a *assembler) add(items [][]byte) error {
 	}
 	size := 0
 	for _, it := range items {
-		size += 1 + protowire.SizeVarint(uint64(len(it))) + len(it)
+		size += blockstream.ItemSize(it)
 	}
 	if a.items+len(items) > a.maxItems {
 		return &tooLargeError{fmt.Sprintf("block %d has more than %d items", a.number, a.maxItems)}
@@ -76,8 +67,7 @@ func (a *assembler) add(items [][]byte) error {
 		a.buf = make([]byte, 0, size)
 	}
 	for _, it := range items {
-		a.buf = protowire.AppendTag(a.buf, blockItemsField, protowire.BytesType)
-		a.buf = protowire.AppendBytes(a.buf, it)
+		a.buf = blockstream.AppendItem(a.buf, it)
 	}
 	a.items += len(items)
 	return nil
@@ -96,38 +86,4 @@ func (a *assembler) end(number uint64) (Block, error) {
 	a.open, a.buf, a.items = false, nil, 0
 	a.next = number + 1
 	return b, nil
-}
-
-func isBlockHeader(item []byte) bool {
-	num, typ, n := protowire.ConsumeTag(item)
-	return n > 0 && num == itemBlockHeader && typ == protowire.BytesType
-}
-
-// headerBlockNumber reads BlockHeader.number from a block_header item
-// (0 when left out, as proto3 leaves out block 0's).
-func headerBlockNumber(item []byte) (uint64, error) {
-	_, _, n := protowire.ConsumeTag(item)
-	header, m := protowire.ConsumeBytes(item[n:])
-	if m < 0 || n+m != len(item) {
-		return 0, fmt.Errorf("malformed block header item")
-	}
-	var number uint64
-	for len(header) > 0 {
-		num, typ, n := protowire.ConsumeTag(header)
-		if n < 0 {
-			return 0, fmt.Errorf("block header: %w", protowire.ParseError(n))
-		}
-		m := protowire.ConsumeFieldValue(num, typ, header[n:])
-		if m < 0 {
-			return 0, fmt.Errorf("block header field %d: %w", num, protowire.ParseError(m))
-		}
-		if num == headerNumber {
-			if typ != protowire.VarintType {
-				return 0, fmt.Errorf("block header number has wire type %d", typ)
-			}
-			number, _ = protowire.ConsumeVarint(header[n:]) // the last one wins, as in any decoder
-		}
-		header = header[n+m:]
-	}
-	return number, nil
 }
